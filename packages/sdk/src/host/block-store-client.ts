@@ -1,0 +1,128 @@
+/**
+ * {@link BlockStore} over a plugin process.
+ */
+import { Code, StowageError } from "../errors.js";
+import { BlockStoreService } from "../gen/stowage/v1/block_store_pb.js";
+import type {
+  BlockStore,
+  CallOptions,
+  CreateSnapshotInput,
+  CreateVolumeFromSnapshotInput,
+  ListSnapshotsInput,
+  ListSnapshotsPage,
+  PluginConfig,
+  PluginDescriptor,
+  Snapshot,
+  Volume,
+  VolumeRef,
+} from "../types.js";
+import { snapshotFromWire, volumeFromWire } from "../wire/convert.js";
+import type { RemoteClientOptions } from "./object-store-client.js";
+import type { Supervisor } from "./supervisor.js";
+
+function pvBytes(pv: unknown): Uint8Array {
+  if (typeof pv !== "object" || pv === null) throw new StowageError(Code.InvalidArgument, "a PersistentVolume must be a JSON object");
+  return Buffer.from(JSON.stringify(pv));
+}
+
+/** A BlockStore served by a plugin process. */
+export class RemoteBlockStore implements BlockStore {
+  /** What the plugin announced. */
+  readonly descriptor: PluginDescriptor;
+  readonly #supervisor: Supervisor;
+  readonly #options: RemoteClientOptions;
+
+  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
+    this.#supervisor = supervisor;
+    this.descriptor = descriptor;
+    this.#options = options;
+  }
+
+  #opts(options: CallOptions | undefined): CallOptions {
+    const fallback = this.#options.defaultTimeoutMs > 0 ? this.#options.defaultTimeoutMs : undefined;
+    return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? fallback };
+  }
+
+  async #channel() {
+    return (await this.#supervisor.acquire()).channel;
+  }
+
+  async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    await (await this.#channel()).unary(BlockStoreService.method.init, { plugin: this.descriptor.name, config: { ...config } }, this.#opts(options));
+    this.#supervisor.rememberInit("block-store", this.descriptor.name, config);
+  }
+
+  async createSnapshot(input: CreateSnapshotInput, options?: CallOptions): Promise<Snapshot> {
+    const res = await (await this.#channel()).unary(
+      BlockStoreService.method.createSnapshot,
+      { plugin: this.descriptor.name, volumeId: input.volumeId, zone: input.zone ?? "", tags: { ...input.tags } },
+      this.#opts(options),
+    );
+    return snapshotFromWire(res.snapshot);
+  }
+
+  async getSnapshot(snapshotId: string, options?: CallOptions): Promise<Snapshot> {
+    const res = await (await this.#channel()).unary(BlockStoreService.method.getSnapshot, { plugin: this.descriptor.name, snapshotId }, this.#opts(options));
+    return snapshotFromWire(res.snapshot);
+  }
+
+  async listSnapshots(input: ListSnapshotsInput, options?: CallOptions): Promise<ListSnapshotsPage> {
+    const res = await (await this.#channel()).unary(
+      BlockStoreService.method.listSnapshots,
+      { plugin: this.descriptor.name, tagFilter: { ...input.tagFilter }, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? "" },
+      this.#opts(options),
+    );
+    return { snapshots: res.snapshots.map((s) => snapshotFromWire(s)), nextPageToken: res.nextPageToken };
+  }
+
+  async deleteSnapshot(snapshotId: string, options?: CallOptions): Promise<void> {
+    await (await this.#channel()).unary(BlockStoreService.method.deleteSnapshot, { plugin: this.descriptor.name, snapshotId }, this.#opts(options));
+  }
+
+  async createVolumeFromSnapshot(input: CreateVolumeFromSnapshotInput, options?: CallOptions): Promise<string> {
+    const res = await (await this.#channel()).unary(
+      BlockStoreService.method.createVolumeFromSnapshot,
+      {
+        plugin: this.descriptor.name,
+        snapshotId: input.snapshotId,
+        volumeType: input.volumeType ?? "",
+        zone: input.zone ?? "",
+        ...(input.iops === undefined ? {} : { iops: BigInt(input.iops) }),
+        tags: { ...input.tags },
+      },
+      this.#opts(options),
+    );
+    return res.volumeId;
+  }
+
+  async getVolumeInfo(input: VolumeRef, options?: CallOptions): Promise<Volume> {
+    const res = await (await this.#channel()).unary(
+      BlockStoreService.method.getVolumeInfo,
+      { plugin: this.descriptor.name, volumeId: input.volumeId, zone: input.zone ?? "" },
+      this.#opts(options),
+    );
+    return volumeFromWire(res.volume);
+  }
+
+  async deleteVolume(input: VolumeRef, options?: CallOptions): Promise<void> {
+    await (await this.#channel()).unary(BlockStoreService.method.deleteVolume, { plugin: this.descriptor.name, volumeId: input.volumeId, zone: input.zone ?? "" }, this.#opts(options));
+  }
+
+  async getVolumeId(persistentVolume: unknown, options?: CallOptions): Promise<string> {
+    const res = await (await this.#channel()).unary(
+      BlockStoreService.method.getVolumeID,
+      { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume) },
+      this.#opts(options),
+    );
+    return res.volumeId;
+  }
+
+  async setVolumeId(persistentVolume: unknown, volumeId: string, options?: CallOptions): Promise<unknown> {
+    const res = await (await this.#channel()).unary(
+      BlockStoreService.method.setVolumeID,
+      { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume), volumeId },
+      this.#opts(options),
+    );
+    return JSON.parse(Buffer.from(res.persistentVolume).toString("utf8")) as unknown;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Reads a plugin's stderr: hclog-shaped JSON lines are re-emitted through the host's logger,
+ * tagged with the plugin; other lines are logged as text. The last lines are kept for error
+ * messages ("the plugin said: …").
+ */
+import type { Readable } from "node:stream";
+import type { Logger, LogLevel } from "../logging.js";
+import { isLogLevel } from "../logging.js";
+
+const MAX_LINE = 64 * 1024;
+
+/** Parses one stderr line into a level, message and fields. */
+export function parseLogLine(line: string): { level: LogLevel; message: string; fields: Record<string, unknown> } {
+  if (line.startsWith("{")) {
+    try {
+      const parsed = JSON.parse(line) as unknown;
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+        const record = parsed as Record<string, unknown>;
+        const message = record["@message"];
+        if (typeof message === "string") {
+          const rawLevel = typeof record["@level"] === "string" ? record["@level"].toLowerCase() : "";
+          const level: LogLevel = isLogLevel(rawLevel) ? rawLevel : "debug";
+          const fields: Record<string, unknown> = {};
+          for (const [k, v] of Object.entries(record)) {
+            if (k === "@message" || k === "@level" || k === "@timestamp") continue;
+            fields[k === "@module" ? "module" : k] = v;
+          }
+          return { level, message, fields };
+        }
+      }
+    } catch {
+      // Not JSON after all: fall through to text.
+    }
+  }
+  const prefixed = /^\[(TRACE|DEBUG|INFO|WARN|ERROR)\]\s*(.*)$/.exec(line);
+  if (prefixed !== null) return { level: (prefixed[1] ?? "info").toLowerCase() as LogLevel, message: prefixed[2] ?? "", fields: {} };
+  if (/^(panic: |fatal error: |\S*Error: |\s+at )/.test(line)) return { level: "error", message: line, fields: {} };
+  return { level: "info", message: line, fields: {} };
+}
+
+/** Forwards a plugin's stderr into a logger and keeps its tail. */
+export class StderrForwarder {
+  readonly #logger: Logger;
+  readonly #tail: string[] = [];
+  readonly #tailLines: number;
+  #partial = "";
+
+  constructor(logger: Logger, tailLines = 20) {
+    this.#logger = logger;
+    this.#tailLines = tailLines;
+  }
+
+  /** Starts reading `stream`. */
+  attach(stream: Readable): void {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      this.#partial += chunk;
+      let newline = this.#partial.indexOf("\n");
+      while (newline >= 0) {
+        this.#line(this.#partial.slice(0, newline));
+        this.#partial = this.#partial.slice(newline + 1);
+        newline = this.#partial.indexOf("\n");
+      }
+      if (this.#partial.length > MAX_LINE) {
+        this.#line(this.#partial);
+        this.#partial = "";
+      }
+    });
+    stream.on("end", () => {
+      if (this.#partial !== "") this.#line(this.#partial);
+      this.#partial = "";
+    });
+  }
+
+  #line(raw: string): void {
+    const line = raw.replace(/\r$/, "");
+    if (line.trim() === "") return;
+    const { level, message, fields } = parseLogLine(line);
+    this.#tail.push(level === "info" && Object.keys(fields).length === 0 ? message : `${level}: ${message}`);
+    if (this.#tail.length > this.#tailLines) this.#tail.shift();
+    this.#logger[level](fields, message);
+  }
+
+  /** The last lines the plugin wrote, oldest first. */
+  tail(): string {
+    return this.#tail.join("\n");
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The PluginHost a backup server starts at boot: discovers plugin executables, launches and
+ * supervises them, and hands out typed ObjectStore and BlockStore clients.
+ */
+import { Code, Reason, StowageError } from "../errors.js";
+import { createHclogLogger, type Logger } from "../logging.js";
+import type { PluginDescriptor, PluginKind } from "../types.js";
+import { discoverExecutables } from "./discover.js";
+import { RemoteBlockStore } from "./block-store-client.js";
+import { RemoteObjectStore, type RemoteClientOptions } from "./object-store-client.js";
+import type { PluginCommand } from "./plugin-process.js";
+import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
+
+/** Options of {@link PluginHost}. */
+export interface PluginHostOptions {
+  /** Directory searched recursively for plugin executables (every regular file with an execute bit). */
+  readonly pluginDir?: string | undefined;
+  /** Executables to launch in addition to the discovered ones (paths or full commands). */
+  readonly plugins?: readonly (string | PluginCommand)[] | undefined;
+  /** Where host and plugin logs go (default: hclog-shaped JSON on stderr at `info`). */
+  readonly logger?: Logger | undefined;
+  /** Time a plugin has to print its handshake and answer GetPluginInfo (default 30 000 ms). */
+  readonly handshakeTimeoutMs?: number | undefined;
+  /** Deadline for unary calls that set none (default 120 000 ms; 0 disables). Streams have none by default. */
+  readonly defaultTimeoutMs?: number | undefined;
+  /** Restart policy after crashes (default: give up after 5 crashes within 60 s). */
+  readonly restart?: RestartPolicy | undefined;
+  /** Time a plugin has to exit after Shutdown before it is killed (default 2000 ms). */
+  readonly shutdownGraceMs?: number | undefined;
+  /** Move object bodies over the plugin's data channel when it offers one (default true). */
+  readonly dataChannel?: boolean | undefined;
+  /** What to do when an executable fails to start: `fail` the whole start (default) or `skip` it with an error log. */
+  readonly onLaunchError?: "fail" | "skip" | undefined;
+}
+
+/** A plugin the host can hand out. */
+export interface HostedPlugin {
+  /** What the plugin announced. */
+  readonly descriptor: PluginDescriptor;
+  /** The executable that serves it. */
+  readonly command: string;
+  /** Its current process ID, or undefined while not running. */
+  readonly pid: number | undefined;
+  /** The runtime the executable reported. */
+  readonly runtime: string;
+}
+
+/** Options of {@link PluginHost.objectStore} and {@link PluginHost.blockStore}. */
+export interface ClientOptions {
+  /**
+   * An instance key. Clients with different keys get separate plugin processes, so two storage
+   * locations of the same provider never reconfigure each other's plugin. Default `"default"`.
+   */
+  readonly instance?: string | undefined;
+}
+
+interface Served {
+  readonly descriptor: PluginDescriptor;
+  readonly command: PluginCommand;
+  readonly runtime: string;
+}
+
+/**
+ * Discovers, launches and supervises plugin executables.
+ *
+ * @example
+ * ```ts
+ * const host = new PluginHost({ pluginDir: "/plugins" });
+ * await host.start();
+ * const store = host.objectStore("stowage.io/local");
+ * await store.init({ root: "/backups" });
+ * await store.putObject({ bucket: "b", key: "k", body: Readable.from([Buffer.from("hi")]) });
+ * await host.close();
+ * ```
+ */
+export class PluginHost {
+  readonly #options: PluginHostOptions;
+  readonly #logger: Logger;
+  readonly #served = new Map<string, Served>();
+  readonly #supervisors = new Map<string, Supervisor>();
+  readonly #clients = new Map<string, RemoteObjectStore | RemoteBlockStore>();
+  #started = false;
+  #closed = false;
+
+  constructor(options: PluginHostOptions = {}) {
+    this.#options = options;
+    this.#logger = options.logger ?? createHclogLogger({ module: "stowage-host" });
+  }
+
+  #supervisorOptions(): SupervisorOptions {
+    return {
+      handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? 30_000,
+      logger: this.#logger,
+      restart: this.#options.restart ?? { maxCrashes: 5, windowMs: 60_000 },
+      shutdownGraceMs: this.#options.shutdownGraceMs ?? 2_000,
+      initTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000,
+    };
+  }
+
+  #clientOptions(): RemoteClientOptions {
+    return { defaultTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000, dataChannel: this.#options.dataChannel ?? true };
+  }
+
+  /**
+   * Discovers and launches every executable, and learns which plugins each serves. Fails with a
+   * clear error when an executable cannot start (unless `onLaunchError: "skip"`) or when two
+   * executables serve the same plugin name and kind.
+   */
+  async start(): Promise<void> {
+    if (this.#started) throw new StowageError(Code.FailedPrecondition, "PluginHost.start() was already called");
+    this.#started = true;
+    const commands: PluginCommand[] = [];
+    if (this.#options.pluginDir !== undefined) {
+      for (const path of await discoverExecutables(this.#options.pluginDir)) commands.push({ command: path });
+    }
+    for (const p of this.#options.plugins ?? []) commands.push(typeof p === "string" ? { command: p } : p);
+    const launched = await Promise.allSettled(
+      commands.map(async (command) => {
+        const supervisor = new Supervisor(command, this.#supervisorOptions());
+        const proc = await supervisor.acquire();
+        return { supervisor, proc };
+      }),
+    );
+    const failures: string[] = [];
+    for (const [i, result] of launched.entries()) {
+      const command = commands[i];
+      if (command === undefined) continue;
+      if (result.status === "rejected") {
+        const message = StowageError.from(result.reason).rawMessage;
+        if (this.#options.onLaunchError === "skip") this.#logger.error({ plugin: command.command }, `skipping plugin executable: ${message}`);
+        else failures.push(message);
+        continue;
+      }
+      const { supervisor, proc } = result.value;
+      this.#supervisors.set(`${command.command}\0default`, supervisor);
+      for (const descriptor of proc.info.plugins) {
+        const id = `${descriptor.kind}:${descriptor.name}`;
+        const existing = this.#served.get(id);
+        if (existing !== undefined) {
+          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${existing.command.command} and ${command.command}; remove one of them`);
+          continue;
+        }
+        this.#served.set(id, { descriptor, command, runtime: proc.info.runtime });
+      }
+    }
+    if (failures.length > 0) {
+      await this.close();
+      throw new StowageError(Code.FailedPrecondition, failures.join("\n"));
+    }
+    this.#logger.debug({ plugins: [...this.#served.keys()] }, "plugin host started");
+  }
+
+  /** Every plugin the host can hand out, sorted by kind and name. */
+  plugins(): HostedPlugin[] {
+    return [...this.#served.values()]
+      .map((s) => ({
+        descriptor: s.descriptor,
+        command: s.command.command,
+        pid: this.#supervisors.get(`${s.command.command}\0default`)?.current?.pid,
+        runtime: s.runtime,
+      }))
+      .sort((a, b) => a.descriptor.kind.localeCompare(b.descriptor.kind) || a.descriptor.name.localeCompare(b.descriptor.name));
+  }
+
+  #lookup(kind: PluginKind, name: string): Served {
+    if (!this.#started || this.#closed) throw new StowageError(Code.FailedPrecondition, "the plugin host is not running: call start() first");
+    const served = this.#served.get(`${kind}:${name}`);
+    if (served === undefined) {
+      const known = [...this.#served.values()].filter((s) => s.descriptor.kind === kind).map((s) => s.descriptor.name);
+      throw new StowageError(Code.NotFound, `no ${kind} plugin named ${JSON.stringify(name)}; available: [${known.join(", ")}]`, {
+        reason: Reason.PluginNotFound,
+        metadata: { plugin: name },
+      });
+    }
+    return served;
+  }
+
+  #supervisor(command: PluginCommand, instance: string): Supervisor {
+    const key = `${command.command}\0${instance}`;
+    let supervisor = this.#supervisors.get(key);
+    if (supervisor === undefined) {
+      supervisor = new Supervisor(command, this.#supervisorOptions());
+      this.#supervisors.set(key, supervisor);
+    }
+    return supervisor;
+  }
+
+  /** A client for the named ObjectStore plugin. Call `init` on it before anything else. */
+  objectStore(name: string, options: ClientOptions = {}): RemoteObjectStore {
+    const served = this.#lookup("object-store", name);
+    const instance = options.instance ?? "default";
+    const key = `object-store:${name}\0${instance}`;
+    let client = this.#clients.get(key);
+    if (client === undefined) {
+      client = new RemoteObjectStore(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
+      this.#clients.set(key, client);
+    }
+    return client as RemoteObjectStore;
+  }
+
+  /** A client for the named BlockStore plugin. Call `init` on it before anything else. */
+  blockStore(name: string, options: ClientOptions = {}): RemoteBlockStore {
+    const served = this.#lookup("block-store", name);
+    const instance = options.instance ?? "default";
+    const key = `block-store:${name}\0${instance}`;
+    let client = this.#clients.get(key);
+    if (client === undefined) {
+      client = new RemoteBlockStore(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
+      this.#clients.set(key, client);
+    }
+    return client as RemoteBlockStore;
+  }
+
+  /** Stops every plugin process (Shutdown RPC, grace period, SIGKILL) and waits for them to exit. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#supervisors.values()].map((s) => s.close()));
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Typed calls over a grpc-js client, driven by protobuf-es method descriptors, with deadlines,
+ * AbortSignal cancellation and StowageError mapping.
+ */
+import { once } from "node:events";
+import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import { Metadata, type CallOptions as GrpcCallOptions, type Client, type ClientReadableStream, type ClientWritableStream } from "@grpc/grpc-js";
+import { StowageError } from "../errors.js";
+import type { CallOptions } from "../types.js";
+import { methodCodec } from "../wire/rpc.js";
+import { fromGrpcError } from "../wire/status.js";
+
+type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { input: I; output: O };
+
+/** Converts a failed call's error, given the caller's signal. */
+export type ErrorMapper = (error: unknown) => StowageError | Promise<StowageError>;
+
+function grpcOptions(options: CallOptions): GrpcCallOptions {
+  return options.timeoutMs === undefined || options.timeoutMs <= 0 ? {} : { deadline: Date.now() + options.timeoutMs };
+}
+
+function mapWith(options: CallOptions, mapper: ErrorMapper): (error: unknown) => Promise<StowageError> {
+  return async (error) => {
+    if (options.signal?.aborted === true) return StowageError.from(options.signal.reason);
+    return mapper(error);
+  };
+}
+
+/** Hooks a signal to a cancel function; returns the unhook. */
+function onAbort(signal: AbortSignal | undefined, cancel: () => void): () => void {
+  if (signal === undefined) return () => undefined;
+  if (signal.aborted) {
+    queueMicrotask(cancel);
+    return () => undefined;
+  }
+  signal.addEventListener("abort", cancel, { once: true });
+  return () => {
+    signal.removeEventListener("abort", cancel);
+  };
+}
+
+/** A server-streaming call in progress. */
+export interface ServerStreamCall<O> {
+  /** The messages, in order; the iteration throws the call's error. */
+  readonly messages: AsyncIterator<O>;
+  /** Cancels the call. */
+  cancel(): void;
+}
+
+/** A client-streaming call in progress. */
+export interface ClientStreamCall<I, O> {
+  /** Sends one message, waiting while the transport is full. */
+  write(message: I): Promise<void>;
+  /** Half-closes and waits for the response. */
+  finish(): Promise<O>;
+  /** The response (or the error), whenever it arrives, even before `finish`. */
+  readonly response: Promise<O>;
+  /** Cancels the call. */
+  cancel(): void;
+}
+
+/** Typed calls on one gRPC connection. */
+export class RpcChannel {
+  /** The underlying grpc-js client. */
+  readonly client: Client;
+  #mapper: ErrorMapper = fromGrpcError;
+
+  constructor(client: Client) {
+    this.client = client;
+  }
+
+  /** Replaces the error mapper (the supervisor turns transport errors into crash errors). */
+  setErrorMapper(mapper: ErrorMapper): void {
+    this.#mapper = mapper;
+  }
+
+  /** A unary call. */
+  unary<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
+    const codec = methodCodec(method);
+    const map = mapWith(options, this.#mapper);
+    return new Promise((resolve, reject) => {
+      const call = this.client.makeUnaryRequest(
+        codec.path,
+        codec.serializeRequest,
+        codec.deserializeResponse,
+        create(method.input, request),
+        new Metadata(),
+        grpcOptions(options),
+        (error, response) => {
+          unhook();
+          if (error !== null || response === undefined) void map(error).then(reject);
+          else resolve(response);
+        },
+      );
+      const unhook = onAbort(options.signal, () => {
+        call.cancel();
+      });
+    });
+  }
+
+  /** A server-streaming call. */
+  serverStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, request: MessageInitShape<I>, options: CallOptions = {}): ServerStreamCall<MessageShape<O>> {
+    const codec = methodCodec(method);
+    const map = mapWith(options, this.#mapper);
+    const call: ClientReadableStream<MessageShape<O>> = this.client.makeServerStreamRequest(
+      codec.path,
+      codec.serializeRequest,
+      codec.deserializeResponse,
+      create(method.input, request),
+      new Metadata(),
+      grpcOptions(options),
+    );
+    const unhook = onAbort(options.signal, () => {
+      call.cancel();
+    });
+    const iterator = call[Symbol.asyncIterator]() as AsyncIterator<MessageShape<O>>;
+    const messages: AsyncIterator<MessageShape<O>> = {
+      async next() {
+        try {
+          const result = await iterator.next();
+          if (result.done === true) unhook();
+          return result;
+        } catch (error) {
+          unhook();
+          throw await map(error);
+        }
+      },
+      async return() {
+        unhook();
+        call.cancel();
+        return { done: true, value: undefined };
+      },
+    };
+    return {
+      messages,
+      cancel() {
+        unhook();
+        call.cancel();
+      },
+    };
+  }
+
+  /** A client-streaming call. */
+  clientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: CallOptions = {}): ClientStreamCall<MessageShape<I>, MessageShape<O>> {
+    const codec = methodCodec(method);
+    const map = mapWith(options, this.#mapper);
+    let call: ClientWritableStream<MessageShape<I>> | undefined;
+    const response = new Promise<MessageShape<O>>((resolve, reject) => {
+      call = this.client.makeClientStreamRequest(codec.path, codec.serializeRequest, codec.deserializeResponse, new Metadata(), grpcOptions(options), (error, value) => {
+        unhook();
+        if (error !== null || value === undefined) void map(error).then(reject);
+        else resolve(value);
+      });
+    });
+    response.catch(() => undefined);
+    const stream = call as unknown as ClientWritableStream<MessageShape<I>>;
+    stream.on("error", () => undefined);
+    const unhook = onAbort(options.signal, () => {
+      stream.cancel();
+    });
+    let failed = false;
+    response.catch(() => {
+      failed = true;
+    });
+    return {
+      response,
+      async write(message) {
+        if (failed) return response.then(() => undefined);
+        if (!stream.write(message)) {
+          await Promise.race([once(stream, "drain"), response]);
+        }
+      },
+      async finish() {
+        stream.end();
+        return response;
+      },
+      cancel() {
+        unhook();
+        stream.cancel();
+      },
+    };
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Keeps one plugin executable available: launches it on demand, relaunches it after a crash with
+ * every Init replayed, and gives up with a clear error when it keeps crashing.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { create } from "@bufbuild/protobuf";
+import { Code, Reason, StowageError } from "../errors.js";
+import { BlockStoreService } from "../gen/stowage/v1/block_store_pb.js";
+import { ObjectStoreService, ObjectStoreServiceInitRequestSchema } from "../gen/stowage/v1/object_store_pb.js";
+import type { Logger } from "../logging.js";
+import type { PluginConfig, PluginKind } from "../types.js";
+import { fromGrpcError } from "../wire/status.js";
+import { PluginProcess, type LaunchOptions, type PluginCommand } from "./plugin-process.js";
+
+/** Restart policy. */
+export interface RestartPolicy {
+  /** Crashes tolerated within `windowMs` before giving up. */
+  readonly maxCrashes: number;
+  /** The window, in milliseconds. */
+  readonly windowMs: number;
+}
+
+/** Supervisor settings. */
+export interface SupervisorOptions extends LaunchOptions {
+  readonly restart: RestartPolicy;
+  readonly shutdownGraceMs: number;
+  readonly initTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** Supervises one executable (one instance of it). */
+export class Supervisor {
+  readonly command: PluginCommand;
+  readonly #options: SupervisorOptions;
+  readonly #inits = new Map<string, { kind: PluginKind; name: string; config: PluginConfig }>();
+  readonly #crashes: number[] = [];
+  #current: PluginProcess | undefined;
+  #launching: Promise<PluginProcess> | undefined;
+  #givenUp: StowageError | undefined;
+  #closed = false;
+
+  constructor(command: PluginCommand, options: SupervisorOptions) {
+    this.command = command;
+    this.#options = options;
+  }
+
+  /** The running process, if any. */
+  get current(): PluginProcess | undefined {
+    return this.#current;
+  }
+
+  /** Records a successful Init, replayed after every relaunch. */
+  rememberInit(kind: PluginKind, name: string, config: PluginConfig): void {
+    this.#inits.set(`${kind}:${name}`, { kind, name, config: { ...config } });
+  }
+
+  /**
+   * A live process: the current one, or a new launch (with every remembered Init replayed) when
+   * it has exited. Throws after too many crashes.
+   */
+  async acquire(): Promise<PluginProcess> {
+    if (this.#closed) throw new StowageError(Code.FailedPrecondition, "the plugin host is closed");
+    if (this.#givenUp !== undefined) throw this.#givenUp;
+    if (this.#current !== undefined && !this.#current.hasExited) return this.#current;
+    this.#launching ??= this.#launch().finally(() => {
+      this.#launching = undefined;
+    });
+    return this.#launching;
+  }
+
+  async #launch(): Promise<PluginProcess> {
+    const restarting = this.#current !== undefined;
+    let proc: PluginProcess;
+    try {
+      proc = await PluginProcess.launch(this.command, this.#options);
+    } catch (error) {
+      if (restarting) this.#recordCrash(StowageError.from(error).rawMessage);
+      throw error;
+    }
+    proc.channel.setErrorMapper(async (error) => {
+      const converted = fromGrpcError(error);
+      if (converted.code !== Code.Unavailable && converted.code !== Code.Canceled && converted.code !== Code.Internal) return converted;
+      const exit = await Promise.race([proc.exited, sleep(250).then(() => undefined)]);
+      return exit === undefined || proc.stopping ? converted : proc.crashError(exit);
+    });
+    void proc.exited.then((exit) => {
+      if (!proc.stopping) this.#recordCrash(exit.signal !== null ? `killed by ${exit.signal}` : `exit status ${String(exit.code)}`, proc.stderrTail());
+    });
+    this.#current = proc;
+    if (restarting) {
+      this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
+      for (const { kind, name, config } of this.#inits.values()) {
+        try {
+          if (kind === "object-store") {
+            await proc.channel.unary(ObjectStoreService.method.init, create(ObjectStoreServiceInitRequestSchema, { plugin: name, config }), { timeoutMs: this.#options.initTimeoutMs });
+          } else {
+            await proc.channel.unary(BlockStoreService.method.init, { plugin: name, config }, { timeoutMs: this.#options.initTimeoutMs });
+          }
+        } catch (error) {
+          throw new StowageError(Code.Unavailable, `plugin ${name} was restarted but replaying its Init failed: ${StowageError.from(error).rawMessage}`, {
+            reason: Reason.PluginCrashed,
+            cause: error,
+          });
+        }
+      }
+    }
+    return proc;
+  }
+
+  #recordCrash(what: string, tail = ""): void {
+    const now = Date.now();
+    this.#crashes.push(now);
+    while (this.#crashes.length > 0 && (this.#crashes[0] ?? now) < now - this.#options.restart.windowMs) this.#crashes.shift();
+    if (this.#crashes.length > this.#options.restart.maxCrashes) {
+      this.#givenUp = new StowageError(
+        Code.Unavailable,
+        `plugin ${this.command.command} crashed ${String(this.#crashes.length)} times within ${String(this.#options.restart.windowMs / 1000)} s (last: ${what}); the host stopped restarting it. Fix the plugin or its configuration, then restart the host${tail === "" ? "" : `. Its last stderr lines:\n${tail}`}`,
+        { reason: Reason.PluginCrashed, metadata: { command: this.command.command } },
+      );
+      this.#options.logger.error({ plugin: this.command.command }, this.#givenUp.rawMessage);
+    }
+  }
+
+  /** Stops the process (Shutdown, grace period, SIGKILL) and refuses further calls. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const launching = this.#launching;
+    if (launching !== undefined) await launching.catch(() => undefined);
+    const proc = this.#current;
+    if (proc !== undefined) await proc.stop(this.#options.shutdownGraceMs);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `@stowage/sdk`: the contract's TypeScript types and the error class, shared by plugins and hosts.
+ * Plugin authors also import `@stowage/sdk/plugin`; backup servers import `@stowage/sdk/host`.
+ *
+ * @packageDocumentation
+ */
+
+// Relevant to everyone.
+export { Code, Reason, StowageError, ERROR_DOMAIN, codeName, objectNotFound, bucketNotFound, snapshotNotFound, volumeNotFound } from "./errors.js";
+export type { StowageErrorOptions } from "./errors.js";
+export type {
+  BlockStore,
+  ByteRange,
+  ByteSource,
+  CallOptions,
+  Capability,
+  ConfigKeySpec,
+  CreateSignedUrlInput,
+  CreateSnapshotInput,
+  CreateVolumeFromSnapshotInput,
+  GetObjectInput,
+  GetObjectOutput,
+  ListObjectsInput,
+  ListObjectsPage,
+  ListSnapshotsInput,
+  ListSnapshotsPage,
+  ObjectInfo,
+  ObjectRef,
+  ObjectStore,
+  PluginConfig,
+  PluginDescriptor,
+  PluginKind,
+  PutObjectInput,
+  PutObjectResult,
+  SignedUrl,
+  SignedUrlMethod,
+  Snapshot,
+  SnapshotState,
+  Volume,
+  VolumeRef,
+} from "./types.js";
+export { createHclogLogger, hclogTimestamp, isLogLevel, silentLogger } from "./logging.js";
+export type { Logger, LogFn, LogLevel } from "./logging.js";
+
+// Only relevant to implementers of hosts and plugins in other languages.
+export { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, APP_PROTOCOL_VERSION, CORE_PROTOCOL_VERSION, CONTRACT_VERSION, MAX_CHUNK_BYTES } from "./protocol/constants.js";

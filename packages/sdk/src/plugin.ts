@@ -1,0 +1,13 @@
+/**
+ * `@stowage/sdk/plugin`: everything a plugin author needs to serve ObjectStore and BlockStore
+ * plugins from one executable.
+ *
+ * @packageDocumentation
+ */
+
+// Relevant to plugin authors.
+export { serve, logLevelFromArgs } from "./plugin/serve.js";
+export type { ServeOptions } from "./plugin/serve.js";
+export { defineObjectStore, defineBlockStore, checkPluginName } from "./plugin/definition.js";
+export type { PluginContext, PluginDefinition, ObjectStorePluginDefinition, BlockStorePluginDefinition } from "./plugin/definition.js";
+export { validateConfig, redactConfig, configBoolean, configInteger } from "./plugin/config.js";

@@ -1,0 +1,73 @@
+import type { Logger } from "../logging.js";
+import type { BlockStore, Capability, ConfigKeySpec, ObjectStore } from "../types.js";
+
+/** What a plugin factory receives. */
+export interface PluginContext {
+  /** The plugin's name. */
+  readonly name: string;
+  /** A logger whose lines reach the host, tagged with the plugin's name. */
+  readonly logger: Logger;
+}
+
+/** Fields shared by both plugin kinds. */
+interface PluginDefinitionBase {
+  /** Name, `<dns-1123-subdomain>/<name>`, for example `stowage.io/local`. */
+  readonly name: string;
+  /** One-line description. */
+  readonly description?: string | undefined;
+  /** Optional behaviours this plugin honours. */
+  readonly capabilities?: readonly Capability[] | undefined;
+  /** Configuration keys `init` accepts (shown by tools; secrets are redacted in logs). */
+  readonly configKeys?: readonly ConfigKeySpec[] | undefined;
+}
+
+/** Defines a named ObjectStore plugin. */
+export interface ObjectStorePluginDefinition extends PluginDefinitionBase {
+  /** The kind. */
+  readonly kind: "object-store";
+  /** Creates the implementation; called once per process, on first use. */
+  create(context: PluginContext): ObjectStore;
+}
+
+/** Defines a named BlockStore plugin. */
+export interface BlockStorePluginDefinition extends PluginDefinitionBase {
+  /** The kind. */
+  readonly kind: "block-store";
+  /** Creates the implementation; called once per process, on first use. */
+  create(context: PluginContext): BlockStore;
+}
+
+/** Either plugin definition. */
+export type PluginDefinition = ObjectStorePluginDefinition | BlockStorePluginDefinition;
+
+/**
+ * Defines an ObjectStore plugin for {@link serve}.
+ *
+ * @example
+ * ```ts
+ * defineObjectStore({ name: "example.com/memory", create: () => new MemoryObjectStore() });
+ * ```
+ */
+export function defineObjectStore(definition: Omit<ObjectStorePluginDefinition, "kind">): ObjectStorePluginDefinition {
+  return { ...definition, kind: "object-store" };
+}
+
+/** Defines a BlockStore plugin for {@link serve}. */
+export function defineBlockStore(definition: Omit<BlockStorePluginDefinition, "kind">): BlockStorePluginDefinition {
+  return { ...definition, kind: "block-store" };
+}
+
+const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[^/\s]+$/;
+
+/**
+ * Checks a plugin name: exactly one `/`, a DNS-1123 subdomain before it (at most 253 characters),
+ * a non-empty name after it. Returns an explanation when invalid, `undefined` when valid.
+ */
+export function checkPluginName(name: string): string | undefined {
+  const slash = name.indexOf("/");
+  if (slash < 0) return `plugin name ${JSON.stringify(name)} must look like <domain>/<name>, for example example.com/s3`;
+  if (slash > 253 || !NAME_RE.test(name)) {
+    return `plugin name ${JSON.stringify(name)} is invalid: the part before "/" must be a lower-case DNS subdomain and the part after it non-empty without "/"`;
+  }
+  return undefined;
+}
