@@ -18,3 +18,4 @@ export { discoverExecutables } from "./host/discover.js";
 export { parseHandshake, formatHandshake } from "./protocol/handshake.js";
 export type { Handshake } from "./protocol/handshake.js";
 export { parseLogLine } from "./host/log-forward.js";
+export type { ParsedLogLine } from "./host/log-forward.js";

@@ -9,8 +9,18 @@ import { isLogLevel } from "../logging.js";
 
 const MAX_LINE = 64 * 1024;
 
+/** One parsed stderr line. */
+export interface ParsedLogLine {
+  /** Level (`debug` when the line names none the host knows). */
+  readonly level: LogLevel;
+  /** The message. */
+  readonly message: string;
+  /** Every other key of a JSON line (`@module` becomes `module`). */
+  readonly fields: Record<string, unknown>;
+}
+
 /** Parses one stderr line into a level, message and fields. */
-export function parseLogLine(line: string): { level: LogLevel; message: string; fields: Record<string, unknown> } {
+export function parseLogLine(line: string): ParsedLogLine {
   if (line.startsWith("{")) {
     try {
       const parsed = JSON.parse(line) as unknown;

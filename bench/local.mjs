@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+// Benchmark: host -> plugin-local vs writing/reading the same bytes directly, in one run.
+//
+//   node bench/local.mjs [--size-mib 2048] [--runs 3] [--cold-starts 10] [--json out.json]
+//
+// Figures: PUT and GET MiB/s through the plugin (data channel and plain gRPC) and direct, their
+// ratios, peak RSS (VmHWM) of the host and of the plugin process, and the plugin's cold start
+// (spawn to the first answered RPC). Ratios are what count: absolute numbers depend on the disk.
+
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { mkdtemp, rm, open } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { PluginHost } from "@stowage/sdk/host";
+import { silentLogger } from "@stowage/sdk";
+
+const { values } = parseArgs({
+  options: {
+    "size-mib": { type: "string", default: "2048" },
+    runs: { type: "string", default: "3" },
+    "cold-starts": { type: "string", default: "10" },
+    json: { type: "string" },
+    dir: { type: "string" },
+  },
+});
+const sizeMiB = Number(values["size-mib"]);
+const runs = Number(values.runs);
+const coldStarts = Number(values["cold-starts"]);
+const MiB = 1024 * 1024;
+const CHUNK = MiB;
+const pluginMain = fileURLToPath(import.meta.resolve("@stowage/plugin-local"))
+  .replace(/index\.js$/, "main.js");
+
+/** A deterministic body: one random MiB block, varied per chunk, generated on the fly. */
+function body(size) {
+  const block = Buffer.alloc(CHUNK);
+  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE((Math.imul(i, 2654435761) >>> 0) ^ 0x9e3779b9, i);
+  let sent = 0;
+  return Readable.from(
+    (function* () {
+      while (sent < size) {
+        const n = Math.min(CHUNK, size - sent);
+        const chunk = Buffer.from(block.subarray(0, n));
+        chunk.writeUInt32LE(sent / CHUNK, 0);
+        sent += n;
+        yield chunk;
+      }
+    })(),
+    { objectMode: false, highWaterMark: 4 * MiB },
+  );
+}
+
+function peakRss(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  return kb * 1024;
+}
+
+async function time(fn) {
+  const start = process.hrtime.bigint();
+  const result = await fn();
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
+}
+
+async function drain(stream) {
+  let n = 0;
+  for await (const chunk of stream) n += chunk.length;
+  return n;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+const root = values.dir ?? (await mkdtemp(join(process.cwd(), ".bench-")));
+const size = sizeMiB * MiB;
+const results = { sizeMiB, runs, node: process.version, date: new Date().toISOString() };
+
+// Direct: write the same bytes to a file (with fsync, as the plugin does), read them back.
+const directPut = [];
+const directGet = [];
+for (let r = 0; r < runs; r++) {
+  const path = join(root, `direct-${r}`);
+  directPut.push(
+    (
+      await time(async () => {
+        await pipeline(body(size), createWriteStream(path));
+        const fh = await open(path, "r+");
+        await fh.sync();
+        await fh.close();
+      })
+    ).seconds,
+  );
+  directGet.push((await time(() => drain(createReadStream(path, { highWaterMark: MiB })))).seconds);
+  await rm(path);
+}
+
+async function throughPlugin(dataChannel) {
+  const host = new PluginHost({ plugins: [{ command: process.execPath, args: [pluginMain] }], logger: silentLogger, dataChannel });
+  await host.start();
+  const store = host.objectStore("stowage.io/local");
+  await store.init({ root: join(root, `objects-${dataChannel}`), createBuckets: "true" });
+  const pid = host.plugins()[0].pid;
+  const put = [];
+  const get = [];
+  for (let r = 0; r < runs; r++) {
+    put.push((await time(() => store.putObject({ bucket: "bench", key: `obj-${r}`, body: body(size), size }))).seconds);
+    get.push((await time(async () => drain((await store.getObject({ bucket: "bench", key: `obj-${r}` })).body))).seconds);
+    await store.deleteObject({ bucket: "bench", key: `obj-${r}` });
+  }
+  const pluginPeak = peakRss(pid);
+  await host.close();
+  return { put: median(put), get: median(get), pluginPeakRss: pluginPeak };
+}
+
+const viaChannel = await throughPlugin(true);
+const viaGrpc = await throughPlugin(false);
+const hostPeak = peakRss(process.pid);
+
+// Cold start: spawn to the first answered RPC (handshake + GetPluginInfo + Init).
+const starts = [];
+for (let i = 0; i < coldStarts; i++) {
+  const { seconds } = await time(async () => {
+    const host = new PluginHost({ plugins: [{ command: process.execPath, args: [pluginMain] }], logger: silentLogger });
+    await host.start();
+    await host.objectStore("stowage.io/local").init({ root: join(root, "cold"), createBuckets: "true" });
+    return host;
+  }).then(async (t) => {
+    await t.result.close();
+    return t;
+  });
+  starts.push(seconds * 1000);
+}
+
+const mibps = (s) => sizeMiB / s;
+Object.assign(results, {
+  directPutMiBps: mibps(median(directPut)),
+  directGetMiBps: mibps(median(directGet)),
+  channelPutMiBps: mibps(viaChannel.put),
+  channelGetMiBps: mibps(viaChannel.get),
+  grpcPutMiBps: mibps(viaGrpc.put),
+  grpcGetMiBps: mibps(viaGrpc.get),
+  channelPutRatio: median(directPut) / viaChannel.put,
+  channelGetRatio: median(directGet) / viaChannel.get,
+  grpcPutRatio: median(directPut) / viaGrpc.put,
+  grpcGetRatio: median(directGet) / viaGrpc.get,
+  hostPeakRssMiB: hostPeak / MiB,
+  pluginPeakRssMiB: Math.max(viaChannel.pluginPeakRss, viaGrpc.pluginPeakRss) / MiB,
+  coldStartMedianMs: median(starts),
+  coldStartMaxMs: Math.max(...starts),
+});
+if (values.dir === undefined) await rm(root, { recursive: true, force: true });
+
+const f = (n) => n.toFixed(n < 10 ? 2 : 0);
+console.log(`| figure | value |\n| --- | --- |`);
+console.log(`| object size | ${sizeMiB} MiB, median of ${runs} runs |`);
+console.log(`| PUT direct / data channel / gRPC chunks (MiB/s) | ${f(results.directPutMiBps)} / ${f(results.channelPutMiBps)} / ${f(results.grpcPutMiBps)} |`);
+console.log(`| PUT ratio to direct: data channel / gRPC | ${f(results.channelPutRatio)} / ${f(results.grpcPutRatio)} |`);
+console.log(`| GET direct / data channel / gRPC chunks (MiB/s) | ${f(results.directGetMiBps)} / ${f(results.channelGetMiBps)} / ${f(results.grpcGetMiBps)} |`);
+console.log(`| GET ratio to direct: data channel / gRPC | ${f(results.channelGetRatio)} / ${f(results.grpcGetRatio)} |`);
+console.log(`| peak RSS host / plugin (MiB) | ${f(results.hostPeakRssMiB)} / ${f(results.pluginPeakRssMiB)} |`);
+console.log(`| cold start to first RPC, median / max of ${coldStarts} (ms) | ${f(results.coldStartMedianMs)} / ${f(results.coldStartMaxMs)} |`);
+if (values.json !== undefined) {
+  const { writeFile } = await import("node:fs/promises");
+  await writeFile(values.json, JSON.stringify(results, null, 2));
+}
+
