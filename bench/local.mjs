@@ -8,7 +8,7 @@
 // (spawn to the first answered RPC). Ratios are what count: absolute numbers depend on the disk.
 
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
-import { mkdtemp, rm, open } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, open } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -37,7 +37,7 @@ const pluginMain = fileURLToPath(import.meta.resolve("@stowage/plugin-local"))
 /** A deterministic body: one random MiB block, varied per chunk, generated on the fly. */
 function body(size) {
   const block = Buffer.alloc(CHUNK);
-  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE((Math.imul(i, 2654435761) >>> 0) ^ 0x9e3779b9, i);
+  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE(((Math.imul(i, 2654435761) ^ 0x9e3779b9) >>> 0), i);
   let sent = 0;
   return Readable.from(
     (function* () {
@@ -103,6 +103,7 @@ async function throughPlugin(dataChannel) {
   const host = new PluginHost({ plugins: [{ command: process.execPath, args: [pluginMain] }], logger: silentLogger, dataChannel });
   await host.start();
   const store = host.objectStore("stowage.io/local");
+  await mkdir(join(root, `objects-${dataChannel}`), { recursive: true });
   await store.init({ root: join(root, `objects-${dataChannel}`), createBuckets: "true" });
   const pid = host.plugins()[0].pid;
   const put = [];
@@ -122,6 +123,7 @@ const viaGrpc = await throughPlugin(false);
 const hostPeak = peakRss(process.pid);
 
 // Cold start: spawn to the first answered RPC (handshake + GetPluginInfo + Init).
+await mkdir(join(root, "cold"), { recursive: true });
 const starts = [];
 for (let i = 0; i < coldStarts; i++) {
   const { seconds } = await time(async () => {

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, Reason, StowageError } from "../errors.js";
 import { ObjectStoreService, PutObjectRequestSchema, type GetObjectResponse } from "../gen/stowage/v1/object_store_pb.js";
@@ -28,6 +28,7 @@ import type {
 import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/convert.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
+import { chunksOf, pump, streamChunks } from "../wire/chunks.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Client settings. */
@@ -153,29 +154,18 @@ export class RemoteObjectStore implements ObjectStore {
       );
       if (useChannel) {
         socket = await openDataChannel(address, token);
-        const target = socket;
         const abort = new AbortController();
         call.response.catch(() => {
           abort.abort();
         });
         try {
-          await pipeline(
-            input.body,
-            async function* (source: AsyncIterable<Uint8Array>) {
-              for await (const chunk of source) {
-                sent += chunk.byteLength;
-                yield chunk;
-              }
-            },
-            target,
-            { signal: abort.signal },
-          );
+          sent = await pump(chunksOf(input.body), socket, abort.signal);
         } catch (error) {
           if (abort.signal.aborted) await call.response;
           throw error;
         }
       } else {
-        for await (const chunk of rechunk(input.body, MAX_CHUNK_BYTES)) {
+        for await (const chunk of rechunk(chunksOf(input.body), MAX_CHUNK_BYTES)) {
           sent += chunk.byteLength;
           await call.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: chunk } }));
         }
@@ -184,6 +174,14 @@ export class RemoteObjectStore implements ObjectStore {
       const res = await call.finish();
       return { size: toNumber(res.size), etag: res.etag, sha256: res.sha256.length > 0 ? res.sha256 : undefined };
     } catch (error) {
+      if (!(error instanceof StowageError) && options?.signal?.aborted !== true) {
+        // A broken data connection usually means the plugin failed or died: its status says which.
+        const status = await Promise.race([call.response.then(() => undefined, (e: unknown) => e), sleep(500).then(() => undefined)]);
+        if (status instanceof StowageError) {
+          socket?.destroy();
+          throw status;
+        }
+      }
       call.cancel();
       socket?.destroy();
       if (error instanceof StowageError) throw error;
@@ -257,7 +255,7 @@ export class RemoteObjectStore implements ObjectStore {
         if (socketPromise !== undefined) {
           socket = await socketPromise;
           try {
-            for await (const chunk of socket as AsyncIterable<Buffer>) {
+            for await (const chunk of streamChunks(socket)) {
               count += chunk.length;
               yield chunk;
             }

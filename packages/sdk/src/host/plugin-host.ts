@@ -54,6 +54,11 @@ export interface ClientOptions {
   readonly instance?: string | undefined;
 }
 
+/** Identifies a command line: the executable and its arguments. */
+function commandKey(command: PluginCommand): string {
+  return [command.command, ...(command.args ?? [])].join("\0");
+}
+
 interface Served {
   readonly descriptor: PluginDescriptor;
   readonly command: PluginCommand;
@@ -132,7 +137,7 @@ export class PluginHost {
         continue;
       }
       const { supervisor, proc } = result.value;
-      this.#supervisors.set(`${command.command}\0default`, supervisor);
+      this.#supervisors.set(`${commandKey(command)}\0\0default`, supervisor);
       for (const descriptor of proc.info.plugins) {
         const id = `${descriptor.kind}:${descriptor.name}`;
         const existing = this.#served.get(id);
@@ -156,7 +161,7 @@ export class PluginHost {
       .map((s) => ({
         descriptor: s.descriptor,
         command: s.command.command,
-        pid: this.#supervisors.get(`${s.command.command}\0default`)?.current?.pid,
+        pid: this.#supervisors.get(`${commandKey(s.command)}\0\0default`)?.current?.pid,
         runtime: s.runtime,
       }))
       .sort((a, b) => a.descriptor.kind.localeCompare(b.descriptor.kind) || a.descriptor.name.localeCompare(b.descriptor.name));
@@ -176,7 +181,7 @@ export class PluginHost {
   }
 
   #supervisor(command: PluginCommand, instance: string): Supervisor {
-    const key = `${command.command}\0${instance}`;
+    const key = `${commandKey(command)}\0\0${instance}`;
     let supervisor = this.#supervisors.get(key);
     if (supervisor === undefined) {
       supervisor = new Supervisor(command, this.#supervisorOptions());

@@ -20,6 +20,7 @@ export class DataChannelServer {
   readonly #waiting = new Map<string, Waiter>();
   readonly #path: string;
   readonly #timeoutMs: number;
+  readonly #sockets = new Set<Socket>();
 
   private constructor(server: Server, path: string, timeoutMs: number) {
     this.#server = server;
@@ -29,9 +30,11 @@ export class DataChannelServer {
 
   /** Listens on `path`. */
   static async listen(path: string, logger: Logger, timeoutMs = 10_000): Promise<DataChannelServer> {
-    const server = createServer({ allowHalfOpen: true, noDelay: true });
+    const server = createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: 1024 * 1024 });
     const channel = new DataChannelServer(server, path, timeoutMs);
     server.on("connection", (socket) => {
+      channel.#sockets.add(socket);
+      socket.once("close", () => channel.#sockets.delete(socket));
       channel.#accept(socket, logger);
     });
     await new Promise<void>((resolve, reject) => {
@@ -124,6 +127,7 @@ export class DataChannelServer {
       socket.destroy();
     }
     this.#parked.clear();
+    for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await rm(this.#path, { force: true });
   }

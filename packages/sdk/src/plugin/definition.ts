@@ -25,7 +25,10 @@ interface PluginDefinitionBase {
 export interface ObjectStorePluginDefinition extends PluginDefinitionBase {
   /** The kind. */
   readonly kind: "object-store";
-  /** Creates the implementation; called once per process, on first use. */
+  /**
+   * Creates the implementation; called once per process, on first use. If the object has a
+   * `close()` method, it is called (and awaited, for at most a second) when the process shuts down.
+   */
   create(context: PluginContext): ObjectStore;
 }
 
@@ -33,7 +36,7 @@ export interface ObjectStorePluginDefinition extends PluginDefinitionBase {
 export interface BlockStorePluginDefinition extends PluginDefinitionBase {
   /** The kind. */
   readonly kind: "block-store";
-  /** Creates the implementation; called once per process, on first use. */
+  /** Creates the implementation, like {@link ObjectStorePluginDefinition.create}. */
   create(context: PluginContext): BlockStore;
 }
 

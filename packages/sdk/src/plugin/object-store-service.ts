@@ -4,7 +4,6 @@
  */
 import { once } from "node:events";
 import type { Socket } from "node:net";
-import { pipeline } from "node:stream/promises";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { sendUnaryData, ServerReadableStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
@@ -33,6 +32,7 @@ import {
   type PutObjectResponse,
 } from "../gen/stowage/v1/object_store_pb.js";
 import { MAX_CHUNK_BYTES } from "../protocol/constants.js";
+import { pump, streamChunks } from "../wire/chunks.js";
 import type { ByteSource } from "../types.js";
 import { objectInfoToWire, signedUrlMethodFromWire, toNumber } from "../wire/convert.js";
 import { rechunk, verifiedBody, type BodyResult } from "./body.js";
@@ -110,7 +110,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           }
           const claimed = await dataChannel.claim(header.dataChannelToken, scope.signal);
           socket = claimed;
-          raw = claimed;
+          raw = streamChunks(claimed);
           trailerSize = async () => {
             const next = await messages.next();
             if (next.done === true || next.value.part.case !== "trailer") {
@@ -219,20 +219,9 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           let sent = 0;
           if (useChannel && dataChannel !== undefined) {
             socket = await dataChannel.claim(req.dataChannelToken, scope.signal);
-            const target = socket;
-            await pipeline(
-              out.body,
-              async function* (source: AsyncIterable<Buffer>) {
-                for await (const chunk of source) {
-                  sent += chunk.length;
-                  yield chunk;
-                }
-              },
-              target,
-              { signal: scope.signal },
-            );
+            sent = await pump(streamChunks(out.body), socket, scope.signal);
           } else {
-            for await (const chunk of rechunk(out.body, MAX_CHUNK_BYTES)) {
+            for await (const chunk of rechunk(streamChunks(out.body), MAX_CHUNK_BYTES)) {
               sent += chunk.byteLength;
               if (!call.write(create(GetObjectResponseSchema, { part: { case: "chunk", value: chunk } }))) {
                 await once(call, "drain", { signal: scope.signal });

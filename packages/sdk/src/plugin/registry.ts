@@ -77,6 +77,18 @@ export class PluginRegistry {
     entry.initialised = true;
   }
 
+  /**
+   * Releases every created instance that has a `close()` method (servers, pools, timers). Called
+   * when the plugin process shuts down.
+   */
+  async close(): Promise<void> {
+    const closing = [...this.#entries.values()].map(async (entry) => {
+      const instance = entry.instance as { close?: () => unknown } | undefined;
+      if (typeof instance?.close === "function") await instance.close();
+    });
+    await Promise.allSettled(closing);
+  }
+
   /** The initialised instance of a plugin; NOT_INITIALIZED before a successful Init. */
   get<K extends PluginKind>(kind: K, name: string): KindMap[K] {
     const entry = this.#entry(kind, name);

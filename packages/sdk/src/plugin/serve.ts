@@ -2,7 +2,8 @@
  * `serve()`: turns the current process into a plugin executable that speaks HashiCorp go-plugin's
  * process protocol (docs/protocol.md) and the Stowage contract (docs/contract.md).
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, rmdir } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -141,9 +142,11 @@ async function startServer(registry: PluginRegistry, logger: Logger, env: NodeJS
       shutdownController.abort();
       stdio.close();
       server.forceShutdown();
-      await dataChannel?.close();
+      // Bounded: a plugin that hangs in close() must not keep the process from exiting.
+      await Promise.race([Promise.allSettled([dataChannel?.close(), registry.close()]), sleep(1000)]);
       await rm(socketPath, { force: true });
       if (providedDir === undefined || providedDir === "") await rm(dir, { recursive: true, force: true });
+      else await rmdir(dir).catch(() => undefined);
     })();
     return stopping;
   };

@@ -1,0 +1,168 @@
+/**
+ * The global options (`--plugin-dir`, `--plugin`, `--no-embedded`, `--log-level`, `--json`) and
+ * the plugin host they configure: which executables it launches, where its logs go, and how it is
+ * always closed again — also on Ctrl-C — so no plugin process outlives the command.
+ *
+ * @packageDocumentation
+ */
+import { readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Code, StowageError, createHclogLogger, type LogLevel, type Logger } from "@stowage/sdk";
+import { PluginHost, type PluginCommand } from "@stowage/sdk/host";
+import type { Command } from "commander";
+import { describeError, exitCodeOf, interruptError, markUsage, usageError } from "./exit.js";
+import { parseLogLevel } from "./parse.js";
+
+/** The global options as commander parses them. */
+export interface RawGlobalOptions {
+  readonly pluginDir?: string | undefined;
+  readonly plugin?: readonly string[] | undefined;
+  readonly embedded?: boolean | undefined;
+  readonly logLevel?: string | undefined;
+  readonly json?: boolean | undefined;
+}
+
+/** The global options, checked. */
+export interface GlobalOptions {
+  /** Directory searched for plugin executables. */
+  readonly pluginDir: string | undefined;
+  /** Extra plugin executables, absolute. */
+  readonly plugins: readonly string[];
+  /** Whether the embedded local plugin is launched. */
+  readonly embedded: boolean;
+  /** Level of the host's (and the embedded plugin's) logs on stderr. */
+  readonly logLevel: LogLevel;
+  /** Print one JSON document on stdout instead of text. */
+  readonly json: boolean;
+}
+
+/** Label of the embedded local plugin in logs. */
+export const EMBEDDED_LABEL = "stowage-plugin-local";
+
+/** Reads the global options of the command being run (they may appear before or after it). */
+export function globalOptions(command: Command): GlobalOptions {
+  const raw = command.optsWithGlobals<RawGlobalOptions>();
+  return {
+    pluginDir: raw.pluginDir === undefined ? undefined : resolve(raw.pluginDir),
+    plugins: (raw.plugin ?? []).map((p) => resolve(p)),
+    embedded: raw.embedded ?? true,
+    logLevel: parseLogLevel(raw.logLevel ?? "warn"),
+    json: raw.json ?? false,
+  };
+}
+
+/**
+ * The path of `@stowage/plugin-local`'s executable (its `stowage-plugin-local` bin), found through
+ * module resolution so it works from the workspace and from an installed package alike.
+ */
+export function embeddedPluginPath(): string {
+  const manifestPath = fileURLToPath(import.meta.resolve("@stowage/plugin-local/package.json"));
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: unknown };
+  const bin = manifest.bin;
+  const rel = typeof bin === "string" ? bin : typeof bin === "object" && bin !== null ? (bin as Record<string, unknown>)[EMBEDDED_LABEL] : undefined;
+  if (typeof rel !== "string") throw new StowageError(Code.Internal, "@stowage/plugin-local declares no stowage-plugin-local executable");
+  return join(dirname(manifestPath), rel);
+}
+
+/** The command that launches the embedded local plugin in its own Node process. */
+export function embeddedPluginCommand(logLevel: LogLevel): PluginCommand {
+  return { command: process.execPath, args: [embeddedPluginPath(), "--log-level", logLevel], label: EMBEDDED_LABEL };
+}
+
+async function checkPaths(options: GlobalOptions): Promise<void> {
+  if (options.pluginDir !== undefined) {
+    const info = await stat(options.pluginDir).catch(() => undefined);
+    if (info?.isDirectory() !== true) throw usageError(`--plugin-dir ${options.pluginDir} is not a directory`);
+  }
+  for (const path of options.plugins) {
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() !== true) throw usageError(`--plugin ${path} is not a file`);
+  }
+}
+
+/** The host's logger: hclog-shaped JSON lines on stderr at the chosen level. */
+export function hostLogger(options: GlobalOptions): Logger {
+  return createHclogLogger({ level: options.logLevel, module: "stowage" });
+}
+
+/** Creates (but does not start) the plugin host the global options describe. */
+export async function createHost(options: GlobalOptions): Promise<PluginHost> {
+  await checkPaths(options);
+  const plugins: PluginCommand[] = options.plugins.map((command) => ({ command }));
+  if (options.embedded) plugins.push(embeddedPluginCommand(options.logLevel));
+  if (options.pluginDir === undefined && plugins.length === 0) {
+    throw usageError("no plugins to launch: --no-embedded needs --plugin-dir or --plugin");
+  }
+  return new PluginHost({ pluginDir: options.pluginDir, plugins, logger: hostLogger(options) });
+}
+
+/**
+ * Starts `host`. A failure to start is a configuration error (exit status 2); the message gains
+ * a hint when the embedded plugin clashes with a discovered one.
+ */
+export async function startHost(host: PluginHost, options: GlobalOptions): Promise<void> {
+  try {
+    await host.start();
+  } catch (error) {
+    let message = describeError(error);
+    if (options.embedded) {
+      message = message.replaceAll(process.execPath, `the embedded local plugin (${EMBEDDED_LABEL})`);
+      if (message.includes("is served by both")) message += "\n(add --no-embedded to leave out the embedded local plugin)";
+    }
+    throw markUsage(new StowageError(Code.FailedPrecondition, `the plugins could not be started: ${message}`, { cause: error }));
+  }
+}
+
+/** A signal that fires on SIGINT, SIGTERM or SIGHUP, until disposed. */
+export interface Interrupts {
+  /** Fires with an interrupt error (exit status 128 + the signal's number). */
+  readonly signal: AbortSignal;
+  /** Removes the signal handlers. */
+  dispose(): void;
+}
+
+const INTERRUPTS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Catches SIGINT, SIGTERM and SIGHUP: the first one aborts the returned signal so the command can
+ * stop its calls and close the host; a second one exits at once (plugin processes are killed on
+ * exit).
+ */
+export function catchInterrupts(): Interrupts {
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (abort.signal.aborted) process.exit(exitCodeOf(abort.signal.reason));
+    abort.abort(interruptError(signal));
+  };
+  for (const name of INTERRUPTS) process.on(name, onSignal);
+  return {
+    signal: abort.signal,
+    dispose(): void {
+      for (const name of INTERRUPTS) process.off(name, onSignal);
+    },
+  };
+}
+
+/**
+ * Runs `fn` with a started host and closes the host afterwards, whatever happens. The signal
+ * fires on SIGINT, SIGTERM or SIGHUP; `fn` passes it to its calls, and the command then ends with
+ * status 128 + the signal's number (130 for Ctrl-C).
+ */
+export async function withHost<T>(options: GlobalOptions, fn: (host: PluginHost, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const host = await createHost(options);
+  const interrupts = catchInterrupts();
+  const { signal } = interrupts;
+  try {
+    await startHost(host, options);
+    signal.throwIfAborted();
+    return await fn(host, signal);
+  } catch (error) {
+    if (signal.aborted) throw signal.reason as Error;
+    throw error;
+  } finally {
+    await host.close();
+    interrupts.dispose();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Parsers for option values. Each throws a usage error (exit status 2) that names the option.
+ *
+ * @packageDocumentation
+ */
+import { isLogLevel, type ByteRange, type LogLevel } from "@stowage/sdk";
+import { usageError } from "./exit.js";
+
+/** Commander collector for repeatable options: appends `value` to the list so far. */
+export function collect(value: string, previous: readonly string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * Turns repeated `k=v` option values into a record. The value may contain `=`; a later pair
+ * overrides an earlier one with the same key.
+ *
+ * @param pairs - The raw values, for example `["root=/data", "createBuckets=true"]`.
+ * @param option - The option's name, used in error messages (for example `--config`).
+ */
+export function parseKeyValues(pairs: readonly string[] | undefined, option: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw usageError(`${option} expects key=value, got ${JSON.stringify(pair)}`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Parses a whole number in `[min, max]`, for options such as `--ttl` or `--page-size`. */
+export function parseInteger(value: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(value.trim())) throw usageError(`${option} expects a whole number, got ${JSON.stringify(value)}`);
+  const n = Number(value.trim());
+  if (n < min || n > max) throw usageError(`${option} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/**
+ * Parses `--range`: `a-b` (bytes a to b, both included, as in HTTP), `a-` (from a to the end).
+ */
+export function parseRange(value: string): ByteRange {
+  const match = /^(\d+)-(\d*)$/.exec(value.trim());
+  if (match === null) throw usageError(`--range expects FIRST-LAST or FIRST- (byte offsets, LAST included), got ${JSON.stringify(value)}`);
+  const offset = Number(match[1]);
+  if (match[2] === undefined || match[2] === "") return { offset };
+  const last = Number(match[2]);
+  if (last < offset) throw usageError(`--range ${value}: the last byte comes before the first`);
+  return { offset, length: last - offset + 1 };
+}
+
+/** Parses `--log-level` (`trace`, `debug`, `info`, `warn` or `warning`, `error`). */
+export function parseLogLevel(value: string): LogLevel {
+  const v = value.toLowerCase() === "warning" ? "warn" : value.toLowerCase();
+  if (!isLogLevel(v)) throw usageError(`--log-level must be one of trace, debug, info, warn, error; got ${JSON.stringify(value)}`);
+  return v;
+}

@@ -1,0 +1,174 @@
+/**
+ * Local volumes: a data file plus a JSON file of attributes. {@link createLocalVolume} makes them
+ * for tools and tests; the BlockStore contract itself only restores and deletes volumes.
+ *
+ * @packageDocumentation
+ */
+import { Code, StowageError, type Volume } from "@stowage/sdk";
+import { link, mkdir, open, readFile, rm, stat, type FileHandle } from "node:fs/promises";
+import { checkId, newId } from "../shared/ids.js";
+import { errnoCode, fsyncDirectory, isNotFound, temporarySibling, writeFileAtomic, writeFully } from "../shared/fs.js";
+import { COPY_CHUNK_BYTES } from "./copy.js";
+import { volumeImage, volumeSidecar, volumesDir } from "./layout.js";
+
+/** The attributes stored next to a volume's data. */
+export interface VolumeAttributes {
+  /** Volume type; empty when unknown. */
+  readonly volumeType: string;
+  /** Provisioned IOPS, when set. */
+  readonly iops?: number | undefined;
+  /** Zone; empty when unknown. */
+  readonly zone: string;
+  /** Tags, copied onto snapshots of the volume. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** Creation time, ISO 8601. */
+  readonly createdAt: string;
+  /** Snapshot the volume was restored from, if any. */
+  readonly sourceSnapshotId?: string | undefined;
+}
+
+/** Reads a volume's attributes; a volume without an attribute file gets empty ones. */
+export async function readVolumeAttributes(root: string, volumeId: string): Promise<VolumeAttributes> {
+  let text: string;
+  try {
+    text = await readFile(volumeSidecar(root, volumeId), "utf8");
+  } catch (error) {
+    if (isNotFound(error)) return { volumeType: "", zone: "", tags: {}, createdAt: "" };
+    throw error;
+  }
+  const value = JSON.parse(text) as Partial<Record<keyof VolumeAttributes, unknown>>;
+  const tags = typeof value.tags === "object" && value.tags !== null ? value.tags : {};
+  return {
+    volumeType: typeof value.volumeType === "string" ? value.volumeType : "",
+    iops: typeof value.iops === "number" ? value.iops : undefined,
+    zone: typeof value.zone === "string" ? value.zone : "",
+    tags: Object.fromEntries(Object.entries(tags).filter((entry): entry is [string, string] => typeof entry[1] === "string")),
+    createdAt: typeof value.createdAt === "string" ? value.createdAt : "",
+    sourceSnapshotId: typeof value.sourceSnapshotId === "string" ? value.sourceSnapshotId : undefined,
+  };
+}
+
+/** Writes a volume's attribute file atomically. */
+export async function writeVolumeAttributes(root: string, volumeId: string, attributes: VolumeAttributes): Promise<void> {
+  await writeFileAtomic(volumeSidecar(root, volumeId), `${JSON.stringify(attributes, null, 2)}\n`);
+}
+
+/** Describes a volume, or returns `undefined` when it does not exist. */
+export async function describeVolume(root: string, volumeId: string): Promise<Volume | undefined> {
+  let sizeBytes: number;
+  try {
+    sizeBytes = (await stat(volumeImage(root, volumeId))).size;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  const attributes = await readVolumeAttributes(root, volumeId);
+  return { volumeId, volumeType: attributes.volumeType, iops: attributes.iops, zone: attributes.zone, sizeBytes };
+}
+
+/** Options of {@link createLocalVolume}. */
+export interface CreateLocalVolumeOptions {
+  /** ID of the new volume; a random `vol-…` ID when absent. */
+  readonly volumeId?: string | undefined;
+  /** Size in bytes. */
+  readonly sizeBytes: number;
+  /** Volume type. */
+  readonly volumeType?: string | undefined;
+  /** Provisioned IOPS. */
+  readonly iops?: number | undefined;
+  /** Zone. */
+  readonly zone?: string | undefined;
+  /** Tags. */
+  readonly tags?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Content: a byte value repeated over the whole volume, or a pattern repeated from offset 0.
+   * Absent: the volume reads as zeroes and takes no space (a sparse file).
+   */
+  readonly fill?: number | Uint8Array | undefined;
+}
+
+/** A volume made by {@link createLocalVolume}. */
+export interface LocalVolume extends Volume {
+  /** Absolute path of its data file. */
+  readonly path: string;
+  /** Its tags. */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * Creates a volume under a local BlockStore's `root` (creating `root/volumes` if needed). Meant
+ * for tools and tests: the BlockStore contract has no call that creates an empty volume. Fails
+ * with `ALREADY_EXISTS` when a volume of that ID exists.
+ *
+ * @example
+ * ```ts
+ * const volume = await createLocalVolume("/var/lib/stowage-blocks", { sizeBytes: 8 << 20, zone: "z1", fill: 0xab });
+ * ```
+ */
+export async function createLocalVolume(root: string, options: CreateLocalVolumeOptions): Promise<LocalVolume> {
+  const volumeId = options.volumeId ?? newId("vol");
+  checkId("volume", volumeId);
+  const { sizeBytes } = options;
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
+    throw new StowageError(Code.InvalidArgument, `sizeBytes must be a non-negative integer, got ${String(sizeBytes)}`);
+  }
+  await mkdir(volumesDir(root), { recursive: true });
+  const path = volumeImage(root, volumeId);
+  const temp = temporarySibling(path, ".partial");
+  const attributes: VolumeAttributes = {
+    volumeType: options.volumeType ?? "",
+    iops: options.iops,
+    zone: options.zone ?? "",
+    tags: { ...options.tags },
+    createdAt: new Date().toISOString(),
+  };
+  try {
+    const file = await open(temp, "wx", 0o644);
+    try {
+      await file.truncate(sizeBytes);
+      if (options.fill !== undefined) await fillFile(file, sizeBytes, options.fill);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    if (await exists(path)) throw alreadyExists(volumeId);
+    await writeVolumeAttributes(root, volumeId, attributes);
+    try {
+      // link() refuses to replace an existing file, unlike rename(): two creators cannot clobber.
+      await link(temp, path);
+    } catch (error) {
+      if (errnoCode(error) === "EEXIST") throw alreadyExists(volumeId);
+      throw error;
+    }
+    await fsyncDirectory(volumesDir(root));
+  } finally {
+    await rm(temp, { force: true });
+  }
+  return { volumeId, volumeType: attributes.volumeType, iops: attributes.iops, zone: attributes.zone, sizeBytes, path, tags: attributes.tags };
+}
+
+async function fillFile(file: FileHandle, sizeBytes: number, fill: number | Uint8Array): Promise<void> {
+  const pattern = typeof fill === "number" ? Uint8Array.of(fill) : fill;
+  if (pattern.length === 0) return;
+  // A block that is a whole number of patterns, so every block starts at the pattern's start.
+  const repeats = Math.max(1, Math.floor(COPY_CHUNK_BYTES / pattern.length));
+  const block = Buffer.alloc(repeats * pattern.length);
+  for (let i = 0; i < repeats; i++) block.set(pattern, i * pattern.length);
+  for (let position = 0; position < sizeBytes; position += block.length) {
+    await writeFully(file, block.subarray(0, Math.min(block.length, sizeBytes - position)), position);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+function alreadyExists(volumeId: string): StowageError {
+  return new StowageError(Code.AlreadyExists, `volume ${JSON.stringify(volumeId)} already exists`, { metadata: { volume_id: volumeId } });
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+/**
+ * The `stowage-plugin-local` executable: serves the local ObjectStore and BlockStore plugins to a
+ * Stowage host (or Velero) over the plugin protocol.
+ *
+ * @packageDocumentation
+ */
+import { serve } from "@stowage/sdk/plugin";
+import { localBlockStorePlugin, localObjectStorePlugin } from "./plugins.js";
+
+await serve({ plugins: [localObjectStorePlugin, localBlockStorePlugin] });

@@ -1,0 +1,490 @@
+/**
+ * The local ObjectStore: buckets are directories under a root directory, objects are files.
+ *
+ * See `key-layout.ts` for how keys map to paths, `object-file.ts` for the file format,
+ * `object-writer.ts` for how puts stay atomic, `listing.ts` for ordered listings and
+ * `signed-url-server.ts` for signed URLs.
+ *
+ * @packageDocumentation
+ */
+import {
+  Code,
+  Reason,
+  StowageError,
+  bucketNotFound,
+  objectNotFound,
+  silentLogger,
+  type CallOptions,
+  type CreateSignedUrlInput,
+  type GetObjectInput,
+  type GetObjectOutput,
+  type ListObjectsInput,
+  type ListObjectsPage,
+  type Logger,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+  type PluginConfig,
+  type PutObjectInput,
+  type PutObjectResult,
+  type SignedUrl,
+} from "@stowage/sdk";
+import { redactConfig } from "@stowage/sdk/plugin";
+import { constants } from "node:fs";
+import { mkdir, open, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { abortError, throwIfAborted } from "../shared/abort.js";
+import { errnoCode, fsyncDirectory, isNotFound, toStowageError } from "../shared/fs.js";
+import { OBJECT_STORE_CONFIG_KEYS, parseObjectStoreConfig, type ObjectStoreSettings } from "./config.js";
+import { checkBucket, checkKey, objectPath } from "./key-layout.js";
+import { decodePageToken, encodePageToken, walkBucket, type ListEntry } from "./listing.js";
+import { readHeader, type ObjectHeader } from "./object-file.js";
+import { sweepStaleUploads, writeObject } from "./object-writer.js";
+import { SignedUrlServer } from "./signed-url-server.js";
+import { UrlSigner, buildSignedUrl, type SignedUrlClaims } from "./signing.js";
+
+/** Default and largest number of entries in a listing page. */
+export const MAX_LIST_PAGE_SIZE = 1000;
+/** Object headers read in parallel while filling a listing page. */
+const LIST_READ_CONCURRENCY = 16;
+/** Uploads left in a temporary area for longer than this are removed by `init`. */
+const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
+/** Read bodies in chunks of this size. */
+const READ_CHUNK_BYTES = 256 * 1024;
+/** Opening an object never follows a symbolic link planted in the bucket. */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+
+/** Options of {@link LocalObjectStore}. */
+export interface LocalObjectStoreOptions {
+  /** Where to log; nothing is logged by default. */
+  readonly logger?: Logger | undefined;
+  /** The clock for signed URLs, in milliseconds since the epoch; `Date.now` by default. */
+  readonly now?: (() => number) | undefined;
+}
+
+/**
+ * An ObjectStore on a local (or mounted) file system. Buckets are the directories directly under
+ * the configured `root`; objects are files inside them, laid out as `key-layout.ts` describes.
+ *
+ * - Puts are streamed with backpressure into a temporary file, checked against the announced size
+ *   and SHA-256, flushed (unless `fsync=false`) and renamed into place: a reader sees the old
+ *   object or the new one, never a part, and a failed put leaves nothing behind.
+ * - The entity tag is the lower-case hex SHA-256 of the body, computed while it is received.
+ * - Content type and metadata live in the object file itself, so they change atomically with it.
+ * - Signed URLs are served by a small HTTP server started on first use; call {@link close} to
+ *   stop it (it never keeps the process alive by itself).
+ *
+ * @example
+ * ```ts
+ * const store = new LocalObjectStore();
+ * await store.init({ root: "/var/lib/stowage", createBuckets: "true" });
+ * await store.putObject({ bucket: "backups", key: "b1/b1.tar.gz", body: createReadStream("b1.tar.gz") });
+ * ```
+ */
+export class LocalObjectStore implements ObjectStore {
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #signer = new UrlSigner();
+  #settings: ObjectStoreSettings | undefined;
+  #server: Promise<SignedUrlServer> | undefined;
+
+  /** @param options - Logger and clock. */
+  constructor(options: LocalObjectStoreOptions = {}) {
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Configures the store; see `OBJECT_STORE_CONFIG_KEYS` for the keys. May be called again: the
+   * last successful call wins (a changed `signedUrlAddress` restarts the signed-URL server on its
+   * next use). Also removes uploads that a crashed process left behind more than a day ago.
+   */
+  async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    const settings = await parseObjectStoreConfig(config);
+    const previous = this.#settings;
+    this.#settings = settings;
+    if (previous !== undefined && (previous.signedUrlHost !== settings.signedUrlHost || previous.signedUrlPort !== settings.signedUrlPort)) {
+      await this.close();
+    }
+    this.#logger.info({ config: redactConfig(config, OBJECT_STORE_CONFIG_KEYS) }, "local object store configured");
+    const removed = await sweepStaleUploads(settings.root, STALE_UPLOAD_MS, Date.now());
+    if (removed > 0) this.#logger.info({ removed }, "removed stale uploads");
+  }
+
+  /** Stores an object atomically; see the class description. */
+  async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    try {
+      const settings = this.#requireSettings();
+      checkKey(input.key);
+      checkPutInput(input);
+      const bucketDir = await this.#bucketDir(settings, input.bucket, settings.createBuckets);
+      const written = await writeObject({
+        bucketDir,
+        key: input.key,
+        body: input.body,
+        size: input.size,
+        sha256: input.sha256,
+        attributes: { contentType: input.contentType ?? "", metadata: { ...input.metadata } },
+        fsync: settings.fsync,
+        signal: options.signal,
+      });
+      return {
+        size: written.size,
+        etag: written.sha256.toString("hex"),
+        sha256: input.sha256 === undefined ? undefined : new Uint8Array(written.sha256),
+      };
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  /**
+   * Opens an object, or a range of it, for reading. The body reads the file in chunks (bounded
+   * memory) and is destroyed when `options.signal` fires.
+   */
+  async getObject(input: GetObjectInput, options: CallOptions = {}): Promise<GetObjectOutput> {
+    try {
+      const { signal } = options;
+      const settings = this.#requireSettings();
+      checkKey(input.key);
+      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
+      const opened = await openObject(bucketDir, input.key);
+      if (opened === undefined) throw objectNotFound(input.bucket, input.key);
+      const { file, header } = opened;
+      let range: { offset: number; length: number };
+      try {
+        range = resolveRange(input, header.size);
+        throwIfAborted(signal);
+      } catch (error) {
+        await file.close();
+        throw error;
+      }
+      let body: Readable;
+      if (range.length === 0) {
+        await file.close();
+        body = Readable.from([]);
+      } else {
+        // The stream owns the file from here on and closes it when it ends or is destroyed.
+        const start = header.bodyOffset + range.offset;
+        body = file.createReadStream({ start, end: start + range.length - 1, highWaterMark: READ_CHUNK_BYTES });
+      }
+      if (signal !== undefined) destroyOnAbort(body, signal);
+      return { object: toInfo(input.key, header), contentLength: range.length, offset: range.offset, body };
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  /** Returns an object's attributes, or `undefined` when the key does not exist. */
+  async headObject(input: ObjectRef, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    try {
+      throwIfAborted(options.signal);
+      const settings = this.#requireSettings();
+      checkKey(input.key);
+      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
+      const opened = await openObject(bucketDir, input.key);
+      if (opened === undefined) return undefined;
+      await opened.file.close();
+      return toInfo(input.key, opened.header);
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  /**
+   * Lists keys page by page in byte order of their UTF-8 encoding, with prefix, delimiter roll-ups,
+   * page size (default and maximum {@link MAX_LIST_PAGE_SIZE}, counting objects and prefixes),
+   * resumable page tokens and a page limit. A listing always yields at least one page.
+   */
+  async *listObjects(input: ListObjectsInput, options: CallOptions = {}): AsyncGenerator<ListObjectsPage, void, undefined> {
+    const { signal } = options;
+    let entries: AsyncGenerator<ListEntry, void, undefined> | undefined;
+    try {
+      const settings = this.#requireSettings();
+      const { prefix, delimiter, pageSize, maxPages } = checkListInput(input);
+      const cursor = input.pageToken === undefined || input.pageToken === "" ? undefined : decodePageToken(input.pageToken);
+      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
+      entries = walkBucket({ bucketDir, prefix, delimiter, cursor, signal });
+      let next = await entries.next();
+      for (let pages = 1; ; pages++) {
+        const batch: ListEntry[] = [];
+        while (next.done !== true && batch.length < pageSize) {
+          batch.push(next.value);
+          next = await entries.next();
+        }
+        const page = await this.#fillPage(batch, next.done !== true);
+        throwIfAborted(signal);
+        yield page;
+        if (page.nextPageToken === "" || pages === maxPages) return;
+      }
+    } catch (error) {
+      throw toStowageError(error);
+    } finally {
+      await entries?.return();
+    }
+  }
+
+  /** Deletes an object and the directories it leaves empty; a missing key is success. */
+  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+    try {
+      throwIfAborted(options.signal);
+      const settings = this.#requireSettings();
+      checkKey(input.key);
+      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
+      const names = objectPath(input.key);
+      const path = join(bucketDir, ...names);
+      try {
+        await unlink(path);
+      } catch (error) {
+        if (isNotFound(error)) return;
+        throw error;
+      }
+      let changed = dirname(path);
+      for (let depth = names.length - 1; depth > 0; depth--) {
+        const dir = join(bucketDir, ...names.slice(0, depth));
+        try {
+          await rmdir(dir);
+        } catch (error) {
+          // Not empty (another key lives there), or already removed: stop climbing.
+          if (errnoCode(error) === "ENOTEMPTY" || errnoCode(error) === "EEXIST" || isNotFound(error)) break;
+          throw error;
+        }
+        changed = dirname(dir);
+      }
+      if (settings.fsync) await fsyncDirectory(changed);
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  /**
+   * Creates a URL that a plain HTTP client can GET or PUT until it expires. The validity is
+   * shortened to `maxSignedUrlTtlSeconds`; `expiresAt` tells the real expiry. Starts the
+   * signed-URL server on first use.
+   */
+  async createSignedUrl(input: CreateSignedUrlInput, options: CallOptions = {}): Promise<SignedUrl> {
+    try {
+      throwIfAborted(options.signal);
+      const settings = this.#requireSettings();
+      checkKey(input.key);
+      const method = input.method ?? "GET";
+      if (method !== "GET" && method !== "PUT") {
+        throw new StowageError(Code.InvalidArgument, `signed URL method ${JSON.stringify(method)} is invalid; use GET or PUT`);
+      }
+      if (typeof input.ttlSeconds !== "number" || !(input.ttlSeconds >= 1)) {
+        throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, got ${String(input.ttlSeconds)}`);
+      }
+      // With createBuckets, a PUT URL may name a bucket that its upload will create.
+      if (method === "PUT" && settings.createBuckets) checkBucket(input.bucket);
+      else await this.#bucketDir(settings, input.bucket, false);
+      const ttlSeconds = Math.min(Math.floor(input.ttlSeconds), settings.maxSignedUrlTtlSeconds);
+      const claims: SignedUrlClaims = { method, bucket: input.bucket, key: input.key, expiresAtMs: this.#now() + ttlSeconds * 1000 };
+      const server = await this.#startServer(settings);
+      const url = buildSignedUrl(settings.signedUrlBase ?? server.origin, claims, this.#signer.sign(claims));
+      return { url, expiresAt: new Date(claims.expiresAtMs) };
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  /** Stops the signed-URL server, if it runs. The store stays usable; the server restarts on demand. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server === undefined) return;
+    try {
+      await (await server).close();
+    } catch {
+      // It never started: nothing to stop.
+    }
+  }
+
+  #requireSettings(): ObjectStoreSettings {
+    if (this.#settings === undefined) {
+      throw new StowageError(Code.FailedPrecondition, "the local object store is not configured; call init first", {
+        reason: Reason.NotInitialized,
+      });
+    }
+    return this.#settings;
+  }
+
+  /** The directory of `bucket`, created when asked to; a missing bucket fails with `BUCKET_NOT_FOUND`. */
+  async #bucketDir(settings: ObjectStoreSettings, bucket: string, create: boolean): Promise<string> {
+    checkBucket(bucket);
+    const path = join(settings.root, bucket);
+    try {
+      if ((await stat(path)).isDirectory()) return path;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      if (create) {
+        await mkdir(path, { recursive: true });
+        if (settings.fsync) await fsyncDirectory(settings.root);
+        this.#logger.info({ bucket }, "created bucket");
+        return path;
+      }
+    }
+    throw bucketNotFound(bucket);
+  }
+
+  /** Reads the attributes of a page's objects (in parallel) and assembles the page. */
+  async #fillPage(batch: readonly ListEntry[], more: boolean): Promise<ListObjectsPage> {
+    const infos = await mapConcurrently(batch, LIST_READ_CONCURRENCY, async (entry) => {
+      if (entry.kind === "prefix") return undefined;
+      try {
+        const opened = await openObjectFile(entry.path);
+        if (opened === undefined) return undefined; // deleted since the walk saw it
+        await opened.file.close();
+        return toInfo(entry.key, opened.header);
+      } catch (error) {
+        if (error instanceof StowageError && error.code === Code.DataLoss) {
+          this.#logger.warn({ err: error, key: entry.key }, "skipping damaged object in listing");
+          return undefined;
+        }
+        throw error;
+      }
+    });
+    const last = batch.at(-1);
+    return {
+      objects: infos.filter((info) => info !== undefined),
+      commonPrefixes: batch.flatMap((entry) => (entry.kind === "prefix" ? [entry.prefix] : [])),
+      nextPageToken:
+        more && last !== undefined
+          ? encodePageToken(last.kind === "prefix" ? { after: last.prefix, isPrefix: true } : { after: last.key, isPrefix: false })
+          : "",
+    };
+  }
+
+  /** The signed-URL server, started on first use (once; a failed start is retried next time). */
+  async #startServer(settings: ObjectStoreSettings): Promise<SignedUrlServer> {
+    if (this.#server === undefined) {
+      const starting = SignedUrlServer.start({
+        host: settings.signedUrlHost,
+        port: settings.signedUrlPort,
+        signer: this.#signer,
+        store: this,
+        now: this.#now,
+        logger: this.#logger,
+      });
+      this.#server = starting;
+      starting.catch(() => {
+        if (this.#server === starting) this.#server = undefined;
+      });
+    }
+    return this.#server;
+  }
+}
+
+/** Opens the object file of `key`, or returns `undefined` when there is none. */
+async function openObject(bucketDir: string, key: string): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
+  return openObjectFile(join(bucketDir, ...objectPath(key)));
+}
+
+/** Opens an object file and reads its header, or returns `undefined` when it does not exist. */
+async function openObjectFile(path: string): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
+  let file: FileHandle;
+  try {
+    file = await open(path, READ_FLAGS);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    if (errnoCode(error) === "ELOOP") throw new StowageError(Code.DataLoss, `object file ${path} is a symbolic link; refusing to follow it`);
+    throw error;
+  }
+  try {
+    return { file, header: await readHeader(file, path) };
+  } catch (error) {
+    await file.close();
+    throw error;
+  }
+}
+
+function toInfo(key: string, header: ObjectHeader): ObjectInfo {
+  return {
+    key,
+    size: header.size,
+    etag: header.sha256.toString("hex"),
+    lastModified: header.lastModified,
+    contentType: header.contentType,
+    metadata: header.metadata,
+  };
+}
+
+/**
+ * Checks a range against an object of `size` bytes: an offset at or past the end fails with
+ * `OUT_OF_RANGE`/`INVALID_RANGE` (except offset 0 of an empty object), a length running past the
+ * end is shortened.
+ */
+function resolveRange(input: GetObjectInput, size: number): { offset: number; length: number } {
+  const range = input.range;
+  if (range === undefined) return { offset: 0, length: size };
+  const { offset, length } = range;
+  if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
+    throw new StowageError(Code.InvalidArgument, `range ${JSON.stringify(range)} is invalid: offset and length must be non-negative integers`, {
+      reason: Reason.InvalidRange,
+    });
+  }
+  if (offset >= size && !(offset === 0 && size === 0)) {
+    throw new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(input.key)} (${size} bytes)`, {
+      reason: Reason.InvalidRange,
+      metadata: { size: String(size) },
+    });
+  }
+  return { offset, length: Math.min(length ?? size - offset, size - offset) };
+}
+
+/** Destroys `stream` with the call's cancellation error when `signal` fires before it closes. */
+function destroyOnAbort(stream: Readable, signal: AbortSignal): void {
+  if (signal.aborted) {
+    stream.destroy(abortError(signal));
+    return;
+  }
+  const onAbort = (): void => {
+    stream.destroy(abortError(signal));
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  stream.once("close", () => signal.removeEventListener("abort", onAbort));
+}
+
+function checkPutInput(input: PutObjectInput): void {
+  if (input.size !== undefined && (!Number.isSafeInteger(input.size) || input.size < 0)) {
+    throw new StowageError(Code.InvalidArgument, `size must be a non-negative integer, got ${String(input.size)}`);
+  }
+  if (input.sha256 !== undefined && (!(input.sha256 instanceof Uint8Array) || input.sha256.length !== 32)) {
+    throw new StowageError(Code.InvalidArgument, "sha256 must be 32 bytes");
+  }
+  if (input.contentType !== undefined && typeof input.contentType !== "string") {
+    throw new StowageError(Code.InvalidArgument, "contentType must be a string");
+  }
+  for (const [name, value] of Object.entries(input.metadata ?? {})) {
+    if (typeof value !== "string") throw new StowageError(Code.InvalidArgument, `metadata ${JSON.stringify(name)} must be a string`);
+  }
+}
+
+function checkListInput(input: ListObjectsInput): { prefix: string; delimiter: string; pageSize: number; maxPages: number } {
+  const prefix = input.prefix ?? "";
+  const delimiter = input.delimiter ?? "";
+  if (typeof prefix !== "string" || !prefix.isWellFormed() || typeof delimiter !== "string" || !delimiter.isWellFormed()) {
+    throw new StowageError(Code.InvalidArgument, "prefix and delimiter must be well-formed strings");
+  }
+  const pageSize = input.pageSize ?? 0;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 0) {
+    throw new StowageError(Code.InvalidArgument, `pageSize must be an integer from 1 to ${MAX_LIST_PAGE_SIZE}, got ${String(input.pageSize)}`);
+  }
+  const maxPages = input.maxPages ?? 0;
+  if (!Number.isSafeInteger(maxPages) || maxPages < 0) {
+    throw new StowageError(Code.InvalidArgument, `maxPages must be a non-negative integer, got ${String(input.maxPages)}`);
+  }
+  return { prefix, delimiter, pageSize: pageSize === 0 ? MAX_LIST_PAGE_SIZE : Math.min(pageSize, MAX_LIST_PAGE_SIZE), maxPages };
+}
+
+/** Maps `items` with at most `limit` calls of `fn` running at once, keeping the order. */
+async function mapConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

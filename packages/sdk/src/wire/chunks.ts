@@ -1,0 +1,145 @@
+/**
+ * Reads a byte stream as an async iterable of the chunks it emits, without the copying that a
+ * byte-mode Readable's own async iterator does (it concatenates its buffer on every read). Flow
+ * control: the stream is paused while more than `highWaterMark` bytes wait for the consumer.
+ */
+import type { Readable } from "node:stream";
+
+/** Iterates the chunks of `stream` with bounded buffering; errors and premature closes throw. */
+export function streamChunks(stream: Readable, highWaterMark = 1024 * 1024): AsyncIterable<Buffer> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+      const queue: Buffer[] = [];
+      let queued = 0;
+      let ended = false;
+      let failure: Error | undefined;
+      let wake: (() => void) | undefined;
+      const notify = (): void => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      const onData = (chunk: Buffer): void => {
+        queue.push(chunk);
+        queued += chunk.length;
+        if (queued > highWaterMark) stream.pause();
+        notify();
+      };
+      const onEnd = (): void => {
+        ended = true;
+        notify();
+      };
+      const onError = (error: Error): void => {
+        failure = error;
+        notify();
+      };
+      const onClose = (): void => {
+        if (!ended && failure === undefined) failure = Object.assign(new Error("the stream closed before its end"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+        notify();
+      };
+      const cleanup = (): void => {
+        stream.off("data", onData);
+        stream.off("end", onEnd);
+        stream.off("error", onError);
+        stream.off("close", onClose);
+      };
+      stream.on("data", onData);
+      stream.on("end", onEnd);
+      stream.on("error", onError);
+      stream.on("close", onClose);
+      stream.resume();
+      return {
+        async next(): Promise<IteratorResult<Buffer>> {
+          for (;;) {
+            const chunk = queue.shift();
+            if (chunk !== undefined) {
+              queued -= chunk.length;
+              if (queued <= highWaterMark && stream.isPaused()) stream.resume();
+              return { done: false, value: chunk };
+            }
+            if (failure !== undefined) {
+              cleanup();
+              throw failure;
+            }
+            if (ended) {
+              cleanup();
+              return { done: true, value: undefined };
+            }
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+          }
+        },
+        async return(): Promise<IteratorResult<Buffer>> {
+          cleanup();
+          stream.destroy();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/** The chunks of a body: Node Readables are read without concatenation, other iterables as they are. */
+export function chunksOf(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  return isReadable(source) ? streamChunks(source) : source;
+}
+
+function isReadable(value: unknown): value is Readable {
+  return typeof value === "object" && value !== null && typeof (value as Partial<Readable>).pipe === "function" && typeof (value as Partial<Readable>).on === "function" && (value as Partial<Readable>).readableObjectMode === false;
+}
+
+/**
+ * Writes every chunk of `source` to `target` with backpressure, then ends it and waits until the
+ * data is handed to the kernel. Returns the number of bytes written. Rejects when `signal` fires
+ * or the target fails.
+ */
+export async function pump(source: AsyncIterable<Uint8Array>, target: NodeJS.WritableStream & { destroyed: boolean; once(event: string, listener: (...args: unknown[]) => void): unknown; off(event: string, listener: (...args: unknown[]) => void): unknown }, signal?: AbortSignal): Promise<number> {
+  let sent = 0;
+  let failure: Error | undefined;
+  const onError = (error: unknown): void => {
+    failure = error instanceof Error ? error : new Error(String(error));
+  };
+  // The error listener sets `failure` between awaits; read it through a call so it is re-checked.
+  const rethrow = (): void => {
+    if (failure !== undefined) throw failure;
+  };
+  target.once("error", onError);
+  try {
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      rethrow();
+      sent += chunk.byteLength;
+      if (!target.write(chunk)) {
+        await new Promise<void>((resolve, reject) => {
+          const done = (): void => {
+            target.off("drain", done);
+            target.off("close", done);
+            signal?.removeEventListener("abort", aborted);
+            resolve();
+          };
+          const aborted = (): void => {
+            target.off("drain", done);
+            target.off("close", done);
+            reject(signal?.reason as Error);
+          };
+          target.once("drain", done);
+          target.once("close", done);
+          signal?.addEventListener("abort", aborted, { once: true });
+        });
+        rethrow();
+        if (target.destroyed) throw new Error("the connection closed while sending");
+      }
+    }
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      target.end(() => {
+        if (failure !== undefined) reject(failure);
+        else resolve();
+      });
+    });
+    return sent;
+  } finally {
+    target.off("error", onError);
+  }
+}
