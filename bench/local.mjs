@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // Benchmark: host -> plugin-local vs writing/reading the same bytes directly, in one run.
 //
 //   node bench/local.mjs [--size-mib 2048] [--runs 3] [--cold-starts 10] [--json out.json]
@@ -14,7 +14,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { PluginHost } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { silentLogger } from "@stowage/sdk";
 
 const { values } = parseArgs({
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     "cold-starts": { type: "string", default: "10" },
     json: { type: "string" },
     dir: { type: "string" },
+    scenario: { type: "string" },
   },
 });
 const sizeMiB = Number(values["size-mib"]);
@@ -34,19 +35,25 @@ const CHUNK = MiB;
 const pluginMain = fileURLToPath(import.meta.resolve("@stowage/plugin-local"))
   .replace(/index\.js$/, "main.js");
 
-/** A deterministic body: one random MiB block, varied per chunk, generated on the fly. */
-function body(size) {
+/**
+ * A deterministic body cycling through 16 distinct pre-generated 1 MiB blocks, so that producing
+ * it allocates nothing per chunk and the figures measure the transfer, not the generator.
+ */
+const BLOCKS = Array.from({ length: 16 }, (_, b) => {
   const block = Buffer.alloc(CHUNK);
-  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE(((Math.imul(i, 2654435761) ^ 0x9e3779b9) >>> 0), i);
+  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE((Math.imul(i + b * CHUNK, 2654435761) ^ 0x9e3779b9) >>> 0, i);
+  return block;
+});
+function body(size) {
   let sent = 0;
+  let index = 0;
   return Readable.from(
     (function* () {
       while (sent < size) {
         const n = Math.min(CHUNK, size - sent);
-        const chunk = Buffer.from(block.subarray(0, n));
-        chunk.writeUInt32LE(sent / CHUNK, 0);
+        const block = BLOCKS[index++ % BLOCKS.length];
         sent += n;
-        yield chunk;
+        yield n === CHUNK ? block : block.subarray(0, n);
       }
     })(),
     { objectMode: false, highWaterMark: 4 * MiB },
@@ -80,7 +87,41 @@ const root = values.dir ?? (await mkdtemp(join(process.cwd(), ".bench-")));
 const size = sizeMiB * MiB;
 const results = { sizeMiB, runs, node: process.version, date: new Date().toISOString() };
 
-// Direct: write the same bytes to a file (with fsync, as the plugin does), read them back.
+async function throughPlugin(dataChannel) {
+  const host = new PluginHost({ plugins: [nodePluginCommand(pluginMain)], logger: silentLogger, dataChannel });
+  await host.start();
+  const store = host.objectStore("stowage.io/local");
+  await mkdir(join(root, `objects-${dataChannel}`), { recursive: true });
+  await store.init({ root: join(root, `objects-${dataChannel}`), createBuckets: "true" });
+  const pid = host.plugins()[0].pid;
+  const put = [];
+  const get = [];
+  for (let r = 0; r < runs; r++) {
+    put.push((await time(() => store.putObject({ bucket: "bench", key: `obj-${r}`, body: body(size), size }))).seconds);
+    get.push((await time(async () => drain((await store.getObject({ bucket: "bench", key: `obj-${r}` })).body))).seconds);
+    await store.deleteObject({ bucket: "bench", key: `obj-${r}` });
+  }
+  const pluginPeak = peakRss(pid);
+  await host.close();
+  return { put: median(put), get: median(get), pluginPeakRss: pluginPeak };
+}
+
+if (values.scenario !== undefined) {
+  // Child mode: one transport in a fresh host process, so peak RSS belongs to this path alone.
+  const result = await throughPlugin(values.scenario === "channel");
+  console.log(JSON.stringify({ ...result, hostPeakRss: peakRss(process.pid) }));
+  if (values.dir === undefined) await rm(root, { recursive: true, force: true });
+  process.exit(0);
+}
+
+async function scenario(name) {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), "--scenario", name, "--size-mib", String(sizeMiB), "--runs", String(runs), "--dir", root];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1024 * 1024 });
+  return JSON.parse(stdout.trim().split("\n").at(-1));
+}
+// Direct (in this process): write the same bytes to a file (with fsync, as the plugin does), read them back.
 const directPut = [];
 const directGet = [];
 for (let r = 0; r < runs; r++) {
@@ -99,35 +140,16 @@ for (let r = 0; r < runs; r++) {
   await rm(path);
 }
 
-async function throughPlugin(dataChannel) {
-  const host = new PluginHost({ plugins: [{ command: process.execPath, args: [pluginMain] }], logger: silentLogger, dataChannel });
-  await host.start();
-  const store = host.objectStore("stowage.io/local");
-  await mkdir(join(root, `objects-${dataChannel}`), { recursive: true });
-  await store.init({ root: join(root, `objects-${dataChannel}`), createBuckets: "true" });
-  const pid = host.plugins()[0].pid;
-  const put = [];
-  const get = [];
-  for (let r = 0; r < runs; r++) {
-    put.push((await time(() => store.putObject({ bucket: "bench", key: `obj-${r}`, body: body(size), size }))).seconds);
-    get.push((await time(async () => drain((await store.getObject({ bucket: "bench", key: `obj-${r}` })).body))).seconds);
-    await store.deleteObject({ bucket: "bench", key: `obj-${r}` });
-  }
-  const pluginPeak = peakRss(pid);
-  await host.close();
-  return { put: median(put), get: median(get), pluginPeakRss: pluginPeak };
-}
-
-const viaChannel = await throughPlugin(true);
-const viaGrpc = await throughPlugin(false);
-const hostPeak = peakRss(process.pid);
+const viaChannel = await scenario("channel");
+const viaGrpc = await scenario("grpc");
+const hostPeak = Math.max(viaChannel.hostPeakRss, viaGrpc.hostPeakRss);
 
 // Cold start: spawn to the first answered RPC (handshake + GetPluginInfo + Init).
 await mkdir(join(root, "cold"), { recursive: true });
 const starts = [];
 for (let i = 0; i < coldStarts; i++) {
   const { seconds } = await time(async () => {
-    const host = new PluginHost({ plugins: [{ command: process.execPath, args: [pluginMain] }], logger: silentLogger });
+    const host = new PluginHost({ plugins: [nodePluginCommand(pluginMain)], logger: silentLogger });
     await host.start();
     await host.objectStore("stowage.io/local").init({ root: join(root, "cold"), createBuckets: "true" });
     return host;
@@ -152,6 +174,10 @@ Object.assign(results, {
   grpcGetRatio: median(directGet) / viaGrpc.get,
   hostPeakRssMiB: hostPeak / MiB,
   pluginPeakRssMiB: Math.max(viaChannel.pluginPeakRss, viaGrpc.pluginPeakRss) / MiB,
+  channelHostPeakRssMiB: viaChannel.hostPeakRss / MiB,
+  channelPluginPeakRssMiB: viaChannel.pluginPeakRss / MiB,
+  grpcHostPeakRssMiB: viaGrpc.hostPeakRss / MiB,
+  grpcPluginPeakRssMiB: viaGrpc.pluginPeakRss / MiB,
   coldStartMedianMs: median(starts),
   coldStartMaxMs: Math.max(...starts),
 });
@@ -164,7 +190,8 @@ console.log(`| PUT direct / data channel / gRPC chunks (MiB/s) | ${f(results.dir
 console.log(`| PUT ratio to direct: data channel / gRPC | ${f(results.channelPutRatio)} / ${f(results.grpcPutRatio)} |`);
 console.log(`| GET direct / data channel / gRPC chunks (MiB/s) | ${f(results.directGetMiBps)} / ${f(results.channelGetMiBps)} / ${f(results.grpcGetMiBps)} |`);
 console.log(`| GET ratio to direct: data channel / gRPC | ${f(results.channelGetRatio)} / ${f(results.grpcGetRatio)} |`);
-console.log(`| peak RSS host / plugin (MiB) | ${f(results.hostPeakRssMiB)} / ${f(results.pluginPeakRssMiB)} |`);
+console.log(`| peak RSS host / plugin, data channel (MiB) | ${f(results.channelHostPeakRssMiB)} / ${f(results.channelPluginPeakRssMiB)} |`);
+console.log(`| peak RSS host / plugin, gRPC chunks (MiB) | ${f(results.grpcHostPeakRssMiB)} / ${f(results.grpcPluginPeakRssMiB)} |`);
 console.log(`| cold start to first RPC, median / max of ${coldStarts} (ms) | ${f(results.coldStartMedianMs)} / ${f(results.coldStartMaxMs)} |`);
 if (values.json !== undefined) {
   const { writeFile } = await import("node:fs/promises");

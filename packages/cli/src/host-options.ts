@@ -10,7 +10,7 @@ import { stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code, StowageError, createHclogLogger, type LogLevel, type Logger } from "@stowage/sdk";
-import { PluginHost, type PluginCommand } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type PluginCommand } from "@stowage/sdk/host";
 import type { Command } from "commander";
 import { describeError, exitCodeOf, interruptError, markUsage, usageError } from "./exit.js";
 import { parseLogLevel } from "./parse.js";
@@ -68,7 +68,7 @@ export function embeddedPluginPath(): string {
 
 /** The command that launches the embedded local plugin in its own Node process. */
 export function embeddedPluginCommand(logLevel: LogLevel): PluginCommand {
-  return { command: process.execPath, args: [embeddedPluginPath(), "--log-level", logLevel], label: EMBEDDED_LABEL };
+  return nodePluginCommand(embeddedPluginPath(), { args: ["--log-level", logLevel], label: EMBEDDED_LABEL });
 }
 
 async function checkPaths(options: GlobalOptions): Promise<void> {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * The `stowage` executable: runs the command line, prints failures as `stowage: <message>` on
  * stderr and exits with 0 (success), 1 (failure), 2 (usage or configuration error) or 128 plus

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * The `stowage-plugin-local` executable: serves the local ObjectStore and BlockStore plugins to a
  * Stowage host (or Velero) over the plugin protocol.

@@ -13,6 +13,7 @@ export { RemoteBlockStore } from "./host/block-store-client.js";
 export type { PluginCommand } from "./host/plugin-process.js";
 export type { RestartPolicy } from "./host/supervisor.js";
 export { discoverExecutables } from "./host/discover.js";
+export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
 
 // Only relevant to tools that inspect the protocol.
 export { parseHandshake, formatHandshake } from "./protocol/handshake.js";

@@ -23,10 +23,8 @@ import { fsyncDirectory, isNotFound, writeFully } from "../shared/fs.js";
 import { TEMP_DIRECTORY, objectPath } from "./key-layout.js";
 import { SIZE_OFFSET, encodeHeader, encodeSizeAndDigest, type ObjectAttributes } from "./object-file.js";
 
-/** Small chunks are gathered in a buffer of this size and written together. */
+/** Chunks are gathered into batches of this size, each written with one call. */
 const STAGE_BYTES = 1024 * 1024;
-/** Chunks at least this large are written directly, without copying. */
-const DIRECT_WRITE_BYTES = 64 * 1024;
 /** How often the final rename is retried when a concurrent delete removes a fresh directory. */
 const RENAME_ATTEMPTS = 8;
 
@@ -113,40 +111,55 @@ function integrityMismatch(message: string): StowageError {
 }
 
 /**
- * Writes a stream of chunks sequentially, gathering small chunks into one buffer so that a body
- * arriving in many small pieces does not cost one system call per piece. Chunks are copied or
- * written before `write` returns, so callers may reuse them afterwards.
+ * Writes a stream of chunks in order, gathered into {@link STAGE_BYTES} batches so that a body
+ * arriving in many small pieces does not cost one system call (and one thread-pool round trip)
+ * per piece. Two stage buffers alternate: one batch is being written while the next one fills, so
+ * reading the body and writing the disk overlap, and memory stays at two batches. Chunks are
+ * copied before `write` returns, so callers may reuse them afterwards.
  */
 class StagedWriter {
   readonly #file: FileHandle;
-  readonly #stage = Buffer.allocUnsafe(STAGE_BYTES);
+  #stage = Buffer.allocUnsafe(STAGE_BYTES);
+  #spare = Buffer.allocUnsafe(STAGE_BYTES);
   #staged = 0;
   #position: number;
+  #inFlight: Promise<void> | undefined;
 
   constructor(file: FileHandle, position: number) {
     this.#file = file;
     this.#position = position;
   }
 
-  /** Writes or stages `chunk`. */
+  /** Stages `chunk`, starting a batch write whenever a stage buffer fills. */
   async write(chunk: Uint8Array): Promise<void> {
-    if (chunk.length >= DIRECT_WRITE_BYTES) {
-      await this.flush();
-      await writeFully(this.#file, chunk, this.#position);
-      this.#position += chunk.length;
-      return;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const n = Math.min(chunk.length - offset, STAGE_BYTES - this.#staged);
+      this.#stage.set(chunk.subarray(offset, offset + n), this.#staged);
+      this.#staged += n;
+      offset += n;
+      if (this.#staged === STAGE_BYTES) await this.#startBatch();
     }
-    if (this.#staged + chunk.length > STAGE_BYTES) await this.flush();
-    this.#stage.set(chunk, this.#staged);
-    this.#staged += chunk.length;
   }
 
-  /** Writes whatever is staged. */
-  async flush(): Promise<void> {
-    if (this.#staged === 0) return;
-    await writeFully(this.#file, this.#stage.subarray(0, this.#staged), this.#position);
+  /** Waits for the batch in flight (at most one), then starts writing the current stage. */
+  async #startBatch(): Promise<void> {
+    await this.#inFlight;
+    const batch = this.#stage.subarray(0, this.#staged);
+    const position = this.#position;
     this.#position += this.#staged;
+    this.#inFlight = writeFully(this.#file, batch, position);
+    // Observed by the next #startBatch or flush; never left unhandled.
+    this.#inFlight.catch(() => undefined);
+    [this.#stage, this.#spare] = [this.#spare, this.#stage];
     this.#staged = 0;
+  }
+
+  /** Writes whatever is staged and waits until every batch is written. */
+  async flush(): Promise<void> {
+    if (this.#staged > 0) await this.#startBatch();
+    await this.#inFlight;
+    this.#inFlight = undefined;
   }
 }
 

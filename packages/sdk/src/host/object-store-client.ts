@@ -28,7 +28,7 @@ import type {
 import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/convert.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
-import { chunksOf, pump, streamChunks } from "../wire/chunks.js";
+import { chunksOf, pump } from "../wire/chunks.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** Client settings. */
@@ -53,6 +53,70 @@ async function openDataChannel(address: string, token: Uint8Array): Promise<Sock
   });
   socket.write(token);
   return socket;
+}
+
+/**
+ * A GET body arriving on the data channel: socket chunks are pushed straight into the stream (no
+ * intermediate iterator, no concatenation), the socket is paused while the consumer is behind, and
+ * the stream ends only after the gRPC trailer confirmed the byte count.
+ */
+class DataChannelBody extends Readable {
+  #socket: Socket | undefined;
+  #count = 0;
+  #finished = false;
+  readonly #cancel: () => void;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => {
+    this.destroy(StowageError.from(this.#signal?.reason));
+  };
+
+  constructor(socket: Promise<Socket>, verify: (count: number) => Promise<void>, cancel: () => void, signal: AbortSignal | undefined) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#cancel = cancel;
+    this.#signal = signal;
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    socket.then(
+      (s) => {
+        if (this.destroyed) {
+          s.destroy();
+          return;
+        }
+        this.#socket = s;
+        s.on("data", (chunk: Buffer) => {
+          this.#count += chunk.length;
+          if (!this.push(chunk)) s.pause();
+        });
+        let settled = false;
+        const settle = (): void => {
+          if (settled) return;
+          settled = true;
+          // Success or failure, the gRPC stream says how the body ended (trailer, error or crash).
+          verify(this.#count).then(
+            () => {
+              this.#finished = true;
+              this.push(null);
+            },
+            (error: unknown) => this.destroy(StowageError.from(error)),
+          );
+        };
+        s.on("end", settle);
+        s.on("error", settle);
+        s.on("close", settle);
+      },
+      (error: unknown) => this.destroy(StowageError.from(error)),
+    );
+  }
+
+  override _read(): void {
+    this.#socket?.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#socket?.destroy();
+    if (!this.#finished) this.#cancel();
+    callback(error);
+  }
 }
 
 /** An ObjectStore served by a plugin process. */
@@ -230,12 +294,15 @@ export class RemoteObjectStore implements ObjectStore {
       throw new StowageError(Code.Internal, "the plugin announced a negative content length");
     }
     const contentLength = toNumber(header.contentLength);
-    const expectTrailer = async (count: number): Promise<void> => {
-      const next = await call.messages.next();
-      if (next.done === true || next.value.part.case !== "trailer") {
-        throw new StowageError(Code.DataLoss, "the plugin's GetObject stream ended without a trailer", { reason: Reason.IntegrityMismatch });
+    const expectTrailer = async (count: number, received?: number): Promise<void> => {
+      let size = received;
+      if (size === undefined) {
+        const next = await call.messages.next();
+        if (next.done === true || next.value.part.case !== "trailer") {
+          throw new StowageError(Code.DataLoss, "the plugin's GetObject stream ended without a trailer", { reason: Reason.IntegrityMismatch });
+        }
+        size = toNumber(next.value.part.value.size);
       }
-      const size = toNumber(next.value.part.value.size);
       if (size !== count || count !== contentLength) {
         throw new StowageError(Code.DataLoss, `received ${String(count)} bytes, the plugin announced ${String(contentLength)} and reported ${String(size)}`, {
           reason: Reason.IntegrityMismatch,
@@ -243,51 +310,32 @@ export class RemoteObjectStore implements ObjectStore {
       }
     };
     const signal = options?.signal;
+    if (socketPromise !== undefined) {
+      const body = new DataChannelBody(socketPromise, expectTrailer, () => {
+        call.cancel();
+      }, signal);
+      return { object: objectInfo, contentLength, offset: toNumber(header.offset), body };
+    }
     async function* chunks(): AsyncGenerator<Uint8Array> {
       let count = 0;
-      let socket: Socket | undefined;
       let complete = false;
-      const onAbort = (): void => {
-        socket?.destroy();
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
       try {
-        if (socketPromise !== undefined) {
-          socket = await socketPromise;
-          try {
-            for await (const chunk of streamChunks(socket)) {
-              count += chunk.length;
-              yield chunk;
-            }
-          } catch (error) {
-            // The socket broke: the gRPC stream says why (crash, cancel, plugin error).
-            await expectTrailer(count);
-            throw error;
-          }
-          await expectTrailer(count);
-        } else {
-          for (;;) {
-            const next = await call.messages.next();
-            if (next.done === true) throw new StowageError(Code.DataLoss, "the plugin's GetObject stream ended without a trailer", { reason: Reason.IntegrityMismatch });
-            const part = next.value.part;
-            if (part.case === "chunk") {
-              count += part.value.byteLength;
-              yield part.value;
-            } else if (part.case === "trailer") {
-              const size = toNumber(part.value.size);
-              if (size !== count || count !== contentLength) {
-                throw new StowageError(Code.DataLoss, `received ${String(count)} bytes, the plugin announced ${String(contentLength)}`, { reason: Reason.IntegrityMismatch });
-              }
-              break;
-            } else {
-              throw new StowageError(Code.Internal, "unexpected message in the plugin's GetObject stream");
-            }
+        for (;;) {
+          const next = await call.messages.next();
+          if (next.done === true) throw new StowageError(Code.DataLoss, "the plugin's GetObject stream ended without a trailer", { reason: Reason.IntegrityMismatch });
+          const part = next.value.part;
+          if (part.case === "chunk") {
+            count += part.value.byteLength;
+            yield part.value;
+          } else if (part.case === "trailer") {
+            await expectTrailer(count, toNumber(part.value.size));
+            break;
+          } else {
+            throw new StowageError(Code.Internal, "unexpected message in the plugin's GetObject stream");
           }
         }
         complete = true;
       } finally {
-        signal?.removeEventListener("abort", onAbort);
-        socket?.destroy();
         if (!complete) call.cancel();
       }
     }

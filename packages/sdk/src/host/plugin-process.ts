@@ -39,7 +39,7 @@ export interface PluginCommand {
 export function commandLabel(command: PluginCommand): string {
   if (command.label !== undefined) return command.label;
   const exe = basename(command.command);
-  const script = command.args?.[0];
+  const script = command.args?.find((arg) => !arg.startsWith("-"));
   return /^node(\.exe)?$/.test(exe) && script !== undefined ? basename(script) : exe;
 }
 

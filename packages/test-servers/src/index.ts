@@ -1,0 +1,20 @@
+/**
+ * Starts and stops the local servers that Stowage's storage tests run against: MinIO and moto (S3,
+ * EC2, EBS), Azurite (Azure Blob) and fake-gcs-server (Google Cloud Storage). Each server runs on
+ * 127.0.0.1 at a free port with its data in a temporary folder, and is killed when the test process
+ * exits. Install the servers with `bash scripts/install-test-servers`.
+ *
+ * @packageDocumentation
+ */
+export { toolsDir } from "./tools.js";
+export { OUTPUT_TAIL_CHARS, type CommonServerOptions, type RunningServer } from "./process.js";
+export { startMinio, type MinioOptions, type MinioServer } from "./minio.js";
+export { startMoto, type MotoOptions, type MotoServer } from "./moto.js";
+export {
+  AZURITE_ACCOUNT_KEY,
+  AZURITE_ACCOUNT_NAME,
+  startAzurite,
+  type AzuriteOptions,
+  type AzuriteServer,
+} from "./azurite.js";
+export { startFakeGcs, type FakeGcsOptions, type FakeGcsServer } from "./fake-gcs.js";
