@@ -21,7 +21,8 @@ export default defineConfig(
   },
   {
     // Cloud SDKs belong only in their plugin packages.
-    files: ["packages/sdk/**", "packages/plugin-local/**", "packages/cli/**"],
+    files: ["packages/sdk/src/**", "packages/plugin-local/src/**", "packages/cli/src/**", "packages/conformance/src/**"],
+    ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: cloudSdks }] },
   },
   {

@@ -4,15 +4,18 @@
  * @packageDocumentation
  */
 import { Command, CommanderError, Option } from "commander";
+import { registerConformanceCommand } from "./commands/conformance.js";
 import { registerDemoCommand } from "./commands/demo.js";
+import { registerNewCommand } from "./commands/new-plugin.js";
 import { registerObjectCommands } from "./commands/object.js";
 import { registerPluginsCommand } from "./commands/plugins.js";
 import { registerSnapshotCommands } from "./commands/snapshot.js";
 import { EXIT_USAGE } from "./exit.js";
 import { collect } from "./parse.js";
 
-/** The CLI's version, shown by `stowage --version`. */
-export const VERSION = "0.1.0";
+import { VERSION } from "./version.js";
+
+export { VERSION };
 
 /** Makes `command` and its sub-commands report usage errors as `stowage: …` and throw instead of exiting. */
 function configure(command: Command): void {
@@ -26,7 +29,7 @@ function configure(command: Command): void {
 /** Builds the `stowage` program. Parse it with `parseAsync`; see {@link exitCodeOfCommanderError}. */
 export function createProgram(): Command {
   const program = new Command("stowage")
-    .description("Stowage: storage plugins for Kubernetes backup servers. Lists plugins, moves objects, manages snapshots, and runs a demo.")
+    .description("Stowage: storage plugins for Kubernetes backup servers. Lists plugins, moves objects, manages snapshots, checks plugins against the contract, scaffolds new ones, and runs a demo.")
     .version(VERSION)
     .option("--plugin-dir <dir>", "directory searched for plugin executables")
     .option("--plugin <path>", "extra plugin executable (repeatable)", collect)
@@ -41,12 +44,17 @@ Examples:
   stowage plugins                               list the plugins the host serves
   stowage object put backups db.dump ./db.dump  upload a file (local plugin, root $STOWAGE_ROOT or ./.stowage-data)
   stowage object ls backups --json              list objects as JSON
-  stowage snapshot create vol-1 --wait          snapshot a volume and wait until it is ready`,
+  stowage snapshot create vol-1 --wait          snapshot a volume and wait until it is ready
+  stowage conformance                           run the conformance kit against the embedded local plugin
+  stowage conformance --config c.yaml -- ./p    run it against a plugin executable
+  stowage new plugin example.com/memory         scaffold a plugin package that passes the kit`,
     );
   registerPluginsCommand(program);
   registerObjectCommands(program);
   registerSnapshotCommands(program);
   registerDemoCommand(program);
+  registerConformanceCommand(program);
+  registerNewCommand(program);
   configure(program);
   return program;
 }

@@ -14,6 +14,8 @@ export type { PluginCommand } from "./host/plugin-process.js";
 export type { RestartPolicy } from "./host/supervisor.js";
 export { discoverExecutables } from "./host/discover.js";
 export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
+// Velero interop (docs/velero.md): adapters handed out for `PluginCommand.protocol: "velero"`.
+export { VeleroObjectStore, VeleroBlockStore } from "./velero/host.js";
 
 // Only relevant to tools that inspect the protocol.
 export { parseHandshake, formatHandshake } from "./protocol/handshake.js";

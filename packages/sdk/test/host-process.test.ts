@@ -116,6 +116,16 @@ describe("object calls through a plugin process", () => {
     expect(await store.headObject({ bucket: "b", key: "dir/obj" })).toBeUndefined();
   });
 
+  it.each([true, false])("round-trips an empty object with dataChannel=%s", async (dataChannel) => {
+    const h = await host("ok", { dataChannel });
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b" });
+    expect((await store.putObject({ bucket: "b", key: "empty", body: Readable.from([]) })).size).toBe(0);
+    const got = await store.getObject({ bucket: "b", key: "empty" });
+    expect(got.contentLength).toBe(0);
+    expect((await drain(got.body)).length).toBe(0);
+  });
+
   it("maps plugin errors to typed StowageErrors with reasons", async () => {
     const h = await host();
     const store = h.objectStore(PLUGIN);

@@ -45,6 +45,9 @@ describe("plugin stderr lines", () => {
       fields: { module: "x/y", key: "k" },
     });
   });
+  it("drops logrus's own level and time keys so they cannot override the host logger's", () => {
+    expect(parseLogLine('{"@level":"info","@message":"m","level":"info","time":"t","bucket":"b"}').fields).toEqual({ bucket: "b" });
+  });
   it("treats unknown levels as debug and non-string messages as text", () => {
     expect(parseLogLine('{"@level":"warning","@message":"m"}').level).toBe("debug");
     expect(parseLogLine('{"@message":42}')).toMatchObject({ level: "info", message: '{"@message":42}' });

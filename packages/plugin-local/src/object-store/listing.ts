@@ -22,6 +22,7 @@
  *
  * @packageDocumentation
  */
+import { createHash } from "node:crypto";
 import { Code, Reason, StowageError } from "@stowage/sdk";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -161,15 +162,26 @@ async function holdsObject(bucketDir: string, directory: Pending): Promise<boole
   return false;
 }
 
-const TOKEN_VERSION = 1;
+const TOKEN_VERSION = 2;
 
-/** Encodes a position as an opaque page token (URL-safe base64 of a small JSON array). */
-export function encodePageToken(cursor: ListCursor): string {
-  return Buffer.from(JSON.stringify([TOKEN_VERSION, cursor.isPrefix ? "p" : "o", cursor.after]), "utf8").toString("base64url");
+/**
+ * What a page token is valid for: the listing's prefix and delimiter. A token carries a digest of
+ * it, so a token from one listing is refused by another (contract clause 5.5.11).
+ */
+export function listingScope(prefix: string, delimiter: string): string {
+  return createHash("sha256").update(`${prefix}\0${delimiter}`, "utf8").digest("base64url").slice(0, 16);
 }
 
-/** Decodes a page token made by {@link encodePageToken}; anything else fails with `INVALID_PAGE_TOKEN`. */
-export function decodePageToken(token: string): ListCursor {
+/** Encodes a position in a listing of `scope` as an opaque page token (URL-safe base64 of a small JSON array). */
+export function encodePageToken(cursor: ListCursor, scope: string): string {
+  return Buffer.from(JSON.stringify([TOKEN_VERSION, cursor.isPrefix ? "p" : "o", cursor.after, scope]), "utf8").toString("base64url");
+}
+
+/**
+ * Decodes a page token made by {@link encodePageToken} for the same `scope`; anything else fails
+ * with `INVALID_PAGE_TOKEN`.
+ */
+export function decodePageToken(token: string, scope: string): ListCursor {
   let value: unknown;
   try {
     if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new Error("not base64url");
@@ -179,12 +191,13 @@ export function decodePageToken(token: string): ListCursor {
   }
   if (
     !Array.isArray(value) ||
-    value.length !== 3 ||
+    value.length !== 4 ||
     value[0] !== TOKEN_VERSION ||
     (value[1] !== "o" && value[1] !== "p") ||
-    typeof value[2] !== "string"
+    typeof value[2] !== "string" ||
+    value[3] !== scope
   ) {
-    throw new StowageError(Code.InvalidArgument, `page token ${JSON.stringify(token)} is invalid; pass back a token a listing returned`, {
+    throw new StowageError(Code.InvalidArgument, `page token ${JSON.stringify(token)} is invalid for this listing; pass back a token that a listing with the same prefix and delimiter returned`, {
       reason: Reason.InvalidPageToken,
     });
   }

@@ -229,7 +229,9 @@ describe("put and get", () => {
     const output = await store.getObject({ bucket: BUCKET, key: "digits", range: { offset: 7, length: 100 } });
     expect([output.offset, output.contentLength, output.object.size]).toEqual([7, 3, 10]);
     output.body.destroy();
-    for (const offset of [10, 11]) {
+    // Contract clause 5.3: an offset equal to the size gives an empty body.
+    expect((await read("digits", { offset: 10 })).toString()).toBe("");
+    for (const offset of [11, 100]) {
       const error = await failure(store.getObject({ bucket: BUCKET, key: "digits", range: { offset } }));
       expect(error.code).toBe(Code.OutOfRange);
       expect(error.reason).toBe(Reason.InvalidRange);

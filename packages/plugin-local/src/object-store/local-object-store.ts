@@ -38,7 +38,7 @@ import { abortError, throwIfAborted } from "../shared/abort.js";
 import { errnoCode, fsyncDirectory, isNotFound, toStowageError } from "../shared/fs.js";
 import { OBJECT_STORE_CONFIG_KEYS, parseObjectStoreConfig, type ObjectStoreSettings } from "./config.js";
 import { checkBucket, checkKey, objectPath } from "./key-layout.js";
-import { decodePageToken, encodePageToken, walkBucket, type ListEntry } from "./listing.js";
+import { decodePageToken, encodePageToken, listingScope, walkBucket, type ListEntry } from "./listing.js";
 import { readHeader, type ObjectHeader } from "./object-file.js";
 import { sweepStaleUploads, writeObject } from "./object-writer.js";
 import { SignedUrlServer } from "./signed-url-server.js";
@@ -204,7 +204,8 @@ export class LocalObjectStore implements ObjectStore {
     try {
       const settings = this.#requireSettings();
       const { prefix, delimiter, pageSize, maxPages } = checkListInput(input);
-      const cursor = input.pageToken === undefined || input.pageToken === "" ? undefined : decodePageToken(input.pageToken);
+      const scope = listingScope(prefix, delimiter);
+      const cursor = input.pageToken === undefined || input.pageToken === "" ? undefined : decodePageToken(input.pageToken, scope);
       const bucketDir = await this.#bucketDir(settings, input.bucket, false);
       entries = walkBucket({ bucketDir, prefix, delimiter, cursor, signal });
       let next = await entries.next();
@@ -214,7 +215,7 @@ export class LocalObjectStore implements ObjectStore {
           batch.push(next.value);
           next = await entries.next();
         }
-        const page = await this.#fillPage(batch, next.done !== true);
+        const page = await this.#fillPage(batch, next.done !== true, scope);
         throwIfAborted(signal);
         yield page;
         if (page.nextPageToken === "" || pages === maxPages) return;
@@ -329,7 +330,7 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   /** Reads the attributes of a page's objects (in parallel) and assembles the page. */
-  async #fillPage(batch: readonly ListEntry[], more: boolean): Promise<ListObjectsPage> {
+  async #fillPage(batch: readonly ListEntry[], more: boolean, scope: string): Promise<ListObjectsPage> {
     const infos = await mapConcurrently(batch, LIST_READ_CONCURRENCY, async (entry) => {
       if (entry.kind === "prefix") return undefined;
       try {
@@ -351,7 +352,7 @@ export class LocalObjectStore implements ObjectStore {
       commonPrefixes: batch.flatMap((entry) => (entry.kind === "prefix" ? [entry.prefix] : [])),
       nextPageToken:
         more && last !== undefined
-          ? encodePageToken(last.kind === "prefix" ? { after: last.prefix, isPrefix: true } : { after: last.key, isPrefix: false })
+          ? encodePageToken(last.kind === "prefix" ? { after: last.prefix, isPrefix: true } : { after: last.key, isPrefix: false }, scope)
           : "",
     };
   }
@@ -424,7 +425,7 @@ function resolveRange(input: GetObjectInput, size: number): { offset: number; le
       reason: Reason.InvalidRange,
     });
   }
-  if (offset >= size && !(offset === 0 && size === 0)) {
+  if (offset > size) {
     throw new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(input.key)} (${size} bytes)`, {
       reason: Reason.InvalidRange,
       metadata: { size: String(size) },

@@ -138,6 +138,11 @@ export class SignedUrlServer {
         if (requested.suffix === 0 || info.size === 0) return reply(res, 416, "range not satisfiable", { "Content-Range": `bytes */${info.size}` });
         range = { offset: Math.max(0, info.size - requested.suffix) };
       } else if (requested !== undefined) {
+        // HTTP (RFC 9110 §14.1.2) finds a first byte at or past the end unsatisfiable, where the
+        // contract gives an empty body for an offset equal to the size.
+        const info = await this.#options.store.headObject(ref, { signal });
+        if (info === undefined) return reply(res, 404, "no such object");
+        if (requested.first >= info.size) return reply(res, 416, "range not satisfiable", { "Content-Range": `bytes */${info.size}` });
         range = { offset: requested.first, length: requested.last === undefined ? undefined : requested.last - requested.first + 1 };
       }
     }

@@ -102,6 +102,8 @@ class DataChannelBody extends Readable {
         s.on("end", settle);
         s.on("error", settle);
         s.on("close", settle);
+        // A socket whose EOF arrived while nobody listened (an empty body) has already emitted "end".
+        if (s.readableEnded || s.destroyed) settle();
       },
       (error: unknown) => this.destroy(StowageError.from(error)),
     );

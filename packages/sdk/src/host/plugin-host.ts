@@ -10,6 +10,8 @@ import { RemoteBlockStore } from "./block-store-client.js";
 import { RemoteObjectStore, type RemoteClientOptions } from "./object-store-client.js";
 import type { PluginCommand } from "./plugin-process.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
+// Velero interop hook (docs/velero.md).
+import { VeleroBlockStore, VeleroObjectStore } from "../velero/host.js";
 
 /** Options of {@link PluginHost}. */
 export interface PluginHostOptions {
@@ -56,7 +58,7 @@ export interface ClientOptions {
 
 /** Identifies a command line: the executable and its arguments. */
 function commandKey(command: PluginCommand): string {
-  return [command.command, ...(command.args ?? [])].join("\0");
+  return [command.protocol ?? "stowage", command.command, ...(command.args ?? [])].join("\0");
 }
 
 interface Served {
@@ -197,7 +199,9 @@ export class PluginHost {
     const key = `object-store:${name}\0${instance}`;
     let client = this.#clients.get(key);
     if (client === undefined) {
-      client = new RemoteObjectStore(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
+      // Velero interop hook: a Velero plugin binary is reached through an adapter with the same interface.
+      const Client = served.command.protocol === "velero" ? VeleroObjectStore : RemoteObjectStore;
+      client = new Client(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
       this.#clients.set(key, client);
     }
     return client as RemoteObjectStore;
@@ -210,7 +214,9 @@ export class PluginHost {
     const key = `block-store:${name}\0${instance}`;
     let client = this.#clients.get(key);
     if (client === undefined) {
-      client = new RemoteBlockStore(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
+      // Velero interop hook: a Velero plugin binary is reached through an adapter with the same interface.
+      const Client = served.command.protocol === "velero" ? VeleroBlockStore : RemoteBlockStore;
+      client = new Client(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
       this.#clients.set(key, client);
     }
     return client as RemoteBlockStore;

@@ -22,6 +22,9 @@ import { descriptorFromWire, kindFromWire } from "../wire/convert.js";
 import { methodCodec } from "../wire/rpc.js";
 import { StderrForwarder } from "./log-forward.js";
 import { RpcChannel } from "./rpc-channel.js";
+// Velero interop hook (docs/velero.md).
+import { VELERO_APP_PROTOCOL_VERSION, VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE } from "../velero/constants.js";
+import { drainBroker, listVeleroPlugins } from "../velero/host.js";
 
 /** How to start a plugin executable. */
 export interface PluginCommand {
@@ -33,6 +36,12 @@ export interface PluginCommand {
   readonly env?: Readonly<Record<string, string>> | undefined;
   /** Name used in logs (default: the executable's file name, or the script's for `node script`). */
   readonly label?: string | undefined;
+  /**
+   * The protocol the executable speaks: `stowage` (default) or `velero` for an unmodified Velero
+   * plugin binary (started with `VELERO_PLUGIN=hello`, protocol version 2, asked with
+   * `generated.PluginLister`; see docs/velero.md).
+   */
+  readonly protocol?: "stowage" | "velero" | undefined;
 }
 
 /** The name a command is logged under. */
@@ -147,12 +156,14 @@ export class PluginProcess {
     installExitHook();
     const logger = options.logger.child({ plugin: commandLabel(command) });
     const socketDir = await mkdtemp(join(tmpdir(), "stowage-"));
+    const velero = command.protocol === "velero"; // Velero interop hook
+    const appVersion = velero ? VELERO_APP_PROTOCOL_VERSION : APP_PROTOCOL_VERSION;
     const child = spawn(command.command, [...(command.args ?? [])], {
       env: {
-        ...process.env,
+        ...(velero ? withoutKey(process.env, MAGIC_COOKIE_KEY) : process.env),
         ...command.env,
-        [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
-        [ENV.protocolVersions]: String(APP_PROTOCOL_VERSION),
+        ...(velero ? { [VELERO_COOKIE_KEY]: VELERO_COOKIE_VALUE } : { [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE }),
+        [ENV.protocolVersions]: String(appVersion),
         [ENV.unixSocketDir]: socketDir,
         [ENV.minPort]: "10000",
         [ENV.maxPort]: "25000",
@@ -187,7 +198,7 @@ export class PluginProcess {
     }
     let handshake;
     try {
-      handshake = parseHandshake(line, { appVersions: [APP_PROTOCOL_VERSION] });
+      handshake = parseHandshake(line, { appVersions: [appVersion] });
     } catch (error) {
       return fail((error as StowageError).rawMessage);
     }
@@ -203,15 +214,20 @@ export class PluginProcess {
     });
     const channel = new RpcChannel(client);
     drainStdio(client, logger);
+    if (velero) drainBroker(client, logger); // Velero interop hook
     let info: ExecutableInfo;
     try {
-      info = await fetchInfo(channel, options.handshakeTimeoutMs);
+      info = velero ? await fetchVeleroInfo(channel, options.handshakeTimeoutMs, logger) : await fetchInfo(channel, options.handshakeTimeoutMs);
     } catch (error) {
       client.close();
       const converted = StowageError.from(error);
       const hint =
-        converted.code === Code.Unimplemented ? "it does not serve stowage.v1.PluginInfoService, so it is not a Stowage plugin" : converted.rawMessage;
-      return fail(`GetPluginInfo failed: ${hint}`);
+        converted.code === Code.Unimplemented
+          ? velero
+            ? "it does not serve generated.PluginLister, so it is not a Velero plugin"
+            : "it does not serve stowage.v1.PluginInfoService, so it is not a Stowage plugin"
+          : converted.rawMessage;
+      return fail(`${velero ? "ListPlugins" : "GetPluginInfo"} failed: ${hint}`);
     }
     logger.debug({ pid: child.pid, plugins: info.plugins.map((p) => `${p.kind}:${p.name}`), runtime: info.runtime }, "plugin started");
     const processHandle = new PluginProcess({ command, child, channel, info, exited, stderr });
@@ -326,4 +342,19 @@ async function fetchInfo(channel: RpcChannel, timeoutMs: number): Promise<Execut
     throw new StowageError(Code.FailedPrecondition, `the plugin implements contract ${JSON.stringify(res.contractVersion)}; this host speaks 1.x`);
   }
   return { contractVersion: res.contractVersion, runtime: res.runtime, plugins, dataChannelAddress: res.dataChannelAddress };
+}
+
+/** Velero interop hook: what `generated.PluginLister/ListPlugins` reported, as ExecutableInfo. */
+async function fetchVeleroInfo(channel: RpcChannel, timeoutMs: number, logger: Logger): Promise<ExecutableInfo> {
+  const listing = await listVeleroPlugins(channel, timeoutMs);
+  if (listing.ignored.length > 0) logger.debug({ ignored: listing.ignored }, "ignoring Velero plugin kinds Stowage does not map");
+  return { contractVersion: `velero/${String(VELERO_APP_PROTOCOL_VERSION)}`, runtime: "velero-plugin (go-plugin)", plugins: listing.plugins, dataChannelAddress: "" };
+}
+
+/** Velero interop hook: the host's environment without our cookie (a Velero plugin gets Velero's only). */
+function withoutKey(env: NodeJS.ProcessEnv, key: string): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- copying an environment map
+  delete copy[key];
+  return copy;
 }

@@ -28,6 +28,9 @@ import { controllerService, healthService, StdioForwarder } from "./go-plugin-se
 import type { ServiceDeps } from "./handler.js";
 import { objectStoreService } from "./object-store-service.js";
 import { PluginRegistry } from "./registry.js";
+// Velero interop hook (docs/velero.md).
+import { VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE } from "../velero/constants.js";
+import { serveVelero } from "../velero/server.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -79,6 +82,13 @@ To use it, put it in the host's plugin directory or pass its path to the host.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const env = options.env ?? process.env;
+  // --- Velero interop hook (docs/velero.md): started by Velero, serve Velero's protocol instead. ---
+  if (env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE && env[VELERO_COOKIE_KEY] === VELERO_COOKIE_VALUE) {
+    const logLevel = options.logLevel ?? logLevelFromArgs(options.argv ?? process.argv.slice(2)) ?? "info";
+    await serveVelero({ plugins: options.plugins, logLevel, env, captureStdout, watchParent });
+    return;
+  }
+  // --- end of the Velero hook ---
   if (env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
     process.stderr.write(NOT_A_PROGRAM);
     process.exit(1);
@@ -96,12 +106,13 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.stderr.write(`stowage plugin: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  const running = await startServer(registry, logger, env, options.dataChannel ?? true);
-  writeSync(1, `${formatHandshake({ core: CORE_PROTOCOL_VERSION, app: APP_PROTOCOL_VERSION, network: "unix", address: running.socketPath })}\n`);
-  captureStdout(running.stdio);
+  // Ignore SIGINT from the start, so that one arriving around the handshake cannot kill the plugin.
   process.on("SIGINT", () => {
     logger.trace("ignoring SIGINT; the host stops plugins with Shutdown");
   });
+  const running = await startServer(registry, logger, env, options.dataChannel ?? true);
+  writeSync(1, `${formatHandshake({ core: CORE_PROTOCOL_VERSION, app: APP_PROTOCOL_VERSION, network: "unix", address: running.socketPath })}\n`);
+  captureStdout(running.stdio);
   process.on("SIGTERM", () => {
     void running.stop().then(() => process.exit(0));
   });
@@ -141,6 +152,8 @@ async function startServer(registry: PluginRegistry, logger: Logger, env: NodeJS
     stopping ??= (async () => {
       shutdownController.abort();
       stdio.close();
+      // Let in-flight replies (the Shutdown reply among them) go out, then force the rest closed.
+      await Promise.race([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), sleep(500)]);
       server.forceShutdown();
       // Bounded: a plugin that hangs in close() must not keep the process from exiting.
       await Promise.race([Promise.allSettled([dataChannel?.close(), registry.close()]), sleep(1000)]);

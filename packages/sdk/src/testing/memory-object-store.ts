@@ -61,6 +61,10 @@ export class MemoryObjectStore implements ObjectStore {
 
   async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
     const bucket = this.#bucket(input.bucket);
+    const keyBytes = Buffer.byteLength(input.key, "utf8");
+    if (keyBytes < 1 || keyBytes > 1024) {
+      throw new StowageError(Code.InvalidArgument, `keys are 1 to 1024 bytes of UTF-8; this one has ${String(keyBytes)}`, { reason: Reason.InvalidName });
+    }
     const chunks: Buffer[] = [];
     const md5 = createHash("md5");
     for await (const chunk of input.body) {
@@ -114,9 +118,15 @@ export class MemoryObjectStore implements ObjectStore {
         entries.push({ key, info: bucket.get(key)?.info });
       }
     }
+    // A token names the last entry of its page and the listing it belongs to (clause 5.5.11).
+    const scope = `${prefix}\0${delimiter}\0`;
     let start = 0;
     if (input.pageToken !== undefined) {
-      const after = Buffer.from(input.pageToken, "base64url").toString("utf8");
+      const decoded = Buffer.from(input.pageToken, "base64url").toString("utf8");
+      if (!decoded.startsWith(scope)) {
+        throw new StowageError(Code.InvalidArgument, "the page token belongs to another listing; restart the listing", { reason: Reason.InvalidPageToken });
+      }
+      const after = decoded.slice(scope.length);
       start = entries.findIndex((e) => compareKeys(e.key, after) > 0);
       if (start < 0) start = entries.length;
     }
@@ -129,7 +139,7 @@ export class MemoryObjectStore implements ObjectStore {
       yield {
         objects: slice.flatMap((e) => (e.info === undefined ? [] : [e.info])),
         commonPrefixes: slice.filter((e) => e.info === undefined).map((e) => e.key),
-        nextPageToken: start < entries.length && last !== undefined ? Buffer.from(last.key, "utf8").toString("base64url") : "",
+        nextPageToken: start < entries.length && last !== undefined ? Buffer.from(scope + last.key, "utf8").toString("base64url") : "",
       };
     } while (start < entries.length && (input.maxPages === undefined || pages < input.maxPages));
   }

@@ -11,7 +11,9 @@ export function streamChunks(stream: Readable, highWaterMark = 1024 * 1024): Asy
     [Symbol.asyncIterator](): AsyncIterator<Buffer> {
       const queue: Buffer[] = [];
       let queued = 0;
-      let ended = false;
+      // A stream that already ended (for example an empty body whose end was emitted before
+      // anyone iterated) emits nothing more.
+      let ended = stream.readableEnded;
       let failure: Error | undefined;
       let wake: (() => void) | undefined;
       const notify = (): void => {

@@ -1,0 +1,401 @@
+/**
+ * `stowage new plugin <name>`: scaffolds a plugin package — package.json, tsconfig, an in-memory
+ * ObjectStore served with `@stowage/sdk/plugin`, a conformance configuration and a README — that
+ * builds and passes the conformance kit as it is, ready to have its storage replaced.
+ *
+ * @packageDocumentation
+ */
+import { realpathSync } from "node:fs";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { usageError } from "../exit.js";
+import { globalOptions } from "../host-options.js";
+import { printJson, printLines } from "../output.js";
+import { VERSION } from "../version.js";
+
+interface NewPluginOptions {
+  readonly dir?: string;
+  readonly sdk?: string;
+  readonly cli?: string;
+}
+
+const PLUGIN_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[^/\s]+$/;
+const SHORT_NAME = /^[a-z0-9][-a-z0-9_.]*$/;
+
+/** The directory of an installed `@stowage/*` package this CLI resolves, or undefined. */
+function packageDir(specifier: string): string | undefined {
+  try {
+    // The entry point is <package>/dist/index.js (or main.js); the package is two levels up.
+    return realpathSync(dirname(dirname(fileURLToPath(import.meta.resolve(specifier)))));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The dependency spec for a Stowage package in the scaffold: `file:` to the package this CLI runs
+ * with when that is a source checkout (not under node_modules), else a version range.
+ */
+function defaultSpec(specifier: string): string {
+  const dir = packageDir(specifier);
+  if (dir !== undefined && !dir.split(/[\\/]/).includes("node_modules")) return `file:${dir}`;
+  return `^${VERSION}`;
+}
+
+/** Files of the scaffold, by relative path. */
+export function scaffoldFiles(pluginName: string, packageName: string, sdkSpec: string, cliSpec: string): Record<string, string> {
+  const short = pluginName.slice(pluginName.indexOf("/") + 1);
+  return {
+    "package.json": `${JSON.stringify(
+      {
+        name: packageName,
+        version: "0.1.0",
+        private: true,
+        description: `Stowage storage plugin ${pluginName}`,
+        type: "module",
+        engines: { node: ">=22" },
+        bin: { [packageName.replace(/^@[^/]+\//, "")]: "./dist/main.js" },
+        scripts: {
+          build: "tsc && node -e \"require('node:fs').chmodSync('dist/main.js', 0o755)\"",
+          conformance: "stowage conformance --config conformance.yaml -- node dist/main.js",
+        },
+        dependencies: { "@stowage/sdk": sdkSpec },
+        devDependencies: { "@stowage/cli": cliSpec, "@types/node": "^24.19.2", typescript: "~6.0.3" },
+      },
+      null,
+      2,
+    )}\n`,
+    "tsconfig.json": `${JSON.stringify(
+      {
+        compilerOptions: {
+          target: "ES2024",
+          lib: ["ES2024"],
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          types: ["node"],
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          exactOptionalPropertyTypes: true,
+          noImplicitOverride: true,
+          verbatimModuleSyntax: true,
+          skipLibCheck: true,
+          sourceMap: true,
+          rootDir: "src",
+          outDir: "dist",
+        },
+        include: ["src"],
+      },
+      null,
+      2,
+    )}\n`,
+    ".gitignore": "node_modules/\ndist/\nconformance-report/\n",
+    "conformance.yaml": `# Configuration of the Stowage conformance kit for ${pluginName} (see docs/conformance.md).
+# Run it with: npm run build && npm run conformance
+objectStore:
+  plugin: ${pluginName}
+  # The Init configuration: every key must be one the plugin declares.
+  config:
+    buckets: conformance
+  # The bucket the kit writes into, under stowage-conformance-<run>/.
+  bucket: conformance
+  # Size of the large streamed object, in MiB.
+  largeObjectMiB: 64
+`,
+    "src/main.ts": `#!/usr/bin/env node
+/**
+ * The plugin executable: serves the ObjectStore ${pluginName} to a Stowage host (or Velero,
+ * through an adapter) over the plugin protocol. Started by the host, never by hand.
+ */
+import { defineObjectStore, serve } from "@stowage/sdk/plugin";
+import { CONFIG_KEYS, MemoryStore } from "./store.js";
+
+await serve({
+  plugins: [
+    defineObjectStore({
+      name: ${JSON.stringify(pluginName)},
+      description: "Keeps objects in the plugin process's memory (a starting point: replace the storage).",
+      configKeys: CONFIG_KEYS,
+      create: ({ logger }) => new MemoryStore(logger),
+    }),
+  ],
+});
+`,
+    "src/store.ts": `/**
+ * An ObjectStore that keeps objects in memory: small, but complete and conformant, so that the
+ * conformance kit passes before you change anything. Replace the Map with your backend, keeping
+ * the rules the comments point at (clause numbers refer to the Stowage contract, docs/contract.md).
+ */
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import {
+  Code,
+  Reason,
+  StowageError,
+  bucketNotFound,
+  objectNotFound,
+  type CallOptions,
+  type ConfigKeySpec,
+  type CreateSignedUrlInput,
+  type GetObjectInput,
+  type GetObjectOutput,
+  type ListObjectsInput,
+  type ListObjectsPage,
+  type Logger,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+  type PluginConfig,
+  type PutObjectInput,
+  type PutObjectResult,
+  type SignedUrl,
+} from "@stowage/sdk";
+import { validateConfig } from "@stowage/sdk/plugin";
+
+/** The configuration keys Init accepts (unknown keys fail with INVALID_CONFIG, clause 5.1.1). */
+export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
+  { name: "buckets", required: true, description: "Comma-separated names of the buckets to create at Init." },
+];
+
+interface Stored {
+  readonly info: ObjectInfo;
+  readonly data: Buffer;
+}
+
+/** Keys are compared and listed as UTF-8 bytes (clauses 1.3.2, 5.5.5). */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** A key is 1 to 1024 bytes of UTF-8 (clause 1.3.1). */
+function checkKey(key: string): void {
+  const bytes = Buffer.byteLength(key, "utf8");
+  if (bytes < 1 || bytes > 1024) {
+    throw new StowageError(Code.InvalidArgument, \`a key is 1 to 1024 bytes of UTF-8; this one has \${String(bytes)}\`, { reason: Reason.InvalidName });
+  }
+}
+
+/** Page tokens name their listing, so that a token from another listing is refused (clause 5.5.11). */
+function encodeToken(listing: string, after: string): string {
+  return Buffer.from(JSON.stringify([listing, after]), "utf8").toString("base64url");
+}
+
+function decodeToken(token: string, listing: string): string {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (Array.isArray(value) && value[0] === listing && typeof value[1] === "string") return value[1];
+  } catch {
+    // Not one of ours.
+  }
+  throw new StowageError(Code.InvalidArgument, "the page token does not belong to this listing; restart it without a token", { reason: Reason.InvalidPageToken });
+}
+
+/** The ObjectStore. */
+export class MemoryStore implements ObjectStore {
+  readonly #logger: Logger;
+  #buckets = new Map<string, Map<string, Stored>>();
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  async init(config: PluginConfig): Promise<void> {
+    validateConfig(config, CONFIG_KEYS);
+    const buckets = new Map<string, Map<string, Stored>>();
+    for (const name of (config.buckets ?? "").split(",").map((b) => b.trim()).filter((b) => b !== "")) {
+      buckets.set(name, this.#buckets.get(name) ?? new Map<string, Stored>());
+    }
+    this.#buckets = buckets;
+    this.#logger.info({ buckets: [...buckets.keys()] }, "configured");
+  }
+
+  /** A missing bucket is NOT_FOUND/BUCKET_NOT_FOUND in every call (clause 5.0.2). */
+  #bucket(name: string): Map<string, Stored> {
+    const bucket = this.#buckets.get(name);
+    if (bucket === undefined) throw bucketNotFound(name);
+    return bucket;
+  }
+
+  async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    const bucket = this.#bucket(input.bucket);
+    checkKey(input.key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of input.body) {
+      options.signal?.throwIfAborted();
+      chunks.push(Buffer.from(chunk));
+    }
+    // A cancelled upload stores nothing (clause 2.4.4); the SDK has already checked size and SHA-256.
+    options.signal?.throwIfAborted();
+    const data = Buffer.concat(chunks);
+    const etag = createHash("sha256").update(data).digest("hex");
+    const info: ObjectInfo = { key: input.key, size: data.length, etag, lastModified: new Date(), contentType: input.contentType ?? "", metadata: { ...input.metadata } };
+    bucket.set(input.key, { info, data });
+    return { size: data.length, etag };
+  }
+
+  async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+    const bucket = this.#bucket(input.bucket);
+    checkKey(input.key);
+    if (input.range !== undefined) {
+      // Without the RANGED_READS capability a range is refused, never ignored (clause 5.3.9).
+      throw new StowageError(Code.Unimplemented, "this plugin does not offer ranged reads; read the whole object", { reason: Reason.Unsupported });
+    }
+    const stored = bucket.get(input.key);
+    if (stored === undefined) throw objectNotFound(input.bucket, input.key);
+    return { object: stored.info, contentLength: stored.data.length, offset: 0, body: Readable.from(stored.data.length === 0 ? [] : [stored.data]) };
+  }
+
+  async headObject(input: ObjectRef): Promise<ObjectInfo | undefined> {
+    const bucket = this.#bucket(input.bucket);
+    checkKey(input.key);
+    return bucket.get(input.key)?.info;
+  }
+
+  async deleteObject(input: ObjectRef): Promise<void> {
+    const bucket = this.#bucket(input.bucket);
+    checkKey(input.key);
+    // A missing key is success (clause 5.6.2).
+    bucket.delete(input.key);
+  }
+
+  async *listObjects(input: ListObjectsInput): AsyncGenerator<ListObjectsPage> {
+    const bucket = this.#bucket(input.bucket);
+    const prefix = input.prefix ?? "";
+    const delimiter = input.delimiter ?? "";
+    const pageSize = input.pageSize ?? 1000;
+    // Objects and common prefixes in UTF-8 byte order, each common prefix once (clauses 5.5.2-5.5.5).
+    const entries: { readonly key: string; readonly info?: ObjectInfo | undefined }[] = [];
+    let lastCommon: string | undefined;
+    for (const key of [...bucket.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)) {
+      const at = delimiter === "" ? -1 : key.indexOf(delimiter, prefix.length);
+      if (at < 0) {
+        entries.push({ key, info: bucket.get(key)?.info });
+        continue;
+      }
+      const common = key.slice(0, at + delimiter.length);
+      if (common !== lastCommon) entries.push({ key: common });
+      lastCommon = common;
+    }
+    const listing = JSON.stringify([input.bucket, prefix, delimiter]);
+    let start = 0;
+    if (input.pageToken !== undefined) {
+      const after = decodeToken(input.pageToken, listing);
+      start = entries.findIndex((e) => compareKeys(e.key, after) > 0);
+      if (start < 0) start = entries.length;
+    }
+    let pages = 0;
+    do {
+      const slice = entries.slice(start, start + pageSize);
+      start += slice.length;
+      pages++;
+      const last = slice.at(-1);
+      yield {
+        objects: slice.flatMap((e) => (e.info === undefined ? [] : [e.info])),
+        commonPrefixes: slice.filter((e) => e.info === undefined).map((e) => e.key),
+        nextPageToken: start < entries.length && last !== undefined ? encodeToken(listing, last.key) : "",
+      };
+    } while (start < entries.length && (input.maxPages === undefined || pages < input.maxPages));
+  }
+
+  async createSignedUrl(input: CreateSignedUrlInput): Promise<SignedUrl> {
+    this.#bucket(input.bucket);
+    // Without SIGNED_GET_URLS / SIGNED_PUT_URLS the call is refused (clause 5.7.1).
+    throw new StowageError(Code.Unimplemented, "this plugin does not sign URLs", { reason: Reason.Unsupported });
+  }
+}
+`,
+    "README.md": `# ${packageName}
+
+A Stowage storage plugin: the ObjectStore \`${pluginName}\`, scaffolded by \`stowage new plugin\`.
+It keeps objects in memory — a complete, conformant starting point whose storage you replace.
+
+## Build and check
+
+\`\`\`sh
+npm install
+npm run build            # tsc into dist/, dist/main.js is the plugin executable
+npm run conformance      # stowage conformance --config conformance.yaml -- node dist/main.js
+\`\`\`
+
+The conformance kit starts the plugin through the real Stowage host and checks it clause by
+clause against the contract; it ends with \`N passed, N failed, N skipped\` and exits with 0 when
+every MUST case passes. \`--run 'OS-LIST-*'\` runs a subset, \`--report-dir out\` writes JSON lines
+and JUnit XML.
+
+## Where things are
+
+- \`src/main.ts\`: the executable — \`serve()\` from \`@stowage/sdk/plugin\` speaks the process
+  protocol (handshake, health, shutdown, logging) and the gRPC services; you only implement the
+  \`ObjectStore\` interface.
+- \`src/store.ts\`: the implementation. Every call receives an \`AbortSignal\`: stop work when it
+  fires. Throw \`StowageError\` with the code and reason the contract names; anything else becomes
+  \`INTERNAL\`.
+- \`conformance.yaml\`: what the kit passes to \`Init\` and which bucket it uses.
+
+To announce optional behaviour (signed URLs, ranged reads, metadata), add \`capabilities\` to the
+definition in \`src/main.ts\`; the kit then runs the cases for them.
+
+## Use it
+
+Put \`dist/main.js\` (executable) into a Stowage host's plugin directory, or pass it to
+\`stowage --plugin dist/main.js plugins\`. It is named \`${short}\` only locally: hosts find it by its
+plugin name, \`${pluginName}\`.
+`,
+  };
+}
+
+async function isEmptyOrMissing(dir: string): Promise<boolean> {
+  const info = await stat(dir).catch(() => undefined);
+  if (info === undefined) return true;
+  if (!info.isDirectory()) return false;
+  return (await readdir(dir)).length === 0;
+}
+
+async function newPlugin(name: string, options: NewPluginOptions, command: Command): Promise<void> {
+  const globals = globalOptions(command);
+  let pluginName = name;
+  if (!PLUGIN_NAME.test(name)) {
+    if (!SHORT_NAME.test(name)) throw usageError(`${JSON.stringify(name)} is not a plugin name: use <domain>/<name>, for example example.com/memory`);
+    pluginName = `example.com/${name}`;
+  }
+  const short = pluginName.slice(pluginName.indexOf("/") + 1).replace(/[^-a-z0-9_.]/gi, "-").toLowerCase();
+  const dir = resolve(options.dir ?? short);
+  if (!(await isEmptyOrMissing(dir))) throw usageError(`${dir} exists and is not empty; choose another --dir`);
+  const packageName = `stowage-plugin-${short}`;
+  const files = scaffoldFiles(pluginName, packageName, options.sdk ?? defaultSpec("@stowage/sdk"), options.cli ?? defaultSpec("@stowage/cli"));
+  for (const [path, text] of Object.entries(files)) {
+    const target = join(dir, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, text);
+  }
+  if (globals.json) {
+    printJson({ plugin: pluginName, package: packageName, dir, files: Object.keys(files) });
+    return;
+  }
+  const where = relative(process.cwd(), dir) || ".";
+  printLines(
+    `created ${packageName} in ${dir}: the ObjectStore ${pluginName}, in memory`,
+    "",
+    `  cd ${where}`,
+    "  npm install",
+    "  npm run build",
+    "  npm run conformance",
+  );
+  if (name !== pluginName) printLines("", `The plugin is named ${pluginName}: change it in src/main.ts and conformance.yaml to a domain you own.`);
+}
+
+/** Registers `stowage new plugin` on `program`. */
+export function registerNewCommand(program: Command): void {
+  const group = program.command("new").description("scaffold new things");
+  group
+    .command("plugin")
+    .description("scaffold a plugin package that builds, serves an in-memory ObjectStore and passes the conformance kit")
+    .argument("<name>", "plugin name, <domain>/<name> (for example example.com/memory)")
+    .option("--dir <dir>", "directory to create (default: ./<name>)")
+    .option("--sdk <spec>", "dependency spec for @stowage/sdk (default: this checkout's, or the CLI's version)")
+    .option("--cli <spec>", "dependency spec for @stowage/cli, which runs the kit (default: like --sdk)")
+    .action(async (name: string, options: NewPluginOptions, command: Command) => {
+      await newPlugin(name, options, command);
+    });
+}

@@ -1,0 +1,116 @@
+/**
+ * Helpers the object-store cases share: tracked puts, whole reads, full listings.
+ *
+ * @packageDocumentation
+ */
+import type { ListObjectsInput, ListObjectsPage, ObjectInfo, PutObjectInput, PutObjectResult } from "@stowage/sdk";
+import { bodyOf, readAll } from "../harness/data.js";
+import { check, expectOk, showKey } from "../harness/expect.js";
+import type { CaseContext } from "../types.js";
+
+/** Registers `key` for deletion after the case. */
+export function trackKey(ctx: CaseContext, key: string, bucket = ctx.objectSettings.bucket): void {
+  ctx.tracker.add(`object ${bucket}/${key}`, async (signal) => {
+    await ctx.objectStore.deleteObject({ bucket, key }, { signal });
+  });
+}
+
+/** Puts `data` under `key` (tracked for cleanup) and expects success. */
+export async function putBytes(
+  ctx: CaseContext,
+  key: string,
+  data: Uint8Array | string,
+  extra: Partial<Omit<PutObjectInput, "bucket" | "key" | "body">> = {},
+): Promise<PutObjectResult> {
+  trackKey(ctx, key);
+  return expectOk(`PutObject ${showKey(key)}`, () =>
+    ctx.objectStore.putObject({ bucket: ctx.objectSettings.bucket, key, body: bodyOf(data), ...extra }, { signal: ctx.signal }),
+  );
+}
+
+/** Reads a whole object and checks that the header's content length matches what arrived. */
+export async function getBytes(ctx: CaseContext, key: string): Promise<{ info: ObjectInfo; data: Buffer }> {
+  const out = await expectOk(`GetObject ${showKey(key)}`, () => ctx.objectStore.getObject({ bucket: ctx.objectSettings.bucket, key }, { signal: ctx.signal }));
+  const data = await expectOk(`reading the body of ${showKey(key)}`, () => readAll(out.body));
+  check(data.length === out.contentLength, `GetObject ${showKey(key)}: the header announced ${String(out.contentLength)} bytes but ${String(data.length)} arrived (5.3.4)`);
+  return { info: out.object, data };
+}
+
+/** Every page of a listing, and the entries flattened. */
+export interface Listing {
+  /** The pages as received. */
+  readonly pages: readonly ListObjectsPage[];
+  /** Object keys in the order received. */
+  readonly keys: readonly string[];
+  /** Objects in the order received. */
+  readonly objects: readonly ObjectInfo[];
+  /** Common prefixes in the order received. */
+  readonly prefixes: readonly string[];
+}
+
+/** Lists everything the input selects (every page, in one call) and checks the paging rules. */
+export async function listAll(ctx: CaseContext, input: Omit<ListObjectsInput, "bucket">): Promise<Listing> {
+  const pages: ListObjectsPage[] = [];
+  await expectOk(`ListObjects ${JSON.stringify({ ...input })}`, async () => {
+    for await (const page of ctx.objectStore.listObjects({ bucket: ctx.objectSettings.bucket, ...input }, { signal: ctx.signal })) pages.push(page);
+  });
+  checkPages(pages, input.pageSize);
+  return {
+    pages,
+    keys: pages.flatMap((p) => p.objects.map((o) => o.key)),
+    objects: pages.flatMap((p) => p.objects),
+    prefixes: pages.flatMap((p) => p.commonPrefixes),
+  };
+}
+
+/** Byte-wise comparison of UTF-8 encodings, the order of clause 5.5.5. */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** Checks clauses 5.5.5 to 5.5.8 on the pages of one listing. */
+export function checkPages(pages: readonly ListObjectsPage[], pageSize: number | undefined): void {
+  check(pages.length > 0, "ListObjects sent no page at all; an empty listing is one empty page (5.5.8)");
+  const limit = pageSize ?? 1000;
+  let previous: string | undefined;
+  for (const [i, page] of pages.entries()) {
+    const entries = page.objects.length + page.commonPrefixes.length;
+    check(entries <= limit, `page ${String(i + 1)} holds ${String(entries)} entries, more than the page size ${String(limit)} (5.5.6)`);
+    const last = i === pages.length - 1;
+    if (last) check(page.nextPageToken === "", `the last page carries the token ${JSON.stringify(page.nextPageToken)}; it must be empty (5.5.8)`);
+    else check(page.nextPageToken !== "", `page ${String(i + 1)} of ${String(pages.length)} has an empty next_page_token; only the last page may (5.5.8)`);
+    for (const list of [page.objects.map((o) => o.key), page.commonPrefixes]) {
+      for (let j = 1; j < list.length; j++) {
+        const a = list[j - 1] ?? "";
+        const b = list[j] ?? "";
+        check(compareUtf8(a, b) < 0, `page ${String(i + 1)} lists ${showKey(a)} before ${showKey(b)}: entries must be in ascending UTF-8 byte order, without repeats (5.5.5)`);
+      }
+    }
+    const sorted = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort(compareUtf8);
+    const first = sorted[0];
+    if (previous !== undefined && first !== undefined) {
+      check(compareUtf8(previous, first) < 0, `page ${String(i + 1)} starts with ${showKey(first)}, which does not sort after ${showKey(previous)} from the page before (5.5.5)`);
+    }
+    previous = sorted.at(-1) ?? previous;
+  }
+}
+
+/** Checks that `actual` equals `expected` as lists of keys, with a readable difference. */
+export function checkSameKeys(what: string, actual: readonly string[], expected: readonly string[]): void {
+  const missing = expected.filter((k) => !actual.includes(k));
+  const extra = actual.filter((k) => !expected.includes(k));
+  const seen = new Set<string>();
+  const repeated = actual.filter((k) => (seen.has(k) ? true : (seen.add(k), false)));
+  const problems: string[] = [];
+  if (missing.length > 0) problems.push(`missing ${String(missing.length)} [${missing.slice(0, 5).map(showKey).join(", ")}${missing.length > 5 ? ", …" : ""}]`);
+  if (extra.length > 0) problems.push(`unexpected ${String(extra.length)} [${extra.slice(0, 5).map(showKey).join(", ")}${extra.length > 5 ? ", …" : ""}]`);
+  if (repeated.length > 0) problems.push(`repeated [${repeated.slice(0, 5).map(showKey).join(", ")}]`);
+  check(problems.length === 0, `${what}: ${problems.join("; ")}`);
+}
+
+/** Reads an async iterable to its end, discarding what it yields (to surface a listing's error). */
+export async function drain(source: AsyncIterable<unknown>): Promise<number> {
+  let count = 0;
+  for await (const item of source) if (item !== undefined) count++;
+  return count;
+}

@@ -1,0 +1,336 @@
+/**
+ * Launching a plugin executable outside the host, as go-plugin would, to check the process
+ * protocol itself: the handshake line, standard output staying quiet, health, SIGINT, Shutdown
+ * and the cookie check. Uses only the public handshake parser and grpc-js.
+ *
+ * @packageDocumentation
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { APP_PROTOCOL_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "@stowage/sdk";
+import { parseHandshake, type Handshake, type PluginCommand } from "@stowage/sdk/host";
+
+/** How a process ended. */
+export interface Exit {
+  /** Exit status, or null when killed by a signal. */
+  readonly code: number | null;
+  /** The signal, or null. */
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** Health status values of `grpc.health.v1.HealthCheckResponse.ServingStatus`. */
+export const SERVING_STATUS = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"] as const;
+
+/** Encodes a protobuf string field 1 (`HealthCheckRequest.service`). */
+function encodeService(service: string): Buffer {
+  const bytes = Buffer.from(service, "utf8");
+  if (bytes.length === 0) return Buffer.alloc(0);
+  return Buffer.concat([Buffer.from([0x0a]), varint(bytes.length), bytes]);
+}
+
+function varint(value: number): Buffer {
+  const out: number[] = [];
+  let v = value;
+  while (v > 0x7f) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+
+/** Decodes field 1 (varint) of `HealthCheckResponse`; absent means 0 (`UNKNOWN`). */
+function decodeStatus(bytes: Buffer): number {
+  let i = 0;
+  let status = 0;
+  while (i < bytes.length) {
+    const tag = bytes[i++] ?? 0;
+    const wire = tag & 7;
+    let value = 0;
+    let shift = 0;
+    if (wire === 0) {
+      for (;;) {
+        const b = bytes[i++] ?? 0;
+        value += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+        if ((b & 0x80) === 0) break;
+      }
+      if (tag >> 3 === 1) status = value;
+    } else if (wire === 2) {
+      let length = 0;
+      for (;;) {
+        const b = bytes[i++] ?? 0;
+        length += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+        if ((b & 0x80) === 0) break;
+      }
+      i += length;
+    } else {
+      break;
+    }
+  }
+  return status;
+}
+
+function environment(command: PluginCommand, withCookie: boolean, socketDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...command.env, PLUGIN_PROTOCOL_VERSIONS: String(APP_PROTOCOL_VERSION), PLUGIN_UNIX_SOCKET_DIR: socketDir };
+  if (withCookie) return { ...env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE };
+  // Without any host's cookie: neither Stowage's nor Velero's (an executable may serve both).
+  return Object.fromEntries(Object.entries(env).filter(([key]) => key !== MAGIC_COOKIE_KEY && key !== "VELERO_PLUGIN"));
+}
+
+function exitOf(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once("exit", (code, signal) => {
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** What a run without the cookie produced. */
+export interface CookielessRun {
+  /** How it ended, or undefined when it was still running after the time limit (it is then killed). */
+  readonly exit: Exit | undefined;
+  /** Everything written to standard output. */
+  readonly stdout: string;
+  /** Everything written to standard error. */
+  readonly stderr: string;
+}
+
+/** Starts the executable without the magic cookie and waits up to `timeoutMs` for it to exit. */
+export async function runWithoutCookie(command: PluginCommand, timeoutMs: number): Promise<CookielessRun> {
+  const socketDir = await mkdtemp(join(tmpdir(), "stowage-conf-"));
+  try {
+    const child = spawn(command.command, [...(command.args ?? [])], { env: environment(command, false, socketDir), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+    child.stderr?.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      exitOf(child),
+      spawnError,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(undefined);
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (outcome instanceof Error) throw outcome;
+    if (outcome === undefined) {
+      child.kill("SIGKILL");
+      await exitOf(child);
+    } else {
+      // Let the pipes drain.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return { exit: outcome, stdout, stderr };
+  } finally {
+    await rm(socketDir, { recursive: true, force: true });
+  }
+}
+
+/** A plugin process started by the kit itself, with the cookie, connected over gRPC. */
+export class RawPlugin {
+  /** The parsed handshake. */
+  readonly handshake: Handshake;
+  /** The raw first line. */
+  readonly line: string;
+  /** The process. */
+  readonly child: ChildProcess;
+  /** Resolves when the process exits. */
+  readonly exited: Promise<Exit>;
+  readonly #client: Client;
+  readonly #socketDir: string;
+  readonly #extraStdout: Buffer[];
+  readonly #stderr: { text: string };
+
+  private constructor(fields: {
+    handshake: Handshake;
+    line: string;
+    child: ChildProcess;
+    exited: Promise<Exit>;
+    client: Client;
+    socketDir: string;
+    extraStdout: Buffer[];
+    stderr: { text: string };
+  }) {
+    this.handshake = fields.handshake;
+    this.line = fields.line;
+    this.child = fields.child;
+    this.exited = fields.exited;
+    this.#client = fields.client;
+    this.#socketDir = fields.socketDir;
+    this.#extraStdout = fields.extraStdout;
+    this.#stderr = fields.stderr;
+  }
+
+  /**
+   * Starts the executable with the cookie and a private socket directory, reads and parses the
+   * first line of standard output and connects. Throws when no valid handshake arrives within
+   * `timeoutMs` (the process is killed).
+   */
+  static async launch(command: PluginCommand, timeoutMs: number): Promise<RawPlugin> {
+    const socketDir = await mkdtemp(join(tmpdir(), "stowage-conf-"));
+    const child = spawn(command.command, [...(command.args ?? [])], { env: environment(command, true, socketDir), stdio: ["ignore", "pipe", "pipe"] });
+    const exited = exitOf(child);
+    const stderr = { text: "" };
+    child.stderr?.setEncoding("utf8").on("data", (text: string) => {
+      stderr.text = (stderr.text + text).slice(-8192);
+    });
+    const extraStdout: Buffer[] = [];
+    let line: string;
+    try {
+      line = await new Promise<string>((resolve, reject) => {
+        let buffered = Buffer.alloc(0);
+        const timer = setTimeout(() => {
+          reject(new Error(`no handshake line within ${String(timeoutMs)} ms`));
+        }, timeoutMs);
+        const onData = (chunk: Buffer): void => {
+          buffered = Buffer.concat([buffered, chunk]);
+          const newline = buffered.indexOf(0x0a);
+          if (newline >= 0) {
+            clearTimeout(timer);
+            child.stdout?.off("data", onData);
+            const rest = buffered.subarray(newline + 1);
+            if (rest.length > 0) extraStdout.push(rest);
+            child.stdout?.on("data", (more: Buffer) => extraStdout.push(more));
+            resolve(buffered.subarray(0, newline).toString("utf8"));
+          }
+        };
+        child.stdout?.on("data", onData);
+        child.once("error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        void exited.then((exit) => {
+          setTimeout(() => {
+            clearTimeout(timer);
+            reject(new Error(`exited (${exit.signal ?? `status ${String(exit.code)}`}) before writing a handshake line`));
+          }, 50);
+        });
+      });
+    } catch (error) {
+      child.kill("SIGKILL");
+      await rm(socketDir, { recursive: true, force: true });
+      throw new Error(`${(error as Error).message}${stderr.text === "" ? "" : `; stderr: ${stderr.text.trim().slice(-500)}`}`, { cause: error });
+    }
+    let handshake: Handshake;
+    try {
+      handshake = parseHandshake(line, { appVersions: [APP_PROTOCOL_VERSION] });
+    } catch (error) {
+      child.kill("SIGKILL");
+      await rm(socketDir, { recursive: true, force: true });
+      throw error;
+    }
+    const target = handshake.network === "unix" ? `unix:${handshake.address}` : handshake.address;
+    const client = new Client(target, credentials.createInsecure(), { "grpc.default_authority": "localhost", "grpc.enable_retries": 0 });
+    return new RawPlugin({ handshake, line, child, exited, client, socketDir, extraStdout, stderr });
+  }
+
+  /** Bytes written to standard output after the handshake line. */
+  get extraStdout(): Buffer {
+    return Buffer.concat(this.#extraStdout);
+  }
+
+  /** The last standard error output. */
+  get stderrTail(): string {
+    return this.#stderr.text;
+  }
+
+  /** Whether the process has exited. */
+  get hasExited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  #unary(path: string, request: Buffer, timeoutMs: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (error: ServiceError | null, response?: Buffer) => {
+          if (error !== null) reject(error);
+          else resolve(response ?? Buffer.alloc(0));
+        },
+      );
+    });
+  }
+
+  /** Calls `grpc.health.v1.Health/Check` for `service` and returns the status name. */
+  async health(service: string, timeoutMs = 5000): Promise<string> {
+    const response = await this.#unary("/grpc.health.v1.Health/Check", encodeService(service), timeoutMs);
+    const status = decodeStatus(response);
+    return SERVING_STATUS[status] ?? `status ${String(status)}`;
+  }
+
+  /** Calls `plugin.GRPCController/Shutdown`. */
+  async shutdown(timeoutMs = 5000): Promise<void> {
+    await this.#unary("/plugin.GRPCController/Shutdown", Buffer.alloc(0), timeoutMs);
+  }
+
+  /** Sends a signal to the process. */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Closes the connection, kills the process if it still runs, removes the socket directory. */
+  async dispose(): Promise<void> {
+    this.#client.close();
+    if (!this.hasExited) {
+      this.child.kill("SIGKILL");
+      await this.exited;
+    }
+    await rm(this.#socketDir, { recursive: true, force: true });
+  }
+}
+
+/** Process IDs whose parent is `pid` (Linux: read from /proc; elsewhere empty). */
+export async function childPids(pid: number): Promise<number[]> {
+  let entries: string[];
+  try {
+    entries = await readdir("/proc");
+  } catch {
+    return [];
+  }
+  const children: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      // Fields after the command name, which is in parentheses and may contain spaces.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === pid) children.push(Number(entry));
+    } catch {
+      // The process exited meanwhile.
+    }
+  }
+  return children;
+}
+
+/** Whether a process with this ID exists (zombies count as gone on Linux). */
+export async function processAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
+  } catch {
+    return true;
+  }
+}

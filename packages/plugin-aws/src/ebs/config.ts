@@ -1,0 +1,51 @@
+/**
+ * Configuration of the EBS BlockStore: the keys `init` accepts and the EC2 client built from them.
+ *
+ * @packageDocumentation
+ */
+import type { EC2Client } from "@aws-sdk/client-ec2";
+import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
+import { configBoolean, validateConfig } from "@stowage/sdk/plugin";
+import { checkCredentials, configString, configUrl, credentialProvider, httpHandler, parseCredentialSettings } from "../shared/config.js";
+
+/** The configuration keys of the EBS BlockStore. */
+export const EBS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
+  { name: "region", required: true, description: "Region of the volumes and snapshots." },
+  { name: "profile", description: "Profile in the shared credentials/config file. Default: default." },
+  { name: "credentialsFile", description: "Shared credentials file, also read as the shared config file. Default: the SDK's credential chain." },
+  { name: "ebsKmsKeyId", description: "KMS key (id, alias or ARN) for volumes restored from snapshots; restored volumes are then encrypted with it." },
+  { name: "ec2Endpoint", description: "EC2 endpoint override, e.g. a VPC endpoint or a test server. Default: AWS for the region." },
+  { name: "enableSharedConfig", description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+];
+
+/** The parsed configuration. */
+export interface EbsSettings {
+  /** The EC2 client. */
+  readonly client: EC2Client;
+  /** The `@aws-sdk/client-ec2` module, loaded on first `init` (it is large: about 85 MiB of RSS). */
+  readonly sdk: typeof import("@aws-sdk/client-ec2");
+  /** The region. */
+  readonly region: string;
+  /** KMS key of restored volumes. */
+  readonly ebsKmsKeyId: string | undefined;
+}
+
+/** Validates an `init` configuration and builds the EC2 client; problems fail with `INVALID_CONFIG`. */
+export async function parseEbsConfig(config: PluginConfig): Promise<EbsSettings> {
+  validateConfig(config, EBS_CONFIG_KEYS);
+  configBoolean(config, "enableSharedConfig", true);
+  const region = configString(config, "region") ?? "";
+  const endpoint = configUrl(config, "ec2Endpoint");
+  const credentialSettings = parseCredentialSettings(config);
+  const credentials = credentialProvider(credentialSettings);
+  await checkCredentials(credentials, credentialSettings);
+  const sdk = await import("@aws-sdk/client-ec2");
+  const client = new sdk.EC2Client({
+    region,
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(credentials === undefined ? {} : { credentials }),
+    requestHandler: httpHandler({ insecureSkipTLSVerify: false, caCert: undefined, maxSockets: 16 }),
+    maxAttempts: 5,
+  });
+  return { client, sdk, region, ebsKmsKeyId: configString(config, "ebsKmsKeyId") };
+}

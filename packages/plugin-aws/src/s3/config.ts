@@ -1,0 +1,329 @@
+/**
+ * Configuration of the S3 ObjectStore: the keys `init` accepts, their parsing, and the S3 clients
+ * built from them. The parts shared with other S3-compatible plugins (IBM COS) are exported.
+ *
+ * @packageDocumentation
+ */
+import { ChecksumAlgorithm, GetBucketLocationCommand, HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
+import { configBoolean, configInteger, validateConfig } from "@stowage/sdk/plugin";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import { readFile } from "node:fs/promises";
+import {
+  checkCredentials,
+  configString,
+  configUrl,
+  credentialProvider,
+  httpHandler,
+  invalidConfig,
+  parseCredentialSettings,
+  parseTlsSettings,
+  type TlsSettings,
+} from "../shared/config.js";
+import { awsHttpStatus } from "../shared/errors.js";
+import { abortable } from "../shared/abort.js";
+
+const MiB = 1024 * 1024;
+/** Default multipart part size: 8 MiB. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
+/** Smallest part size S3 accepts: 5 MiB. */
+export const MIN_PART_SIZE = 5 * MiB;
+/** Largest part size S3 accepts: 5 GiB. */
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** Default number of parts uploaded at once. */
+export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** Largest `uploadConcurrency`. */
+export const MAX_UPLOAD_CONCURRENCY = 64;
+
+/** Keys every S3-compatible ObjectStore (AWS, IBM COS) accepts. */
+export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = [
+  { name: "bucket", description: "The bucket; used for region discovery. Calls name their bucket themselves." },
+  { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  { name: "publicUrl", description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style." },
+  { name: "s3ForcePathStyle", description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false." },
+  { name: "kmsKeyId", description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms. Excludes customerKeyEncryptionFile." },
+  { name: "serverSideEncryption", description: "Server-side encryption header (e.g. AES256) when neither kmsKeyId nor customerKeyEncryptionFile is set." },
+  { name: "customerKeyEncryptionFile", description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head." },
+  { name: "insecureSkipTLSVerify", description: "true to skip verification of the server's TLS certificate. Default false." },
+  { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
+  {
+    name: "checksumAlgorithm",
+    description: `Flexible checksum sent with uploads: ${Object.values(ChecksumAlgorithm).join(", ")}. Default empty: none, and no checksum headers unless an operation requires them (safe for MinIO, IBM COS, Ceph, B2).`,
+  },
+  { name: "tagging", description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10)." },
+  { name: "partSize", description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB." },
+  { name: "uploadConcurrency", description: "Parts uploaded at once per object, 1 to 64; default 4. Memory per upload is about partSize × uploadConcurrency." },
+];
+
+/** Keys of the AWS S3 ObjectStore (`stowage.io/aws`). */
+export const S3_CONFIG_KEYS: readonly ConfigKeySpec[] = [
+  ...S3_COMMON_CONFIG_KEYS,
+  { name: "region", description: "Region to sign for. Empty with no s3Url: discovered from the bucket (us-east-1 without a bucket). Empty with s3Url: us-east-1." },
+  { name: "s3Url", description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
+  { name: "profile", description: "Profile in the shared credentials/config file. Default: default." },
+  { name: "credentialsFile", description: "Shared credentials file, also read as the shared config file (role_arn/source_profile work). Default: the SDK's credential chain." },
+  { name: "signatureVersion", description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
+  { name: "enableSharedConfig", description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+];
+
+/** Server-side encryption parameters added to puts (and, for SSE-C, to reads). */
+export interface EncryptionSettings {
+  /** `ServerSideEncryption` of puts. */
+  readonly serverSideEncryption: string | undefined;
+  /** `SSEKMSKeyId` of puts. */
+  readonly kmsKeyId: string | undefined;
+  /** SSE-C key, base64, sent on put, get and head. */
+  readonly customerKey: string | undefined;
+}
+
+/** Everything the S3 ObjectStore needs once configured. */
+export interface S3StoreSettings {
+  /** The client of all data calls. */
+  readonly client: S3Client;
+  /** The client signed URLs are made with (its endpoint is `publicUrl` when set). */
+  readonly presignClient: S3Client;
+  /** When set, signed URLs cannot be made with these credentials, and this says why. */
+  readonly presignUnavailable?: string | undefined;
+  /** Multipart part size in bytes. */
+  readonly partSize: number;
+  /** Parts uploaded at once. */
+  readonly uploadConcurrency: number;
+  /** The flexible checksum of uploads, if any. */
+  readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
+  /** Encryption. */
+  readonly encryption: EncryptionSettings;
+  /** The `x-amz-tagging` value of puts, if any. */
+  readonly tagging: string | undefined;
+  /** Releases the clients. */
+  readonly destroy: () => void;
+}
+
+/** The settings shared by all S3-compatible plugins, parsed from their common keys. */
+export interface S3CommonSettings {
+  /** Endpoint of signed URLs. */
+  readonly publicUrl: string | undefined;
+  /** Path-style addressing. */
+  readonly forcePathStyle: boolean;
+  /** TLS settings. */
+  readonly tls: TlsSettings;
+  /** Part size. */
+  readonly partSize: number;
+  /** Upload concurrency. */
+  readonly uploadConcurrency: number;
+  /** Checksum algorithm. */
+  readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
+  /** Encryption. */
+  readonly encryption: EncryptionSettings;
+  /** Tagging. */
+  readonly tagging: string | undefined;
+}
+
+/** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} (validation of unknown keys is the caller's). */
+export async function parseS3CommonConfig(config: PluginConfig): Promise<S3CommonSettings> {
+  const uploadConcurrency = configInteger(config, "uploadConcurrency", DEFAULT_UPLOAD_CONCURRENCY);
+  if (uploadConcurrency < 1 || uploadConcurrency > MAX_UPLOAD_CONCURRENCY) {
+    throw invalidConfig("uploadConcurrency", `uploadConcurrency must be 1 to ${MAX_UPLOAD_CONCURRENCY}, got ${uploadConcurrency}`);
+  }
+  return {
+    publicUrl: configUrl(config, "publicUrl"),
+    forcePathStyle: configBoolean(config, "s3ForcePathStyle", false),
+    tls: await parseTlsSettings(config),
+    partSize: parsePartSize(config),
+    uploadConcurrency,
+    checksumAlgorithm: parseChecksumAlgorithm(config),
+    encryption: await parseEncryption(config),
+    tagging: parseTagging(configString(config, "tagging")),
+  };
+}
+
+function parsePartSize(config: PluginConfig): number {
+  const raw = configString(config, "partSize");
+  if (raw === undefined) return DEFAULT_PART_SIZE;
+  const match = /^(\d+)\s*(B|KiB|Ki|MiB|Mi|GiB|Gi)?$/.exec(raw);
+  const units: Record<string, number> = { B: 1, KiB: 1024, Ki: 1024, MiB: MiB, Mi: MiB, GiB: 1024 * MiB, Gi: 1024 * MiB };
+  const size = match === null ? Number.NaN : Number(match[1]) * (units[match[2] ?? "B"] ?? 1);
+  if (!(size >= MIN_PART_SIZE && size <= MAX_PART_SIZE)) {
+    throw invalidConfig("partSize", `partSize must be between 5MiB and 5GiB (bytes, or with a MiB/GiB suffix), got ${JSON.stringify(raw)}`);
+  }
+  return size;
+}
+
+function parseChecksumAlgorithm(config: PluginConfig): ChecksumAlgorithm | undefined {
+  const raw = configString(config, "checksumAlgorithm");
+  if (raw === undefined) return undefined;
+  const valid = Object.values(ChecksumAlgorithm) as string[];
+  const found = valid.find((v) => v === raw.toUpperCase());
+  if (found === undefined) {
+    throw invalidConfig("checksumAlgorithm", `checksumAlgorithm ${JSON.stringify(raw)} is not one of [${valid.join(", ")}]; leave it empty for none`);
+  }
+  return found as ChecksumAlgorithm;
+}
+
+async function parseEncryption(config: PluginConfig): Promise<EncryptionSettings> {
+  const kmsKeyId = configString(config, "kmsKeyId");
+  const keyFile = configString(config, "customerKeyEncryptionFile");
+  const sse = configString(config, "serverSideEncryption");
+  if (kmsKeyId !== undefined && keyFile !== undefined) {
+    throw invalidConfig("kmsKeyId", "kmsKeyId and customerKeyEncryptionFile cannot both be set; choose SSE-KMS or SSE-C");
+  }
+  let customerKey: string | undefined;
+  if (keyFile !== undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(keyFile);
+    } catch (error) {
+      throw invalidConfig("customerKeyEncryptionFile", `cannot read customerKeyEncryptionFile ${JSON.stringify(keyFile)}`, error);
+    }
+    if (bytes.length < 32) {
+      throw invalidConfig("customerKeyEncryptionFile", `customerKeyEncryptionFile ${JSON.stringify(keyFile)} must hold a 32-byte key, it has ${bytes.length} bytes`);
+    }
+    customerKey = bytes.subarray(0, 32).toString("base64");
+  }
+  if (kmsKeyId !== undefined) return { serverSideEncryption: "aws:kms", kmsKeyId, customerKey: undefined };
+  return { serverSideEncryption: customerKey === undefined ? sse : undefined, kmsKeyId: undefined, customerKey };
+}
+
+/**
+ * Parses `tagging` (`K1=V1&K2=V2`, URL-encoded): a single tag is fine; at most 10 tags, keys of at
+ * most 128 and values of at most 256 characters, no duplicate keys. Returns the normalised query
+ * string, or `undefined` when empty.
+ */
+export function parseTagging(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const params = new URLSearchParams(raw);
+  const keys = [...params.keys()];
+  const fail = (why: string) => invalidConfig("tagging", `tagging ${JSON.stringify(raw)} is invalid: ${why}; use K1=V1&K2=V2`);
+  if (keys.length === 0) return undefined;
+  if (keys.length > 10) throw fail("at most 10 tags are allowed");
+  if (new Set(keys).size !== keys.length) throw fail("a tag key is repeated");
+  for (const [k, v] of params) {
+    if (k === "") throw fail("a tag key is empty");
+    if (Array.from(k).length > 128) throw fail(`tag key ${JSON.stringify(k)} is longer than 128 characters`);
+    if (Array.from(v).length > 256) throw fail(`the value of tag ${JSON.stringify(k)} is longer than 256 characters`);
+  }
+  return params.toString();
+}
+
+/** The clients {@link createS3Clients} builds. */
+export interface S3Clients {
+  /** The client of all data calls. */
+  readonly client: S3Client;
+  /** The client of signed URLs (the data client when there is no `publicUrl`). */
+  readonly presignClient: S3Client;
+}
+
+/** What {@link createS3Clients} needs. */
+export interface S3ClientOptions {
+  /** Endpoint; `undefined` means AWS for the region. */
+  readonly endpoint: string | undefined;
+  /** Region to sign for. */
+  readonly region: string;
+  /** Credentials; `undefined` means the SDK's default chain. */
+  readonly credentials: AwsCredentialIdentityProvider | undefined;
+  /** The common settings. */
+  readonly common: S3CommonSettings;
+  /** Extra options merged into both clients' configuration (for example IBM's bearer-token signer). */
+  readonly extra?: Partial<ConstructorParameters<typeof S3Client>[0]> | undefined;
+}
+
+/**
+ * Builds the data client and the signed-URL client. Without a checksum algorithm, flexible checksums
+ * are calculated and validated only when an operation requires them (`WHEN_REQUIRED`), for single
+ * and multipart uploads alike, so S3-compatible stores never see checksum headers they reject.
+ */
+export function createS3Clients(options: S3ClientOptions): S3Clients {
+  const { common } = options;
+  const make = (endpoint: string | undefined): S3Client =>
+    new S3Client({
+      region: options.region,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      forcePathStyle: common.forcePathStyle,
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      requestHandler: httpHandler({ ...common.tls, maxSockets: Math.max(50, common.uploadConcurrency * 2) }),
+      requestChecksumCalculation: common.checksumAlgorithm === undefined ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: 5,
+      ...options.extra,
+    });
+  const client = make(options.endpoint);
+  const presignClient = common.publicUrl === undefined ? client : make(common.publicUrl);
+  return { client, presignClient };
+}
+
+/** Bundles clients and common settings into {@link S3StoreSettings}. */
+export function s3StoreSettings(
+  clients: S3Clients,
+  common: S3CommonSettings,
+  presignUnavailable?: string,
+): S3StoreSettings {
+  return {
+    ...clients,
+    presignUnavailable,
+    partSize: common.partSize,
+    uploadConcurrency: common.uploadConcurrency,
+    checksumAlgorithm: common.checksumAlgorithm,
+    encryption: common.encryption,
+    tagging: common.tagging,
+    destroy: () => {
+      clients.client.destroy();
+      if (clients.presignClient !== clients.client) clients.presignClient.destroy();
+    },
+  };
+}
+
+/**
+ * Finds the region of a bucket: HeadBucket's `x-amz-bucket-region` header (also present on the 301
+ * and 403 answers), then GetBucketLocation. `undefined` when neither says.
+ */
+export async function discoverBucketRegion(client: S3Client, bucket: string, signal?: AbortSignal): Promise<string | undefined> {
+  const fromHeaders = (value: unknown): string | undefined => {
+    const headers = (value as { $response?: { headers?: Record<string, string | undefined> } } | undefined)?.$response?.headers;
+    return headers?.["x-amz-bucket-region"];
+  };
+  try {
+    const out = await client.send(new HeadBucketCommand({ Bucket: bucket }), abortable(signal));
+    if (out.BucketRegion !== undefined && out.BucketRegion !== "") return out.BucketRegion;
+  } catch (error) {
+    const region = fromHeaders(error);
+    if (region !== undefined && region !== "") return region;
+    if (awsHttpStatus(error) === 404) return undefined;
+  }
+  try {
+    const out = await client.send(new GetBucketLocationCommand({ Bucket: bucket }), abortable(signal));
+    const location: string = out.LocationConstraint ?? "";
+    return location === "" ? "us-east-1" : location === "EU" ? "eu-west-1" : location;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Validates and parses an AWS `init` configuration and builds its clients. Unknown keys and
+ * malformed values fail with `INVALID_CONFIG`; credentials from a file or profile are loaded once
+ * so that a wrong one fails here.
+ */
+export async function configureAwsS3(config: PluginConfig, signal?: AbortSignal): Promise<S3StoreSettings> {
+  validateConfig(config, S3_CONFIG_KEYS);
+  const signatureVersion = configString(config, "signatureVersion");
+  if (signatureVersion !== undefined && signatureVersion !== "4") {
+    throw invalidConfig("signatureVersion", `signatureVersion ${JSON.stringify(signatureVersion)} is not supported; only 4 (SigV4) is`);
+  }
+  configBoolean(config, "enableSharedConfig", true);
+  const common = await parseS3CommonConfig(config);
+  const endpoint = configUrl(config, "s3Url");
+  const credentialSettings = parseCredentialSettings(config);
+  const credentials = credentialProvider(credentialSettings);
+  await checkCredentials(credentials, credentialSettings);
+  let region = configString(config, "region");
+  const bucket = configString(config, "bucket");
+  if (region === undefined && endpoint === undefined && bucket !== undefined) {
+    const probe = createS3Clients({ endpoint: undefined, region: "us-east-1", credentials, common: { ...common, publicUrl: undefined } });
+    try {
+      region = await discoverBucketRegion(probe.client, bucket, signal);
+    } finally {
+      probe.client.destroy();
+    }
+    if (region === undefined) throw invalidConfig("region", `cannot discover the region of bucket ${JSON.stringify(bucket)}; set "region"`);
+  }
+  return s3StoreSettings(createS3Clients({ endpoint, region: region ?? "us-east-1", credentials, common }), common);
+}

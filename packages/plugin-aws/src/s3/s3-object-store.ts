@@ -1,0 +1,470 @@
+/**
+ * The S3 ObjectStore: puts through the SDK's multipart `Upload` with bounded memory, reads with
+ * ranges, ListObjectsV2 pages as listing pages, and SigV4 pre-signed URLs.
+ *
+ * @packageDocumentation
+ */
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
+  type PutObjectCommandInput,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import {
+  Code,
+  Reason,
+  StowageError,
+  bucketNotFound,
+  silentLogger,
+  type ByteSource,
+  type CallOptions,
+  type ConfigKeySpec,
+  type CreateSignedUrlInput,
+  type GetObjectInput,
+  type GetObjectOutput,
+  type ListObjectsInput,
+  type ListObjectsPage,
+  type Logger,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+  type PluginConfig,
+  type PutObjectInput,
+  type PutObjectResult,
+  type SignedUrl,
+} from "@stowage/sdk";
+import { redactConfig } from "@stowage/sdk/plugin";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Readable } from "node:stream";
+import { awsErrorCode, toStowageError } from "../shared/errors.js";
+import { abortable } from "../shared/abort.js";
+import { S3_CONFIG_KEYS, configureAwsS3, type S3StoreSettings } from "./config.js";
+
+/** Longest validity of a signed URL: 7 days, SigV4's limit. */
+export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
+/** Default and largest number of entries in a listing page. */
+export const MAX_LIST_PAGE_SIZE = 1000;
+/** S3 allows at most 10,000 parts per upload. */
+const MAX_PARTS = 10_000;
+
+/** Options of {@link S3ObjectStore}. */
+export interface S3ObjectStoreOptions {
+  /** Where to log; nothing is logged by default. */
+  readonly logger?: Logger | undefined;
+  /** The keys `init` accepts (for redacted logging); default {@link S3_CONFIG_KEYS}. */
+  readonly configKeys?: readonly ConfigKeySpec[] | undefined;
+  /**
+   * Turns an `init` configuration into clients and settings; default {@link configureAwsS3}.
+   * S3-compatible plugins (IBM COS) pass their own.
+   */
+  readonly configure?: ((config: PluginConfig, signal?: AbortSignal) => Promise<S3StoreSettings>) | undefined;
+}
+
+/**
+ * An ObjectStore on Amazon S3 or an S3-compatible store (MinIO, IBM COS, Ceph RGW, ...).
+ *
+ * - Puts stream the body through `@aws-sdk/lib-storage`'s `Upload`: one PutObject for bodies of
+ *   at most one part, a multipart upload otherwise, with at most `partSize × uploadConcurrency`
+ *   bytes held in memory. A failed, cancelled or mis-sized put aborts its multipart upload, so
+ *   neither an object nor orphaned parts remain.
+ * - No flexible checksum headers are sent unless `checksumAlgorithm` asks for them.
+ * - Signed URLs are SigV4 pre-signed URLs made for `publicUrl` when it is set, valid at most 7 days.
+ *
+ * @example
+ * ```ts
+ * const store = new S3ObjectStore();
+ * await store.init({ s3Url: "http://127.0.0.1:9000", region: "us-east-1", s3ForcePathStyle: "true" });
+ * ```
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly #logger: Logger;
+  readonly #configKeys: readonly ConfigKeySpec[];
+  readonly #configure: (config: PluginConfig, signal?: AbortSignal) => Promise<S3StoreSettings>;
+  #settings: S3StoreSettings | undefined;
+
+  /** @param options - Logger and, for S3-compatible plugins, their configuration step. */
+  constructor(options: S3ObjectStoreOptions = {}) {
+    this.#logger = options.logger ?? silentLogger;
+    this.#configKeys = options.configKeys ?? S3_CONFIG_KEYS;
+    this.#configure = options.configure ?? configureAwsS3;
+  }
+
+  /** Validates the configuration and builds the S3 clients; see the package README for the keys. */
+  async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
+    const settings = await this.#configure(config, options.signal);
+    this.#settings?.destroy();
+    this.#settings = settings;
+    this.#logger.info({ config: redactConfig(config, this.#configKeys) }, "initialised");
+  }
+
+  /** Releases the HTTP connections. */
+  close(): void {
+    this.#settings?.destroy();
+    this.#settings = undefined;
+  }
+
+  #ready(): S3StoreSettings {
+    if (this.#settings === undefined) {
+      throw new StowageError(Code.FailedPrecondition, "the S3 object store is not initialised; call init first", { reason: Reason.NotInitialized });
+    }
+    return this.#settings;
+  }
+
+  /** Streams the body into the object; see the class description. */
+  async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const counter = new BodyCounter(input);
+    const body = Readable.from(counter.pass(input.body, signal), { objectMode: false, highWaterMark: 64 * 1024 });
+    const onAbort = (): void => {
+      body.destroy(StowageError.from(signal?.reason instanceof Error ? signal.reason : abortError()));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const partSize = input.size === undefined ? settings.partSize : Math.max(settings.partSize, Math.ceil(input.size / MAX_PARTS));
+    const params: PutObjectCommandInput = {
+      Bucket: input.bucket,
+      Key: input.key,
+      Body: body,
+      ...(input.size === undefined ? {} : { ContentLength: input.size }),
+      ...(input.contentType === undefined || input.contentType === "" ? {} : { ContentType: input.contentType }),
+      ...(input.metadata === undefined ? {} : { Metadata: encodeMetadata(input.metadata) }),
+      ...(settings.tagging === undefined ? {} : { Tagging: settings.tagging }),
+      ...(settings.checksumAlgorithm === undefined ? {} : { ChecksumAlgorithm: settings.checksumAlgorithm }),
+      ...encryptionParams(settings, true),
+    };
+    const upload = new Upload({ client: settings.client, params, partSize, queueSize: settings.uploadConcurrency, leavePartsOnError: false });
+    try {
+      const out = await upload.done();
+      return { size: counter.bytes, etag: out.ETag ?? "", ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
+    } catch (error) {
+      body.destroy();
+      const uploadId = upload.uploadId;
+      if (uploadId !== undefined) {
+        // lib-storage aborts on failure already; repeat it so that no parts outlive a failed put.
+        await settings.client.send(new AbortMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId })).catch((abortFailure: unknown) => {
+          if (awsErrorCode(abortFailure) !== "NoSuchUpload") {
+            this.#logger.warn({ bucket: input.bucket, key: input.key, upload_id: uploadId, error: String(abortFailure) }, "cannot abort multipart upload");
+          }
+        });
+      }
+      if (signal?.aborted === true) throw StowageError.from(signal.reason instanceof Error ? signal.reason : abortError());
+      throw toStowageError(error, { operation: "put object", bucket: input.bucket, key: input.key });
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Opens the object, or the requested part of it, for reading. */
+  async getObject(input: GetObjectInput, options: CallOptions = {}): Promise<GetObjectOutput> {
+    const settings = this.#ready();
+    checkRef(input);
+    const range = input.range;
+    if (range !== undefined && (range.offset < 0 || (range.length !== undefined && range.length < 0))) {
+      throw new StowageError(Code.InvalidArgument, "range offset and length must not be negative", { reason: Reason.InvalidRange });
+    }
+    if (range?.length === 0) return this.#emptyRead(input, range.offset, options);
+    const header = range === undefined ? undefined : `bytes=${range.offset}-${range.length === undefined ? "" : range.offset + range.length - 1}`;
+    let out: GetObjectCommandOutput;
+    try {
+      out = await settings.client.send(
+        new GetObjectCommand({ Bucket: input.bucket, Key: input.key, ...(header === undefined ? {} : { Range: header }), ...encryptionParams(settings, false) }),
+        abortable(options.signal),
+      );
+    } catch (error) {
+      if (range !== undefined && awsErrorCode(error) === "InvalidRange") return this.#emptyRead(input, range.offset, options);
+      throw toStowageError(error, { operation: "get object", bucket: input.bucket, key: input.key });
+    }
+    const body = out.Body;
+    if (!(body instanceof Readable)) throw new StowageError(Code.Internal, "the S3 client returned a body that is not a Node stream");
+    const contentLength = out.ContentLength ?? 0;
+    const total = totalSize(out.ContentRange) ?? contentLength;
+    const offset = range === undefined ? 0 : range.offset;
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        body.destroy(StowageError.from(signal.reason instanceof Error ? signal.reason : abortError()));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      body.once("close", () => signal.removeEventListener("abort", onAbort));
+    }
+    return { object: objectInfo(input.key, out, total), contentLength, offset, body };
+  }
+
+  /** A read of zero bytes at `offset` (a zero length, or an offset at the end): valid when `offset` is at most the size. */
+  async #emptyRead(input: GetObjectInput, offset: number, options: CallOptions): Promise<GetObjectOutput> {
+    const info = await this.headObject(input, options);
+    if (info === undefined) throw objectNotFoundError(input);
+    if (offset > info.size) throw rangeError(input, offset, info.size);
+    return { object: info, contentLength: 0, offset, body: Readable.from([]) };
+  }
+
+  /** The object's attributes, or `undefined` when it does not exist. */
+  async headObject(input: ObjectRef, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    const settings = this.#ready();
+    checkRef(input);
+    try {
+      const out = await settings.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, ...encryptionParams(settings, false) }), abortable(options.signal));
+      return objectInfo(input.key, out, out.ContentLength ?? 0);
+    } catch (error) {
+      const code = awsErrorCode(error);
+      if (code === "NoSuchKey") return undefined;
+      if (code === "NotFound") {
+        // A HEAD answer has no body, so a missing bucket looks like a missing key: ask the bucket.
+        await this.#checkBucket(settings, input.bucket, options.signal);
+        return undefined;
+      }
+      throw toStowageError(error, { operation: "head object", bucket: input.bucket, key: input.key });
+    }
+  }
+
+  /** Fails with `BUCKET_NOT_FOUND` when the bucket does not exist. */
+  async #checkBucket(settings: S3StoreSettings, bucket: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await settings.client.send(new HeadBucketCommand({ Bucket: bucket }), abortable(signal));
+    } catch (error) {
+      const code = awsErrorCode(error);
+      if (code === "NotFound" || code === "NoSuchBucket") throw bucketNotFound(bucket);
+      throw toStowageError(error, { operation: "head bucket", bucket });
+    }
+  }
+
+  /**
+   * Lists keys with ListObjectsV2. Page tokens wrap S3's continuation token with the prefix and
+   * delimiter they belong to, so a token from another listing fails with `INVALID_PAGE_TOKEN`.
+   */
+  async *listObjects(input: ListObjectsInput, options: CallOptions = {}): AsyncIterable<ListObjectsPage> {
+    const settings = this.#ready();
+    if (input.bucket === "") throw invalidName("bucket names must not be empty");
+    const pageSize = input.pageSize ?? MAX_LIST_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_LIST_PAGE_SIZE) {
+      throw new StowageError(Code.InvalidArgument, `pageSize must be 1 to ${MAX_LIST_PAGE_SIZE}, got ${pageSize}`);
+    }
+    const prefix = input.prefix ?? "";
+    const delimiter = input.delimiter ?? "";
+    let token = input.pageToken === undefined || input.pageToken === "" ? undefined : decodePageToken(input.pageToken, prefix, delimiter);
+    let pages = 0;
+    for (;;) {
+      let out;
+      try {
+        out = await settings.client.send(
+          new ListObjectsV2Command({
+            Bucket: input.bucket,
+            MaxKeys: pageSize,
+            ...(input.prefix === undefined || input.prefix === "" ? {} : { Prefix: input.prefix }),
+            ...(input.delimiter === undefined || input.delimiter === "" ? {} : { Delimiter: input.delimiter }),
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+          abortable(options.signal),
+        );
+      } catch (error) {
+        if (token !== undefined && (awsErrorCode(error) === "InvalidArgument" || awsErrorCode(error) === "NotImplemented")) {
+          throw new StowageError(Code.InvalidArgument, `page token ${JSON.stringify(token)} is not valid`, { reason: Reason.InvalidPageToken, cause: error });
+        }
+        throw toStowageError(error, { operation: "list objects", bucket: input.bucket });
+      }
+      const continuation = out.IsTruncated === true ? (out.NextContinuationToken ?? "") : "";
+      const next = continuation === "" ? "" : encodePageToken(continuation, prefix, delimiter);
+      pages += 1;
+      yield {
+        objects: (out.Contents ?? []).map((o) => ({
+          key: o.Key ?? "",
+          size: o.Size ?? 0,
+          etag: o.ETag ?? "",
+          lastModified: o.LastModified,
+          contentType: "",
+          metadata: {},
+        })),
+        commonPrefixes: (out.CommonPrefixes ?? []).map((p) => p.Prefix ?? ""),
+        nextPageToken: next,
+      };
+      if (next === "" || (input.maxPages !== undefined && pages >= input.maxPages)) return;
+      token = continuation;
+    }
+  }
+
+  /** Deletes the object; a missing object is success. */
+  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+    const settings = this.#ready();
+    checkRef(input);
+    try {
+      await settings.client.send(new DeleteObjectCommand({ Bucket: input.bucket, Key: input.key }), abortable(options.signal));
+    } catch (error) {
+      if (awsErrorCode(error) === "NoSuchKey") return;
+      throw toStowageError(error, { operation: "delete object", bucket: input.bucket, key: input.key });
+    }
+  }
+
+  /** A SigV4 pre-signed GET or PUT URL, for `publicUrl` when set; validity capped at 7 days. */
+  async createSignedUrl(input: CreateSignedUrlInput, options: CallOptions = {}): Promise<SignedUrl> {
+    const settings = this.#ready();
+    checkRef(input);
+    options.signal?.throwIfAborted();
+    if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) {
+      throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, got ${input.ttlSeconds}`);
+    }
+    if (settings.presignUnavailable !== undefined) {
+      throw new StowageError(Code.FailedPrecondition, settings.presignUnavailable, { reason: Reason.Unsupported });
+    }
+    const ttl = Math.min(Math.floor(input.ttlSeconds), MAX_SIGNED_URL_TTL_SECONDS);
+    const command =
+      (input.method ?? "GET") === "PUT"
+        ? new PutObjectCommand({ Bucket: input.bucket, Key: input.key })
+        : new GetObjectCommand({ Bucket: input.bucket, Key: input.key });
+    const now = Date.now();
+    try {
+      const url = await getSignedUrl(settings.presignClient, command, { expiresIn: ttl, signingDate: new Date(now) });
+      return { url, expiresAt: new Date(now + ttl * 1000) };
+    } catch (error) {
+      throw toStowageError(error, { operation: "sign URL", bucket: input.bucket, key: input.key });
+    }
+  }
+}
+
+/** Counts the body, checks the announced size and SHA-256, and honours cancellation. */
+class BodyCounter {
+  bytes = 0;
+  sha256: Uint8Array | undefined;
+  readonly #input: PutObjectInput;
+
+  constructor(input: PutObjectInput) {
+    this.#input = input;
+  }
+
+  async *pass(source: ByteSource, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+    const { size, sha256: expected, bucket, key } = this.#input;
+    const hash = expected === undefined ? undefined : createHash("sha256");
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      this.bytes += chunk.byteLength;
+      if (size !== undefined && this.bytes > size) throw integrityError(bucket, key, `the body is longer than the announced ${size} bytes`);
+      hash?.update(chunk);
+      yield chunk;
+    }
+    if (size !== undefined && this.bytes !== size) {
+      throw integrityError(bucket, key, `the body has ${this.bytes} bytes, not the announced ${size}`);
+    }
+    if (hash !== undefined && expected !== undefined) {
+      const actual = hash.digest();
+      if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+        throw integrityError(bucket, key, "the body's SHA-256 does not match the announced one");
+      }
+      this.sha256 = new Uint8Array(actual);
+    }
+  }
+}
+
+/** A listing page token: S3's continuation token bound to its prefix and delimiter. */
+function encodePageToken(continuation: string, prefix: string, delimiter: string): string {
+  return Buffer.from(JSON.stringify({ c: continuation, p: prefix, d: delimiter })).toString("base64url");
+}
+
+function decodePageToken(token: string, prefix: string, delimiter: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    parsed = undefined;
+  }
+  const fields = parsed as { c?: unknown; p?: unknown; d?: unknown } | undefined;
+  if (typeof fields?.c !== "string" || fields.c === "" || fields.p !== prefix || fields.d !== delimiter) {
+    throw new StowageError(Code.InvalidArgument, "the page token is not valid for this listing; start the listing again without a token", {
+      reason: Reason.InvalidPageToken,
+    });
+  }
+  return fields.c;
+}
+
+function encryptionParams(settings: S3StoreSettings, forPut: boolean): Record<string, string> {
+  const { serverSideEncryption, kmsKeyId, customerKey } = settings.encryption;
+  const out: Record<string, string> = {};
+  if (forPut && serverSideEncryption !== undefined) out.ServerSideEncryption = serverSideEncryption;
+  if (forPut && kmsKeyId !== undefined) out.SSEKMSKeyId = kmsKeyId;
+  if (customerKey !== undefined) {
+    out.SSECustomerAlgorithm = "AES256";
+    out.SSECustomerKey = customerKey;
+  }
+  return out;
+}
+
+function objectInfo(key: string, out: GetObjectCommandOutput | HeadObjectCommandOutput, size: number): ObjectInfo {
+  return {
+    key,
+    size,
+    etag: out.ETag ?? "",
+    lastModified: out.LastModified,
+    contentType: out.ContentType ?? "",
+    metadata: decodeMetadata(out.Metadata),
+  };
+}
+
+/**
+ * HTTP headers carry only printable ASCII: other metadata values travel RFC 2047-encoded
+ * (`=?UTF-8?B?…?=`), as S3 itself returns them, and are decoded on read.
+ */
+function encodeMetadata(metadata: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata)) {
+    out[k] = /^[\x20-\x7e]*$/.test(v) && !v.startsWith("=?") ? v : `=?UTF-8?B?${Buffer.from(v).toString("base64")}?=`;
+  }
+  return out;
+}
+
+function decodeMetadata(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata ?? {})) {
+    const match = /^=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=$/i.exec(v);
+    out[k] = match === null ? v : Buffer.from(match[1] ?? "", "base64").toString("utf8");
+  }
+  return out;
+}
+
+/** The total size from `Content-Range: bytes 0-9/100`. */
+function totalSize(contentRange: string | undefined): number | undefined {
+  const match = /\/(\d+)$/.exec(contentRange ?? "");
+  return match === null ? undefined : Number(match[1]);
+}
+
+function checkRef(ref: ObjectRef): void {
+  if (ref.bucket === "") throw invalidName("bucket names must not be empty");
+  if (ref.key === "") throw invalidName("object keys must not be empty");
+  if (Buffer.byteLength(ref.key) > 1024) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))}… is longer than 1024 bytes`);
+}
+
+function invalidName(message: string): StowageError {
+  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidName });
+}
+
+function integrityError(bucket: string, key: string, why: string): StowageError {
+  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
+    reason: Reason.IntegrityMismatch,
+    metadata: { bucket, key },
+  });
+}
+
+function objectNotFoundError(ref: ObjectRef): StowageError {
+  return new StowageError(Code.NotFound, `object ${JSON.stringify(ref.key)} not found in bucket ${JSON.stringify(ref.bucket)}`, {
+    reason: Reason.ObjectNotFound,
+    metadata: { bucket: ref.bucket, key: ref.key },
+  });
+}
+
+function rangeError(ref: ObjectRef, offset: number, size: number): StowageError {
+  return new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(ref.key)} (${size} bytes)`, {
+    reason: Reason.InvalidRange,
+    metadata: { bucket: ref.bucket, key: ref.key },
+  });
+}
+
+function abortError(): Error {
+  return Object.assign(new Error("the call was cancelled"), { name: "AbortError" });
+}

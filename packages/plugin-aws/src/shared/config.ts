@@ -1,0 +1,150 @@
+/**
+ * Configuration helpers shared by the S3 and EBS stores: errors, URLs, credentials, TLS.
+ *
+ * @packageDocumentation
+ */
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { Code, Reason, StowageError, type PluginConfig } from "@stowage/sdk";
+import { configBoolean } from "@stowage/sdk/plugin";
+import { readFile } from "node:fs/promises";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { rootCertificates } from "node:tls";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
+
+/** An `INVALID_CONFIG` error about one key. */
+export function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
+  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
+}
+
+/** A trimmed config value, or `undefined` when absent or empty. */
+export function configString(config: PluginConfig, key: string): string | undefined {
+  const value = (config[key] ?? "").trim();
+  return value === "" ? undefined : value;
+}
+
+/**
+ * Parses an optional endpoint URL: it must be an absolute `http` or `https` URL. Returns it
+ * without a trailing slash, or `undefined` when the key is absent.
+ */
+export function configUrl(config: PluginConfig, key: string): string | undefined {
+  const value = configString(config, key);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (error) {
+    throw invalidConfig(key, `${key} ${JSON.stringify(value)} is not a URL; use e.g. https://s3.example.com`, error);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw invalidConfig(key, `${key} ${JSON.stringify(value)} must use the http or https scheme`);
+  }
+  return value.replace(/\/+$/, "");
+}
+
+/** Where credentials come from. */
+export interface CredentialSettings {
+  /** Shared-config profile name. */
+  readonly profile: string | undefined;
+  /** Shared credentials (and config) file. */
+  readonly credentialsFile: string | undefined;
+}
+
+/** Reads `profile` and `credentialsFile`. */
+export function parseCredentialSettings(config: PluginConfig): CredentialSettings {
+  return { profile: configString(config, "profile"), credentialsFile: configString(config, "credentialsFile") };
+}
+
+/**
+ * The credential provider for the settings: with a `credentialsFile`, that file is read as both the
+ * shared credentials and the shared config file (so `role_arn`/`source_profile` work), without
+ * touching the process environment; with only a `profile`, the default files with that profile;
+ * otherwise `undefined` (the SDK's default chain: environment, web identity, container, IMDS).
+ */
+export function credentialProvider(settings: CredentialSettings): AwsCredentialIdentityProvider | undefined {
+  if (settings.credentialsFile === undefined && settings.profile === undefined) return undefined;
+  // `@aws-sdk/credential-providers` is loaded only when a file or profile is configured.
+  let provider: Promise<AwsCredentialIdentityProvider> | undefined;
+  return async (props) => {
+    provider ??= import("@aws-sdk/credential-providers").then(({ fromIni }) =>
+      fromIni({
+        ...(settings.profile === undefined ? {} : { profile: settings.profile }),
+        ...(settings.credentialsFile === undefined ? {} : { filepath: settings.credentialsFile, configFilepath: settings.credentialsFile }),
+        ignoreCache: true,
+      }),
+    );
+    return (await provider)(props);
+  };
+}
+
+/**
+ * Fetches credentials once, so that a wrong file or profile fails `init` rather than the first call.
+ * Failures are `INVALID_CONFIG`.
+ */
+export async function checkCredentials(provider: AwsCredentialIdentityProvider | undefined, settings: CredentialSettings): Promise<void> {
+  if (provider === undefined) return;
+  let identity: AwsCredentialIdentity;
+  try {
+    identity = await provider();
+  } catch (error) {
+    const where = settings.credentialsFile === undefined ? "the shared credentials file" : JSON.stringify(settings.credentialsFile);
+    const key = settings.credentialsFile === undefined ? "profile" : "credentialsFile";
+    throw invalidConfig(
+      key,
+      `cannot load credentials for profile ${JSON.stringify(settings.profile ?? "default")} from ${where}: ${error instanceof Error ? error.message : String(error)}`,
+      error,
+    );
+  }
+  if (identity.accessKeyId === "") throw invalidConfig("credentialsFile", "the credentials have an empty access key id");
+}
+
+/** TLS options. */
+export interface TlsSettings {
+  /** Skip server certificate verification. */
+  readonly insecureSkipTLSVerify: boolean;
+  /** Extra PEM certificate authorities, trusted in addition to the system roots. */
+  readonly caCert: string | undefined;
+}
+
+/**
+ * Reads `insecureSkipTLSVerify` and `caCert`. `caCert` holds PEM text (as Velero passes it) or the
+ * path of a PEM file.
+ */
+export async function parseTlsSettings(config: PluginConfig): Promise<TlsSettings> {
+  const insecureSkipTLSVerify = configBoolean(config, "insecureSkipTLSVerify", false);
+  const raw = configString(config, "caCert");
+  let caCert: string | undefined;
+  if (raw !== undefined) {
+    if (raw.includes("-----BEGIN")) caCert = raw;
+    else {
+      try {
+        caCert = await readFile(raw, "utf8");
+      } catch (error) {
+        throw invalidConfig("caCert", `caCert must be PEM text or the path of a PEM file; cannot read ${JSON.stringify(raw)}`, error);
+      }
+      if (!caCert.includes("-----BEGIN")) throw invalidConfig("caCert", `caCert file ${JSON.stringify(raw)} holds no PEM certificate`);
+    }
+  }
+  return { insecureSkipTLSVerify, caCert };
+}
+
+/** Options of {@link httpHandler}. */
+export interface HttpHandlerSettings extends TlsSettings {
+  /** Most sockets per host. */
+  readonly maxSockets: number;
+}
+
+/** A request handler with keep-alive agents carrying the TLS settings. */
+export function httpHandler(settings: HttpHandlerSettings): NodeHttpHandler {
+  const ca = settings.caCert === undefined ? undefined : [...rootCertificates, settings.caCert];
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: settings.maxSockets }),
+    httpsAgent: new HttpsAgent({
+      keepAlive: true,
+      maxSockets: settings.maxSockets,
+      rejectUnauthorized: !settings.insecureSkipTLSVerify,
+      ...(ca === undefined ? {} : { ca }),
+    }),
+    connectionTimeout: 30_000,
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Test helpers: a MinIO server per test file and an independent S3 client (the `minio` npm
+ * package) to check the store out of band.
+ */
+import { startMinio, type MinioServer } from "@stowage/test-servers";
+import { Client } from "minio";
+import { createHash, randomBytes } from "node:crypto";
+import type { Readable } from "node:stream";
+
+/** A started MinIO with an out-of-band client. */
+export interface MinioFixture {
+  readonly server: MinioServer;
+  readonly oob: Client;
+  /** Config keys for the AWS plugin pointing at this server. */
+  readonly config: Record<string, string>;
+}
+
+/** Starts MinIO and returns the out-of-band client and plugin config. */
+export async function startMinioFixture(): Promise<MinioFixture> {
+  const server = await startMinio();
+  const url = new URL(server.endpoint);
+  const oob = new Client({
+    endPoint: url.hostname,
+    port: Number(url.port),
+    useSSL: false,
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    region: server.region,
+  });
+  process.env.AWS_ACCESS_KEY_ID = server.accessKey;
+  process.env.AWS_SECRET_ACCESS_KEY = server.secretKey;
+  return { server, oob, config: { s3Url: server.endpoint, region: server.region, s3ForcePathStyle: "true" } };
+}
+
+/** Reads a whole stream. */
+export async function readAll(stream: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** SHA-256 hex. */
+export function sha256Hex(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Random bytes. */
+export function bytes(size: number): Buffer {
+  return randomBytes(size);
+}
+
+/** Yields `data` in chunks of `chunk` bytes. */
+export async function* chunks(data: Buffer, chunk = 1024 * 1024): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+}
+
+/** The incomplete multipart uploads in a bucket. */
+export async function incompleteUploads(oob: Client, bucket: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of oob.listIncompleteUploads(bucket, "", true) as AsyncIterable<{ key: string }>) keys.push(item.key);
+  return keys;
+}
+
+/** Whether an object exists, asked out of band. */
+export async function exists(oob: Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await oob.statObject(bucket, key);
+    return true;
+  } catch {
+    return false;
+  }
+}

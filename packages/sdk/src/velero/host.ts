@@ -1,0 +1,483 @@
+/**
+ * The host side of Velero interop: asking a Velero plugin binary what it serves
+ * (`generated.PluginLister/ListPlugins`), draining go-plugin's broker stream, and the adapters that
+ * present its `generated.ObjectStore` / `generated.VolumeSnapshotter` as our {@link ObjectStore} and
+ * {@link BlockStore} interfaces. See docs/velero.md for the mapping and where Velero's contract is
+ * weaker than ours.
+ */
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { create } from "@bufbuild/protobuf";
+import { Metadata, type Client } from "@grpc/grpc-js";
+import { Code, objectNotFound, Reason, StowageError } from "../errors.js";
+import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes } from "../gen/generated/ObjectStore_pb.js";
+import { PluginLister } from "../gen/generated/PluginLister_pb.js";
+import { GRPCBroker, type ConnInfo } from "../gen/plugin/grpc_broker_pb.js";
+import { VolumeSnapshotter } from "../gen/generated/VolumeSnapshotter_pb.js";
+import type { Logger } from "../logging.js";
+import { RemoteBlockStore } from "../host/block-store-client.js";
+import { RemoteObjectStore, type RemoteClientOptions } from "../host/object-store-client.js";
+import type { PluginProcess } from "../host/plugin-process.js";
+import type { RpcChannel } from "../host/rpc-channel.js";
+import type { Supervisor } from "../host/supervisor.js";
+import type {
+  CallOptions,
+  CreateSignedUrlInput,
+  CreateSnapshotInput,
+  CreateVolumeFromSnapshotInput,
+  GetObjectInput,
+  GetObjectOutput,
+  ListObjectsInput,
+  ListObjectsPage,
+  ListSnapshotsPage,
+  ObjectInfo,
+  ObjectRef,
+  PluginConfig,
+  PluginDescriptor,
+  PutObjectInput,
+  PutObjectResult,
+  SignedUrl,
+  Snapshot,
+  Volume,
+  VolumeRef,
+} from "../types.js";
+import { methodCodec } from "../wire/rpc.js";
+import { VELERO_CHUNK_BYTES, VELERO_KIND_OBJECT_STORE, VELERO_KIND_VOLUME_SNAPSHOTTER } from "./constants.js";
+import { fromVeleroError } from "./errors.js";
+
+/** What a Velero plugin binary serves, as (kind, name) pairs translated to our descriptors. */
+export interface VeleroListing {
+  readonly plugins: readonly PluginDescriptor[];
+  /** Kinds we do not map (item actions, …), as `kind:name`. */
+  readonly ignored: readonly string[];
+}
+
+/** Calls `generated.PluginLister/ListPlugins` and maps ObjectStore/VolumeSnapshotter entries. */
+export async function listVeleroPlugins(channel: RpcChannel, timeoutMs: number): Promise<VeleroListing> {
+  const res = await channel.unary(PluginLister.method.listPlugins, {}, { timeoutMs });
+  const plugins: PluginDescriptor[] = [];
+  const ignored: string[] = [];
+  for (const p of res.plugins) {
+    if (p.kind === VELERO_KIND_OBJECT_STORE) {
+      // CreateSignedURL is part of every Velero ObjectStore and always signs GETs.
+      plugins.push({ name: p.name, kind: "object-store", capabilities: ["SIGNED_GET_URLS"], description: `Velero ObjectStore plugin (${p.command})`, configKeys: [] });
+    } else if (p.kind === VELERO_KIND_VOLUME_SNAPSHOTTER) {
+      plugins.push({ name: p.name, kind: "block-store", capabilities: [], description: `Velero VolumeSnapshotter plugin (${p.command})`, configKeys: [] });
+    } else {
+      ignored.push(`${p.kind}:${p.name}`);
+    }
+  }
+  return { plugins, ignored };
+}
+
+/**
+ * Opens go-plugin's broker stream like the Go client does and keeps reading it (Velero never
+ * brokers connections; an error, e.g. UNIMPLEMENTED from a non-Go plugin, is ignored).
+ */
+export function drainBroker(client: Client, logger: Logger): void {
+  const codec = methodCodec(GRPCBroker.method.startStream);
+  const stream = client.makeBidiStreamRequest(codec.path, codec.serializeRequest, codec.deserializeResponse, new Metadata(), {});
+  stream.on("data", (info: ConnInfo) => {
+    logger.debug({ serviceId: info.serviceId }, "ignoring a go-plugin broker message");
+  });
+  stream.on("error", () => undefined);
+}
+
+function unsupported(what: string): StowageError {
+  return new StowageError(Code.Unimplemented, `${what} is not offered by Velero plugins`, { reason: Reason.Unsupported });
+}
+
+function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
+  return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? (timeoutMs > 0 ? timeoutMs : undefined) };
+}
+
+/**
+ * Re-runs Init on a freshly (re)started process before the first other call, as Velero's
+ * restartable wrappers do; the supervisor's own Init replay speaks Stowage's services only.
+ */
+class InitTracker {
+  readonly #supervisor: Supervisor;
+  readonly #init: (proc: PluginProcess, config: PluginConfig, options: CallOptions) => Promise<void>;
+  readonly #done = new WeakSet<PluginProcess>();
+  #config: PluginConfig | undefined;
+
+  constructor(supervisor: Supervisor, init: (proc: PluginProcess, config: PluginConfig, options: CallOptions) => Promise<void>) {
+    this.#supervisor = supervisor;
+    this.#init = init;
+  }
+
+  async init(config: PluginConfig, options: CallOptions): Promise<void> {
+    const proc = await this.#supervisor.acquire();
+    try {
+      await this.#init(proc, config, options);
+    } catch (error) {
+      throw initError(error);
+    }
+    this.#config = { ...config };
+    this.#done.add(proc);
+  }
+
+  async channel(options: CallOptions): Promise<RpcChannel> {
+    if (this.#config === undefined) {
+      // Velero plugins are never called before Init; Go implementations typically dereference nil then.
+      throw new StowageError(Code.FailedPrecondition, "call init first: Velero plugins must be initialised before any other call", { reason: Reason.NotInitialized });
+    }
+    const proc = await this.#supervisor.acquire();
+    if (this.#config !== undefined && !this.#done.has(proc)) {
+      await this.#init(proc, this.#config, options);
+      this.#done.add(proc);
+    }
+    return proc.channel;
+  }
+}
+
+/**
+ * Velero's framework validates config keys with a fixed message ("config has invalid keys [..];
+ * valid keys are [..]"); that one is recognisably INVALID_CONFIG. Other Init failures stay as they are.
+ */
+function initError(error: unknown): StowageError {
+  const converted = fromVeleroError(error);
+  const m = /config has invalid keys \[([^\]]*)\]; valid keys are \[([^\]]*)\]/.exec(converted.rawMessage);
+  if (converted.code !== Code.Unknown || m === null) return converted;
+  const list = (text: string | undefined): string => (text ?? "").split(/[\s,]+/).filter((k) => k !== "").join(",");
+  return new StowageError(Code.InvalidArgument, converted.rawMessage, {
+    reason: Reason.InvalidConfig,
+    metadata: { ...converted.metadata, invalid_keys: list(m[1]), valid_keys: list(m[2]) },
+    cause: converted,
+  });
+}
+
+async function veleroCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw fromVeleroError(error);
+  }
+}
+
+/** An entry of a host-side listing. */
+interface Entry {
+  readonly name: string;
+  readonly prefix: boolean;
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** A host-side page token: the listing it belongs to and the last entry returned. */
+function makeToken(prefix: string, delimiter: string, last: string): string {
+  return Buffer.from(JSON.stringify({ p: prefix, d: delimiter, k: last }), "utf8").toString("base64url");
+}
+
+function parseToken(token: string, prefix: string, delimiter: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    parsed = undefined;
+  }
+  const t = parsed as { p?: unknown; d?: unknown; k?: unknown } | undefined;
+  if (t === undefined || t === null || typeof t.k !== "string" || t.p !== prefix || t.d !== delimiter) {
+    throw new StowageError(Code.InvalidArgument, "the page token was not issued for this listing (same bucket, prefix and delimiter)", { reason: Reason.InvalidPageToken });
+  }
+  return t.k;
+}
+
+/**
+ * An `ObjectStore` served by a Velero ObjectStore plugin (e.g. velero-plugin-for-aws).
+ *
+ * What Velero's protocol cannot carry is reported honestly: no ranged reads, no metadata, no signed
+ * PUT URLs (those throw UNIMPLEMENTED/UNSUPPORTED); object sizes are unknown (`size: -1`,
+ * `contentLength: -1`) and etags empty; listings are fetched whole and cut into pages on the host.
+ */
+export class VeleroObjectStore extends RemoteObjectStore {
+  readonly #tracker: InitTracker;
+  readonly #timeoutMs: number;
+
+  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
+    super(supervisor, descriptor, options);
+    this.#timeoutMs = options.defaultTimeoutMs;
+    this.#tracker = new InitTracker(supervisor, async (proc, config, opts) => {
+      await veleroCall(() => proc.channel.unary(VeleroObjectStoreService.method.init, { plugin: descriptor.name, config: { ...config } }, opts));
+    });
+  }
+
+  override async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    await this.#tracker.init(config, withDefault(options, this.#timeoutMs));
+  }
+
+  async #exists(input: ObjectRef, options?: CallOptions): Promise<boolean> {
+    const opts = withDefault(options, this.#timeoutMs);
+    const channel = await this.#tracker.channel(opts);
+    const res = await veleroCall(() => channel.unary(VeleroObjectStoreService.method.objectExists, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key }, opts));
+    return res.exists;
+  }
+
+  /** ObjectExists; Velero reports nothing else about an object, so size is -1 (unknown). */
+  override async headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined> {
+    if (!(await this.#exists(input, options))) return undefined;
+    return { key: input.key, size: -1, etag: "", contentType: "", metadata: {} };
+  }
+
+  override async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
+    const opts = withDefault(options, this.#timeoutMs);
+    const channel = await this.#tracker.channel(opts);
+    await veleroCall(() => channel.unary(VeleroObjectStoreService.method.deleteObject, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key }, opts));
+  }
+
+  /** GET URLs only; the TTL goes over the wire in nanoseconds. `expiresAt` is computed here (Velero does not report it). */
+  override async createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
+    if ((input.method ?? "GET") !== "GET") throw unsupported("a signed PUT URL");
+    if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, not ${String(input.ttlSeconds)}`);
+    const ttlSeconds = Math.floor(input.ttlSeconds);
+    const opts = withDefault(options, this.#timeoutMs);
+    const channel = await this.#tracker.channel(opts);
+    const started = Date.now();
+    const res = await veleroCall(() =>
+      channel.unary(VeleroObjectStoreService.method.createSignedURL, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key, ttl: BigInt(ttlSeconds) * 1_000_000_000n }, opts),
+    );
+    return { url: res.url, expiresAt: new Date(started + ttlSeconds * 1000) };
+  }
+
+  async #entries(input: ListObjectsInput, options?: CallOptions): Promise<Entry[]> {
+    const opts = withDefault(options, this.#timeoutMs);
+    const channel = await this.#tracker.channel(opts);
+    const prefix = input.prefix ?? "";
+    const plugin = this.descriptor.name;
+    const keysRes = await veleroCall(() => channel.unary(VeleroObjectStoreService.method.listObjects, { plugin, bucket: input.bucket, prefix }, opts));
+    const delimiter = input.delimiter ?? "";
+    if (delimiter === "") return keysRes.keys.map((name) => ({ name, prefix: false }));
+    const prefixRes = await veleroCall(() => channel.unary(VeleroObjectStoreService.method.listCommonPrefixes, { plugin, bucket: input.bucket, prefix, delimiter }, opts));
+    // Keep only the objects at this level: the others are rolled up into the common prefixes.
+    const objects = keysRes.keys.filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes(delimiter));
+    return [...objects.map((name) => ({ name, prefix: false })), ...[...new Set(prefixRes.prefixes)].map((name) => ({ name, prefix: true }))];
+  }
+
+  /**
+   * ListObjects (and, with a delimiter, ListCommonPrefixes), fetched whole, sorted, and cut into pages
+   * here. The page token is the last entry of the previous page.
+   */
+  override async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage> {
+    const pageSize = input.pageSize ?? 1000;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new StowageError(Code.InvalidArgument, `pageSize must be 1 to 1000, not ${String(pageSize)}`);
+    const prefix = input.prefix ?? "";
+    const delimiter = input.delimiter ?? "";
+    let after: string | undefined;
+    if (input.pageToken !== undefined && input.pageToken !== "") after = parseToken(input.pageToken, prefix, delimiter);
+    const entries = (await this.#entries(input, options)).sort((a, b) => compareBytes(a.name, b.name));
+    let start = after === undefined ? 0 : entries.findIndex((e) => compareBytes(e.name, after) > 0);
+    if (start < 0) start = entries.length;
+    let pages = 0;
+    do {
+      const slice = entries.slice(start, start + pageSize);
+      start += slice.length;
+      pages++;
+      const last = slice.at(-1);
+      const more = start < entries.length;
+      yield {
+        objects: slice.filter((e) => !e.prefix).map((e) => ({ key: e.name, size: -1, etag: "", contentType: "", metadata: {} })),
+        commonPrefixes: slice.filter((e) => e.prefix).map((e) => e.name),
+        nextPageToken: more && last !== undefined ? makeToken(prefix, delimiter, last.name) : "",
+      };
+      if (!more) return;
+    } while (input.maxPages === undefined || input.maxPages <= 0 || pages < input.maxPages);
+  }
+
+  /**
+   * PutObject as a client stream: plugin, bucket and key in every message, bodies of at most 1 MiB,
+   * at least one message (an empty body sends one empty message). `size`/`sha256` are checked here;
+   * on a mismatch the stream is cancelled instead of completed, so the plugin does not commit.
+   * Metadata cannot be carried; `contentType` is dropped.
+   */
+  override async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
+    if (input.metadata !== undefined && Object.keys(input.metadata).length > 0) throw unsupported("object metadata");
+    const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
+    const call = channel.clientStream(VeleroObjectStoreService.method.putObject, { signal: options?.signal, timeoutMs: options?.timeoutMs });
+    const header = { plugin: this.descriptor.name, bucket: input.bucket, key: input.key };
+    const hash = input.sha256 !== undefined && input.sha256.length > 0 ? createHash("sha256") : undefined;
+    let size = 0;
+    let sent = 0;
+    let digest: Buffer | undefined;
+    try {
+      for await (const chunk of input.body) {
+        for (let offset = 0; offset < chunk.byteLength; offset += VELERO_CHUNK_BYTES) {
+          const body = chunk.subarray(offset, Math.min(chunk.byteLength, offset + VELERO_CHUNK_BYTES));
+          hash?.update(body);
+          size += body.byteLength;
+          await call.write(create(PutObjectRequestSchema, { ...header, body }));
+          sent++;
+        }
+        if (input.size !== undefined && size > input.size) break;
+      }
+      if (sent === 0) await call.write(create(PutObjectRequestSchema, { ...header, body: new Uint8Array() }));
+      if (input.size !== undefined && size !== input.size) {
+        throw new StowageError(Code.DataLoss, `the body had ${String(size)} bytes, ${String(input.size)} were announced; nothing was stored`, { reason: Reason.IntegrityMismatch });
+      }
+      digest = hash?.digest();
+      if (digest !== undefined && input.sha256 !== undefined && !digest.equals(Buffer.from(input.sha256))) {
+        throw new StowageError(Code.DataLoss, "the body's SHA-256 does not match the announced one; nothing was stored", { reason: Reason.IntegrityMismatch });
+      }
+      await veleroCall(() => call.finish());
+    } catch (error) {
+      // Our own integrity verdict: cancel at once so the plugin never sees a clean end of the body.
+      const ours = error instanceof StowageError && error.reason === Reason.IntegrityMismatch;
+      if (ours) call.cancel();
+      // When the call itself already failed (deadline, plugin error, crash), its status is the answer.
+      const status = ours ? undefined : await Promise.race([call.response.then(() => undefined, (e: unknown) => e), sleep(100).then(() => undefined)]);
+      call.cancel();
+      throw fromVeleroError(status ?? error);
+    }
+    return { size, etag: "", ...(digest === undefined ? {} : { sha256: new Uint8Array(digest) }) };
+  }
+
+  /**
+   * GetObject: the first message (or the error) is awaited before returning, so a failure surfaces
+   * here. Velero sends no length: `contentLength` and `object.size` are -1. A failure on a key that
+   * ObjectExists denies becomes NOT_FOUND / OBJECT_NOT_FOUND.
+   */
+  override async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
+    if (input.range !== undefined) throw unsupported("a ranged read");
+    const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
+    const call = channel.serverStream(
+      VeleroObjectStoreService.method.getObject,
+      { plugin: this.descriptor.name, bucket: input.bucket, key: input.key },
+      { signal: options?.signal, timeoutMs: options?.timeoutMs },
+    );
+    let first: IteratorResult<Bytes>;
+    try {
+      first = await call.messages.next();
+    } catch (error) {
+      const converted = fromVeleroError(error);
+      if (converted.code === Code.Unknown && !(await this.#exists(input, options).catch(() => true))) {
+        throw new StowageError(Code.NotFound, objectNotFound(input.bucket, input.key).rawMessage, {
+          reason: Reason.ObjectNotFound,
+          metadata: { ...converted.metadata, bucket: input.bucket, key: input.key },
+          cause: converted,
+        });
+      }
+      throw converted;
+    }
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      let complete = false;
+      try {
+        if (first.done === true) {
+          complete = true;
+          return;
+        }
+        if (first.value.data.byteLength > 0) yield first.value.data;
+        for (;;) {
+          let next: IteratorResult<Bytes>;
+          try {
+            next = await call.messages.next();
+          } catch (error) {
+            throw fromVeleroError(error);
+          }
+          if (next.done === true) break;
+          if (next.value.data.byteLength > 0) yield next.value.data;
+        }
+        complete = true;
+      } finally {
+        if (!complete) call.cancel();
+      }
+    }
+    const body = Readable.from(chunks(), { objectMode: false, highWaterMark: VELERO_CHUNK_BYTES });
+    return { object: { key: input.key, size: -1, etag: "", contentType: "", metadata: {} }, contentLength: -1, offset: 0, body };
+  }
+}
+
+function pvBytes(pv: unknown): Uint8Array {
+  if (typeof pv !== "object" || pv === null) throw new StowageError(Code.InvalidArgument, "a PersistentVolume must be a JSON object");
+  return Buffer.from(JSON.stringify(pv), "utf8");
+}
+
+/**
+ * A `BlockStore` served by a Velero VolumeSnapshotter plugin. Velero has no snapshot state,
+ * progress, listing or volume deletion: `getSnapshot`, `listSnapshots` and `deleteVolume` throw
+ * UNIMPLEMENTED/UNSUPPORTED, and `createSnapshot` returns the snapshot as `pending` with unknown
+ * size (Velero itself treats a created snapshot as usable).
+ */
+export class VeleroBlockStore extends RemoteBlockStore {
+  readonly #tracker: InitTracker;
+  readonly #timeoutMs: number;
+
+  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
+    super(supervisor, descriptor, options);
+    this.#timeoutMs = options.defaultTimeoutMs;
+    this.#tracker = new InitTracker(supervisor, async (proc, config, opts) => {
+      await veleroCall(() => proc.channel.unary(VolumeSnapshotter.method.init, { plugin: descriptor.name, config: { ...config } }, opts));
+    });
+  }
+
+  async #call<T>(options: CallOptions | undefined, fn: (channel: RpcChannel, opts: CallOptions) => Promise<T>): Promise<T> {
+    const opts = withDefault(options, this.#timeoutMs);
+    const channel = await this.#tracker.channel(opts);
+    return veleroCall(() => fn(channel, opts));
+  }
+
+  override async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    await this.#tracker.init(config, withDefault(options, this.#timeoutMs));
+  }
+
+  override async createSnapshot(input: CreateSnapshotInput, options?: CallOptions): Promise<Snapshot> {
+    const res = await this.#call(options, (c, o) =>
+      c.unary(VolumeSnapshotter.method.createSnapshot, { plugin: this.descriptor.name, volumeID: input.volumeId, volumeAZ: input.zone ?? "", tags: { ...input.tags } }, o),
+    );
+    return {
+      snapshotId: res.snapshotID,
+      volumeId: input.volumeId,
+      state: "pending",
+      sizeBytes: 0,
+      tags: { ...input.tags },
+      zone: input.zone ?? "",
+      message: "Velero plugins do not report snapshot state",
+    };
+  }
+
+  override async getSnapshot(): Promise<Snapshot> {
+    throw unsupported("reading a snapshot's state");
+  }
+
+  override async listSnapshots(): Promise<ListSnapshotsPage> {
+    throw unsupported("listing snapshots");
+  }
+
+  override async deleteSnapshot(snapshotId: string, options?: CallOptions): Promise<void> {
+    await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.deleteSnapshot, { plugin: this.descriptor.name, snapshotID: snapshotId }, o));
+  }
+
+  /** Tags cannot be carried by Velero's CreateVolumeFromSnapshot and are dropped. */
+  override async createVolumeFromSnapshot(input: CreateVolumeFromSnapshotInput, options?: CallOptions): Promise<string> {
+    const res = await this.#call(options, (c, o) =>
+      c.unary(
+        VolumeSnapshotter.method.createVolumeFromSnapshot,
+        { plugin: this.descriptor.name, snapshotID: input.snapshotId, volumeType: input.volumeType ?? "", volumeAZ: input.zone ?? "", iops: BigInt(Math.trunc(input.iops ?? 0)) },
+        o,
+      ),
+    );
+    return res.volumeID;
+  }
+
+  /** Type and IOPS from the plugin (IOPS 0 = unset); zone echoed from the input; size unknown (0). */
+  override async getVolumeInfo(input: VolumeRef, options?: CallOptions): Promise<Volume> {
+    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeInfo, { plugin: this.descriptor.name, volumeID: input.volumeId, volumeAZ: input.zone ?? "" }, o));
+    return { volumeId: input.volumeId, volumeType: res.volumeType, ...(res.iops === 0n ? {} : { iops: Number(res.iops) }), zone: input.zone ?? "", sizeBytes: 0 };
+  }
+
+  override async deleteVolume(): Promise<void> {
+    throw unsupported("deleting a volume");
+  }
+
+  override async getVolumeId(persistentVolume: unknown, options?: CallOptions): Promise<string> {
+    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeID, { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume) }, o));
+    return res.volumeID;
+  }
+
+  override async setVolumeId(persistentVolume: unknown, volumeId: string, options?: CallOptions): Promise<unknown> {
+    const res = await this.#call(options, (c, o) =>
+      c.unary(VolumeSnapshotter.method.setVolumeID, { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume), volumeID: volumeId }, o),
+    );
+    return JSON.parse(Buffer.from(res.persistentVolume).toString("utf8")) as unknown;
+  }
+}
