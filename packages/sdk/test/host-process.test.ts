@@ -235,6 +235,21 @@ describe("supervision", () => {
     expect(alive(firstPid)).toBe(false);
   });
 
+  it("a call made after the plugin died, before the host saw the exit, relaunches it instead of failing", async () => {
+    const h = await host();
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b" });
+    const pid = h.plugins()[0]?.pid ?? -1;
+    process.kill(pid, "SIGKILL");
+    // Keep the event loop busy so the child's exit is not processed before the next call.
+    const start = Date.now();
+    while (Date.now() - start < 200) {
+      // busy
+    }
+    expect(await store.headObject({ bucket: "b", key: "k" })).toBeUndefined();
+    expect(h.plugins()[0]?.pid).not.toBe(pid);
+  });
+
   it("gives up with a clear error when the plugin keeps crashing", async () => {
     const h = await host("ok", { restart: { maxCrashes: 2, windowMs: 60_000 } });
     const store = h.objectStore(PLUGIN);

@@ -138,12 +138,12 @@ export class PluginProcess {
   }
 
   /** The error in-flight calls fail with when this process dies. */
-  crashError(exit: ExitInfo): StowageError {
+  crashError(exit: ExitInfo, cause?: unknown): StowageError {
     const tail = this.stderrTail();
     return new StowageError(
       Code.Unavailable,
       `plugin process ${commandLabel(this.command)} (pid ${String(this.pid)}) ${describeExit(exit)} during the call; the next call restarts it${tail === "" ? "" : `. Its last stderr lines:\n${tail}`}`,
-      { reason: Reason.PluginCrashed, metadata: { command: this.command.command, exit_code: String(exit.code), signal: exit.signal ?? "" } },
+      { reason: Reason.PluginCrashed, metadata: { command: this.command.command, exit_code: String(exit.code), signal: exit.signal ?? "" }, cause },
     );
   }
 

@@ -2,6 +2,7 @@
  * Keeps one plugin executable available: launches it on demand, relaunches it after a crash with
  * every Init replayed, and gives up with a clear error when it keeps crashing.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, Reason, StowageError } from "../errors.js";
@@ -26,6 +27,22 @@ export interface SupervisorOptions extends LaunchOptions {
   readonly shutdownGraceMs: number;
   readonly initTimeoutMs: number;
   readonly logger: Logger;
+}
+
+/**
+ * Whether a child process has died even though Node has not processed its exit yet: on Linux its
+ * `/proc/<pid>/stat` shows a zombie (or is gone). Elsewhere this returns false and the exit event
+ * is the only signal.
+ */
+function processIsDead(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT" && existsSync("/proc/self/stat");
+  }
+  const state = stat.charAt(stat.lastIndexOf(")") + 2);
+  return state === "Z" || state === "X";
 }
 
 /** Supervises one executable (one instance of it). */
@@ -61,7 +78,13 @@ export class Supervisor {
   async acquire(): Promise<PluginProcess> {
     if (this.#closed) throw new StowageError(Code.FailedPrecondition, "the plugin host is closed");
     if (this.#givenUp !== undefined) throw this.#givenUp;
-    if (this.#current !== undefined && !this.#current.hasExited) return this.#current;
+    const current = this.#current;
+    if (current !== undefined && !current.hasExited) {
+      if (!processIsDead(current.pid)) return current;
+      // It died, but Node has not reaped it yet (the exit event is still queued): a call sent now
+      // would fail on the dropped connection. Wait for the exit, then relaunch below.
+      await Promise.race([current.exited, sleep(2000)]);
+    }
     this.#launching ??= this.#launch().finally(() => {
       this.#launching = undefined;
     });
@@ -81,7 +104,7 @@ export class Supervisor {
       const converted = fromGrpcError(error);
       if (converted.code !== Code.Unavailable && converted.code !== Code.Canceled && converted.code !== Code.Internal) return converted;
       const exit = await Promise.race([proc.exited, sleep(250).then(() => undefined)]);
-      return exit === undefined || proc.stopping ? converted : proc.crashError(exit);
+      return exit === undefined || proc.stopping ? converted : proc.crashError(exit, converted);
     });
     void proc.exited.then((exit) => {
       if (!proc.stopping) this.#recordCrash(exit.signal !== null ? `killed by ${exit.signal}` : `exit status ${String(exit.code)}`, proc.stderrTail());

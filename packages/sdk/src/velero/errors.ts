@@ -48,7 +48,10 @@ export function toVeleroStatus(error: unknown, path: string, logger: Logger): St
 
 function serviceErrorOf(error: StowageError): ServiceError | undefined {
   const cause = error.cause;
-  return cause instanceof Error && typeof (cause as Partial<ServiceError>).code === "number" && "metadata" in cause ? (cause as ServiceError) : undefined;
+  // A StowageError (for example the crash error wrapping the transport error) is not a gRPC error.
+  if (!(cause instanceof Error) || cause instanceof StowageError) return undefined;
+  const metadata = (cause as Partial<ServiceError>).metadata as unknown;
+  return typeof (cause as Partial<ServiceError>).code === "number" && typeof (metadata as { get?: unknown } | undefined)?.get === "function" ? (cause as ServiceError) : undefined;
 }
 
 /** Frame 0 of a `generated.Stack` detail of a failed call, if it carries one. */
