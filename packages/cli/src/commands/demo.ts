@@ -2,6 +2,8 @@
  * `stowage demo`: the tour a newcomer runs. Against the embedded local plugin in its own process
  * it uploads, lists, downloads, inspects, signs, fetches and deletes an object, then snapshots a
  * volume and restores it — checking every byte — and reports what passed and how fast.
+ * `--provider aws` runs the object part through `stowage-plugin-aws` against a MinIO server the
+ * command starts (and stops) itself.
  *
  * @packageDocumentation
  */
@@ -9,11 +11,11 @@ import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Code, StowageError } from "@stowage/sdk";
-import type { PluginHost, RemoteBlockStore, RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, type RemoteBlockStore, type RemoteObjectStore } from "@stowage/sdk/host";
 import { createLocalVolume, localVolumePath, type LocalVolume } from "@stowage/plugin-local";
 import type { Command } from "commander";
 import { EXIT_FAILURE, exitCodeOf, usageError } from "../exit.js";
-import { catchInterrupts, createHost, globalOptions, startHost, type GlobalOptions } from "../host-options.js";
+import { catchInterrupts, createHost, globalOptions, hostLogger, startHost, type GlobalOptions } from "../host-options.js";
 import { MIB, formatBytes, mibPerSecond, printJson, printLines, seconds } from "../output.js";
 import { parseInteger } from "../parse.js";
 import { percentProgress, progressEnabled, tap, transferProgress } from "../progress.js";
@@ -21,6 +23,7 @@ import { waitForSnapshot } from "../snapshots.js";
 import { LOCAL_PLUGIN } from "../store-options.js";
 import { Digest, digestFile, digestStream, pseudoRandomBlock, pseudoRandomBytes } from "../demo/data.js";
 import { DemoRun, StepFailed, done, formatFigures } from "../demo/report.js";
+import { AWS_PLUGIN, awsPluginCommand, startDemoMinio, type DemoMinio } from "../demo/aws.js";
 
 /** Bucket of the demo object. */
 export const DEMO_BUCKET = "demo";
@@ -36,8 +39,17 @@ const DEMO_ZONE = "demo-zone-1";
 /** Size of the demo volume. */
 export const DEMO_VOLUME_BYTES = 64 * MIB;
 
+/** The plugins the demo can run, by `--provider` value. */
+const PROVIDERS: Readonly<Record<string, string>> = {
+  local: LOCAL_PLUGIN,
+  [LOCAL_PLUGIN]: LOCAL_PLUGIN,
+  aws: AWS_PLUGIN,
+  [AWS_PLUGIN]: AWS_PLUGIN,
+};
+
 interface DemoOptions {
   readonly size: string;
+  readonly provider: string;
   readonly dir?: string;
   readonly keep?: boolean;
 }
@@ -49,6 +61,9 @@ interface DemoState {
   readonly signal: AbortSignal;
   readonly sizeBytes: number;
   readonly dir: string;
+  /** The plugin under test: {@link LOCAL_PLUGIN} or {@link AWS_PLUGIN}. */
+  readonly provider: string;
+  minio?: DemoMinio;
   host?: PluginHost;
   pluginPid?: number | undefined;
   objects?: RemoteObjectStore;
@@ -73,6 +88,13 @@ async function objectSteps(s: DemoState, host: PluginHost): Promise<void> {
   const size = formatBytes(s.sizeBytes);
 
   const objects = await run.step("init object store", async () => {
+    const { minio } = s;
+    if (minio !== undefined) {
+      const client = host.objectStore(AWS_PLUGIN);
+      s.objects = client;
+      await client.init(minio.config, { signal });
+      return done(`s3Url ${minio.server.endpoint}, bucket ${DEMO_BUCKET}`, client);
+    }
     const root = join(s.dir, "objects");
     await mkdir(root, { recursive: true });
     const client = host.objectStore(LOCAL_PLUGIN);
@@ -306,6 +328,9 @@ function isRunning(pid: number): boolean {
 async function demo(options: DemoOptions, command: Command): Promise<void> {
   const globals = globalOptions(command);
   const sizeMiB = parseInteger(options.size, "--size", 1, 1024 * 1024);
+  const provider = PROVIDERS[options.provider];
+  if (provider === undefined) throw usageError(`--provider ${options.provider} is not one of: ${Object.keys(PROVIDERS).join(", ")}`);
+  const aws = provider === AWS_PLUGIN;
   const temporary = options.dir === undefined;
   if (options.dir !== undefined) {
     const info = await stat(options.dir).catch(() => undefined);
@@ -316,26 +341,42 @@ async function demo(options: DemoOptions, command: Command): Promise<void> {
   const interrupts = catchInterrupts();
   const run = new DemoRun(!globals.json);
   const started = performance.now();
-  const s: DemoState = { run, globals, signal: interrupts.signal, sizeBytes: sizeMiB * MIB, dir };
+  const s: DemoState = { run, globals, signal: interrupts.signal, sizeBytes: sizeMiB * MIB, dir, provider };
   if (!globals.json) {
-    printLines(`stowage demo: a ${formatBytes(s.sizeBytes)} object and a ${formatBytes(DEMO_VOLUME_BYTES)} volume through ${LOCAL_PLUGIN}, in ${dir}`);
+    printLines(
+      aws
+        ? `stowage demo: a ${formatBytes(s.sizeBytes)} object through ${AWS_PLUGIN} against a local MinIO server (the EBS block-store part is skipped), in ${dir}`
+        : `stowage demo: a ${formatBytes(s.sizeBytes)} object and a ${formatBytes(DEMO_VOLUME_BYTES)} volume through ${LOCAL_PLUGIN}, in ${dir}`,
+    );
   }
   let plugin: { name: string; pid: number | undefined; runtime: string } | undefined;
+  let endpoint: string | undefined;
   try {
+    if (aws) {
+      await run.step("start MinIO", async () => {
+        const started = await startDemoMinio(dir, DEMO_BUCKET, interrupts.signal);
+        s.minio = started;
+        endpoint = started.server.endpoint;
+        return done(`${started.server.endpoint} in process ${started.server.pid}, bucket ${DEMO_BUCKET} created`);
+      });
+    }
     const host = await run.step("start plugin host", async () => {
-      // The demo is about the embedded local plugin: other plugin options do not apply.
-      const created = await createHost({ ...globals, pluginDir: undefined, plugins: [], embedded: true });
+      // The demo runs one known plugin: other plugin options do not apply.
+      const created = aws
+        ? new PluginHost({ plugins: [awsPluginCommand(globals.logLevel)], logger: hostLogger(globals) })
+        : await createHost({ ...globals, pluginDir: undefined, plugins: [], embedded: true });
       s.host = created;
-      await startHost(created, globals);
-      const served = created.plugins().filter((p) => p.descriptor.name === LOCAL_PLUGIN);
+      await startHost(created, { ...globals, embedded: !aws });
+      const served = created.plugins().filter((p) => p.descriptor.name === provider);
       const kinds = served.map((p) => p.descriptor.kind);
-      check(kinds.includes("object-store") && kinds.includes("block-store"), `${LOCAL_PLUGIN} serves [${kinds.join(", ")}], expected both kinds`);
-      plugin = { name: LOCAL_PLUGIN, pid: served[0]?.pid, runtime: served[0]?.runtime ?? "" };
+      check(kinds.includes("object-store") && kinds.includes("block-store"), `${provider} serves [${kinds.join(", ")}], expected both kinds`);
+      plugin = { name: provider, pid: served[0]?.pid, runtime: served[0]?.runtime ?? "" };
       s.pluginPid = plugin.pid;
-      return done(`${LOCAL_PLUGIN} (${kinds.join(" + ")}) in process ${plugin.pid ?? "?"}, ${plugin.runtime}`, created);
+      return done(`${provider} (${kinds.join(" + ")}) in process ${plugin.pid ?? "?"}, ${plugin.runtime}`, created);
     });
     await objectSteps(s, host);
-    await blockSteps(s, host);
+    // The block-store part needs EBS (or moto); the AWS demo covers the object store only.
+    if (!aws) await blockSteps(s, host);
   } catch (error) {
     if (!(error instanceof StepFailed)) throw error;
   } finally {
@@ -349,6 +390,15 @@ async function demo(options: DemoOptions, command: Command): Promise<void> {
         return done(pid === undefined ? "closed" : `process ${pid} exited`);
       });
     }
+    const { minio } = s;
+    if (minio !== undefined) {
+      await run.cleanup("stop MinIO", async () => {
+        await minio.server.stop();
+        const pid = minio.server.pid;
+        check(pid <= 0 || !isRunning(pid), `MinIO process ${pid} is still running after stop`);
+        return done(`process ${pid} exited, data removed`);
+      });
+    }
     interrupts.dispose();
     if (temporary && options.keep !== true) await rm(dir, { recursive: true, force: true });
   }
@@ -358,7 +408,9 @@ async function demo(options: DemoOptions, command: Command): Promise<void> {
     printJson({
       ok: run.ok,
       sizeMiB,
-      volumeMiB: DEMO_VOLUME_BYTES / MIB,
+      provider,
+      volumeMiB: aws ? 0 : DEMO_VOLUME_BYTES / MIB,
+      ...(endpoint === undefined ? {} : { endpoint }),
       dir,
       kept,
       plugin,
@@ -381,8 +433,9 @@ async function demo(options: DemoOptions, command: Command): Promise<void> {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("run every ObjectStore and BlockStore call against the embedded local plugin, verify the bytes and report speeds")
+    .description("run every ObjectStore and BlockStore call against the embedded local plugin (or the object calls through stowage.io/aws against a MinIO it starts), verify the bytes and report speeds")
     .option("--size <MiB>", "size of the demo object in MiB", "256")
+    .option("--provider <name>", `plugin to demonstrate: local (${LOCAL_PLUGIN}) or aws (${AWS_PLUGIN}, against a MinIO server the demo starts; install it with: bash scripts/install-test-servers minio)`, "local")
     .option("--dir <path>", "data directory (default: a fresh temporary directory, removed at the end)")
     .option("--keep", "keep the temporary data directory")
     .action(demo);
