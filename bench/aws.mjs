@@ -12,11 +12,10 @@
 // start-up included). Every scenario runs in a fresh child process, so a peak RSS belongs to one
 // path alone. MinIO comes from @stowage/test-servers (`bash scripts/install-test-servers minio`).
 
-import { readFileSync } from "node:fs";
+import { body, peakRss, cpuSeconds, time, drain, median } from "./measure.mjs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { execFile } from "node:child_process";
@@ -48,62 +47,16 @@ const runs = Number(values.runs);
 const partMiB = Number(values["part-mib"]);
 const concurrency = Number(values.concurrency);
 const MiB = 1024 * 1024;
-const CHUNK = MiB;
 const BUCKET = "bench";
 const ACCESS_KEY = "minioadmin";
 const SECRET_KEY = "minioadmin";
 const REGION = "us-east-1";
 
-/** A deterministic body cycling through 16 pre-generated 1 MiB blocks (as in bench/local.mjs). */
-const BLOCKS = Array.from({ length: 16 }, (_, b) => {
-  const block = Buffer.alloc(CHUNK);
-  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE((Math.imul(i + b * CHUNK, 2654435761) ^ 0x9e3779b9) >>> 0, i);
-  return block;
-});
-function body(size) {
-  let sent = 0;
-  let index = 0;
-  return Readable.from(
-    (function* () {
-      while (sent < size) {
-        const n = Math.min(CHUNK, size - sent);
-        const block = BLOCKS[index++ % BLOCKS.length];
-        sent += n;
-        yield n === CHUNK ? block : block.subarray(0, n);
-      }
-    })(),
-    { objectMode: false, highWaterMark: 4 * MiB },
-  );
-}
 
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
-  // After the command name: state is field 3, utime 14 and stime 15 (1-based, in clock ticks).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
-function peakRss(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
 
-async function time(fn) {
-  const start = process.hrtime.bigint();
-  const result = await fn();
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
-}
 
-async function drain(stream) {
-  let n = 0;
-  for await (const chunk of stream) n += chunk.length;
-  return n;
-}
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function check(n, expected, what) {
   if (n !== expected) throw new Error(`${what}: read ${n} bytes, expected ${expected}`);

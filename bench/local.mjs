@@ -7,10 +7,10 @@
 // ratios, peak RSS (VmHWM) of the host and of the plugin process, and the plugin's cold start
 // (spawn to the first answered RPC). Ratios are what count: absolute numbers depend on the disk.
 
-import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { body, peakRss, time, drain, median } from "./measure.mjs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, open } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -31,57 +31,13 @@ const sizeMiB = Number(values["size-mib"]);
 const runs = Number(values.runs);
 const coldStarts = Number(values["cold-starts"]);
 const MiB = 1024 * 1024;
-const CHUNK = MiB;
 const pluginMain = fileURLToPath(import.meta.resolve("@stowage/plugin-local"))
   .replace(/index\.js$/, "main.js");
 
-/**
- * A deterministic body cycling through 16 distinct pre-generated 1 MiB blocks, so that producing
- * it allocates nothing per chunk and the figures measure the transfer, not the generator.
- */
-const BLOCKS = Array.from({ length: 16 }, (_, b) => {
-  const block = Buffer.alloc(CHUNK);
-  for (let i = 0; i < CHUNK; i += 4) block.writeUInt32LE((Math.imul(i + b * CHUNK, 2654435761) ^ 0x9e3779b9) >>> 0, i);
-  return block;
-});
-function body(size) {
-  let sent = 0;
-  let index = 0;
-  return Readable.from(
-    (function* () {
-      while (sent < size) {
-        const n = Math.min(CHUNK, size - sent);
-        const block = BLOCKS[index++ % BLOCKS.length];
-        sent += n;
-        yield n === CHUNK ? block : block.subarray(0, n);
-      }
-    })(),
-    { objectMode: false, highWaterMark: 4 * MiB },
-  );
-}
 
-function peakRss(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  return kb * 1024;
-}
 
-async function time(fn) {
-  const start = process.hrtime.bigint();
-  const result = await fn();
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
-}
 
-async function drain(stream) {
-  let n = 0;
-  for await (const chunk of stream) n += chunk.length;
-  return n;
-}
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 const root = values.dir ?? (await mkdtemp(join(process.cwd(), ".bench-")));
 const size = sizeMiB * MiB;
