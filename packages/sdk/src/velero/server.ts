@@ -5,15 +5,10 @@
  * backed by the very same ObjectStore/BlockStore implementations. See docs/velero.md.
  */
 import { once } from "node:events";
-import { writeSync } from "node:fs";
-import { mkdtemp, rm, rmdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import {
-  Server,
-  ServerCredentials,
   type sendUnaryData,
   type ServerReadableStream,
   type ServerUnaryCall,
@@ -21,9 +16,6 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Code, StowageError } from "../errors.js";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
-import { GRPCController } from "../gen/plugin/grpc_controller_pb.js";
-import { GRPCStdio } from "../gen/plugin/grpc_stdio_pb.js";
 import {
   BytesSchema,
   CreateSignedURLResponseSchema,
@@ -67,13 +59,11 @@ import {
   type SetVolumeIDResponse,
   type VolumeSnapshotterInitRequest,
 } from "../gen/generated/VolumeSnapshotter_pb.js";
-import { createHclogLogger, type Logger, type LogLevel } from "../logging.js";
+import type { Logger, LogLevel } from "../logging.js";
 import { callScope, type CallScope } from "../plugin/call-context.js";
 import type { PluginDefinition } from "../plugin/definition.js";
-import { controllerService, healthService, StdioForwarder } from "../plugin/go-plugin-services.js";
-import { PluginRegistry } from "../plugin/registry.js";
-import { CORE_PROTOCOL_VERSION, ENV } from "../protocol/constants.js";
-import { formatHandshake } from "../protocol/handshake.js";
+import type { PluginRegistry } from "../plugin/registry.js";
+import { runPluginProcess } from "../plugin/process-runtime.js";
 import type { ByteSource, PluginConfig, PluginDescriptor, PluginKind } from "../types.js";
 import { serviceDefinition } from "../wire/rpc.js";
 import { VELERO_APP_PROTOCOL_VERSION, VELERO_CHUNK_BYTES, VELERO_INJECTED_KEYS, VELERO_KIND_OBJECT_STORE, VELERO_KIND_VOLUME_SNAPSHOTTER } from "./constants.js";
@@ -87,10 +77,6 @@ export interface VeleroServeOptions {
   readonly logLevel: LogLevel;
   /** Environment. */
   readonly env: NodeJS.ProcessEnv;
-  /** Routes later stdout writes to GRPCStdio (serve()'s own helper). */
-  readonly captureStdout: (stdio: StdioForwarder) => void;
-  /** Calls back when the parent process is gone (serve()'s own helper). */
-  readonly watchParent: (onOrphaned: () => void) => void;
   /**
    * The command Velero should re-execute to reach this plugin (reported by ListPlugins). Default:
    * the absolute path of the script or binary that was started (`process.argv[1]`, or
@@ -367,77 +353,19 @@ function pluginListerService(ctx: Ctx, command: string): UntypedServiceImplement
  * `GRPCController/Shutdown`, on SIGTERM, or when its parent disappears.
  */
 export async function serveVelero(options: VeleroServeOptions): Promise<void> {
-  const env = options.env;
-  const logger = createHclogLogger({ level: options.logLevel });
-  const offered = env[ENV.protocolVersions];
-  if (offered !== undefined && !offered.split(",").map((v) => v.trim()).includes(String(VELERO_APP_PROTOCOL_VERSION))) {
-    logger.warn({ offered }, `Velero does not offer plugin protocol version ${String(VELERO_APP_PROTOCOL_VERSION)}; answering it anyway so Velero can report the mismatch`);
-  }
-  let registry: PluginRegistry;
-  try {
-    registry = new PluginRegistry(options.plugins, logger);
-  } catch (error) {
-    process.stderr.write(`stowage plugin: ${(error as Error).message}\n`);
-    process.exit(1);
-  }
-  // Ignore SIGINT from the start, like Go plugins; Velero stops plugins with Shutdown.
-  process.on("SIGINT", () => {
-    logger.trace("ignoring SIGINT; Velero stops plugins with Shutdown");
-  });
-  const providedDir = env[ENV.unixSocketDir];
-  const dir = providedDir !== undefined && providedDir !== "" ? providedDir : await mkdtemp(join(tmpdir(), "stowage-velero-"));
-  const socketPath = join(dir, `plugin-${String(process.pid)}.sock`);
-  const shutdown = new AbortController();
-  const stdio = new StdioForwarder();
-  const server = new Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.max_send_message_length": -1 });
-  const ctx: Ctx = { registry, logger, shutdown: shutdown.signal, descriptors: registry.descriptors() };
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      shutdown.abort();
-      stdio.close();
-      // Let the Shutdown reply (and other finishing calls) flush, then stop hard.
-      await Promise.race([new Promise<void>((done) => server.tryShutdown(() => done())), sleep(250)]);
-      server.forceShutdown();
-      await Promise.race([registry.close(), sleep(1000)]);
-      await rm(socketPath, { force: true });
-      if (providedDir === undefined || providedDir === "") await rm(dir, { recursive: true, force: true });
-      else await rmdir(dir).catch(() => undefined);
-    })();
-    return stopping;
-  };
-  server.addService(serviceDefinition(Health), healthService());
-  server.addService(
-    serviceDefinition(GRPCController),
-    controllerService(() => {
-      logger.debug("shutdown requested by Velero");
-      void stop().then(() => process.exit(0));
-    }),
+  const command = options.command ?? reexecCommand();
+  await runPluginProcess(
+    {
+      appVersion: VELERO_APP_PROTOCOL_VERSION,
+      peer: "Velero",
+      async register(server, { registry, logger, shutdown }) {
+        const ctx: Ctx = { registry, logger, shutdown, descriptors: registry.descriptors() };
+        server.addService(serviceDefinition(PluginLister), pluginListerService(ctx, command));
+        server.addService(serviceDefinition(VeleroObjectStoreService), objectStoreService(ctx));
+        server.addService(serviceDefinition(VolumeSnapshotter), volumeSnapshotterService(ctx));
+        return undefined;
+      },
+    },
+    options,
   );
-  server.addService(serviceDefinition(GRPCStdio), stdio.service());
-  server.addService(serviceDefinition(PluginLister), pluginListerService(ctx, options.command ?? reexecCommand()));
-  server.addService(serviceDefinition(VeleroObjectStoreService), objectStoreService(ctx));
-  server.addService(serviceDefinition(VolumeSnapshotter), volumeSnapshotterService(ctx));
-  await new Promise<void>((resolvePromise, reject) => {
-    server.bindAsync(`unix:${socketPath}`, ServerCredentials.createInsecure(), (error) => {
-      if (error === null) resolvePromise();
-      else reject(error);
-    });
-  });
-  // Six fields like Go plugins print, the last one (the AutoMTLS certificate) empty: 1|2|unix|<path>|grpc|
-  writeSync(1, `${formatHandshake({ core: CORE_PROTOCOL_VERSION, app: VELERO_APP_PROTOCOL_VERSION, network: "unix", address: socketPath })}\n`);
-  options.captureStdout(stdio);
-  process.on("SIGTERM", () => {
-    void stop().then(() => process.exit(0));
-  });
-  process.on("uncaughtException", (error) => {
-    logger.error({ error: error.stack ?? error.message }, "uncaught exception; the plugin keeps serving");
-  });
-  process.on("unhandledRejection", (reason) => {
-    logger.error({ error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, "unhandled rejection; the plugin keeps serving");
-  });
-  options.watchParent(() => {
-    logger.warn("Velero is gone; exiting");
-    void stop().then(() => process.exit(0));
-  });
 }
