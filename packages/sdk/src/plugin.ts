@@ -11,3 +11,4 @@ export type { ServeOptions } from "./plugin/serve.js";
 export { defineObjectStore, defineBlockStore, checkPluginName } from "./plugin/definition.js";
 export type { PluginContext, PluginDefinition, ObjectStorePluginDefinition, BlockStorePluginDefinition } from "./plugin/definition.js";
 export { validateConfig, redactConfig, configBoolean, configInteger } from "./plugin/config.js";
+export { encodePageToken, decodePageToken } from "./plugin/page-token.js";

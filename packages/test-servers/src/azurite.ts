@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { makeSelfSignedCertificate, type SelfSignedCertificate } from "./certificate.js";
 import {
   httpProbe,
   makeTempDir,
@@ -27,6 +29,17 @@ export interface AzuriteOptions extends CommonServerOptions {
   readonly extentMemoryLimitMb?: number;
   /** Ignore unsupported headers and query parameters (`--loose`). Default false. */
   readonly loose?: boolean;
+  /**
+   * Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 and localhost, made with the
+   * `openssl` command (`--cert`/`--key`). The certificate is in {@link AzuriteServer.caCertPem}.
+   * Default false.
+   */
+  readonly https?: boolean;
+  /**
+   * Accept OAuth bearer tokens (`--oauth basic`: Azurite checks the issuer, audience and lifetime of
+   * the JWT, not its signature). Needs `https`. Default: off.
+   */
+  readonly oauth?: "basic";
 }
 
 /** A running Azurite blob server, from {@link startAzurite}. */
@@ -39,6 +52,23 @@ export interface AzuriteServer extends RunningServer {
   readonly accountKey: string;
   /** A connection string for `BlobServiceClient.fromConnectionString`. */
   readonly connectionString: string;
+  /** With `https`: the PEM of the self-signed certificate (trust it as a CA). */
+  readonly caCertPem?: string | undefined;
+  /** With `https`: the path of that PEM file (valid until `stop()`). */
+  readonly caCertPath?: string | undefined;
+}
+
+/** A probe for an HTTPS server with a certificate signed by `ca`: any HTTP answer is healthy. */
+function httpsProbe(url: string, ca: string): (signal: AbortSignal) => Promise<boolean> {
+  return (signal) =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { ca, signal }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on("error", reject);
+      req.end();
+    });
 }
 
 const LISTENING = /Azurite Blob service successfully listens on (https?:\/\/[^\s]+)/;
@@ -92,6 +122,15 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     "--silent",
   ];
   if (options.loose === true) args.push("--loose");
+  let certificate: SelfSignedCertificate | undefined;
+  if (options.https === true) {
+    certificate = await makeSelfSignedCertificate(tempRoot);
+    args.push("--cert", certificate.certPath, "--key", certificate.keyPath);
+  }
+  if (options.oauth !== undefined) {
+    if (certificate === undefined) throw new Error("Azurite accepts OAuth tokens only over HTTPS: pass https: true with oauth");
+    args.push("--oauth", options.oauth);
+  }
   const server = spawnServer({
     name: "azurite",
     command: process.execPath,
@@ -115,7 +154,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     server,
     // No health endpoint: any HTTP answer (403 for an unauthenticated list) means it is up.
     probe: async (signal) =>
-      address !== undefined && (await httpProbe(`${address}/${AZURITE_ACCOUNT_NAME}?comp=list`)(signal)),
+      address !== undefined &&
+      (await (certificate === undefined
+        ? httpProbe(`${address}/${AZURITE_ACCOUNT_NAME}?comp=list`)
+        : httpsProbe(`${address}/${AZURITE_ACCOUNT_NAME}?comp=list`, certificate.certPem))(signal)),
     startTimeoutMs: options.startTimeoutMs,
   });
   if (address === undefined) {
@@ -133,7 +175,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     accountName: AZURITE_ACCOUNT_NAME,
     accountKey: AZURITE_ACCOUNT_KEY,
     connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};` +
+      `DefaultEndpointsProtocol=${certificate === undefined ? "http" : "https"};AccountName=${AZURITE_ACCOUNT_NAME};` +
       `AccountKey=${AZURITE_ACCOUNT_KEY};BlobEndpoint=${blobEndpoint};`,
+    caCertPem: certificate?.certPem,
+    caCertPath: certificate?.certPath,
   };
 }

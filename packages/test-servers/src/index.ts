@@ -8,7 +8,7 @@
  */
 export { toolsDir } from "./tools.js";
 export { OUTPUT_TAIL_CHARS, type CommonServerOptions, type RunningServer } from "./process.js";
-export { startMinio, type MinioOptions, type MinioServer } from "./minio.js";
+export { startMinio, type MinioOptions, type MinioServer, type MinioTlsOptions } from "./minio.js";
 export { startMoto, type MotoOptions, type MotoServer } from "./moto.js";
 export {
   AZURITE_ACCOUNT_KEY,
@@ -17,4 +17,5 @@ export {
   type AzuriteOptions,
   type AzuriteServer,
 } from "./azurite.js";
+export { makeSelfSignedCertificate, type CertificateFileNames, type SelfSignedCertificate } from "./certificate.js";
 export { startFakeGcs, type FakeGcsOptions, type FakeGcsServer } from "./fake-gcs.js";

@@ -1,4 +1,6 @@
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { request } from "node:https";
 import path from "node:path";
 import {
   freePort,
@@ -10,7 +12,16 @@ import {
   type CommonServerOptions,
   type RunningServer,
 } from "./process.js";
+import { makeSelfSignedCertificate } from "./certificate.js";
 import { requireExecutable, toolsDir } from "./tools.js";
+
+/** A certificate and its private key, PEM, for {@link MinioOptions.tls}. */
+export interface MinioTlsOptions {
+  /** The server certificate (PEM). It must name 127.0.0.1 (subjectAltName IP:127.0.0.1). */
+  readonly cert: string;
+  /** Its private key (PEM). */
+  readonly key: string;
+}
 
 /** Options for {@link startMinio}. */
 export interface MinioOptions extends CommonServerOptions {
@@ -29,11 +40,26 @@ export interface MinioOptions extends CommonServerOptions {
   readonly console?: boolean;
   /** Path of the `minio` executable. Default `<toolsDir()>/bin/minio`. */
   readonly binary?: string;
+  /**
+   * A static KMS key (`MINIO_KMS_SECRET_KEY`), which enables SSE-S3 and SSE-KMS: `true` for a new
+   * random key named `stowage-test-key`, or `<name>:<base64 of 32 bytes>`. SSE-KMS requests must name
+   * this key ({@link MinioServer.kmsKeyId}). Default: none (encrypted puts fail).
+   */
+  readonly kmsKey?: boolean | string;
+  /**
+   * Serve HTTPS (MinIO accepts SSE-C only over TLS): `true` for a new self-signed certificate for
+   * 127.0.0.1, made with `openssl`, or a certificate of your own. Clients trust
+   * {@link MinioServer.caCert}. Default false: plain HTTP.
+   */
+  readonly tls?: boolean | MinioTlsOptions;
 }
 
 /** A running MinIO server, from {@link startMinio}. */
 export interface MinioServer extends RunningServer {
-  /** The S3 endpoint, `http://127.0.0.1:<port>`. Use path-style addressing (`forcePathStyle: true`). */
+  /**
+   * The S3 endpoint, `http://127.0.0.1:<port>` (`https://` with {@link MinioOptions.tls}). Use
+   * path-style addressing (`forcePathStyle: true`).
+   */
   readonly endpoint: string;
   /** The web console's URL, when {@link MinioOptions.console} was set. */
   readonly consoleEndpoint: string | undefined;
@@ -45,6 +71,46 @@ export interface MinioServer extends RunningServer {
   readonly region: string;
   /** The folder the server stores objects in. */
   readonly dataDir: string;
+  /** The certificate (PEM) to trust for an `https://` endpoint; `undefined` over plain HTTP. */
+  readonly caCert: string | undefined;
+  /** The name of the static KMS key, to use as the SSE-KMS key id; `undefined` without a KMS key. */
+  readonly kmsKeyId: string | undefined;
+}
+
+const DEFAULT_KMS_KEY_NAME = "stowage-test-key";
+
+/** `MINIO_KMS_SECRET_KEY` for {@link MinioOptions.kmsKey}, and the key's name. */
+function kmsSecret(option: boolean | string | undefined): { env: Record<string, string>; name: string | undefined } {
+  if (option === undefined || option === false) return { env: {}, name: undefined };
+  const value = option === true ? `${DEFAULT_KMS_KEY_NAME}:${randomBytes(32).toString("base64")}` : option;
+  const match = /^([^:]+):([A-Za-z0-9+/]{43}=)$/.exec(value);
+  if (match === null) throw new Error(`kmsKey must be "<name>:<base64 of 32 bytes>", got ${JSON.stringify(value.replace(/:.*/, ":…"))}`);
+  return { env: { MINIO_KMS_SECRET_KEY: value }, name: match[1] };
+}
+
+/** Writes `public.crt` and `private.key` into `certsDir`: the given pair, or a new self-signed one. */
+async function writeCertificate(certsDir: string, tls: true | MinioTlsOptions): Promise<string> {
+  const certFile = path.join(certsDir, "public.crt");
+  const keyFile = path.join(certsDir, "private.key");
+  if (tls !== true) {
+    await writeFile(certFile, tls.cert);
+    await writeFile(keyFile, tls.key, { mode: 0o600 });
+    return tls.cert;
+  }
+  return (await makeSelfSignedCertificate(certsDir, { certFile: "public.crt", keyFile: "private.key" })).certPem;
+}
+
+/** A health probe over HTTPS that trusts `ca`. */
+function httpsProbe(url: string, ca: string): (signal: AbortSignal) => Promise<boolean> {
+  return (signal) =>
+    new Promise((resolve, reject) => {
+      const req = request(url, { ca, signal }, (response) => {
+        response.resume();
+        resolve(response.statusCode === 200);
+      });
+      req.on("error", reject);
+      req.end();
+    });
 }
 
 /**
@@ -63,6 +129,8 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
   const secretKey = options.secretKey ?? "minioadmin";
   const region = options.region ?? "us-east-1";
   const withConsole = options.console ?? false;
+  const kms = kmsSecret(options.kmsKey);
+  const tls = options.tls ?? false;
 
   return startWithPortRetry(async () => {
     const tempRoot = await makeTempDir("minio");
@@ -70,9 +138,11 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
     const certsDir = path.join(tempRoot, "certs");
     await mkdir(dataDir, { recursive: true });
     await mkdir(certsDir, { recursive: true });
+    const caCert = tls === false ? undefined : await writeCertificate(certsDir, tls);
     const port = await freePort();
     const consolePort = await freePort();
-    const endpoint = `http://127.0.0.1:${port}`;
+    const scheme = caCert === undefined ? "http" : "https";
+    const endpoint = `${scheme}://127.0.0.1:${port}`;
     const server = spawnServer({
       name: "minio",
       command: binary,
@@ -97,14 +167,16 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
         MINIO_CI_CD: "1",
         // MinIO creates ~/.minio even with --certs-dir; keep it in the temp dir.
         HOME: tempRoot,
+        ...kms.env,
         ...options.env,
       },
       cwd: tempRoot,
       stopGraceMs: options.stopGraceMs,
       tempDirs: [tempRoot],
     });
-    const live = httpProbe(`${endpoint}/minio/health/live`, [200]);
-    const ready = httpProbe(`${endpoint}/minio/health/ready`, [200]);
+    const probe = (url: string) => (caCert === undefined ? httpProbe(url, [200]) : httpsProbe(url, caCert));
+    const live = probe(`${endpoint}/minio/health/live`);
+    const ready = probe(`${endpoint}/minio/health/ready`);
     await waitUntilHealthy({
       name: "minio",
       server,
@@ -118,11 +190,13 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
       output: server.output,
       stop: server.stop,
       endpoint,
-      consoleEndpoint: withConsole ? `http://127.0.0.1:${consolePort}` : undefined,
+      consoleEndpoint: withConsole ? `${scheme}://127.0.0.1:${consolePort}` : undefined,
       accessKey,
       secretKey,
       region,
       dataDir,
+      caCert,
+      kmsKeyId: kms.name,
     };
   });
 }
