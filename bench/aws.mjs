@@ -1,18 +1,21 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // Benchmark: host -> plugin-aws -> MinIO vs @aws-sdk/client-s3 (+ lib-storage Upload) -> MinIO
-// directly, same part size and upload concurrency, in one run against one MinIO.
+// directly, same part size and upload concurrency, in one run against one MinIO. (plugin-aws has its
+// own multipart uploader with pooled part buffers; the direct path keeps lib-storage, what an SDK
+// user would write.)
 //
 //   node bench/aws.mjs [--size-mib 1024] [--rss-size-mib 4096] [--runs 2]
 //                      [--part-mib 16] [--concurrency 4] [--json out.json]
-//                      [--plugin-node-flags "--max-semi-space-size=16"]
+//                      [--plugin-node-flags "--max-semi-space-size=16"] [--plugin-main path/to/main.js]
 //
 // Figures: PUT and GET MiB/s direct and through the plugin, their ratios (target >= 0.9), and peak
 // RSS (VmHWM) of the host and of the plugin process while moving one --rss-size-mib object (target:
-// each under 200 MB), and CPU seconds per GiB moved of each process (from /proc/<pid>/stat,
+// each under 200 MB), the plugin's resident memory once initialised and idle (its baseline), and CPU
+// seconds per GiB moved of each process (from /proc/<pid>/stat,
 // start-up included). Every scenario runs in a fresh child process, so a peak RSS belongs to one
 // path alone. MinIO comes from @stowage/test-servers (`bash scripts/install-test-servers minio`).
 
-import { body, peakRss, cpuSeconds, time, drain, median } from "./measure.mjs";
+import { body, peakRss, rss, cpuSeconds, time, drain, median } from "./measure.mjs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +37,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     // Node flags of the plugin process instead of nodePluginCommand()'s (for experiments).
     "plugin-node-flags": { type: "string" },
+    // Another build of plugin-aws's main.js (A/B comparisons in the same conditions).
+    "plugin-main": { type: "string" },
     json: { type: "string" },
     // Child mode.
     scenario: { type: "string" },
@@ -105,7 +110,7 @@ async function direct(endpoint, size, n) {
 async function throughPlugin(endpoint, credentialsFile, size, n) {
   const { PluginHost, nodePluginCommand } = await import("@stowage/sdk/host");
   const { silentLogger } = await import("@stowage/sdk");
-  const pluginMain = fileURLToPath(import.meta.resolve("@stowage/plugin-aws")).replace(/index\.js$/, "main.js");
+  const pluginMain = values["plugin-main"] ?? fileURLToPath(import.meta.resolve("@stowage/plugin-aws")).replace(/index\.js$/, "main.js");
   const flags = values["plugin-node-flags"];
   const command = flags === undefined ? nodePluginCommand(pluginMain) : { command: process.execPath, args: [...flags.split(" ").filter(Boolean), pluginMain] };
   const host = new PluginHost({ plugins: [command], logger: silentLogger });
@@ -121,21 +126,28 @@ async function throughPlugin(endpoint, credentialsFile, size, n) {
     uploadConcurrency: String(concurrency),
   });
   const pid = host.plugins()[0].pid;
+  const pluginIdleRss = rss(pid);
   const put = [];
   const get = [];
   let pluginPeakRssAfterPut = 0;
   let pluginCpu = -cpuSeconds(pid);
+  let pluginPutCpu = 0;
+  let pluginGetCpu = 0;
   for (let r = 0; r < n; r++) {
     const key = `plugin-${r}`;
+    const beforePut = cpuSeconds(pid);
     put.push((await time(() => store.putObject({ bucket: BUCKET, key, body: body(size), size }))).seconds);
+    const afterPut = cpuSeconds(pid);
+    pluginPutCpu += afterPut - beforePut;
     if (r === 0) pluginPeakRssAfterPut = peakRss(pid);
     get.push((await time(async () => check(await drain((await store.getObject({ bucket: BUCKET, key })).body), size, "plugin GET"))).seconds);
+    pluginGetCpu += cpuSeconds(pid) - afterPut;
     await store.deleteObject({ bucket: BUCKET, key });
   }
   pluginCpu += cpuSeconds(pid);
   const pluginPeakRss = peakRss(pid);
   await host.close();
-  return { put: median(put), get: median(get), pluginPeakRss, pluginPeakRssAfterPut, pluginCpu };
+  return { put: median(put), get: median(get), pluginPeakRss, pluginPeakRssAfterPut, pluginIdleRss, pluginCpu, pluginPutCpu, pluginGetCpu };
 }
 
 if (values.scenario !== undefined) {
@@ -171,6 +183,7 @@ async function scenario(name) {
     "--part-mib", String(partMiB),
     "--concurrency", String(concurrency),
     ...(values["plugin-node-flags"] === undefined ? [] : [`--plugin-node-flags=${values["plugin-node-flags"]}`]),
+    ...(values["plugin-main"] === undefined ? [] : ["--plugin-main", values["plugin-main"]]),
   ];
   const minioCpu = cpuSeconds(minio.pid);
   const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1024 * 1024 });
@@ -184,7 +197,7 @@ try {
   setup.destroy();
   const viaDirect = await scenario("direct");
   const viaPlugin = await scenario("plugin");
-  const rss = await scenario("rss");
+  const memory = await scenario("rss");
   const mibps = (s) => sizeMiB / s;
   const gib = (mib) => mib / 1024;
   Object.assign(results, {
@@ -204,11 +217,14 @@ try {
       plugin: viaPlugin.pluginCpu / gib(sizeMiB * 2 * runs),
       minio: viaPlugin.minioCpu / gib(sizeMiB * 2 * runs),
     },
-    rssPutMiBps: rssSizeMiB / rss.put,
-    rssGetMiBps: rssSizeMiB / rss.get,
-    hostPeakRssMiB: rss.hostPeakRss / MiB,
-    pluginPeakRssMiB: rss.pluginPeakRss / MiB,
-    pluginPeakRssAfterPutMiB: rss.pluginPeakRssAfterPut / MiB,
+    // The plugin's CPU seconds per GiB, PUT and GET apart (transfers only, no start-up).
+    pluginCpuPerGiBByDirection: { put: viaPlugin.pluginPutCpu / gib(sizeMiB * runs), get: viaPlugin.pluginGetCpu / gib(sizeMiB * runs) },
+    rssPutMiBps: rssSizeMiB / memory.put,
+    rssGetMiBps: rssSizeMiB / memory.get,
+    hostPeakRssMiB: memory.hostPeakRss / MiB,
+    pluginPeakRssMiB: memory.pluginPeakRss / MiB,
+    pluginPeakRssAfterPutMiB: memory.pluginPeakRssAfterPut / MiB,
+    pluginIdleRssMiB: memory.pluginIdleRss / MiB,
   });
 } finally {
   await minio.stop();
@@ -219,6 +235,7 @@ const f = (n) => n.toFixed(n < 10 ? 2 : 0);
 console.log(`| figure | value | target |\n| --- | --- | --- |`);
 console.log(`| object size, part size, concurrency | ${sizeMiB} MiB, ${partMiB} MiB, ${concurrency}; median of ${runs} runs | |`);
 if (values["plugin-node-flags"] !== undefined) console.log(`| plugin's Node flags | \`${values["plugin-node-flags"]}\` | |`);
+if (values["plugin-main"] !== undefined) console.log(`| plugin executable | \`${values["plugin-main"]}\` | |`);
 console.log(`| PUT direct / through plugin (MiB/s) | ${f(results.directPutMiBps)} / ${f(results.pluginPutMiBps)} | |`);
 console.log(`| PUT ratio to direct | ${f(results.putRatio)} | >= 0.9 |`);
 console.log(`| GET direct / through plugin (MiB/s) | ${f(results.directGetMiBps)} / ${f(results.pluginGetMiBps)} | |`);
@@ -227,8 +244,10 @@ console.log(`| peak RSS direct process (MiB) | ${f(results.directPeakRssMiB)} | 
 console.log(`| peak RSS host / plugin, ${sizeMiB} MiB runs (MiB) | ${f(results.throughputHostPeakRssMiB)} / ${f(results.throughputPluginPeakRssMiB)} | |`);
 console.log(`| peak RSS host / plugin, one ${rssSizeMiB} MiB PUT + GET (MiB) | ${f(results.hostPeakRssMiB)} / ${f(results.pluginPeakRssMiB)} | each < 191 (200 MB) |`);
 console.log(`| plugin peak RSS after the ${rssSizeMiB} MiB PUT, before the GET (MiB) | ${f(results.pluginPeakRssAfterPutMiB)} | |`);
+console.log(`| plugin RSS once initialised, before any transfer (MiB) | ${f(results.pluginIdleRssMiB)} | |`);
 console.log(`| ${rssSizeMiB} MiB PUT / GET through plugin (MiB/s) | ${f(results.rssPutMiBps)} / ${f(results.rssGetMiBps)} | |`);
 const c = (o) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
 console.log(`| CPU s per GiB moved, direct | ${c(results.directCpuPerGiB)} | |`);
 console.log(`| CPU s per GiB moved, through plugin | ${c(results.pluginCpuPerGiB)} | |`);
+console.log(`| plugin CPU s per GiB, PUT / GET apart | ${c(results.pluginCpuPerGiBByDirection)} | |`);
 if (values.json !== undefined) await writeFile(values.json, JSON.stringify(results, null, 2));

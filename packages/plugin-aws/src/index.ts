@@ -30,6 +30,16 @@ export {
   type S3CommonSettings,
   type S3StoreSettings,
 } from "./s3/config.js";
+export {
+  MAX_UPLOAD_PARTS,
+  PartBufferPool,
+  uploadObject,
+  type CustomerKeyParams,
+  type ObjectUploadParams,
+  type PartBuffer,
+  type UploadObjectInput,
+  type UploadObjectResult,
+} from "./s3/multipart-upload.js";
 export { EbsBlockStore, MAX_SNAPSHOT_PAGE_SIZE, SOURCE_VOLUME_TAGS, toSnapshot, type EbsBlockStoreOptions } from "./ebs/ebs-block-store.js";
 export { EBS_CONFIG_KEYS, type EbsSettings } from "./ebs/config.js";
 export { EBS_CSI_DRIVER, getEbsVolumeId, setEbsVolumeId } from "./ebs/persistent-volumes.js";

@@ -67,7 +67,8 @@ describe("EBS against moto", () => {
     expect(got.state).toBe("ready");
     expect(got.tags).toMatchObject({ team: "storage", env: "caller", backup: "b1" });
     expect(got.sizeBytes).toBe(8 * 1024 ** 3);
-  });
+    // moto sets up its EC2 backend on the first call, which takes seconds on a busy machine.
+  }, 30_000);
 
   it("restores gp3 volumes with their IOPS and throughput", async () => {
     const volumeId = await createVolume({ type: "gp3", iops: 4000, throughput: 250 });

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { ChecksumAlgorithm, GetBucketLocationCommand, HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { ChecksumAlgorithm, GetBucketLocationCommand, HeadBucketCommand, S3Client, ServerSideEncryption } from "@aws-sdk/client-s3";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
 import { configBoolean, configInteger, validateConfig } from "@stowage/sdk/plugin";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
@@ -41,9 +41,12 @@ export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
   { name: "publicUrl", description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style." },
   { name: "s3ForcePathStyle", description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false." },
-  { name: "kmsKeyId", description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms. Excludes customerKeyEncryptionFile." },
-  { name: "serverSideEncryption", description: "Server-side encryption header (e.g. AES256) when neither kmsKeyId nor customerKeyEncryptionFile is set." },
-  { name: "customerKeyEncryptionFile", description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head." },
+  { name: "kmsKeyId", description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms (or serverSideEncryption aws:kms:dsse). Excludes customerKeyEncryptionFile." },
+  {
+    name: "serverSideEncryption",
+    description: `Server-side encryption of puts: ${Object.values(ServerSideEncryption).join(", ")}. With kmsKeyId only aws:kms or aws:kms:dsse; not with customerKeyEncryptionFile. Default: the bucket's default.`,
+  },
+  { name: "customerKeyEncryptionFile", description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head (and every part). S3-compatible stores require HTTPS for SSE-C." },
   { name: "insecureSkipTLSVerify", description: "true to skip verification of the server's TLS certificate. Default false." },
   { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
   {
@@ -52,7 +55,7 @@ export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   },
   { name: "tagging", description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10)." },
   { name: "partSize", description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB." },
-  { name: "uploadConcurrency", description: "Parts uploaded at once per object, 1 to 64; default 4. Memory per upload is about partSize × uploadConcurrency." },
+  { name: "uploadConcurrency", description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body." },
 ];
 
 /** Keys of the AWS S3 ObjectStore (`stowage.io/aws`). */
@@ -159,12 +162,33 @@ function parseChecksumAlgorithm(config: PluginConfig): ChecksumAlgorithm | undef
   return found as ChecksumAlgorithm;
 }
 
+/** `serverSideEncryption` values that go with a `kmsKeyId`. */
+const KMS_ENCRYPTION = ["aws:kms", "aws:kms:dsse"];
+
 async function parseEncryption(config: PluginConfig): Promise<EncryptionSettings> {
   const kmsKeyId = configString(config, "kmsKeyId");
   const keyFile = configString(config, "customerKeyEncryptionFile");
   const sse = configString(config, "serverSideEncryption");
   if (kmsKeyId !== undefined && keyFile !== undefined) {
     throw invalidConfig("kmsKeyId", "kmsKeyId and customerKeyEncryptionFile cannot both be set; choose SSE-KMS or SSE-C");
+  }
+  if (sse !== undefined) {
+    const valid = Object.values(ServerSideEncryption) as string[];
+    if (!valid.includes(sse)) {
+      throw invalidConfig("serverSideEncryption", `serverSideEncryption ${JSON.stringify(sse)} is not one of [${valid.join(", ")}]; leave it empty for the bucket's default`);
+    }
+    if (keyFile !== undefined) {
+      throw invalidConfig(
+        "serverSideEncryption",
+        `serverSideEncryption ${JSON.stringify(sse)} cannot be combined with customerKeyEncryptionFile (SSE-C); remove serverSideEncryption`,
+      );
+    }
+    if (kmsKeyId !== undefined && !KMS_ENCRYPTION.includes(sse)) {
+      throw invalidConfig(
+        "serverSideEncryption",
+        `serverSideEncryption ${JSON.stringify(sse)} cannot be combined with kmsKeyId; use ${KMS_ENCRYPTION.join(" or ")}, or leave it empty (aws:kms)`,
+      );
+    }
   }
   let customerKey: string | undefined;
   if (keyFile !== undefined) {
@@ -179,8 +203,8 @@ async function parseEncryption(config: PluginConfig): Promise<EncryptionSettings
     }
     customerKey = bytes.subarray(0, 32).toString("base64");
   }
-  if (kmsKeyId !== undefined) return { serverSideEncryption: "aws:kms", kmsKeyId, customerKey: undefined };
-  return { serverSideEncryption: customerKey === undefined ? sse : undefined, kmsKeyId: undefined, customerKey };
+  if (kmsKeyId !== undefined) return { serverSideEncryption: sse ?? "aws:kms", kmsKeyId, customerKey: undefined };
+  return { serverSideEncryption: sse, kmsKeyId: undefined, customerKey };
 }
 
 /**

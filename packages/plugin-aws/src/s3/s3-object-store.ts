@@ -1,11 +1,10 @@
 /**
- * The S3 ObjectStore: puts through the SDK's multipart `Upload` with bounded memory, reads with
+ * The S3 ObjectStore: puts through pooled part buffers with bounded memory, reads with
  * ranges, ListObjectsV2 pages as listing pages, and SigV4 pre-signed URLs.
  *
  * @packageDocumentation
  */
 import {
-  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -14,9 +13,8 @@ import {
   PutObjectCommand,
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
-  type PutObjectCommandInput,
+  type ServerSideEncryption,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   Code,
@@ -41,19 +39,18 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { redactConfig } from "@stowage/sdk/plugin";
+import { decodePageToken, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { awsErrorCode, toStowageError } from "../shared/errors.js";
 import { abortable } from "../shared/abort.js";
 import { S3_CONFIG_KEYS, configureAwsS3, type S3StoreSettings } from "./config.js";
+import { MAX_UPLOAD_PARTS, uploadObject } from "./multipart-upload.js";
 
 /** Longest validity of a signed URL: 7 days, SigV4's limit. */
 export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
 /** Default and largest number of entries in a listing page. */
 export const MAX_LIST_PAGE_SIZE = 1000;
-/** S3 allows at most 10,000 parts per upload. */
-const MAX_PARTS = 10_000;
 
 /** Options of {@link S3ObjectStore}. */
 export interface S3ObjectStoreOptions {
@@ -71,10 +68,11 @@ export interface S3ObjectStoreOptions {
 /**
  * An ObjectStore on Amazon S3 or an S3-compatible store (MinIO, IBM COS, Ceph RGW, ...).
  *
- * - Puts stream the body through `@aws-sdk/lib-storage`'s `Upload`: one PutObject for bodies of
- *   at most one part, a multipart upload otherwise, with at most `partSize × uploadConcurrency`
- *   bytes held in memory. A failed, cancelled or mis-sized put aborts its multipart upload, so
- *   neither an object nor orphaned parts remain.
+ * - Puts copy the body into at most `uploadConcurrency + 1` reused part buffers of `partSize` bytes
+ *   (see {@link uploadObject}): one PutObject for bodies of at most one part, a multipart upload
+ *   with `uploadConcurrency` parts in flight otherwise, so a put holds at most
+ *   `partSize × (uploadConcurrency + 1)` bytes of body. A failed, cancelled or mis-sized put aborts
+ *   its multipart upload, so neither an object nor orphaned parts remain.
  * - No flexible checksum headers are sent unless `checksumAlgorithm` asks for them.
  * - Signed URLs are SigV4 pre-signed URLs made for `publicUrl` when it is set, valid at most 7 days.
  *
@@ -125,42 +123,38 @@ export class S3ObjectStore implements ObjectStore {
     const signal = options.signal;
     signal?.throwIfAborted();
     const counter = new BodyCounter(input);
-    const body = Readable.from(counter.pass(input.body, signal), { objectMode: false, highWaterMark: 64 * 1024 });
-    const onAbort = (): void => {
-      body.destroy(StowageError.from(signal?.reason instanceof Error ? signal.reason : abortError()));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const partSize = input.size === undefined ? settings.partSize : Math.max(settings.partSize, Math.ceil(input.size / MAX_PARTS));
-    const params: PutObjectCommandInput = {
-      Bucket: input.bucket,
-      Key: input.key,
-      Body: body,
-      ...(input.size === undefined ? {} : { ContentLength: input.size }),
-      ...(input.contentType === undefined || input.contentType === "" ? {} : { ContentType: input.contentType }),
-      ...(input.metadata === undefined ? {} : { Metadata: encodeMetadata(input.metadata) }),
-      ...(settings.tagging === undefined ? {} : { Tagging: settings.tagging }),
-      ...(settings.checksumAlgorithm === undefined ? {} : { ChecksumAlgorithm: settings.checksumAlgorithm }),
-      ...encryptionParams(settings, true),
-    };
-    const upload = new Upload({ client: settings.client, params, partSize, queueSize: settings.uploadConcurrency, leavePartsOnError: false });
+    const partSize = input.size === undefined ? settings.partSize : Math.max(settings.partSize, Math.ceil(input.size / MAX_UPLOAD_PARTS));
+    const { serverSideEncryption, kmsKeyId, customerKey } = settings.encryption;
     try {
-      const out = await upload.done();
-      return { size: counter.bytes, etag: out.ETag ?? "", ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
-    } catch (error) {
-      body.destroy();
-      const uploadId = upload.uploadId;
-      if (uploadId !== undefined) {
-        // lib-storage aborts on failure already; repeat it so that no parts outlive a failed put.
-        await settings.client.send(new AbortMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId })).catch((abortFailure: unknown) => {
+      const out = await uploadObject({
+        client: settings.client,
+        bucket: input.bucket,
+        key: input.key,
+        body: counter.pass(input.body),
+        size: input.size,
+        partSize,
+        concurrency: settings.uploadConcurrency,
+        object: {
+          ...(input.contentType === undefined || input.contentType === "" ? {} : { ContentType: input.contentType }),
+          ...(input.metadata === undefined ? {} : { Metadata: encodeMetadata(input.metadata) }),
+          ...(settings.tagging === undefined ? {} : { Tagging: settings.tagging }),
+          // Any value S3 knows (AES256, aws:kms, aws:kms:dsse, ...); S3 itself rejects others.
+          ...(serverSideEncryption === undefined ? {} : { ServerSideEncryption: serverSideEncryption as ServerSideEncryption }),
+          ...(kmsKeyId === undefined ? {} : { SSEKMSKeyId: kmsKeyId }),
+        },
+        checksumAlgorithm: settings.checksumAlgorithm,
+        customerKey: customerKey === undefined ? undefined : { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey },
+        signal,
+        onAbortFailure: (uploadId, abortFailure) => {
           if (awsErrorCode(abortFailure) !== "NoSuchUpload") {
             this.#logger.warn({ bucket: input.bucket, key: input.key, upload_id: uploadId, error: String(abortFailure) }, "cannot abort multipart upload");
           }
-        });
-      }
+        },
+      });
+      return { size: counter.bytes, etag: out.etag, ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
+    } catch (error) {
       if (signal?.aborted === true) throw StowageError.from(signal.reason instanceof Error ? signal.reason : abortError());
       throw toStowageError(error, { operation: "put object", bucket: input.bucket, key: input.key });
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -177,7 +171,7 @@ export class S3ObjectStore implements ObjectStore {
     let out: GetObjectCommandOutput;
     try {
       out = await settings.client.send(
-        new GetObjectCommand({ Bucket: input.bucket, Key: input.key, ...(header === undefined ? {} : { Range: header }), ...encryptionParams(settings, false) }),
+        new GetObjectCommand({ Bucket: input.bucket, Key: input.key, ...(header === undefined ? {} : { Range: header }), ...readEncryptionParams(settings) }),
         abortable(options.signal),
       );
     } catch (error) {
@@ -213,7 +207,7 @@ export class S3ObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     try {
-      const out = await settings.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, ...encryptionParams(settings, false) }), abortable(options.signal));
+      const out = await settings.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, ...readEncryptionParams(settings) }), abortable(options.signal));
       return objectInfo(input.key, out, out.ContentLength ?? 0);
     } catch (error) {
       const code = awsErrorCode(error);
@@ -340,11 +334,10 @@ class BodyCounter {
     this.#input = input;
   }
 
-  async *pass(source: ByteSource, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  async *pass(source: ByteSource): AsyncGenerator<Uint8Array> {
     const { size, sha256: expected, bucket, key } = this.#input;
     const hash = expected === undefined ? undefined : createHash("sha256");
     for await (const chunk of source) {
-      signal?.throwIfAborted();
       this.bytes += chunk.byteLength;
       if (size !== undefined && this.bytes > size) throw integrityError(bucket, key, `the body is longer than the announced ${size} bytes`);
       hash?.update(chunk);
@@ -363,37 +356,10 @@ class BodyCounter {
   }
 }
 
-/** A listing page token: S3's continuation token bound to its prefix and delimiter. */
-function encodePageToken(continuation: string, prefix: string, delimiter: string): string {
-  return Buffer.from(JSON.stringify({ c: continuation, p: prefix, d: delimiter })).toString("base64url");
-}
-
-function decodePageToken(token: string, prefix: string, delimiter: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    parsed = undefined;
-  }
-  const fields = parsed as { c?: unknown; p?: unknown; d?: unknown } | undefined;
-  if (typeof fields?.c !== "string" || fields.c === "" || fields.p !== prefix || fields.d !== delimiter) {
-    throw new StowageError(Code.InvalidArgument, "the page token is not valid for this listing; start the listing again without a token", {
-      reason: Reason.InvalidPageToken,
-    });
-  }
-  return fields.c;
-}
-
-function encryptionParams(settings: S3StoreSettings, forPut: boolean): Record<string, string> {
-  const { serverSideEncryption, kmsKeyId, customerKey } = settings.encryption;
-  const out: Record<string, string> = {};
-  if (forPut && serverSideEncryption !== undefined) out.ServerSideEncryption = serverSideEncryption;
-  if (forPut && kmsKeyId !== undefined) out.SSEKMSKeyId = kmsKeyId;
-  if (customerKey !== undefined) {
-    out.SSECustomerAlgorithm = "AES256";
-    out.SSECustomerKey = customerKey;
-  }
-  return out;
+/** The SSE-C headers every read of an SSE-C object needs (none otherwise). */
+function readEncryptionParams(settings: S3StoreSettings): Record<string, string> {
+  const { customerKey } = settings.encryption;
+  return customerKey === undefined ? {} : { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey };
 }
 
 function objectInfo(key: string, out: GetObjectCommandOutput | HeadObjectCommandOutput, size: number): ObjectInfo {

@@ -54,6 +54,24 @@ const TLS_ERRORS = new Set([
 
 const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "TimeoutError"]);
 
+/** KMS key errors: AWS S3 (`KMS.*`) and MinIO (`kms:*`). */
+const KMS_KEY_ERRORS = new Set(["KMS.NotFoundException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "kms:KeyNotFound", "KMS.NotFound"]);
+
+/** Failures caused by the server-side encryption settings, with what to change. */
+function encryptionProblem(code: string, detail: string): { hint: string; reason?: string } | undefined {
+  if (KMS_KEY_ERRORS.has(code)) return { hint: "the KMS key named by kmsKeyId does not exist or cannot be used; check kmsKeyId" };
+  if (code === "InvalidRequest" && /secure connection/i.test(detail)) {
+    return { hint: "SSE-C (customerKeyEncryptionFile) needs an https:// s3Url", reason: Reason.Unsupported };
+  }
+  if (code === "InvalidRequest" && /Server Side Encryption/i.test(detail)) {
+    return { hint: "the object is encrypted with a customer key (SSE-C): set customerKeyEncryptionFile to the key it was written with" };
+  }
+  if (code === "NotImplemented" && detail.includes("KMS")) {
+    return { hint: "the store has no KMS for server-side encryption: configure one, or remove serverSideEncryption and kmsKeyId", reason: Reason.Unsupported };
+  }
+  return undefined;
+}
+
 /** Context of a failed call, put in messages and metadata. */
 export interface ErrorContext {
   /** Bucket, when the call names one. */
@@ -68,7 +86,9 @@ export interface ErrorContext {
  * Converts anything an AWS SDK call threw into a StowageError:
  * `NoSuchKey`/404 → `OBJECT_NOT_FOUND`, `NoSuchBucket` → `BUCKET_NOT_FOUND`, `AccessDenied`/403 →
  * `ACCESS_DENIED`, bad credentials → `UNAUTHENTICATED`, throttling, 5xx and network failures →
- * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, aborts → `CANCELLED`; anything else `INTERNAL`.
+ * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, `NotImplemented` → `UNIMPLEMENTED`/`UNSUPPORTED`, encryption
+ * problems (unknown KMS key, SSE-C without HTTPS or without the object's key, no KMS on the store)
+ * → `FAILED_PRECONDITION` with what to change, aborts → `CANCELLED`; anything else `INTERNAL`.
  */
 export function toStowageError(error: unknown, context: ErrorContext): StowageError {
   if (error instanceof StowageError) return error;
@@ -99,6 +119,14 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
   if (code === "InvalidBucketName" || code === "KeyTooLongError" || code === "XMinioInvalidObjectName" || code === "InvalidObjectName") return make(Code.InvalidArgument, Reason.InvalidName);
   if (code === "BadDigest" || code === "XAmzContentSHA256Mismatch" || code === "InvalidDigest") return make(Code.DataLoss, Reason.IntegrityMismatch);
   if (code === "NoSuchUpload") return make(Code.Aborted, undefined);
+  const encryption = encryptionProblem(code, detail);
+  if (encryption !== undefined) {
+    return new StowageError(Code.FailedPrecondition, `${message}; ${encryption.hint}`, {
+      ...(encryption.reason === undefined ? {} : { reason: encryption.reason }),
+      metadata,
+      cause: error,
+    });
+  }
   const rawErrno = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
   const errno = typeof rawErrno === "string" ? rawErrno : "";
   if (TLS_ERRORS.has(errno) || errno.startsWith("ERR_TLS_") || errno.startsWith("ERR_SSL_")) {
@@ -107,6 +135,7 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
       cause: error,
     });
   }
+  if (code === "NotImplemented" || status === 501) return make(Code.Unimplemented, Reason.Unsupported);
   if (THROTTLING.has(code) || status === 429 || status >= 500 || NETWORK.has(errno) || NETWORK.has(code)) {
     return make(Code.Unavailable, Reason.BackendUnavailable);
   }

@@ -2,9 +2,10 @@
  * Test helpers: a MinIO server per test file and an independent S3 client (the `minio` npm
  * package) to check the store out of band.
  */
-import { startMinio, type MinioServer } from "@stowage/test-servers";
+import { startMinio, type MinioOptions, type MinioServer } from "@stowage/test-servers";
 import { Client } from "minio";
 import { createHash, randomBytes } from "node:crypto";
+import { Agent } from "node:https";
 import type { Readable } from "node:stream";
 
 /** A started MinIO with an out-of-band client. */
@@ -15,21 +16,26 @@ export interface MinioFixture {
   readonly config: Record<string, string>;
 }
 
-/** Starts MinIO and returns the out-of-band client and plugin config. */
-export async function startMinioFixture(): Promise<MinioFixture> {
-  const server = await startMinio();
+/**
+ * Starts MinIO and returns the out-of-band client and plugin config. With `tls`, both trust the
+ * server's self-signed certificate (the plugin through `caCert`).
+ */
+export async function startMinioFixture(options: MinioOptions = {}): Promise<MinioFixture> {
+  const server = await startMinio(options);
   const url = new URL(server.endpoint);
+  const ca = server.caCert;
   const oob = new Client({
     endPoint: url.hostname,
     port: Number(url.port),
-    useSSL: false,
+    useSSL: ca !== undefined,
+    ...(ca === undefined ? {} : { transportAgent: new Agent({ ca, keepAlive: true }) }),
     accessKey: server.accessKey,
     secretKey: server.secretKey,
     region: server.region,
   });
   process.env.AWS_ACCESS_KEY_ID = server.accessKey;
   process.env.AWS_SECRET_ACCESS_KEY = server.secretKey;
-  return { server, oob, config: { s3Url: server.endpoint, region: server.region, s3ForcePathStyle: "true" } };
+  return { server, oob, config: { s3Url: server.endpoint, region: server.region, s3ForcePathStyle: "true", ...(ca === undefined ? {} : { caCert: ca }) } };
 }
 
 /** Reads a whole stream. */
