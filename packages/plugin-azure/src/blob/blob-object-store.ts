@@ -1,0 +1,672 @@
+/**
+ * The Azure Blob ObjectStore: staged-block uploads with bounded concurrency and memory, ranged
+ * reads, hierarchy/flat listing pages, and SAS URLs (service SAS or user delegation SAS).
+ *
+ * @packageDocumentation
+ */
+import {
+  BlobSASPermissions,
+  SASProtocol,
+  generateBlobSASQueryParameters,
+  type BlobDownloadResponseParsed,
+  type BlobGetPropertiesResponse,
+  type BlobServiceClient,
+  type BlockBlobClient,
+  type ContainerClient,
+  type UserDelegationKey,
+} from "@azure/storage-blob";
+import {
+  Code,
+  Reason,
+  StowageError,
+  bucketNotFound,
+  silentLogger,
+  type ByteSource,
+  type CallOptions,
+  type CreateSignedUrlInput,
+  type GetObjectInput,
+  type GetObjectOutput,
+  type ListObjectsInput,
+  type ListObjectsPage,
+  type Logger,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+  type PluginConfig,
+  type PutObjectInput,
+  type PutObjectResult,
+  type SignedUrl,
+} from "@stowage/sdk";
+import { decodePageToken, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { Readable } from "node:stream";
+import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
+import { BLOB_CONFIG_KEYS, MAX_AZURE_BLOCK_SIZE, MAX_BLOCKS, configureBlobStore, type BlobStoreSettings, type ConfigureBlobStoreOptions } from "./config.js";
+
+/** Longest validity of a signed URL: 7 days (the longest a user delegation key lives). */
+export const MAX_SIGNED_URL_TTL_SECONDS = 7 * 24 * 3600;
+/** Default and largest number of entries in a listing page. */
+export const MAX_LIST_PAGE_SIZE = 1000;
+/**
+ * The SAS version signed URLs use. Pinned rather than the SDK's newest, which adds fields to the
+ * string to sign that older services (Azure Stack Hub, Azurite) do not know; Azure accepts it.
+ */
+export const SAS_VERSION = "2024-11-04";
+/** Signed URLs start this long before now, for clock skew between signer and service. */
+const CLOCK_SKEW_MS = 10 * 60 * 1000;
+
+/** Options of {@link BlobObjectStore}. */
+export interface BlobObjectStoreOptions {
+  /** Where to log; nothing is logged by default. */
+  readonly logger?: Logger | undefined;
+  /** Passed to {@link configureBlobStore} (token credential for tests, retry delay, environment). */
+  readonly configure?: Omit<ConfigureBlobStoreOptions, "logger" | "signal"> | undefined;
+}
+
+/**
+ * An ObjectStore on Azure Blob Storage (block blobs).
+ *
+ * - Puts of at most one block are one Put Blob request. Larger bodies are cut into blocks of
+ *   `blockSizeInBytes`, staged with at most `uploadConcurrency` requests in flight, and committed
+ *   with one Put Block List once the whole body arrived and its size and SHA-256 matched; at most
+ *   `blockSize × (uploadConcurrency + 1)` bytes are held. A failed or cancelled put commits
+ *   nothing: Azure discards the uncommitted blocks (after at most 7 days).
+ * - Every service call has its own deadline (`requestTimeoutSeconds`) through an AbortSignal, on
+ *   top of the caller's signal.
+ * - Deleting a missing blob succeeds.
+ * - Signed URLs are read-only SAS URLs: a service SAS under shared-key auth, a user delegation SAS
+ *   under Entra ID auth. Signed PUT URLs are not offered: a plain HTTP PUT to a SAS URL is refused
+ *   by Azure without an `x-ms-blob-type` header.
+ */
+export class BlobObjectStore implements ObjectStore {
+  readonly #logger: Logger;
+  readonly #configureOptions: Omit<ConfigureBlobStoreOptions, "logger" | "signal">;
+  #settings: BlobStoreSettings | undefined;
+  /** The last user delegation key, reused while it covers a new URL's validity. */
+  #delegation: { service: BlobServiceClient; key: UserDelegationKey; startsOn: Date; expiresOn: Date } | undefined;
+
+  /** @param options - Logger and configuration overrides. */
+  constructor(options: BlobObjectStoreOptions = {}) {
+    this.#logger = options.logger ?? silentLogger;
+    this.#configureOptions = options.configure ?? {};
+  }
+
+  /** Validates the configuration and builds the Blob client; see the package README for the keys. */
+  async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
+    this.#settings = await configureBlobStore(config, { ...this.#configureOptions, logger: this.#logger, signal: options.signal });
+    this.#logger.info({ config: redactConfig(config, BLOB_CONFIG_KEYS), auth: this.#settings.auth }, "initialised");
+  }
+
+  #ready(): BlobStoreSettings {
+    if (this.#settings === undefined) {
+      throw new StowageError(Code.FailedPrecondition, "the Azure Blob object store is not initialised; call init first", { reason: Reason.NotInitialized });
+    }
+    return this.#settings;
+  }
+
+  /** The caller's signal combined with a fresh per-call deadline. */
+  #deadline(settings: BlobStoreSettings, signal: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(settings.requestTimeoutMs);
+    return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  }
+
+  /** Streams the body into the blob; see the class description. */
+  async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    const settings = this.#ready();
+    checkRef(input);
+    options.signal?.throwIfAborted();
+    let blockSize = settings.blockSize;
+    if (input.size !== undefined) {
+      if (!Number.isSafeInteger(input.size) || input.size < 0) throw new StowageError(Code.InvalidArgument, `size must be a non-negative integer, got ${input.size}`);
+      // A known size picks blocks large enough to stay within Azure's 50,000 blocks.
+      blockSize = Math.max(blockSize, Math.ceil(input.size / MAX_BLOCKS));
+      if (blockSize > MAX_AZURE_BLOCK_SIZE) {
+        throw new StowageError(Code.InvalidArgument, `an object of ${input.size} bytes exceeds Azure's block blob limit of ${MAX_BLOCKS} blocks of 4000 MiB`, {
+          metadata: { bucket: input.bucket, key: input.key },
+        });
+      }
+    }
+    const blob = blockBlob(settings, input.bucket, input.key);
+    const headers = input.contentType === undefined || input.contentType === "" ? {} : { blobContentType: input.contentType };
+    const metadata = encodeMetadata(input.metadata ?? {});
+    // Aborted when the caller cancels or a staged block fails: stops the other stagings and the body.
+    const upload = new AbortController();
+    const onCallerAbort = (): void => {
+      upload.abort(options.signal?.reason);
+    };
+    options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    const context = { operation: "put blob", bucket: input.bucket, key: input.key } as const;
+    const nonce = randomBytes(8).toString("hex");
+    const blockIds: string[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const pool: Buffer[] = [];
+    let failure: StowageError | undefined;
+    const hash = input.sha256 === undefined ? undefined : createHash("sha256");
+    let bytes = 0;
+
+    const stage = async (buffer: Buffer, length: number): Promise<void> => {
+      while (inFlight.size >= settings.uploadConcurrency) await Promise.race(inFlight);
+      if (failure !== undefined) throw failure;
+      if (blockIds.length >= MAX_BLOCKS) {
+        throw new StowageError(
+          Code.ResourceExhausted,
+          `put of ${JSON.stringify(input.key)} needs more than ${MAX_BLOCKS} blocks of ${blockSize} bytes; raise blockSizeInBytes (objects are limited to blockSizeInBytes × ${MAX_BLOCKS}) or announce the size`,
+          { metadata: { bucket: input.bucket, key: input.key } },
+        );
+      }
+      // Fixed-width IDs (Azure needs one length per blob); the nonce keeps concurrent puts apart.
+      const id = Buffer.from(`${nonce}-${String(blockIds.length).padStart(8, "0")}`).toString("base64");
+      blockIds.push(id);
+      const signal = this.#deadline(settings, upload.signal);
+      const task = blob
+        .stageBlock(id, buffer.subarray(0, length), length, { abortSignal: signal })
+        .then(
+          () => {
+            pool.push(buffer);
+          },
+          (error: unknown) => {
+            failure ??= toStowageError(error, { ...context, signal });
+            upload.abort(failure);
+          },
+        )
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    };
+
+    try {
+      let current: Buffer | undefined;
+      let filled = 0;
+      for await (const chunk of abortableIterable(input.body, upload.signal)) {
+        if (failure !== undefined) throw failure;
+        bytes += chunk.byteLength;
+        if (input.size !== undefined && bytes > input.size) throw integrityError(input, `the body is longer than the announced ${input.size} bytes`);
+        hash?.update(chunk);
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          if (current !== undefined && filled === blockSize) {
+            // More data follows a full block: stage it (this waits while uploadConcurrency blocks are in flight).
+            await stage(current, filled);
+            current = undefined;
+            filled = 0;
+          }
+          current ??= pool.pop() ?? Buffer.allocUnsafe(blockSize);
+          const n = Math.min(blockSize - filled, chunk.byteLength - offset);
+          current.set(chunk.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+        }
+      }
+      if (input.size !== undefined && bytes !== input.size) throw integrityError(input, `the body has ${bytes} bytes, not the announced ${input.size}`);
+      let sha256: Uint8Array | undefined;
+      if (hash !== undefined && input.sha256 !== undefined) {
+        const actual = hash.digest();
+        if (actual.length !== input.sha256.length || !timingSafeEqual(actual, input.sha256)) throw integrityError(input, "the body's SHA-256 does not match the announced one");
+        sha256 = new Uint8Array(actual);
+      }
+      let etag: string | undefined;
+      if (blockIds.length === 0) {
+        // The whole body fits one block: a single Put Blob.
+        const body = current === undefined ? Buffer.alloc(0) : current.subarray(0, filled);
+        const signal = this.#deadline(settings, upload.signal);
+        try {
+          etag = (await blob.upload(body, body.length, { blobHTTPHeaders: headers, metadata, abortSignal: signal })).etag;
+        } catch (error) {
+          throw toStowageError(error, { ...context, signal });
+        }
+      } else {
+        if (current !== undefined && filled > 0) await stage(current, filled);
+        await Promise.all(inFlight);
+        if (failure !== undefined) throw failure;
+        const signal = this.#deadline(settings, upload.signal);
+        try {
+          etag = (await blob.commitBlockList(blockIds, { blobHTTPHeaders: headers, metadata, abortSignal: signal })).etag;
+        } catch (error) {
+          throw toStowageError(error, { ...context, operation: "commit block list", signal });
+        }
+      }
+      return { size: bytes, etag: etag ?? "", ...(sha256 === undefined ? {} : { sha256 }) };
+    } catch (error) {
+      if (!upload.signal.aborted) upload.abort(error);
+      await Promise.allSettled(inFlight);
+      if (options.signal?.aborted === true) throw abortedError(options.signal, "put blob", error);
+      throw toStowageError(failure ?? error, context);
+    } finally {
+      options.signal?.removeEventListener("abort", onCallerAbort);
+    }
+  }
+
+  /** Opens the blob, or the requested part of it, for reading. */
+  async getObject(input: GetObjectInput, options: CallOptions = {}): Promise<GetObjectOutput> {
+    const settings = this.#ready();
+    checkRef(input);
+    const range = input.range;
+    if (range !== undefined && (!Number.isSafeInteger(range.offset) || range.offset < 0 || (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)))) {
+      throw new StowageError(Code.InvalidArgument, "range offset and length must be non-negative integers", { reason: Reason.InvalidRange });
+    }
+    if (range?.length === 0) return this.#emptyRead(input, range.offset, options);
+    const blob = blockBlob(settings, input.bucket, input.key);
+    // The deadline covers the wait for the response; the body then runs under the caller's signal only.
+    const call = new AbortController();
+    const timer = setTimeout(() => {
+      call.abort(new DOMException(`no response within ${settings.requestTimeoutMs} ms`, "TimeoutError"));
+    }, settings.requestTimeoutMs);
+    const signal = options.signal;
+    const onAbort = (): void => {
+      call.abort(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let out: BlobDownloadResponseParsed;
+    try {
+      out = await blob.download(range?.offset ?? 0, range?.length, { abortSignal: call.signal, maxRetryRequests: 3 });
+    } catch (error) {
+      signal?.removeEventListener("abort", onAbort);
+      if (range !== undefined && (azureErrorCode(error) === "InvalidRange" || azureHttpStatus(error) === 416) && !call.signal.aborted) {
+        return await this.#emptyRead(input, range.offset, options);
+      }
+      throw toStowageError(error, { operation: "get blob", bucket: input.bucket, key: input.key, signal: call.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+    const body = out.readableStreamBody;
+    if (!(body instanceof Readable)) {
+      signal?.removeEventListener("abort", onAbort);
+      throw new StowageError(Code.Internal, "the Azure client returned a body that is not a Node stream");
+    }
+    signal?.removeEventListener("abort", onAbort);
+    if (signal !== undefined) {
+      const destroy = (): void => {
+        call.abort(signal.reason);
+        body.destroy(abortedError(signal, "get blob"));
+      };
+      signal.addEventListener("abort", destroy, { once: true });
+      body.once("close", () => signal.removeEventListener("abort", destroy));
+    }
+    // Errors after the first byte (the SDK's re-reads exhausted, a reset) reach the reader as StowageErrors.
+    const context = { operation: "read blob body", bucket: input.bucket, key: input.key };
+    const destroy = body._destroy.bind(body);
+    body._destroy = (error: Error | null, callback: (error?: Error | null) => void): void => {
+      destroy(error, (failure?: Error | null) => {
+        callback(failure === null || failure === undefined ? failure : bodyError(failure, call.signal, context));
+      });
+    };
+    watchStalls(body, settings.requestTimeoutMs, () => {
+      body.destroy(
+        new StowageError(Code.DeadlineExceeded, `read blob body (container ${JSON.stringify(input.bucket)}, blob ${JSON.stringify(input.key)}) failed: the server sent no data for ${settings.requestTimeoutMs} ms`, {
+          reason: Reason.DeadlineExceeded,
+          metadata: { bucket: input.bucket, key: input.key },
+        }),
+      );
+      call.abort(new DOMException("the body stalled", "TimeoutError"));
+    });
+    const contentLength = out.contentLength ?? 0;
+    const total = totalSize(out.contentRange) ?? contentLength;
+    return { object: objectInfo(input.key, out, total), contentLength, offset: range?.offset ?? 0, body };
+  }
+
+  /** A read of zero bytes at `offset`: valid when `offset` is at most the size. */
+  async #emptyRead(input: GetObjectInput, offset: number, options: CallOptions): Promise<GetObjectOutput> {
+    const info = await this.headObject(input, options);
+    if (info === undefined) {
+      throw new StowageError(Code.NotFound, `object ${JSON.stringify(input.key)} not found in bucket ${JSON.stringify(input.bucket)}`, {
+        reason: Reason.ObjectNotFound,
+        metadata: { bucket: input.bucket, key: input.key },
+      });
+    }
+    if (offset > info.size) {
+      throw new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(input.key)} (${info.size} bytes)`, {
+        reason: Reason.InvalidRange,
+        metadata: { bucket: input.bucket, key: input.key },
+      });
+    }
+    return { object: info, contentLength: 0, offset, body: Readable.from([]) };
+  }
+
+  /** The blob's attributes, or `undefined` when it does not exist. */
+  async headObject(input: ObjectRef, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = this.#deadline(settings, options.signal);
+    try {
+      const out = await blockBlob(settings, input.bucket, input.key).getProperties({ abortSignal: signal });
+      return objectInfo(input.key, out, out.contentLength ?? 0);
+    } catch (error) {
+      const code = azureErrorCode(error);
+      if (code === "BlobNotFound") return undefined;
+      if (code === "ContainerNotFound") throw bucketNotFound(input.bucket);
+      if (azureHttpStatus(error) === 404 && !signal.aborted) {
+        // No error code: ask the container.
+        await this.#checkContainer(settings, input.bucket, options.signal);
+        return undefined;
+      }
+      throw toStowageError(error, { operation: "head blob", bucket: input.bucket, key: input.key, signal });
+    }
+  }
+
+  async #checkContainer(settings: BlobStoreSettings, bucket: string, callerSignal: AbortSignal | undefined): Promise<void> {
+    const signal = this.#deadline(settings, callerSignal);
+    try {
+      await settings.service.getContainerClient(bucket).getProperties({ abortSignal: signal });
+    } catch (error) {
+      if (azureHttpStatus(error) === 404) throw bucketNotFound(bucket);
+      throw toStowageError(error, { operation: "get container properties", bucket, signal });
+    }
+  }
+
+  /**
+   * Lists blobs page by page (flat, or by hierarchy with a delimiter). Page tokens wrap Azure's
+   * continuation marker with the prefix and delimiter they belong to, so a token from another
+   * listing fails with `INVALID_PAGE_TOKEN`.
+   */
+  async *listObjects(input: ListObjectsInput, options: CallOptions = {}): AsyncIterable<ListObjectsPage> {
+    const settings = this.#ready();
+    if (input.bucket === "") throw invalidName("container names must not be empty");
+    const pageSize = input.pageSize ?? MAX_LIST_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_LIST_PAGE_SIZE) {
+      throw new StowageError(Code.InvalidArgument, `pageSize must be 1 to ${MAX_LIST_PAGE_SIZE}, got ${pageSize}`);
+    }
+    const prefix = input.prefix ?? "";
+    const delimiter = input.delimiter ?? "";
+    let marker = input.pageToken === undefined || input.pageToken === "" ? undefined : decodePageToken(input.pageToken, prefix, delimiter);
+    const container: ContainerClient = settings.service.getContainerClient(input.bucket);
+    let pages = 0;
+    for (;;) {
+      const signal = this.#deadline(settings, options.signal);
+      const listOptions = { abortSignal: signal, ...(prefix === "" ? {} : { prefix }) };
+      let page: ListObjectsPage;
+      let continuation: string;
+      try {
+        if (delimiter === "") {
+          const result = await container.listBlobsFlat(listOptions).byPage({ maxPageSize: pageSize, ...(marker === undefined ? {} : { continuationToken: marker }) }).next();
+          const value = result.done === true ? undefined : result.value;
+          continuation = value?.continuationToken ?? "";
+          page = { objects: (value?.segment.blobItems ?? []).map(listedInfo), commonPrefixes: [], nextPageToken: "" };
+        } else {
+          const result = await container
+            .listBlobsByHierarchy(delimiter, listOptions)
+            .byPage({ maxPageSize: pageSize, ...(marker === undefined ? {} : { continuationToken: marker }) })
+            .next();
+          const value = result.done === true ? undefined : result.value;
+          continuation = value?.continuationToken ?? "";
+          page = {
+            objects: (value?.segment.blobItems ?? []).map(listedInfo),
+            commonPrefixes: (value?.segment.blobPrefixes ?? []).map((p) => p.name),
+            nextPageToken: "",
+          };
+        }
+      } catch (error) {
+        if (azureErrorCode(error) === "ContainerNotFound") throw bucketNotFound(input.bucket);
+        if (marker !== undefined && (azureErrorCode(error) === "OutOfRangeInput" || azureErrorCode(error) === "InvalidQueryParameterValue")) {
+          throw new StowageError(Code.InvalidArgument, "the page token is not valid for this listing; start the listing again without a token", {
+            reason: Reason.InvalidPageToken,
+            cause: error,
+          });
+        }
+        throw toStowageError(error, { operation: "list blobs", bucket: input.bucket, signal });
+      }
+      const next = continuation === "" ? "" : encodePageToken(continuation, prefix, delimiter);
+      pages += 1;
+      yield { ...page, nextPageToken: next };
+      if (next === "" || (input.maxPages !== undefined && pages >= input.maxPages)) return;
+      marker = continuation;
+    }
+  }
+
+  /** Deletes the blob and its snapshots; a missing blob is success. */
+  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = this.#deadline(settings, options.signal);
+    try {
+      await blockBlob(settings, input.bucket, input.key).delete({ deleteSnapshots: "include", abortSignal: signal });
+    } catch (error) {
+      const code = azureErrorCode(error);
+      if (code === "BlobNotFound") return;
+      if (code === "ContainerNotFound") throw bucketNotFound(input.bucket);
+      throw toStowageError(error, { operation: "delete blob", bucket: input.bucket, key: input.key, signal });
+    }
+  }
+
+  /**
+   * A read-only SAS URL (HTTPS-only when the endpoint is HTTPS), valid from 10 minutes ago (clock
+   * skew) until now + `ttlSeconds` (at most 7 days): a service SAS under shared-key auth, a user
+   * delegation SAS under Entra ID auth. SAS-token auth cannot sign; PUT is not offered.
+   */
+  async createSignedUrl(input: CreateSignedUrlInput, options: CallOptions = {}): Promise<SignedUrl> {
+    const settings = this.#ready();
+    checkRef(input);
+    options.signal?.throwIfAborted();
+    if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) {
+      throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, got ${input.ttlSeconds}`);
+    }
+    if ((input.method ?? "GET") !== "GET") {
+      throw new StowageError(Code.Unimplemented, "signed PUT URLs are not offered: Azure refuses a plain HTTP PUT to a SAS URL without an x-ms-blob-type header", {
+        reason: Reason.Unsupported,
+      });
+    }
+    const now = Date.now();
+    const ttl = Math.min(Math.floor(input.ttlSeconds), MAX_SIGNED_URL_TTL_SECONDS);
+    // SAS times have whole seconds: round down, so the URL never outlives expiresAt.
+    const expiresOn = new Date(Math.floor((now + ttl * 1000) / 1000) * 1000);
+    const startsOn = new Date(now - CLOCK_SKEW_MS);
+    const blob = blockBlob(settings, input.bucket, input.key);
+    const sasOptions = {
+      containerName: input.bucket,
+      blobName: input.key,
+      permissions: BlobSASPermissions.parse("r"),
+      startsOn,
+      expiresOn,
+      protocol: settings.endpoint.startsWith("https:") ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
+      version: SAS_VERSION,
+    };
+    let query: string;
+    if (settings.sharedKey !== undefined) {
+      query = generateBlobSASQueryParameters(sasOptions, settings.sharedKey).toString();
+    } else if (settings.auth === "entra-id") {
+      const signal = this.#deadline(settings, options.signal);
+      try {
+        const key = await this.#userDelegationKey(settings.service, startsOn, expiresOn, signal);
+        query = generateBlobSASQueryParameters(sasOptions, key, settings.accountName).toString();
+      } catch (error) {
+        throw toStowageError(error, { operation: "get user delegation key", bucket: input.bucket, key: input.key, signal });
+      }
+    } else {
+      throw new StowageError(Code.FailedPrecondition, "signed URLs need the account key (storageAccountKeyEnvVar) or Entra ID (useAAD=true); a SAS token cannot sign new URLs", {
+        reason: Reason.Unsupported,
+      });
+    }
+    const base = blob.url.split("?")[0] ?? blob.url;
+    return { url: `${base}?${query}`, expiresAt: expiresOn };
+  }
+
+  /**
+   * A user delegation key valid from `startsOn` to at least `expiresOn`: the cached one when it
+   * covers that span, else a new one from the service, asked to last at least an hour (at most the
+   * 7 days Azure allows) so that the next URLs reuse it.
+   */
+  async #userDelegationKey(service: BlobServiceClient, startsOn: Date, expiresOn: Date, signal: AbortSignal): Promise<UserDelegationKey> {
+    const cached = this.#delegation;
+    if (cached?.service === service && cached.startsOn <= startsOn && cached.expiresOn >= expiresOn) return cached.key;
+    const now = Date.now();
+    const keyExpiresOn = new Date(Math.max(expiresOn.getTime(), Math.min(now + 3600_000, now + MAX_SIGNED_URL_TTL_SECONDS * 1000)));
+    const key = await service.getUserDelegationKey(startsOn, keyExpiresOn, { abortSignal: signal });
+    this.#delegation = { service, key, startsOn, expiresOn: keyExpiresOn };
+    return key;
+  }
+}
+
+/**
+ * The client of one blob. A name with dot segments (`a/./b`, `a/../b`) travels with its slashes
+ * percent-encoded, as one URL path segment: URL normalisation (WHATWG URL treats `.`, `..`, `%2E`
+ * and `%2E%2E` segments alike) would otherwise turn it into another blob's name. The service
+ * decodes `%2F` back to `/`.
+ */
+function blockBlob(settings: BlobStoreSettings, bucket: string, key: string): BlockBlobClient {
+  const container = settings.service.getContainerClient(bucket);
+  const client = container.getBlockBlobClient(key);
+  if (!key.split("/").some((segment) => segment === "." || segment === "..")) return client;
+  const [base, query] = container.url.split("?");
+  const url = `${base ?? ""}/${encodeURIComponent(key)}${query === undefined ? "" : `?${query}`}`;
+  // Same class, pipeline and credential; only the URL differs.
+  return new (client.constructor as new (url: string, pipeline: unknown) => BlockBlobClient)(url, (client as unknown as { pipeline: unknown }).pipeline);
+}
+
+/**
+ * Calls `onStall` when the body has received nothing for `ms` while its buffer was below its high
+ * water mark, i.e. while it was waiting for the server. A reader that does not read fills the
+ * buffer, which is not a stall. Watches the body's `push` (no `data` listener, which would switch
+ * the stream to flowing mode).
+ */
+function watchStalls(body: Readable, ms: number, onStall: () => void): void {
+  let last = Date.now();
+  const push = body.push.bind(body);
+  body.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    last = Date.now();
+    return push(chunk, encoding);
+  };
+  const timer = setInterval(
+    () => {
+      if (body.destroyed || body.readableEnded) {
+        clearInterval(timer);
+        return;
+      }
+      if (body.readableLength >= body.readableHighWaterMark) last = Date.now();
+      else if (Date.now() - last >= ms) {
+        clearInterval(timer);
+        onStall();
+      }
+    },
+    Math.min(1000, Math.max(50, Math.floor(ms / 4))),
+  );
+  timer.unref();
+  body.once("close", () => {
+    clearInterval(timer);
+  });
+}
+
+/**
+ * A StowageError for a download body that failed after its first byte. The SDK reports a connection
+ * the server cut as an `AbortError` and exhausted re-reads as "Data corruption failure": both are
+ * `UNAVAILABLE` unless the call's own signal fired.
+ */
+function bodyError(failure: Error, signal: AbortSignal, context: { operation: string; bucket: string; key: string }): StowageError {
+  if (signal.aborted || failure instanceof StowageError) return toStowageError(failure, { ...context, signal });
+  if (isAbortError(failure) || failure.message.startsWith("Data corruption failure")) {
+    return new StowageError(Code.Unavailable, `${context.operation} (container ${JSON.stringify(context.bucket)}, blob ${JSON.stringify(context.key)}) failed: the connection ended before the body was complete`, {
+      reason: Reason.BackendUnavailable,
+      metadata: { bucket: context.bucket, key: context.key },
+      cause: failure,
+    });
+  }
+  return toStowageError(failure, context);
+}
+
+/**
+ * Iterates `source`, ending with the signal's reason as soon as it fires (even while a read waits).
+ * Each wait has its own listener, removed when the read settles: racing every read against one
+ * long-lived promise would keep every chunk reachable until the call ends.
+ */
+async function* abortableIterable(source: ByteSource, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  const reason = (): Error => (signal.reason instanceof Error ? signal.reason : new Error("the call was cancelled"));
+  let finished = false;
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const result = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        const onAbort = (): void => {
+          reject(reason());
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        iterator.next().then(
+          (value) => {
+            signal.removeEventListener("abort", onAbort);
+            resolve(value);
+          },
+          (error: unknown) => {
+            signal.removeEventListener("abort", onAbort);
+            reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        );
+      });
+      if (result.done === true) {
+        finished = true;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+  }
+}
+
+function objectInfo(key: string, out: BlobDownloadResponseParsed | BlobGetPropertiesResponse, size: number): ObjectInfo {
+  return {
+    key,
+    size,
+    etag: out.etag ?? "",
+    lastModified: out.lastModified,
+    contentType: out.contentType ?? "",
+    metadata: decodeMetadata(out.metadata),
+  };
+}
+
+function listedInfo(item: { name: string; properties: { contentLength?: number; etag?: string; lastModified?: Date; contentType?: string } }): ObjectInfo {
+  return {
+    key: item.name,
+    size: item.properties.contentLength ?? 0,
+    etag: item.properties.etag ?? "",
+    lastModified: item.properties.lastModified,
+    contentType: item.properties.contentType ?? "",
+    metadata: {},
+  };
+}
+
+/**
+ * Azure metadata names must be C# identifiers and are case-insensitive; values travel as HTTP
+ * headers. Names of lower-case letters, digits and `_` (not starting with a digit or `h_`) are
+ * stored as they are; other names are stored as `h_` + the hex of their UTF-8 bytes. Values that
+ * are not printable ASCII are stored RFC 2047-encoded (`=?UTF-8?B?…?=`).
+ */
+export function encodeMetadata(metadata: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata)) {
+    const name = /^[a-z_][a-z0-9_]*$/.test(k) && !k.startsWith("h_") ? k : `h_${Buffer.from(k).toString("hex")}`;
+    out[name] = /^[\x20-\x7e]*$/.test(v) && !v.startsWith("=?") && v.trim() === v ? v : `=?UTF-8?B?${Buffer.from(v).toString("base64")}?=`;
+  }
+  return out;
+}
+
+/** Reverses {@link encodeMetadata}. */
+export function decodeMetadata(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata ?? {})) {
+    const hex = /^h_((?:[0-9a-f]{2})+)$/i.exec(k);
+    const name = hex === null ? k : Buffer.from(hex[1] ?? "", "hex").toString("utf8");
+    const match = /^=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=$/i.exec(v);
+    out[name] = match === null ? v : Buffer.from(match[1] ?? "", "base64").toString("utf8");
+  }
+  return out;
+}
+
+/** The total size from `Content-Range: bytes 0-9/100`. */
+function totalSize(contentRange: string | undefined): number | undefined {
+  const match = /\/(\d+)$/.exec(contentRange ?? "");
+  return match === null ? undefined : Number(match[1]);
+}
+
+function checkRef(ref: ObjectRef): void {
+  if (ref.bucket === "") throw invalidName("container names must not be empty");
+  if (ref.key === "") throw invalidName("object keys must not be empty");
+  if (Buffer.byteLength(ref.key) > 1024) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))}… is longer than 1024 bytes`);
+}
+
+function invalidName(message: string): StowageError {
+  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidName });
+}
+
+function integrityError(ref: ObjectRef, why: string): StowageError {
+  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(ref.key)} in container ${JSON.stringify(ref.bucket)} stored nothing: ${why}`, {
+    reason: Reason.IntegrityMismatch,
+    metadata: { bucket: ref.bucket, key: ref.key },
+  });
+}

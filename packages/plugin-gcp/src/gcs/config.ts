@@ -1,0 +1,269 @@
+/**
+ * Configuration of the Cloud Storage ObjectStore: the keys `init` accepts (Velero's GCP object-store
+ * keys plus Stowage's own), their parsing, and the `@google-cloud/storage` clients built from them.
+ *
+ * @packageDocumentation
+ */
+import { Storage } from "@google-cloud/storage";
+import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
+import { validateConfig } from "@stowage/sdk/plugin";
+import { GoogleAuth } from "google-auth-library";
+import { createSign } from "node:crypto";
+import { loadGoogleCredentials, METADATA_SERVER_CREDENTIALS, type GoogleCredentials } from "../shared/credentials.js";
+import { toStowageError } from "../shared/errors.js";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** Resumable-upload chunks are multiples of this: 256 KiB. */
+export const CHUNK_GRANULARITY = 256 * KiB;
+/** Default resumable-upload chunk size: 8 MiB. Bodies up to this size go in one request. */
+export const DEFAULT_CHUNK_SIZE = 8 * MiB;
+/** Largest `chunkSize`: 256 MiB. */
+export const MAX_CHUNK_SIZE = 256 * MiB;
+
+/** Keys of the Cloud Storage ObjectStore (`stowage.io/gcp`). */
+export const GCS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
+  { name: "bucket", description: "The bucket (set by Velero). Calls name their bucket themselves." },
+  { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  { name: "credentialsFile", description: "Google credentials JSON: a service-account key, external_account (workload identity federation), authorized_user or impersonated_service_account. Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server / GKE Workload Identity)." },
+  { name: "kmsKeyName", description: "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) every object is written with (CMEK)." },
+  { name: "serviceAccount", description: "Email of the service account that signs URLs through the IAM signBlob API when the credentials hold no private key. Default: the account the credentials act as (the metadata server's, or the impersonated one). Ignored with a service-account key file." },
+  { name: "storeEndpoint", description: "Cloud Storage endpoint, e.g. https://storage-xyz.p.googleapis.com (Private Service Connect) or an emulator's http://127.0.0.1:4443. Default: https://storage.<universeDomain>." },
+  { name: "universeDomain", description: "Google Cloud universe. Default googleapis.com." },
+  { name: "caCert", description: "Accepted for Velero compatibility and ignored (as in Velero's GCP plugin); trust a private CA with NODE_EXTRA_CA_CERTS." },
+  { name: "signingEndpoint", description: "Base URL of the IAM Credentials API used by signBlob. Default https://iamcredentials.<universeDomain>." },
+  { name: "publicUrl", description: "Base URL put in signed URLs instead of the storage endpoint (e.g. an address the CLI can reach)." },
+  { name: "chunkSize", description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request." },
+];
+
+/** Signing locally with a service-account key. */
+export interface KeyUrlSigner {
+  /** Discriminator. */
+  readonly kind: "key";
+  /** The key's service account. */
+  readonly email: string;
+  /** The PEM private key. */
+  readonly privateKey: string;
+}
+
+/** Signing through the IAM Credentials `signBlob` API. */
+export interface SignBlobUrlSigner {
+  /** Discriminator. */
+  readonly kind: "signBlob";
+  /** The signing service account; `undefined` means the metadata server's default account. */
+  readonly email: string | undefined;
+  /** Base URL of the IAM Credentials API. */
+  readonly endpoint: string;
+}
+
+/** No way to sign with these credentials. */
+export interface NoUrlSigner {
+  /** Discriminator. */
+  readonly kind: "none";
+  /** Why, and what to configure. */
+  readonly why: string;
+}
+
+/** How signed URLs are signed, decided at `init`. */
+export type UrlSigner = KeyUrlSigner | SignBlobUrlSigner | NoUrlSigner;
+
+/** Everything the Cloud Storage ObjectStore needs once configured. */
+export interface GcsStoreSettings {
+  /** The client of all data calls. */
+  readonly storage: Storage;
+  /** The client signed URLs are made with (its credentials are the {@link signer}'s). */
+  readonly signingStorage: Storage;
+  /** How URLs are signed. */
+  readonly signer: UrlSigner;
+  /** Where signed URLs point, when not at the storage endpoint. */
+  readonly publicUrl: string | undefined;
+  /** CMEK key of writes. */
+  readonly kmsKeyName: string | undefined;
+  /** Resumable-upload chunk size. */
+  readonly chunkSize: number;
+  /** The credentials. */
+  readonly credentials: GoogleCredentials;
+}
+
+function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
+  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, ...(cause === undefined ? {} : { cause }) });
+}
+
+function configString(config: PluginConfig, key: string): string | undefined {
+  const value = (config[key] ?? "").trim();
+  return value === "" ? undefined : value;
+}
+
+/** An absolute http(s) URL without trailing slash; a bare host name gets `https://`. */
+function configUrl(config: PluginConfig, key: string): string | undefined {
+  const raw = configString(config, key);
+  if (raw === undefined) return undefined;
+  const value = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (error) {
+    throw invalidConfig(key, `${key} ${JSON.stringify(raw)} is not a URL or host name; use e.g. https://storage.example.com`, error);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidConfig(key, `${key} ${JSON.stringify(raw)} must use the http or https scheme`);
+  if (url.search !== "" || url.hash !== "") throw invalidConfig(key, `${key} ${JSON.stringify(raw)} must not have a query or fragment`);
+  return value.replace(/\/+$/, "");
+}
+
+/** Parses `chunkSize`: bytes, or a number with a KiB/MiB suffix; a multiple of 256 KiB up to 256 MiB. */
+export function parseChunkSize(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_CHUNK_SIZE;
+  const match = /^(\d+)\s*(B|KiB|Ki|MiB|Mi)?$/.exec(raw);
+  const units: Record<string, number> = { B: 1, KiB: KiB, Ki: KiB, MiB: MiB, Mi: MiB };
+  const size = match === null ? Number.NaN : Number(match[1]) * (units[match[2] ?? "B"] ?? 1);
+  if (!(size >= CHUNK_GRANULARITY && size <= MAX_CHUNK_SIZE && size % CHUNK_GRANULARITY === 0)) {
+    throw invalidConfig("chunkSize", `chunkSize must be a multiple of 256KiB between 256KiB and 256MiB (bytes, or with a KiB/MiB suffix), got ${JSON.stringify(raw)}`);
+  }
+  return size;
+}
+
+const UNIVERSE_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
+const KMS_KEY_RE = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+(\/cryptoKeyVersions\/[^/]+)?$/;
+const EMAIL_RE = /^[^@\s]+@[^@\s]+$/;
+
+/** Failures of {@link UrlSigningAuth.sign}, by message: `@google-cloud/storage` re-wraps them as `SigningError`s with the same message. */
+const signingFailures = new Map<string, StowageError>();
+
+/**
+ * The StowageError behind a `SigningError` that `@google-cloud/storage` threw, if our signer made it
+ * (it is forgotten once returned).
+ */
+export function signingFailure(error: unknown): StowageError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const found = signingFailures.get(error.message);
+  signingFailures.delete(error.message);
+  return found;
+}
+
+function remember(error: StowageError): StowageError {
+  if (signingFailures.size > 100) signingFailures.clear();
+  signingFailures.set(error.message, error);
+  return error;
+}
+
+/**
+ * A GoogleAuth that `@google-cloud/storage` signs URLs with: it signs locally with a private key, or
+ * calls the IAM Credentials `signBlob` API at a configurable endpoint with the data calls'
+ * credentials, and names the signing account.
+ */
+class UrlSigningAuth extends GoogleAuth {
+  readonly #signer: KeyUrlSigner | SignBlobUrlSigner;
+  readonly #api: GoogleAuth;
+  #email: string | undefined;
+
+  constructor(signer: KeyUrlSigner | SignBlobUrlSigner, api: GoogleAuth) {
+    super();
+    this.#signer = signer;
+    this.#api = api;
+    this.#email = signer.email;
+  }
+
+  async #account(): Promise<string> {
+    if (this.#email !== undefined) return this.#email;
+    // Metadata-server credentials (GCE, GKE Workload Identity): the metadata server names the account.
+    let email: string | undefined;
+    try {
+      email = (await this.#api.getCredentials()).client_email ?? undefined;
+    } catch (error) {
+      throw new StowageError(
+        Code.Unimplemented,
+        `cannot tell which service account signs URLs (${error instanceof Error ? error.message : String(error)}); set serviceAccount to the email of a service account these credentials may call signBlob for`,
+        { reason: Reason.Unsupported, cause: error },
+      );
+    }
+    if (email === undefined || email === "") {
+      throw new StowageError(Code.Unimplemented, "the credentials name no service account to sign URLs with; set serviceAccount", { reason: Reason.Unsupported });
+    }
+    this.#email = email;
+    return email;
+  }
+
+  override async getCredentials(): Promise<{ client_email: string }> {
+    return { client_email: await this.#account() };
+  }
+
+  override async sign(data: string): Promise<string> {
+    if (this.#signer.kind === "key") return createSign("RSA-SHA256").update(data).sign(this.#signer.privateKey, "base64");
+    const email = await this.#account().catch((error: unknown) => {
+      throw error instanceof StowageError ? remember(error) : error;
+    });
+    const url = `${this.#signer.endpoint}/v1/projects/-/serviceAccounts/${encodeURIComponent(email)}:signBlob`;
+    try {
+      const response = await this.#api.request<{ signedBlob?: unknown }>({
+        method: "POST",
+        url,
+        data: { payload: Buffer.from(data, "utf8").toString("base64") },
+        headers: { "content-type": "application/json" },
+        responseType: "json",
+      });
+      const signed = response.data.signedBlob;
+      if (typeof signed !== "string" || signed === "") throw new Error("the signBlob answer has no signedBlob");
+      return signed;
+    } catch (error) {
+      const mapped = toStowageError(error, { operation: `sign a URL as ${email} through the IAM signBlob API` });
+      if (mapped.code === Code.PermissionDenied) {
+        throw remember(new StowageError(mapped.code, `${mapped.rawMessage}; grant iam.serviceAccounts.signBlob on ${email} (roles/iam.serviceAccountTokenCreator)`, {
+          ...(mapped.reason === undefined ? {} : { reason: mapped.reason }),
+          metadata: mapped.metadata,
+          cause: error,
+        }));
+      }
+      throw remember(mapped);
+    }
+  }
+}
+
+/** Decides how URLs are signed with these credentials and settings. */
+export function chooseSigner(credentials: GoogleCredentials, serviceAccount: string | undefined, signingEndpoint: string): UrlSigner {
+  if (credentials.privateKey !== undefined && credentials.clientEmail !== undefined) {
+    return { kind: "key", email: credentials.clientEmail, privateKey: credentials.privateKey };
+  }
+  const email = serviceAccount ?? credentials.clientEmail;
+  if (email !== undefined || credentials.type === METADATA_SERVER_CREDENTIALS) return { kind: "signBlob", email, endpoint: signingEndpoint };
+  return {
+    kind: "none",
+    why: `signed URLs cannot be made with ${credentials.type} credentials from ${credentials.source}: they hold no private key and name no service account; set serviceAccount to a service account these credentials may call signBlob for, or use a service-account key file`,
+  };
+}
+
+/**
+ * Validates an `init` configuration and builds the clients.
+ *
+ * @param config - The configuration map.
+ * @param signal - Cancels reading the credentials file.
+ * @throws StowageError `INVALID_ARGUMENT`/`INVALID_CONFIG` naming the key at fault.
+ */
+export async function configureGcs(config: PluginConfig, signal?: AbortSignal): Promise<GcsStoreSettings> {
+  validateConfig(config, GCS_CONFIG_KEYS);
+  const universeDomain = configString(config, "universeDomain");
+  if (universeDomain !== undefined && !UNIVERSE_RE.test(universeDomain)) {
+    throw invalidConfig("universeDomain", `universeDomain ${JSON.stringify(universeDomain)} is not a domain name; use e.g. googleapis.com`);
+  }
+  const kmsKeyName = configString(config, "kmsKeyName");
+  if (kmsKeyName !== undefined && !KMS_KEY_RE.test(kmsKeyName)) {
+    throw invalidConfig("kmsKeyName", `kmsKeyName ${JSON.stringify(kmsKeyName)} is not a Cloud KMS key name; use projects/P/locations/L/keyRings/R/cryptoKeys/K`);
+  }
+  const serviceAccount = configString(config, "serviceAccount");
+  if (serviceAccount !== undefined && !EMAIL_RE.test(serviceAccount)) {
+    throw invalidConfig("serviceAccount", `serviceAccount ${JSON.stringify(serviceAccount)} is not a service-account email; use e.g. velero@my-project.iam.gserviceaccount.com`);
+  }
+  const storeEndpoint = configUrl(config, "storeEndpoint");
+  const publicUrl = configUrl(config, "publicUrl");
+  const signingEndpoint = configUrl(config, "signingEndpoint") ?? `https://iamcredentials.${universeDomain ?? "googleapis.com"}`;
+  const chunkSize = parseChunkSize(configString(config, "chunkSize"));
+  const credentials = await loadGoogleCredentials({ credentialsFile: configString(config, "credentialsFile"), universeDomain, signal });
+  const common = {
+    ...(universeDomain === undefined ? {} : { universeDomain }),
+    ...(storeEndpoint === undefined ? {} : { apiEndpoint: storeEndpoint, useAuthWithCustomEndpoint: true }),
+    ...(credentials.projectId === undefined ? {} : { projectId: credentials.projectId }),
+  };
+  const storage = new Storage({ ...common, authClient: credentials.auth });
+  const signer = chooseSigner(credentials, serviceAccount, signingEndpoint);
+  const signingStorage = signer.kind === "none" ? storage : new Storage({ ...common, authClient: new UrlSigningAuth(signer, credentials.auth) });
+  return { storage, signingStorage, signer, publicUrl, kmsKeyName, chunkSize, credentials };
+}

@@ -1,0 +1,503 @@
+/**
+ * The Cloud Storage ObjectStore: streamed uploads (one request for small bodies, a resumable upload
+ * in bounded chunks otherwise) verified with CRC32C, generation-pinned reads with ranges, listing
+ * pages with resumable tokens, idempotent deletes and V4 signed URLs.
+ *
+ * @packageDocumentation
+ */
+import { CRC32C, type File, type FileMetadata, type GetFilesResponse } from "@google-cloud/storage";
+import {
+  Code,
+  Reason,
+  StowageError,
+  bucketNotFound,
+  silentLogger,
+  type ByteSource,
+  type CallOptions,
+  type CreateSignedUrlInput,
+  type GetObjectInput,
+  type GetObjectOutput,
+  type ListObjectsInput,
+  type ListObjectsPage,
+  type Logger,
+  type ObjectInfo,
+  type ObjectRef,
+  type ObjectStore,
+  type PluginConfig,
+  type PutObjectInput,
+  type PutObjectResult,
+  type SignedUrl,
+} from "@stowage/sdk";
+import { decodePageToken, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { PassThrough, Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { isNotFound, toStowageError, type GoogleErrorContext } from "../shared/errors.js";
+import { GCS_CONFIG_KEYS, configureGcs, signingFailure, type GcsStoreSettings } from "./config.js";
+
+/** Longest validity of a V4 signed URL: 7 days. */
+export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
+/** Default and largest number of entries in a listing page. */
+export const MAX_LIST_PAGE_SIZE = 1000;
+
+/** Options of {@link GcsObjectStore}. */
+export interface GcsObjectStoreOptions {
+  /** Where to log; nothing is logged by default. */
+  readonly logger?: Logger | undefined;
+}
+
+/**
+ * An ObjectStore on Google Cloud Storage (or an emulator such as fake-gcs-server), built on
+ * `@google-cloud/storage`.
+ *
+ * - A body of at most `chunkSize` bytes goes in one multipart request that declares its CRC32C, so
+ *   the server refuses a corrupted body before storing it. A larger body goes in a resumable upload
+ *   of `chunkSize` chunks; the final chunk carries the CRC32C (`X-Goog-Hash`) and the client checks
+ *   the server's CRC32C after the upload (and deletes a mismatching object). An upload holds about
+ *   one chunk of body in memory; a failed, cancelled or mis-sized upload is never finalised, so no
+ *   object appears.
+ * - Reads are pinned to the generation read first: an object replaced mid-read fails with `ABORTED`.
+ * - Listing pages count objects and common prefixes together, in UTF-8 byte order; page tokens
+ *   carry the last entry returned, so they survive restarts.
+ * - Signed URLs are V4, signed locally with a service-account key or through the IAM Credentials
+ *   `signBlob` API otherwise.
+ *
+ * @example
+ * ```ts
+ * const store = new GcsObjectStore();
+ * await store.init({ credentialsFile: "/credentials/cloud", kmsKeyName: "projects/p/locations/l/keyRings/r/cryptoKeys/k" });
+ * ```
+ */
+export class GcsObjectStore implements ObjectStore {
+  readonly #logger: Logger;
+  #settings: GcsStoreSettings | undefined;
+
+  /** @param options - Logger. */
+  constructor(options: GcsObjectStoreOptions = {}) {
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Validates the configuration and builds the clients; see the package README for the keys. */
+  async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
+    const settings = await configureGcs(config, options.signal);
+    this.#settings = settings;
+    this.#logger.info(
+      { config: redactConfig(config, GCS_CONFIG_KEYS), credentials: settings.credentials.type, url_signing: settings.signer.kind },
+      "initialised",
+    );
+  }
+
+  #ready(): GcsStoreSettings {
+    if (this.#settings === undefined) {
+      throw new StowageError(Code.FailedPrecondition, "the Cloud Storage object store is not initialised; call init first", { reason: Reason.NotInitialized });
+    }
+    return this.#settings;
+  }
+
+  #file(settings: GcsStoreSettings, ref: ObjectRef, generation?: string): File {
+    return settings.storage.bucket(ref.bucket).file(ref.key, {
+      ...(settings.kmsKeyName === undefined ? {} : { kmsKeyName: settings.kmsKeyName }),
+      ...(generation === undefined ? {} : { generation: Number(generation) }),
+    });
+  }
+
+  /**
+   * Maps a failure of a call on an object: a 404 becomes `BUCKET_NOT_FOUND` when the bucket is
+   * missing and `OBJECT_NOT_FOUND` otherwise (a 404 body does not always say which).
+   */
+  async #objectError(settings: GcsStoreSettings, error: unknown, context: GoogleErrorContext & { bucket: string }, signal: AbortSignal | undefined): Promise<StowageError> {
+    if (!(error instanceof StowageError) && signal?.aborted !== true && isNotFound(error)) {
+      await this.#checkBucket(settings, context.bucket, signal);
+    }
+    return toStowageError(error, { ...context, signal });
+  }
+
+  /** Fails with `BUCKET_NOT_FOUND` when the bucket does not exist. */
+  async #checkBucket(settings: GcsStoreSettings, bucket: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await abortable(settings.storage.bucket(bucket).getMetadata(), signal);
+    } catch (error) {
+      if (signal?.aborted !== true && isNotFound(error)) throw bucketNotFound(bucket);
+      throw toStowageError(error, { operation: "get bucket", bucket, signal });
+    }
+  }
+
+  /** Streams the body into the object; see the class description. */
+  async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const counter = new BodyCounter(input);
+    const source = counter.pass(input.body)[Symbol.asyncIterator]();
+    const file = this.#file(settings, input);
+    const metadata: FileMetadata = {
+      ...(input.contentType === undefined || input.contentType === "" ? {} : { contentType: input.contentType }),
+      ...(input.metadata === undefined || Object.keys(input.metadata).length === 0 ? {} : { metadata: { ...input.metadata } }),
+    };
+    try {
+      // Read up to one chunk: a body that ends within it goes in a single request.
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let ended = false;
+      while (headBytes <= settings.chunkSize) {
+        signal?.throwIfAborted();
+        const next = await source.next();
+        if (next.done === true) {
+          ended = true;
+          break;
+        }
+        const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+        head.push(chunk);
+        headBytes += chunk.byteLength;
+      }
+      let sink: Writable;
+      let body: Readable;
+      if (ended) {
+        const crc = new CRC32C();
+        for (const chunk of head) crc.update(chunk);
+        sink = file.createWriteStream({ resumable: false, validation: "crc32c", metadata: { ...metadata, crc32c: crc.toString() } });
+        body = Readable.from(head, { objectMode: false });
+      } else {
+        sink = file.createWriteStream({ resumable: true, validation: "crc32c", chunkSize: settings.chunkSize, metadata });
+        body = Readable.from(resume(head, source), { objectMode: false, highWaterMark: 64 * 1024 });
+      }
+      await pipeline(body, sink, ...(signal === undefined ? [] : [{ signal }]));
+      const stored = file.metadata;
+      const size = Number(stored.size ?? Number.NaN);
+      if (Number.isFinite(size) && size !== counter.bytes) {
+        throw integrityError(input.bucket, input.key, `the server stored ${String(size)} bytes, not the ${String(counter.bytes)} sent`);
+      }
+      return { size: counter.bytes, etag: stored.etag ?? "", ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
+    } catch (error) {
+      await source.return?.(undefined).catch(() => undefined);
+      throw await this.#objectError(settings, error, { operation: "put object", bucket: input.bucket, key: input.key }, signal);
+    }
+  }
+
+  /** Opens the object, or the requested part of it, for reading. */
+  async getObject(input: GetObjectInput, options: CallOptions = {}): Promise<GetObjectOutput> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = options.signal;
+    const range = input.range;
+    if (range !== undefined && (!Number.isSafeInteger(range.offset) || range.offset < 0 || (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)))) {
+      throw new StowageError(Code.InvalidArgument, "range offset and length must be non-negative integers");
+    }
+    const stored = await this.#metadata(settings, input, signal);
+    if (stored === undefined) throw objectNotFoundError(input);
+    const info = objectInfo(input.key, stored);
+    const offset = range?.offset ?? 0;
+    if (offset > info.size) throw rangeError(input, offset, info.size);
+    const end = range?.length === undefined ? info.size : Math.min(info.size, offset + range.length);
+    const contentLength = end - offset;
+    if (contentLength === 0) return { object: info, contentLength: 0, offset, body: Readable.from([]) };
+    const file = this.#file(settings, input, stored.generation === undefined ? undefined : String(stored.generation));
+    const whole = offset === 0 && end === info.size;
+    // A whole-object read is checked against the stored CRC32C; a part cannot be.
+    const download = file.createReadStream({ validation: whole ? "crc32c" : false, ...(whole ? {} : { start: offset, end: end - 1 }) });
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const onAbort = (): void => {
+      const error = toStowageError(signal?.reason, { operation: "get object", bucket: input.bucket, key: input.key, signal });
+      download.destroy(error);
+      body.destroy(error);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    body.once("close", () => {
+      signal?.removeEventListener("abort", onAbort);
+      download.destroy();
+    });
+    download.on("error", (error: unknown) => {
+      // The generation read first is gone: the object was replaced or deleted during the read.
+      const mapped =
+        !(error instanceof StowageError) && isNotFound(error)
+          ? new StowageError(Code.Aborted, `object ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)} changed during the read; read it again`, {
+              metadata: { bucket: input.bucket, key: input.key },
+              cause: error,
+            })
+          : toStowageError(error, { operation: "read object", bucket: input.bucket, key: input.key, signal });
+      body.destroy(mapped);
+    });
+    download.pipe(body);
+    if (signal?.aborted === true) onAbort();
+    return { object: info, contentLength, offset, body };
+  }
+
+  /** The object's stored metadata, or `undefined` when it does not exist (a missing bucket fails). */
+  async #metadata(settings: GcsStoreSettings, ref: ObjectRef, signal: AbortSignal | undefined): Promise<FileMetadata | undefined> {
+    signal?.throwIfAborted();
+    try {
+      const [metadata] = await abortable(this.#file(settings, ref).getMetadata(), signal);
+      return metadata;
+    } catch (error) {
+      if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
+        await this.#checkBucket(settings, ref.bucket, signal);
+        return undefined;
+      }
+      throw toStowageError(error, { operation: "get object metadata", bucket: ref.bucket, key: ref.key, signal });
+    }
+  }
+
+  /** The object's attributes, or `undefined` when it does not exist. */
+  async headObject(input: ObjectRef, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    const settings = this.#ready();
+    checkRef(input);
+    const stored = await this.#metadata(settings, input, options.signal);
+    return stored === undefined ? undefined : objectInfo(input.key, stored);
+  }
+
+  /**
+   * Lists keys. Each page asks Cloud Storage for the entries after the last one returned
+   * (`startOffset`), merges objects and common prefixes in UTF-8 byte order and cuts the page at
+   * `pageSize` entries; the page token names the last entry, the prefix and the delimiter.
+   */
+  async *listObjects(input: ListObjectsInput, options: CallOptions = {}): AsyncIterable<ListObjectsPage> {
+    const settings = this.#ready();
+    const signal = options.signal;
+    if (input.bucket === "") throw invalidName("bucket names must not be empty");
+    const pageSize = input.pageSize === undefined || input.pageSize === 0 ? MAX_LIST_PAGE_SIZE : input.pageSize;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_LIST_PAGE_SIZE) {
+      throw new StowageError(Code.InvalidArgument, `pageSize must be 0 to ${String(MAX_LIST_PAGE_SIZE)}, got ${String(input.pageSize)}`);
+    }
+    if (input.maxPages !== undefined && (!Number.isInteger(input.maxPages) || input.maxPages < 0)) {
+      throw new StowageError(Code.InvalidArgument, `maxPages must not be negative, got ${String(input.maxPages)}`);
+    }
+    const prefix = input.prefix ?? "";
+    if (Buffer.byteLength(prefix) > 1024) throw invalidName("the prefix is longer than 1024 bytes");
+    const delimiter = input.delimiter ?? "";
+    let after = input.pageToken === undefined || input.pageToken === "" ? undefined : decodeAfter(input.pageToken, prefix, delimiter);
+    const bucket = settings.storage.bucket(input.bucket);
+    let pages = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const entries: { name: string; object?: ObjectInfo }[] = [];
+      let gcsToken: string | undefined;
+      // Collect at least one page of entries after `after`; a GCS page may hold only entries
+      // already returned (the common prefix that `after` names), so continue with its token.
+      for (;;) {
+        let response: GetFilesResponse;
+        try {
+          response = await abortable(
+            bucket.getFiles({
+              autoPaginate: false,
+              maxResults: pageSize + 1,
+              ...(prefix === "" ? {} : { prefix }),
+              ...(delimiter === "" ? {} : { delimiter }),
+              ...(after === undefined ? {} : { startOffset: after }),
+              ...(gcsToken === undefined ? {} : { pageToken: gcsToken }),
+            }),
+            signal,
+          );
+        } catch (error) {
+          if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) throw bucketNotFound(input.bucket);
+          throw toStowageError(error, { operation: "list objects", bucket: input.bucket, signal });
+        }
+        const [files, nextQuery, raw] = response as unknown as [File[], { pageToken?: unknown } | null | undefined, { prefixes?: string[] } | undefined];
+        for (const f of files) {
+          if (after === undefined || compareUtf8(f.name, after) > 0) entries.push({ name: f.name, object: objectInfo(f.name, f.metadata, false) });
+        }
+        for (const p of raw?.prefixes ?? []) {
+          if (after === undefined || compareUtf8(p, after) > 0) entries.push({ name: p });
+        }
+        gcsToken = typeof nextQuery?.pageToken === "string" && nextQuery.pageToken !== "" ? nextQuery.pageToken : undefined;
+        if (entries.length > 0 || gcsToken === undefined) break;
+      }
+      let more = gcsToken !== undefined;
+      entries.sort((a, b) => compareUtf8(a.name, b.name));
+      const unique = entries.filter((e, i) => i === 0 || e.name !== entries[i - 1]?.name);
+      if (unique.length > pageSize) more = true;
+      const page = unique.slice(0, pageSize);
+      const last = page.at(-1)?.name;
+      const next = more && last !== undefined ? encodePageToken(last, prefix, delimiter) : "";
+      pages += 1;
+      yield {
+        objects: page.flatMap((e) => (e.object === undefined ? [] : [e.object])),
+        commonPrefixes: page.flatMap((e) => (e.object === undefined ? [e.name] : [])),
+        nextPageToken: next,
+      };
+      if (next === "" || (input.maxPages !== undefined && input.maxPages > 0 && pages >= input.maxPages)) return;
+      after = last;
+    }
+  }
+
+  /** Deletes the object; a missing object is success, a missing bucket is `BUCKET_NOT_FOUND`. */
+  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    try {
+      await abortable(this.#file(settings, input).delete(), signal);
+    } catch (error) {
+      if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
+        await this.#checkBucket(settings, input.bucket, signal);
+        return;
+      }
+      throw toStowageError(error, { operation: "delete object", bucket: input.bucket, key: input.key, signal });
+    }
+  }
+
+  /**
+   * A V4 signed GET or PUT URL (for `publicUrl` when set), valid at most 7 days; signed locally with
+   * a service-account key, or through the IAM `signBlob` API.
+   */
+  async createSignedUrl(input: CreateSignedUrlInput, options: CallOptions = {}): Promise<SignedUrl> {
+    const settings = this.#ready();
+    checkRef(input);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) {
+      throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, got ${String(input.ttlSeconds)}`);
+    }
+    if (settings.signer.kind === "none") throw new StowageError(Code.Unimplemented, settings.signer.why, { reason: Reason.Unsupported });
+    const ttl = Math.min(Math.floor(input.ttlSeconds), MAX_SIGNED_URL_TTL_SECONDS);
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const expiresAt = new Date(now + ttl * 1000);
+    const file = settings.signingStorage.bucket(input.bucket).file(input.key);
+    try {
+      const [url] = await abortable(
+        file.getSignedUrl({
+          version: "v4",
+          action: (input.method ?? "GET") === "PUT" ? "write" : "read",
+          accessibleAt: new Date(now),
+          expires: expiresAt,
+          ...(settings.publicUrl === undefined ? {} : { host: settings.publicUrl }),
+        }),
+        signal,
+      );
+      return { url, expiresAt };
+    } catch (error) {
+      throw toStowageError(signingFailure(error) ?? error, { operation: "sign URL", bucket: input.bucket, key: input.key, signal });
+    }
+  }
+}
+
+/** Rejects as soon as the signal fires (the library call itself runs on to completion unobserved). */
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  signal.throwIfAborted();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      reject(signal.reason instanceof Error ? signal.reason : Object.assign(new Error("the call was cancelled"), { name: "AbortError" }));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The buffered head of a body, then the rest of its iterator. */
+async function* resume(head: Buffer[], rest: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
+  while (head.length > 0) {
+    const chunk = head.shift();
+    if (chunk !== undefined) yield chunk;
+  }
+  for (;;) {
+    const next = await rest.next();
+    if (next.done === true) return;
+    yield Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+  }
+}
+
+/** Counts the body, checks the announced size and SHA-256. */
+class BodyCounter {
+  bytes = 0;
+  sha256: Uint8Array | undefined;
+  readonly #input: PutObjectInput;
+
+  constructor(input: PutObjectInput) {
+    this.#input = input;
+  }
+
+  async *pass(source: ByteSource): AsyncGenerator<Uint8Array> {
+    const { size, sha256: expected, bucket, key } = this.#input;
+    const hash = expected === undefined ? undefined : createHash("sha256");
+    for await (const chunk of source) {
+      this.bytes += chunk.byteLength;
+      if (size !== undefined && this.bytes > size) throw integrityError(bucket, key, `the body is longer than the announced ${String(size)} bytes`);
+      hash?.update(chunk);
+      yield chunk;
+    }
+    if (size !== undefined && this.bytes !== size) {
+      throw integrityError(bucket, key, `the body has ${String(this.bytes)} bytes, not the announced ${String(size)}`);
+    }
+    if (hash !== undefined && expected !== undefined) {
+      const actual = hash.digest();
+      if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+        throw integrityError(bucket, key, "the body's SHA-256 does not match the announced one");
+      }
+      this.sha256 = new Uint8Array(actual);
+    }
+  }
+}
+
+/** Compares strings by the bytes of their UTF-8 encoding (Cloud Storage's listing order). */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** The last entry a page token says was returned; it must lie inside the listing's prefix. */
+function decodeAfter(token: string, prefix: string, delimiter: string): string {
+  const after = decodePageToken(token, prefix, delimiter);
+  if (!after.startsWith(prefix)) {
+    throw new StowageError(Code.InvalidArgument, "the page token is not valid for this listing; start the listing again without a token", {
+      reason: Reason.InvalidPageToken,
+    });
+  }
+  return after;
+}
+
+function objectInfo(key: string, metadata: FileMetadata, withUserMetadata = true): ObjectInfo {
+  const updated = metadata.updated ?? metadata.timeCreated;
+  const user: Record<string, string> = {};
+  if (withUserMetadata) {
+    for (const [k, v] of Object.entries(metadata.metadata ?? {})) {
+      if (v !== null && v !== undefined) user[k] = String(v);
+    }
+  }
+  return {
+    key,
+    size: Number(metadata.size ?? 0),
+    etag: metadata.etag ?? "",
+    ...(updated === undefined ? {} : { lastModified: new Date(updated) }),
+    contentType: withUserMetadata ? (metadata.contentType ?? "") : "",
+    metadata: user,
+  };
+}
+
+function checkRef(ref: ObjectRef): void {
+  if (ref.bucket === "") throw invalidName("bucket names must not be empty");
+  if (ref.key === "") throw invalidName("object keys must not be empty");
+  if (Buffer.byteLength(ref.key) > 1024) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))}… is longer than 1024 bytes`);
+  if (/[\r\n]/.test(ref.key)) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))} contains a carriage return or line feed, which Cloud Storage does not allow`);
+}
+
+function invalidName(message: string): StowageError {
+  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidName });
+}
+
+function integrityError(bucket: string, key: string, why: string): StowageError {
+  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
+    reason: Reason.IntegrityMismatch,
+    metadata: { bucket, key },
+  });
+}
+
+function objectNotFoundError(ref: ObjectRef): StowageError {
+  return new StowageError(Code.NotFound, `object ${JSON.stringify(ref.key)} not found in bucket ${JSON.stringify(ref.bucket)}`, {
+    reason: Reason.ObjectNotFound,
+    metadata: { bucket: ref.bucket, key: ref.key },
+  });
+}
+
+function rangeError(ref: ObjectRef, offset: number, size: number): StowageError {
+  return new StowageError(Code.OutOfRange, `range offset ${String(offset)} is past the end of ${JSON.stringify(ref.key)} (${String(size)} bytes)`, {
+    reason: Reason.InvalidRange,
+    metadata: { bucket: ref.bucket, key: ref.key },
+  });
+}
