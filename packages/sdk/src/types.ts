@@ -29,7 +29,10 @@ export type ByteSource = AsyncIterable<Uint8Array>;
 export interface ObjectInfo {
   /** Full key. */
   readonly key: string;
-  /** Size in bytes. */
+  /**
+   * Size in bytes. Stowage plugins always report it; `-1` means unknown and comes only from a Velero
+   * plugin reached through the host's Velero adapter (contract 7.5).
+   */
   readonly size: number;
   /** Entity tag, opaque; empty when the store has none. */
   readonly etag: string;
@@ -91,7 +94,7 @@ export interface GetObjectInput {
 export interface GetObjectOutput {
   /** The object's attributes; `size` is the whole object's size. */
   readonly object: ObjectInfo;
-  /** Number of bytes the body yields. */
+  /** Number of bytes the body yields; `-1` (unknown) only through the Velero adapter (contract 7.5). */
   readonly contentLength: number;
   /** Offset of the first byte of the body. */
   readonly offset: number;

@@ -75,11 +75,30 @@ function decodeStatus(bytes: Buffer): number {
   return status;
 }
 
+/** Environment variable carrying Velero's magic cookie (go-plugin handshake of Velero). */
+export const VELERO_COOKIE_KEY = "VELERO_PLUGIN";
+/** Value of Velero's magic cookie. */
+export const VELERO_COOKIE_VALUE = "hello";
+/** The application protocol version Velero negotiates. */
+export const VELERO_APP_PROTOCOL_VERSION = 2;
+
+/** Which protocol a command speaks: `velero` when the command says so, else Stowage's. */
+export function protocolOf(command: PluginCommand): "stowage" | "velero" {
+  return command.protocol === "velero" ? "velero" : "stowage";
+}
+
+/** The application protocol version a command's protocol uses. */
+export function appVersionOf(command: PluginCommand): number {
+  return protocolOf(command) === "velero" ? VELERO_APP_PROTOCOL_VERSION : APP_PROTOCOL_VERSION;
+}
+
 function environment(command: PluginCommand, withCookie: boolean, socketDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...command.env, PLUGIN_PROTOCOL_VERSIONS: String(APP_PROTOCOL_VERSION), PLUGIN_UNIX_SOCKET_DIR: socketDir };
-  if (withCookie) return { ...env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE };
-  // Without any host's cookie: neither Stowage's nor Velero's (an executable may serve both).
-  return Object.fromEntries(Object.entries(env).filter(([key]) => key !== MAGIC_COOKIE_KEY && key !== "VELERO_PLUGIN"));
+  const base = Object.fromEntries(Object.entries({ ...process.env, ...command.env }).filter(([key]) => key !== MAGIC_COOKIE_KEY && key !== VELERO_COOKIE_KEY));
+  const env: NodeJS.ProcessEnv = { ...base, PLUGIN_PROTOCOL_VERSIONS: String(appVersionOf(command)), PLUGIN_UNIX_SOCKET_DIR: socketDir };
+  // Without the cookie: neither Stowage's nor Velero's (an executable may serve both).
+  if (!withCookie) return env;
+  // With the cookie of the protocol the command speaks, exactly as that protocol's host sets it.
+  return protocolOf(command) === "velero" ? { ...env, [VELERO_COOKIE_KEY]: VELERO_COOKIE_VALUE } : { ...env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE };
 }
 
 function exitOf(child: ChildProcess): Promise<Exit> {
@@ -139,7 +158,10 @@ export async function runWithoutCookie(command: PluginCommand, timeoutMs: number
   }
 }
 
-/** A plugin process started by the kit itself, with the cookie, connected over gRPC. */
+/**
+ * A plugin process started by the kit itself, with the cookie of its protocol (Stowage's, or
+ * Velero's `VELERO_PLUGIN=hello` with protocol version 2 for `protocol: "velero"`), connected over gRPC.
+ */
 export class RawPlugin {
   /** The parsed handshake. */
   readonly handshake: Handshake;
@@ -175,8 +197,8 @@ export class RawPlugin {
   }
 
   /**
-   * Starts the executable with the cookie and a private socket directory, reads and parses the
-   * first line of standard output and connects. Throws when no valid handshake arrives within
+   * Starts the executable with its protocol's cookie and a private socket directory, reads and
+   * parses the first line of standard output (requiring that protocol's application version) and connects. Throws when no valid handshake arrives within
    * `timeoutMs` (the process is killed).
    */
   static async launch(command: PluginCommand, timeoutMs: number): Promise<RawPlugin> {
@@ -226,7 +248,7 @@ export class RawPlugin {
     }
     let handshake: Handshake;
     try {
-      handshake = parseHandshake(line, { appVersions: [APP_PROTOCOL_VERSION] });
+      handshake = parseHandshake(line, { appVersions: [appVersionOf(command)] });
     } catch (error) {
       child.kill("SIGKILL");
       await rm(socketDir, { recursive: true, force: true });

@@ -9,9 +9,10 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import { Metadata, type Client } from "@grpc/grpc-js";
 import { Code, objectNotFound, Reason, StowageError } from "../errors.js";
-import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes } from "../gen/generated/ObjectStore_pb.js";
+import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes, type PutObjectRequest } from "../gen/generated/ObjectStore_pb.js";
 import { PluginLister } from "../gen/generated/PluginLister_pb.js";
 import { GRPCBroker, type ConnInfo } from "../gen/plugin/grpc_broker_pb.js";
 import { VolumeSnapshotter } from "../gen/generated/VolumeSnapshotter_pb.js";
@@ -19,7 +20,7 @@ import type { Logger } from "../logging.js";
 import { RemoteBlockStore } from "../host/block-store-client.js";
 import { RemoteObjectStore, type RemoteClientOptions } from "../host/object-store-client.js";
 import type { PluginProcess } from "../host/plugin-process.js";
-import type { RpcChannel } from "../host/rpc-channel.js";
+import type { ClientStreamCall, RpcChannel } from "../host/rpc-channel.js";
 import type { Supervisor } from "../host/supervisor.js";
 import type {
   CallOptions,
@@ -287,21 +288,58 @@ export class VeleroObjectStore extends RemoteObjectStore {
 
   /**
    * PutObject as a client stream: plugin, bucket and key in every message, bodies of at most 1 MiB,
-   * at least one message (an empty body sends one empty message). `size`/`sha256` are checked here;
-   * on a mismatch the stream is cancelled instead of completed, so the plugin does not commit.
-   * Metadata cannot be carried; `contentType` is dropped.
+   * at least one message (an empty body sends one empty message). `size`/`sha256` are checked here.
+   * A body that must not be stored (a mismatch, a cancellation or deadline, a failing body) is
+   * abandoned with a message Go's decoder refuses and only then cancelled: velero-plugin-for-aws
+   * was seen storing the bytes it had received when the stream was only cancelled. The deadline is
+   * kept here for the same reason (no gRPC deadline is sent). Metadata cannot be carried;
+   * `contentType` is dropped.
    */
   override async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
     if (input.metadata !== undefined && Object.keys(input.metadata).length > 0) throw unsupported("object metadata");
     const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
-    const call = channel.clientStream(VeleroObjectStoreService.method.putObject, { signal: options?.signal, timeoutMs: options?.timeoutMs });
+    options?.signal?.throwIfAborted();
+    // The caller's signal and deadline are handled here, not by the channel (no gRPC deadline is
+    // sent), so that a cancelled or late upload is abandoned before the stream ends.
+    const call = channel.clientStream(VeleroObjectStoreService.method.putObject, {});
+    let abandoned: Promise<void> | undefined;
+    const abandon = (): Promise<void> => (abandoned ??= abandonUpload(call));
+    // Settles (rejects) when the caller cancels or the deadline passes, so a stalled body cannot hold the call.
+    let stop: (reason: unknown) => void = () => undefined;
+    const stopped = new Promise<never>((_resolve, reject) => {
+      stop = reject;
+    });
+    stopped.catch(() => undefined);
+    const onAbort = (): void => {
+      stop(options?.signal?.reason);
+      void abandon();
+    };
+    options?.signal?.addEventListener("abort", onAbort, { once: true });
+    const timeoutMs = options?.timeoutMs;
+    let timedOut: StowageError | undefined;
+    const timer =
+      timeoutMs === undefined || timeoutMs <= 0
+        ? undefined
+        : setTimeout(() => {
+            timedOut = new StowageError(Code.DeadlineExceeded, `the upload did not finish within ${String(timeoutMs)} ms; nothing was stored`);
+            stop(timedOut);
+            void abandon();
+          }, timeoutMs);
+    const chunks = input.body[Symbol.asyncIterator]();
+    let bodyDone = false;
     const header = { plugin: this.descriptor.name, bucket: input.bucket, key: input.key };
     const hash = input.sha256 !== undefined && input.sha256.length > 0 ? createHash("sha256") : undefined;
     let size = 0;
     let sent = 0;
     let digest: Buffer | undefined;
     try {
-      for await (const chunk of input.body) {
+      for (;;) {
+        const next = await Promise.race([chunks.next(), stopped]);
+        if (next.done === true) {
+          bodyDone = true;
+          break;
+        }
+        const chunk = next.value;
         for (let offset = 0; offset < chunk.byteLength; offset += VELERO_CHUNK_BYTES) {
           const body = chunk.subarray(offset, Math.min(chunk.byteLength, offset + VELERO_CHUNK_BYTES));
           hash?.update(body);
@@ -319,15 +357,22 @@ export class VeleroObjectStore extends RemoteObjectStore {
       if (digest !== undefined && input.sha256 !== undefined && !digest.equals(Buffer.from(input.sha256))) {
         throw new StowageError(Code.DataLoss, "the body's SHA-256 does not match the announced one; nothing was stored", { reason: Reason.IntegrityMismatch });
       }
+      if (options?.signal?.aborted === true) throw options.signal.reason;
+      if (timedOut !== undefined) throw timedOut;
       await veleroCall(() => call.finish());
     } catch (error) {
-      // Our own integrity verdict: cancel at once so the plugin never sees a clean end of the body.
       const ours = error instanceof StowageError && error.reason === Reason.IntegrityMismatch;
-      if (ours) call.cancel();
-      // When the call itself already failed (deadline, plugin error, crash), its status is the answer.
-      const status = ours ? undefined : await Promise.race([call.response.then(() => undefined, (e: unknown) => e), sleep(100).then(() => undefined)]);
-      call.cancel();
+      // When the call itself already failed (plugin error, crash), its status is the answer.
+      const status = ours || abandoned !== undefined ? undefined : await Promise.race([call.response.then(() => undefined, (e: unknown) => e), sleep(100).then(() => undefined)]);
+      await abandon();
+      if (!ours && options?.signal?.aborted === true) throw fromVeleroError(options.signal.reason);
+      if (!ours && timedOut !== undefined) throw timedOut;
       throw fromVeleroError(status ?? error);
+    } finally {
+      clearTimeout(timer);
+      options?.signal?.removeEventListener("abort", onAbort);
+      // A body left unfinished is closed (a Readable is destroyed), without waiting for a stalled one.
+      if (!bodyDone) void Promise.resolve(chunks.return?.()).catch(() => undefined);
     }
     return { size, etag: "", ...(digest === undefined ? {} : { sha256: new Uint8Array(digest) }) };
   }
@@ -386,6 +431,33 @@ export class VeleroObjectStore extends RemoteObjectStore {
     return { object: { key: input.key, size: -1, etag: "", contentType: "", metadata: {} }, contentLength: -1, offset: 0, body };
   }
 }
+
+/**
+ * A PutObject message whose field 3 (`key`, a string) holds invalid UTF-8. Go's protobuf decoder
+ * refuses it, so the Go server's `Recv` fails with an error instead of an end of stream, and the
+ * plugin's reader fails the upload.
+ */
+const POISON: PutObjectRequest = { ...create(PutObjectRequestSchema), $unknown: [{ no: 3, wireType: WireType.LengthDelimited, data: Uint8Array.of(1, 0xff) }] };
+
+/**
+ * Abandons a PutObject stream so that the Go plugin stores nothing. Cancelling alone is not
+ * enough: velero-plugin-for-aws v1.14.2 was seen storing the bytes received before a cancellation
+ * as the whole object (bodies under its multipart threshold). So the host first sends a message
+ * the Go decoder refuses, which fails the plugin's body reader with an error, waits briefly for
+ * the plugin's error status, and then cancels.
+ */
+async function abandonUpload(call: ClientStreamCall<PutObjectRequest, unknown>): Promise<void> {
+  const ended = call.response.then(
+    () => undefined,
+    () => undefined,
+  );
+  await Promise.race([call.write(POISON).catch(() => undefined), ended, sleep(ABANDON_WAIT_MS)]);
+  await Promise.race([ended, sleep(ABANDON_WAIT_MS)]);
+  call.cancel();
+}
+
+/** How long {@link abandonUpload} waits for each step. */
+const ABANDON_WAIT_MS = 1000;
 
 function pvBytes(pv: unknown): Uint8Array {
   if (typeof pv !== "object" || pv === null) throw new StowageError(Code.InvalidArgument, "a PersistentVolume must be a JSON object");
