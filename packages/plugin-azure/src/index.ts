@@ -25,6 +25,17 @@ export {
   type BlobStoreSettings,
   type ConfigureBlobStoreOptions,
 } from "./blob/config.js";
+export {
+  LIST_KEYS_ACTION,
+  discoverBlobEndpoint,
+  exchangeAccountKey,
+  resolveBlobEndpoint,
+  storageManagementClient,
+  type BlobEndpointSource,
+  type ResolveBlobEndpointOptions,
+  type ResolvedBlobEndpoint,
+  type StorageAccountLocation,
+} from "./blob/account-arm.js";
 export { abortedError, azureErrorCode, azureHttpStatus, isAbortError, isNotFound, toStowageError, type ErrorContext } from "./shared/errors.js";
 
 // --- Managed Disks (BlockStore) exports: owned by the BlockStore work ---

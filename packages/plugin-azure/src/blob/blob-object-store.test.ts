@@ -57,12 +57,17 @@ describe("init", () => {
     expect(error.message).toContain("NO_SUCH_ENTRY");
   });
 
-  it("without key, SAS or useAAD explains the supported ways instead of calling ARM ListKeys", async () => {
+  it("without key, SAS or useAAD needs the subscription for the ListKeys exchange, naming the key and the credentials-file entry", async () => {
     const rest = Object.fromEntries(Object.entries(azurite.config).filter(([key]) => key !== "storageAccountKeyEnvVar"));
     const error = await catchError(new BlobObjectStore({ configure: { env: {} } }).init(rest));
     expect(error.reason).toBe(Reason.InvalidConfig);
-    expect(error.message).toContain("useAAD=true");
+    expect(error.metadata.key).toBe("subscriptionId");
+    expect(error.message).toContain("AZURE_SUBSCRIPTION_ID");
     expect(error.message).toContain("ListKeys");
+    expect(error.message).toContain("useAAD=true");
+    const withSubscription = await catchError(new BlobObjectStore({ configure: { env: {} } }).init({ ...rest, subscriptionId: "00000000-0000-4000-8000-000000000009" }));
+    expect(withSubscription.metadata.key).toBe("resourceGroup");
+    expect(withSubscription.message).toContain("AZURE_RESOURCE_GROUP");
   });
 
   it("reads blockSizeInBytes leniently, as Velero does", () => {

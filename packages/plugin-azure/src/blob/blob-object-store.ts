@@ -94,7 +94,7 @@ export class BlobObjectStore implements ObjectStore {
   /** Validates the configuration and builds the Blob client; see the package README for the keys. */
   async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
     this.#settings = await configureBlobStore(config, { ...this.#configureOptions, logger: this.#logger, signal: options.signal });
-    this.#logger.info({ config: redactConfig(config, BLOB_CONFIG_KEYS), auth: this.#settings.auth }, "initialised");
+    this.#logger.info({ config: redactConfig(config, BLOB_CONFIG_KEYS), auth: this.#settings.auth, endpoint: this.#settings.endpoint, endpointSource: this.#settings.endpointSource }, "initialised");
   }
 
   #ready(): BlobStoreSettings {

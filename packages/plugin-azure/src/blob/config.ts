@@ -10,7 +10,10 @@ import { Code, Reason, StowageError, type ConfigKeySpec, type Logger, type Plugi
 import { configBoolean, configInteger, validateConfig } from "@stowage/sdk/plugin";
 import { readFile } from "node:fs/promises";
 import { rootCertificates } from "node:tls";
+import { armClientSettings, configHttpsUrl } from "../shared/arm.js";
 import { createTokenCredential, loadCredentialsFile, resolveCloud } from "../shared/credentials.js";
+import type { StorageManagementClient } from "@azure/arm-storage";
+import { discoverBlobEndpoint, exchangeAccountKey, resolveBlobEndpoint, storageManagementClient, type BlobEndpointSource, type StorageAccountLocation } from "./account-arm.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -36,7 +39,8 @@ export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "storageAccount", description: "Storage account name.", required: true },
   {
     name: "storageAccountURI",
-    description: "Blob endpoint, e.g. https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 (Azurite). Default: https://<storageAccount>.blob.<cloud's storage suffix>.",
+    description:
+      "Blob endpoint, e.g. https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 (Azurite). Default: with useAAD or the ListKeys exchange, the account's primary blob endpoint as Resource Manager reports it; otherwise, or when that fails, https://<storageAccount>.blob.<cloud's storage suffix>.",
   },
   {
     name: "storageAccountKeyEnvVar",
@@ -44,8 +48,15 @@ export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   },
   { name: "useAAD", description: "true to authenticate with Entra ID (service principal, workload identity or managed identity from the credentials file). Default false." },
   { name: "activeDirectoryAuthorityURI", description: "Entra ID authority host for sovereign or private clouds, e.g. https://login.microsoftonline.us/." },
-  { name: "resourceGroup", description: "Resource group of the account; accepted for Velero compatibility (only ARM key exchange needs it, which this plugin does not do)." },
-  { name: "subscriptionId", description: "Subscription of the account; accepted for Velero compatibility (see resourceGroup)." },
+  {
+    name: "resourceGroup",
+    description: "Resource group of the account, for the ListKeys exchange and blob endpoint discovery through Resource Manager. Default: AZURE_RESOURCE_GROUP of the credentials file.",
+  },
+  { name: "subscriptionId", description: "Subscription of the account (see resourceGroup). Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
+  {
+    name: "resourceManagerEndpoint",
+    description: "Resource Manager endpoint override (https) for the ListKeys exchange and endpoint discovery, for sovereign or private clouds and tests. Default: the cloud's.",
+  },
   {
     name: "blockSizeInBytes",
     description: `Block size of staged uploads, in bytes (or with a KiB/MiB suffix). Default 8 MiB; non-numeric or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
@@ -54,11 +65,18 @@ export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "requestTimeoutSeconds", description: `Deadline in seconds of each service call (a staged block, the commit, a head, a delete, one list page, a read until its response starts), retries included; also the longest a read's body may wait for the server mid-way. Default ${DEFAULT_REQUEST_TIMEOUT_SECONDS}.` },
   { name: "maxRetries", description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },
   { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
-  { name: "credentialsFile", description: "dotenv credentials file (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLOUD_NAME, account key entries, AZURE_STORAGE_SAS_TOKEN). Default $AZURE_CREDENTIALS_FILE." },
+  {
+    name: "credentialsFile",
+    description:
+      "dotenv credentials file (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLOUD_NAME, AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, account key entries, AZURE_STORAGE_SAS_TOKEN). Default $AZURE_CREDENTIALS_FILE.",
+  },
 ];
 
-/** How the data plane is authenticated. */
-export type BlobAuthKind = "shared-key" | "sas" | "entra-id";
+/**
+ * How the data plane is authenticated: `shared-key` (key from the credentials file), `sas`,
+ * `entra-id` (`useAAD`), or `listkeys` (shared key obtained through Resource Manager ListKeys).
+ */
+export type BlobAuthKind = "shared-key" | "sas" | "entra-id" | "listkeys";
 
 /** Everything the Blob ObjectStore needs once configured. */
 export interface BlobStoreSettings {
@@ -68,9 +86,11 @@ export interface BlobStoreSettings {
   readonly accountName: string;
   /** The blob endpoint, without a trailing slash or query. */
   readonly endpoint: string;
+  /** How the endpoint was found: `storageAccountURI`, Resource Manager, or the cloud's default. */
+  readonly endpointSource: BlobEndpointSource;
   /** How requests are authenticated. */
   readonly auth: BlobAuthKind;
-  /** The shared key credential (shared-key auth): signs service SAS URLs. */
+  /** The shared key credential (shared-key and ListKeys auth): signs service SAS URLs. */
   readonly sharedKey: StorageSharedKeyCredential | undefined;
   /** Block size of staged uploads. */
   readonly blockSize: number;
@@ -89,8 +109,8 @@ export interface ConfigureBlobStoreOptions {
   /** Environment for `$AZURE_CREDENTIALS_FILE` and the key fallback; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
-   * A token credential to use with `useAAD` instead of one built from the credentials file
-   * (tests, embedders).
+   * A token credential to use instead of one built from the credentials file, for `useAAD` and
+   * for the Resource Manager calls (ListKeys, endpoint discovery) (tests, embedders).
    */
   readonly tokenCredential?: TokenCredential | undefined;
   /** Base delay between retries in milliseconds; default 800. */
@@ -144,9 +164,14 @@ async function parseCaCert(config: PluginConfig): Promise<string | undefined> {
 }
 
 
-function parseEndpoint(config: PluginConfig, accountName: string, storageSuffix: string): string {
+function parseEndpoint(config: PluginConfig, accountName: string): string | undefined {
   const raw = configString(config, "storageAccountURI");
-  if (raw === undefined) return `https://${accountName}.blob.${storageSuffix}`;
+  if (raw === undefined) return undefined;
+  return normaliseEndpoint(raw, accountName);
+}
+
+/** Validates a blob endpoint (http or https, no query) and strips trailing slashes. */
+function normaliseEndpoint(raw: string, accountName: string): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -164,10 +189,18 @@ function parseEndpoint(config: PluginConfig, accountName: string, storageSuffix:
 
 /**
  * Validates an `init` configuration and builds the Blob client. Authentication, in Velero's order:
- * `storageAccountKeyEnvVar` → shared key; `useAAD=true` → Entra ID token credential (user
- * delegation SAS for signed URLs); otherwise a SAS token from `AZURE_STORAGE_SAS_TOKEN` in the
- * credentials file. Velero's third way, exchanging a key through ARM ListKeys, is not offered:
- * without one of these the call fails with `INVALID_CONFIG` naming the options.
+ *
+ * 1. `storageAccountKeyEnvVar` → shared key from that credentials-file entry;
+ * 2. `useAAD=true` → Entra ID token credential (user delegation SAS for signed URLs);
+ * 3. a SAS token in the credentials file as `AZURE_STORAGE_SAS_TOKEN` (Stowage's addition);
+ * 4. otherwise Velero's default: the identity of the credentials file lists the account's keys
+ *    through Resource Manager (ListKeys, first key with `Full` permissions) → shared key. This
+ *    needs the subscription (`subscriptionId` or `AZURE_SUBSCRIPTION_ID`) and resource group
+ *    (`resourceGroup` or `AZURE_RESOURCE_GROUP`).
+ *
+ * The endpoint is `storageAccountURI` if set; else, with 2 and 4 (when the subscription and resource
+ * group are known), the primary blob endpoint Resource Manager reports; else, or when that call
+ * fails (logged at debug level), `https://<account>.blob.<cloud's storage suffix>`.
  */
 export async function configureBlobStore(config: PluginConfig, options: ConfigureBlobStoreOptions = {}): Promise<BlobStoreSettings> {
   validateConfig(config, BLOB_CONFIG_KEYS);
@@ -188,19 +221,42 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
   const useAAD = configBoolean(config, "useAAD", false);
   const blockSize = parseBlockSize(config.blockSizeInBytes, options.logger);
   const ca = await parseCaCert(config);
+  const configuredEndpoint = parseEndpoint(config, accountName);
+  const resourceManagerEndpoint = configHttpsUrl(config, "resourceManagerEndpoint");
 
   // An explicit credentialsFile must exist; $AZURE_CREDENTIALS_FILE may be absent (Velero's rule).
   const credentialsPath = configString(config, "credentialsFile") ?? env.AZURE_CREDENTIALS_FILE;
   const values = await loadCredentialsFile(configString(config, "credentialsFile"), env);
   const authority = configString(config, "activeDirectoryAuthorityURI");
   const cloud = resolveCloud(values.AZURE_CLOUD_NAME, authority);
-  const endpoint = parseEndpoint(config, accountName, cloud.storageEndpointSuffix.replace(/^\.+/, ""));
+  const arm = armClientSettings(cloud, { endpointOverride: resourceManagerEndpoint, maxRetries, retryDelayMs: options.retryDelayMs, caCert: ca });
+  const subscriptionId = configString(config, "subscriptionId") ?? ((values.AZURE_SUBSCRIPTION_ID ?? "").trim() || undefined);
+  const resourceGroup = configString(config, "resourceGroup") ?? ((values.AZURE_RESOURCE_GROUP ?? "").trim() || undefined);
+  const location: StorageAccountLocation | undefined =
+    subscriptionId === undefined || resourceGroup === undefined ? undefined : { subscriptionId, resourceGroup, accountName };
+  const fileName = credentialsPath === undefined || credentialsPath === "" ? "(none configured: set credentialsFile or AZURE_CREDENTIALS_FILE)" : JSON.stringify(credentialsPath);
+  const tokenCredential = (): TokenCredential => {
+    try {
+      // caCert also covers the token endpoint (private clouds behind the same CA).
+      return options.tokenCredential ?? createTokenCredential(values, { authorityHost: authority, env, caCert: ca });
+    } catch (error) {
+      if (error instanceof StowageError) throw error;
+      throw invalidConfig(useAAD ? "useAAD" : "credentialsFile", `cannot build an Entra ID credential from the credentials file: ${error instanceof Error ? error.message : String(error)}`, error);
+    }
+  };
+  // Resource Manager calls made during init get the same deadline as a data call.
+  const armSignal = (): AbortSignal => {
+    const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
+    return options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
+  };
 
   const keyName = configString(config, "storageAccountKeyEnvVar");
   let credential: StorageSharedKeyCredential | AnonymousCredential | TokenCredential;
   let auth: BlobAuthKind;
   let sharedKey: StorageSharedKeyCredential | undefined;
-  let url = endpoint;
+  let sasToken: string | undefined;
+  // With an identity, Resource Manager may know the account's real endpoint (Azure DNS zones).
+  let armClient: StorageManagementClient | undefined;
   if (keyName !== undefined) {
     const key = (values[keyName] ?? env[keyName] ?? "").trim();
     if (key === "") {
@@ -217,27 +273,46 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
     credential = sharedKey;
     auth = "shared-key";
   } else if (useAAD) {
-    try {
-      // caCert also covers the token endpoint (private clouds behind the same CA).
-      credential = options.tokenCredential ?? createTokenCredential(values, { authorityHost: authority, env, caCert: ca });
-    } catch (error) {
-      if (error instanceof StowageError) throw error;
-      throw invalidConfig("useAAD", `cannot build an Entra ID credential from the credentials file: ${error instanceof Error ? error.message : String(error)}`, error);
-    }
+    credential = tokenCredential();
+    if (location !== undefined) armClient = storageManagementClient(credential, location.subscriptionId, arm);
     auth = "entra-id";
   } else if ((values.AZURE_STORAGE_SAS_TOKEN ?? "").trim() !== "") {
-    const token = (values.AZURE_STORAGE_SAS_TOKEN ?? "").trim().replace(/^\?/, "");
+    sasToken = (values.AZURE_STORAGE_SAS_TOKEN ?? "").trim().replace(/^\?/, "");
     credential = new AnonymousCredential();
-    url = `${endpoint}?${token}`;
     auth = "sas";
   } else {
-    throw invalidConfig(
-      "storageAccountKeyEnvVar",
-      "no way to authenticate to the storage account: set storageAccountKeyEnvVar to the name of a credentials-file entry holding the account key, " +
-        "or set useAAD=true with an Entra ID identity (service principal in the credentials file, workload identity or managed identity), " +
-        "or put a SAS token in the credentials file as AZURE_STORAGE_SAS_TOKEN. Exchanging a key through ARM ListKeys (Velero's fallback) is not supported.",
-    );
+    if (location === undefined) {
+      const key = subscriptionId === undefined ? "subscriptionId" : "resourceGroup";
+      const entry = subscriptionId === undefined ? "AZURE_SUBSCRIPTION_ID" : "AZURE_RESOURCE_GROUP";
+      throw invalidConfig(
+        key,
+        `no storageAccountKeyEnvVar, useAAD or AZURE_STORAGE_SAS_TOKEN is set, so the plugin would exchange the credentials file's identity for the account key through Resource Manager (ListKeys), ` +
+          `which needs the account's ${key === "subscriptionId" ? "subscription" : "resource group"}: set ${key} in the configuration or ${entry} in the credentials file ${fileName}. ` +
+          "Or avoid the exchange: set storageAccountKeyEnvVar to the name of a credentials-file entry holding the account key, or set useAAD=true with an Entra ID identity",
+      );
+    }
+    armClient = storageManagementClient(tokenCredential(), location.subscriptionId, arm);
+    const key = await exchangeAccountKey(armClient, location, armSignal());
+    try {
+      sharedKey = new StorageSharedKeyCredential(accountName, key);
+    } catch (error) {
+      throw new StowageError(Code.Internal, `the key Resource Manager returned for storage account ${JSON.stringify(accountName)} is not base64`, { reason: Reason.Internal, cause: error });
+    }
+    credential = sharedKey;
+    auth = "listkeys";
   }
+
+  const discoverWith = armClient;
+  const { endpoint, source: endpointSource } = await resolveBlobEndpoint({
+    accountName,
+    storageEndpointSuffix: cloud.storageEndpointSuffix,
+    configured: configuredEndpoint,
+    discover: discoverWith === undefined || location === undefined ? undefined : () => discoverBlobEndpoint(discoverWith, location, armSignal()),
+    normalise: (url) => normaliseEndpoint(url, accountName),
+    logger: options.logger,
+  });
+  options.signal?.throwIfAborted();
+  const url = sasToken === undefined ? endpoint : `${endpoint}?${sasToken}`;
 
   // The storage pipeline hands unknown options on to core-rest-pipeline, whose tlsPolicy sets the CA.
   const pipelineOptions: StoragePipelineOptions & { tlsOptions?: { ca: string[] } } = {
@@ -252,5 +327,5 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
     userAgentOptions: { userAgentPrefix: "stowage-plugin-azure" },
   };
   const service = new BlobServiceClient(url, credential, pipelineOptions);
-  return { service, accountName, endpoint, auth, sharedKey, blockSize, uploadConcurrency, requestTimeoutMs: timeoutSeconds * 1000 };
+  return { service, accountName, endpoint, endpointSource, auth, sharedKey, blockSize, uploadConcurrency, requestTimeoutMs: timeoutSeconds * 1000 };
 }

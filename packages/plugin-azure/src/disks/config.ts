@@ -9,7 +9,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
 import { configBoolean, validateConfig } from "@stowage/sdk/plugin";
 import { readFile } from "node:fs/promises";
-import { rootCertificates } from "node:tls";
+import { armClientOptions, armClientSettings, configHttpsUrl } from "../shared/arm.js";
 import { createTokenCredential, loadCredentialsFile, resolveCloud, type AzureCloud, type EnvironmentMap } from "../shared/credentials.js";
 
 /** Default `apiTimeout`: how long a snapshot, restore or delete may take, as in Velero. */
@@ -129,21 +129,6 @@ export function parseTags(text: string | undefined): Record<string, string> {
   return out;
 }
 
-function configHttpsUrl(config: PluginConfig, key: string): string | undefined {
-  const value = configString(config, key);
-  if (value === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch (error) {
-    throw invalidConfig(key, `${key} ${JSON.stringify(value)} is not a URL; use e.g. https://management.azure.com`, error);
-  }
-  if (url.protocol !== "https:") {
-    throw invalidConfig(key, `${key} ${JSON.stringify(value)} must be an https URL: Azure bearer tokens are never sent over plain http (use caCert for a private CA)`);
-  }
-  return value.replace(/\/+$/, "");
-}
-
 async function parseCaCert(config: PluginConfig): Promise<string | undefined> {
   const raw = configString(config, "caCert");
   if (raw === undefined) return undefined;
@@ -184,10 +169,9 @@ export async function parseDisksConfig(config: PluginConfig, options: ParseDisks
     );
   }
   const credential = options.tokenCredential ?? createTokenCredential(values, { authorityHost: cloud.authorityHost, env, caCert: ca });
-  const endpoint = endpointOverride ?? cloud.resourceManagerEndpoint;
-  const scope = `${cloud.resourceManagerAudience.replace(/\/+$/, "")}/.default`;
+  const arm = armClientSettings(cloud, { endpointOverride, maxRetries: options.maxRetries, caCert: ca });
+  const endpoint = arm.endpoint;
   const clients = new Map<string, ComputeManagementClient>();
-  const maxRetries = options.maxRetries ?? 3;
   return {
     credential,
     cloud,
@@ -205,13 +189,7 @@ export async function parseDisksConfig(config: PluginConfig, options: ParseDisks
       const key = subscriptionId.toLowerCase();
       let client = clients.get(key);
       if (client === undefined) {
-        client = new ComputeManagementClient(credential, subscriptionId, {
-          endpoint,
-          credentials: { scopes: [scope] },
-          retryOptions: { maxRetries, retryDelayInMs: 800, maxRetryDelayInMs: 30_000 },
-          ...(ca === undefined ? {} : { tlsOptions: { ca: [...rootCertificates, ca] } }),
-          userAgentOptions: { userAgentPrefix: "stowage-plugin-azure" },
-        });
+        client = new ComputeManagementClient(credential, subscriptionId, armClientOptions(arm));
         clients.set(key, client);
       }
       return client;

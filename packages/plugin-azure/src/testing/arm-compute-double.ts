@@ -19,6 +19,16 @@
  * - incremental snapshots report `completionPercent`, rising on each `GET` until 100;
  * - list calls page with `nextLink`.
  *
+ *
+ * It also serves the two Microsoft.Storage calls the Blob ObjectStore makes on its storage account
+ * (accounts are added with {@link ArmComputeDouble.addStorageAccount}):
+ * - `POST .../storageAccounts/{name}/listKeys` → `{ keys: [{ keyName, value, permissions,
+ *   creationTime }] }` (with `$expand=kerb`, an account with Kerberos keys also lists `kerb1`);
+ * - `GET .../storageAccounts/{name}` → the account with `properties.primaryEndpoints.blob`;
+ * - an unknown account gives 404 `ResourceNotFound`, an unknown resource group
+ *   `ResourceGroupNotFound`; {@link ArmComputeDouble.denyStorageActions} makes either call answer
+ *   403 `AuthorizationFailed` with ARM's message naming the missing action.
+ *
  * Faults: {@link ArmComputeDouble.injectFault} answers matching requests with an error (e.g. 429
  * with `Retry-After`), {@link ArmComputeDouble.failNextOperations} makes operations end `Failed`,
  * and {@link ArmComputeDouble.hangNextOperations} makes them never finish.
@@ -91,6 +101,35 @@ export interface RecordedRequest {
   status: number;
 }
 
+/** A storage account key as ListKeys returns it. */
+export interface StorageAccountKeySpec {
+  /** `key1`, `key2`, ... */
+  readonly keyName: string;
+  /** Base64 key. */
+  readonly value: string;
+  /** `Full` or `Read` (any letter case, as the service might send it). */
+  readonly permissions: string;
+}
+
+/** A storage account of {@link ArmComputeDouble.addStorageAccount}. */
+export interface StorageAccountSpec {
+  /** Account name. */
+  readonly name: string;
+  /** Resource group (created in the double if new). */
+  readonly resourceGroup: string;
+  /** Keys, in the order ListKeys returns them. */
+  readonly keys: readonly StorageAccountKeySpec[];
+  /** `primaryEndpoints.blob`; default `https://<name>.blob.core.windows.net/`. */
+  readonly blobEndpoint?: string | undefined;
+  /** Region; default `westeurope`. */
+  readonly location?: string | undefined;
+  /** Whether the account has Kerberos keys: ListKeys with `$expand=kerb` then appends a `kerb1` key. */
+  readonly kerberosKeys?: boolean | undefined;
+}
+
+/** Microsoft.Storage actions {@link ArmComputeDouble.denyStorageActions} can refuse. */
+export type StorageAction = "listKeys" | "read";
+
 /** Options of {@link startArmComputeDouble}. */
 export interface ArmComputeDoubleOptions {
   /** Subscription that exists; default a fixed UUID. */
@@ -151,6 +190,10 @@ export interface ArmComputeDouble {
   setOperationRetryAfter(seconds: number | undefined): void;
   /** Changes how much `completionPercent` rises on each `GET` of an incremental snapshot. */
   setCompletionStep(step: number): void;
+  /** Adds (or replaces) a storage account; returns its ARM ID. */
+  addStorageAccount(account: StorageAccountSpec): string;
+  /** Answers these storage account calls with 403 `AuthorizationFailed` from now on (empty list to allow all again). */
+  denyStorageActions(actions: readonly StorageAction[]): void;
   /** Stops the server and removes the certificate files. */
   stop(): Promise<void>;
 }
@@ -205,6 +248,8 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
   const { keyPem: key, certPem: cert, certPath: certFile } = await makeSelfSignedCertificate(dir);
 
   const resources = new Map<string, ArmResource>();
+  const storageAccounts = new Map<string, StorageAccountSpec & { id: string }>(); // id (lower case) → account
+  let deniedStorage = new Set<StorageAction>();
   const operations = new Map<string, Operation>();
   const busy = new Map<string, string>(); // resource id (lower case) → running operation id
   const tokens = new Set<string>();
@@ -412,6 +457,10 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
       list(res, url, (segments[4] ?? "").toLowerCase(), undefined);
       return;
     }
+    if (segments[2]?.toLowerCase() === "resourcegroups" && segments[4]?.toLowerCase() === "providers" && segments[5]?.toLowerCase() === "microsoft.storage") {
+      handleStorage(req, res, url, segments);
+      return;
+    }
     if (segments[2]?.toLowerCase() !== "resourcegroups" || segments[4]?.toLowerCase() !== "providers" || segments[5]?.toLowerCase() !== "microsoft.compute") {
       armError(res, 404, "NotFound", `No HTTP resource was found that matches the request URI '${path}'.`);
       return;
@@ -595,6 +644,65 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
     json(res, existing === undefined ? 201 : 200, view(resource), operationHeaders(op));
   }
 
+  const storageAccountId = (rg: string, name: string): string => `/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Storage/storageAccounts/${name}`;
+
+  // subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name}[/listKeys]
+  function handleStorage(req: IncomingMessage, res: ServerResponse, url: URL, segments: string[]): void {
+    const rg = segments[3] ?? "";
+    const name = segments[7] ?? "";
+    const action = segments.length === 9 && segments[8]?.toLowerCase() === "listkeys" && req.method === "POST" ? "listKeys" : segments.length === 8 && req.method === "GET" ? "read" : undefined;
+    if (segments[6]?.toLowerCase() !== "storageaccounts" || action === undefined) {
+      armError(res, 404, "NotFound", `No HTTP resource was found that matches the request URI '${url.pathname}'.`);
+      return;
+    }
+    const id = storageAccountId(rg, name);
+    if (deniedStorage.has(action)) {
+      const permission = action === "listKeys" ? "Microsoft.Storage/storageAccounts/listkeys/action" : "Microsoft.Storage/storageAccounts/read";
+      armError(
+        res,
+        403,
+        "AuthorizationFailed",
+        `The client '${clientId}' with object id '${clientId}' does not have authorization to perform action '${permission}' over scope '${id}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+      );
+      return;
+    }
+    if (!groups.has(rg.toLowerCase())) {
+      armError(res, 404, "ResourceGroupNotFound", `Resource group '${rg}' could not be found.`);
+      return;
+    }
+    const account = storageAccounts.get(id.toLowerCase());
+    if (account === undefined) {
+      armError(res, 404, "ResourceNotFound", `The Resource 'Microsoft.Storage/storageAccounts/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`);
+      return;
+    }
+    if (action === "listKeys") {
+      const created = "2026-01-01T00:00:00.0000000Z";
+      const keys: Record<string, unknown>[] = account.keys.map((k) => ({ keyName: k.keyName, value: k.value, permissions: k.permissions, creationTime: created }));
+      if (url.searchParams.get("$expand") === "kerb" && account.kerberosKeys === true) keys.push({ keyName: "kerb1", value: randomBytes(64).toString("base64"), permissions: "Full", creationTime: created });
+      json(res, 200, { keys });
+      return;
+    }
+    const blob = account.blobEndpoint ?? `https://${account.name}.blob.core.windows.net/`;
+    json(res, 200, {
+      id: account.id,
+      name: account.name,
+      type: "Microsoft.Storage/storageAccounts",
+      location: account.location ?? "westeurope",
+      tags: {},
+      sku: { name: "Standard_LRS", tier: "Standard" },
+      kind: "StorageV2",
+      properties: {
+        provisioningState: "Succeeded",
+        creationTime: "2026-01-01T00:00:00.0000000Z",
+        primaryLocation: account.location ?? "westeurope",
+        statusOfPrimary: "available",
+        allowSharedKeyAccess: true,
+        supportsHttpsTrafficOnly: true,
+        primaryEndpoints: { blob, dfs: blob.replace(".blob.", ".dfs."), queue: blob.replace(".blob.", ".queue."), table: blob.replace(".blob.", ".table."), file: blob.replace(".blob.", ".file.") },
+      },
+    });
+  }
+
   function list(res: ServerResponse, url: URL, collection: string, rg: string | undefined): void {
     const type = collection === "disks" ? "microsoft.compute/disks" : collection === "snapshots" ? "microsoft.compute/snapshots" : "";
     if (type === "") {
@@ -671,6 +779,15 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
     },
     setOperationRetryAfter(seconds) {
       retryAfter = seconds;
+    },
+    addStorageAccount(account) {
+      groups.add(account.resourceGroup.toLowerCase());
+      const id = storageAccountId(account.resourceGroup, account.name);
+      storageAccounts.set(id.toLowerCase(), { ...account, id });
+      return id;
+    },
+    denyStorageActions(actions) {
+      deniedStorage = new Set(actions);
     },
     async stop() {
       server.closeAllConnections();
