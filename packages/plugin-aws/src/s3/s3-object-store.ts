@@ -39,7 +39,7 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { decodePageToken, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { awsErrorCode, toStowageError } from "../shared/errors.js";
@@ -181,7 +181,7 @@ export class S3ObjectStore implements ObjectStore {
     const body = out.Body;
     if (!(body instanceof Readable)) throw new StowageError(Code.Internal, "the S3 client returned a body that is not a Node stream");
     const contentLength = out.ContentLength ?? 0;
-    const total = totalSize(out.ContentRange) ?? contentLength;
+    const total = contentRangeTotal(out.ContentRange) ?? contentLength;
     const offset = range === undefined ? 0 : range.offset;
     const signal = options.signal;
     if (signal !== undefined) {
@@ -380,7 +380,7 @@ function objectInfo(key: string, out: GetObjectCommandOutput | HeadObjectCommand
 function encodeMetadata(metadata: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata)) {
-    out[k] = /^[\x20-\x7e]*$/.test(v) && !v.startsWith("=?") ? v : `=?UTF-8?B?${Buffer.from(v).toString("base64")}?=`;
+    out[k] = encodeHeaderValue(v);
   }
   return out;
 }
@@ -388,16 +388,9 @@ function encodeMetadata(metadata: Readonly<Record<string, string>>): Record<stri
 function decodeMetadata(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata ?? {})) {
-    const match = /^=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=$/i.exec(v);
-    out[k] = match === null ? v : Buffer.from(match[1] ?? "", "base64").toString("utf8");
+    out[k] = decodeHeaderValue(v);
   }
   return out;
-}
-
-/** The total size from `Content-Range: bytes 0-9/100`. */
-function totalSize(contentRange: string | undefined): number | undefined {
-  const match = /\/(\d+)$/.exec(contentRange ?? "");
-  return match === null ? undefined : Number(match[1]);
 }
 
 function checkRef(ref: ObjectRef): void {

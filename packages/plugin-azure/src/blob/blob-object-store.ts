@@ -37,7 +37,7 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { decodePageToken, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
@@ -299,7 +299,7 @@ export class BlobObjectStore implements ObjectStore {
       call.abort(new DOMException("the body stalled", "TimeoutError"));
     });
     const contentLength = out.contentLength ?? 0;
-    const total = totalSize(out.contentRange) ?? contentLength;
+    const total = contentRangeTotal(out.contentRange) ?? contentLength;
     return { object: objectInfo(input.key, out, total), contentLength, offset: range?.offset ?? 0, body };
   }
 
@@ -631,7 +631,7 @@ export function encodeMetadata(metadata: Readonly<Record<string, string>>): Reco
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata)) {
     const name = /^[a-z_][a-z0-9_]*$/.test(k) && !k.startsWith("h_") ? k : `h_${Buffer.from(k).toString("hex")}`;
-    out[name] = /^[\x20-\x7e]*$/.test(v) && !v.startsWith("=?") && v.trim() === v ? v : `=?UTF-8?B?${Buffer.from(v).toString("base64")}?=`;
+    out[name] = encodeHeaderValue(v);
   }
   return out;
 }
@@ -642,16 +642,9 @@ export function decodeMetadata(metadata: Readonly<Record<string, string>> | unde
   for (const [k, v] of Object.entries(metadata ?? {})) {
     const hex = /^h_((?:[0-9a-f]{2})+)$/i.exec(k);
     const name = hex === null ? k : Buffer.from(hex[1] ?? "", "hex").toString("utf8");
-    const match = /^=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=$/i.exec(v);
-    out[name] = match === null ? v : Buffer.from(match[1] ?? "", "base64").toString("utf8");
+    out[name] = decodeHeaderValue(v);
   }
   return out;
-}
-
-/** The total size from `Content-Range: bytes 0-9/100`. */
-function totalSize(contentRange: string | undefined): number | undefined {
-  const match = /\/(\d+)$/.exec(contentRange ?? "");
-  return match === null ? undefined : Number(match[1]);
 }
 
 function checkRef(ref: ObjectRef): void {

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { Reason, StowageError } from "../src/errors.js";
+import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken } from "../src/plugin.js";
+
+describe("page tokens", () => {
+  it("round-trip the store's position for the same listing", () => {
+    const token = encodePageToken("marker/é", "backups/", "/");
+    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodePageToken(token, "backups/", "/")).toBe("marker/é");
+  });
+
+  it.each([
+    ["another prefix", () => decodePageToken(encodePageToken("m", "a/", "/"), "b/", "/")],
+    ["another delimiter", () => decodePageToken(encodePageToken("m", "a/", "/"), "a/", "")],
+    ["fewer scope parts", () => decodePageToken(encodePageToken("m", "a/", "/"), "a/")],
+    ["garbage", () => decodePageToken("%%%not-a-token", "a/", "/")],
+    ["an empty position", () => decodePageToken(encodePageToken("", "a/", "/"), "a/", "/")],
+  ])("refuses a token from %s with INVALID_PAGE_TOKEN", (_name, decode) => {
+    let caught: unknown;
+    try {
+      decode();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(StowageError);
+    expect((caught as StowageError).reason).toBe(Reason.InvalidPageToken);
+  });
+});
+
+describe("header values", () => {
+  it.each(["plain ascii", "", "naïve ✓", " padded ", "=?looks-encoded?=", "line\nbreak"])("round-trips %j through a header-safe form", (value) => {
+    const encoded = encodeHeaderValue(value);
+    expect(encoded).toMatch(/^[\x20-\x7e]*$/);
+    expect(encoded.trim()).toBe(encoded);
+    expect(decodeHeaderValue(encoded)).toBe(value);
+  });
+
+  it("keeps printable ASCII as it is and decodes what S3 returns", () => {
+    expect(encodeHeaderValue("v1")).toBe("v1");
+    expect(decodeHeaderValue("=?utf-8?b?w6k=?=")).toBe("é");
+  });
+
+  it("reads the complete size from Content-Range", () => {
+    expect(contentRangeTotal("bytes 0-9/100")).toBe(100);
+    expect(contentRangeTotal("bytes 0-9/*")).toBeUndefined();
+    expect(contentRangeTotal(undefined)).toBeUndefined();
+  });
+});
