@@ -12,4 +12,5 @@ export { defineObjectStore, defineBlockStore, checkPluginName } from "./plugin/d
 export type { PluginContext, PluginDefinition, ObjectStorePluginDefinition, BlockStorePluginDefinition } from "./plugin/definition.js";
 export { validateConfig, redactConfig, configBoolean, configInteger } from "./plugin/config.js";
 export { encodePageToken, decodePageToken } from "./plugin/page-token.js";
+export { abortError, throwIfAborted, untilAborted, iterateUntilAborted } from "./plugin/abort.js";
 export { encodeHeaderValue, decodeHeaderValue, contentRangeTotal } from "./plugin/header-values.js";

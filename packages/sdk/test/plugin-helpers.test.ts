@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Reason, StowageError } from "../src/errors.js";
-import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken } from "../src/plugin.js";
+import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, iterateUntilAborted, untilAborted } from "../src/plugin.js";
 
 describe("page tokens", () => {
   it("round-trip the store's position for the same listing", () => {
@@ -44,5 +44,34 @@ describe("header values", () => {
     expect(contentRangeTotal("bytes 0-9/100")).toBe(100);
     expect(contentRangeTotal("bytes 0-9/*")).toBeUndefined();
     expect(contentRangeTotal(undefined)).toBeUndefined();
+  });
+});
+
+describe("cancellation helpers", () => {
+  it("iterateUntilAborted ends a body that fires the signal inside next() and then never yields", async () => {
+    const controller = new AbortController();
+    async function* body(): AsyncGenerator<number> {
+      yield 1;
+      controller.abort();
+      await new Promise(() => undefined);
+    }
+    const seen: number[] = [];
+    let caught: unknown;
+    try {
+      for await (const n of iterateUntilAborted(body(), controller.signal)) seen.push(n);
+    } catch (error) {
+      caught = error;
+    }
+    expect(seen).toEqual([1]);
+    expect(caught).toBeInstanceOf(StowageError);
+    expect((caught as StowageError).reason).toBe(Reason.Cancelled);
+  });
+
+  it("untilAborted returns the value, or fails at once when the signal fires", async () => {
+    expect(await untilAborted(Promise.resolve(7), new AbortController().signal)).toBe(7);
+    const controller = new AbortController();
+    const pending = untilAborted(new Promise<never>(() => undefined), controller.signal);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ reason: Reason.Cancelled });
   });
 });

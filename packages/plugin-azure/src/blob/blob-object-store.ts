@@ -21,7 +21,6 @@ import {
   StowageError,
   bucketNotFound,
   silentLogger,
-  type ByteSource,
   type CallOptions,
   type CreateSignedUrlInput,
   type GetObjectInput,
@@ -37,7 +36,7 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, iterateUntilAborted, redactConfig } from "@stowage/sdk/plugin";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
@@ -176,7 +175,7 @@ export class BlobObjectStore implements ObjectStore {
     try {
       let current: Buffer | undefined;
       let filled = 0;
-      for await (const chunk of abortableIterable(input.body, upload.signal)) {
+      for await (const chunk of iterateUntilAborted(input.body, upload.signal)) {
         if (failure !== undefined) throw failure;
         bytes += chunk.byteLength;
         if (input.size !== undefined && bytes > input.size) throw integrityError(input, `the body is longer than the announced ${input.size} bytes`);
@@ -558,45 +557,6 @@ function bodyError(failure: Error, signal: AbortSignal, context: { operation: st
     });
   }
   return toStowageError(failure, context);
-}
-
-/**
- * Iterates `source`, ending with the signal's reason as soon as it fires (even while a read waits).
- * Each wait has its own listener, removed when the read settles: racing every read against one
- * long-lived promise would keep every chunk reachable until the call ends.
- */
-async function* abortableIterable(source: ByteSource, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-  const iterator = source[Symbol.asyncIterator]();
-  const reason = (): Error => (signal.reason instanceof Error ? signal.reason : new Error("the call was cancelled"));
-  let finished = false;
-  try {
-    for (;;) {
-      signal.throwIfAborted();
-      const result = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-        const onAbort = (): void => {
-          reject(reason());
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        iterator.next().then(
-          (value) => {
-            signal.removeEventListener("abort", onAbort);
-            resolve(value);
-          },
-          (error: unknown) => {
-            signal.removeEventListener("abort", onAbort);
-            reject(error instanceof Error ? error : new Error(String(error)));
-          },
-        );
-      });
-      if (result.done === true) {
-        finished = true;
-        return;
-      }
-      yield result.value;
-    }
-  } finally {
-    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => undefined);
-  }
 }
 
 function objectInfo(key: string, out: BlobDownloadResponseParsed | BlobGetPropertiesResponse, size: number): ObjectInfo {

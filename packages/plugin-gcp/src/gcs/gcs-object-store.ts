@@ -28,7 +28,7 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { decodePageToken, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import { decodePageToken, encodePageToken, redactConfig, untilAborted } from "@stowage/sdk/plugin";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { PassThrough, Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -115,7 +115,7 @@ export class GcsObjectStore implements ObjectStore {
   /** Fails with `BUCKET_NOT_FOUND` when the bucket does not exist. */
   async #checkBucket(settings: GcsStoreSettings, bucket: string, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await abortable(settings.storage.bucket(bucket).getMetadata(), signal);
+      await untilAborted(settings.storage.bucket(bucket).getMetadata(), signal);
     } catch (error) {
       if (signal?.aborted !== true && isNotFound(error)) throw bucketNotFound(bucket);
       throw toStowageError(error, { operation: "get bucket", bucket, signal });
@@ -227,7 +227,7 @@ export class GcsObjectStore implements ObjectStore {
   async #metadata(settings: GcsStoreSettings, ref: ObjectRef, signal: AbortSignal | undefined): Promise<FileMetadata | undefined> {
     signal?.throwIfAborted();
     try {
-      const [metadata] = await abortable(this.#file(settings, ref).getMetadata(), signal);
+      const [metadata] = await untilAborted(this.#file(settings, ref).getMetadata(), signal);
       return metadata;
     } catch (error) {
       if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
@@ -277,7 +277,7 @@ export class GcsObjectStore implements ObjectStore {
       for (;;) {
         let response: GetFilesResponse;
         try {
-          response = await abortable(
+          response = await untilAborted(
             bucket.getFiles({
               autoPaginate: false,
               maxResults: pageSize + 1,
@@ -327,7 +327,7 @@ export class GcsObjectStore implements ObjectStore {
     const signal = options.signal;
     signal?.throwIfAborted();
     try {
-      await abortable(this.#file(settings, input).delete(), signal);
+      await untilAborted(this.#file(settings, input).delete(), signal);
     } catch (error) {
       if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
         await this.#checkBucket(settings, input.bucket, signal);
@@ -355,7 +355,7 @@ export class GcsObjectStore implements ObjectStore {
     const expiresAt = new Date(now + ttl * 1000);
     const file = settings.signingStorage.bucket(input.bucket).file(input.key);
     try {
-      const [url] = await abortable(
+      const [url] = await untilAborted(
         file.getSignedUrl({
           version: "v4",
           action: (input.method ?? "GET") === "PUT" ? "write" : "read",
@@ -369,25 +369,6 @@ export class GcsObjectStore implements ObjectStore {
     } catch (error) {
       throw toStowageError(signingFailure(error) ?? error, { operation: "sign URL", bucket: input.bucket, key: input.key, signal });
     }
-  }
-}
-
-/** Rejects as soon as the signal fires (the library call itself runs on to completion unobserved). */
-async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  signal.throwIfAborted();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      reject(signal.reason instanceof Error ? signal.reason : Object.assign(new Error("the call was cancelled"), { name: "AbortError" }));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  promise.catch(() => undefined);
-  try {
-    return await Promise.race([promise, aborted]);
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
   }
 }
 

@@ -7,7 +7,7 @@
 import { constants } from "node:fs";
 import { copyFile, open, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { abortError, throwIfAborted } from "../shared/abort.js";
+import { abortError, throwIfAborted } from "@stowage/sdk/plugin";
 import { writeFully } from "../shared/fs.js";
 
 /** Bytes copied per step of a streamed copy; also the unit of the artificial delay. */

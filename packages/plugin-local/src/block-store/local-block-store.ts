@@ -27,7 +27,7 @@ import {
 } from "@stowage/sdk";
 import { redactConfig } from "@stowage/sdk/plugin";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { throwIfAborted } from "../shared/abort.js";
+import { throwIfAborted } from "@stowage/sdk/plugin";
 import { fsyncDirectory, isNotFound, toStowageError } from "../shared/fs.js";
 import { checkId, newId } from "../shared/ids.js";
 import { BLOCK_STORE_CONFIG_KEYS, parseBlockStoreConfig, type BlockStoreSettings } from "./config.js";

@@ -26,7 +26,7 @@ import { createHash } from "node:crypto";
 import { Code, Reason, StowageError } from "@stowage/sdk";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { throwIfAborted } from "../shared/abort.js";
+import { throwIfAborted } from "@stowage/sdk/plugin";
 import { isNotFound } from "../shared/fs.js";
 import { compareUtf8 } from "./byte-order.js";
 import { MinHeap } from "./heap.js";

@@ -34,7 +34,7 @@ import { constants } from "node:fs";
 import { mkdir, open, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
-import { abortError, throwIfAborted } from "../shared/abort.js";
+import { abortError, throwIfAborted } from "@stowage/sdk/plugin";
 import { errnoCode, fsyncDirectory, isNotFound, toStowageError } from "../shared/fs.js";
 import { OBJECT_STORE_CONFIG_KEYS, parseObjectStoreConfig, type ObjectStoreSettings } from "./config.js";
 import { checkBucket, checkKey, objectPath } from "./key-layout.js";

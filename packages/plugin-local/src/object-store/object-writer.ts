@@ -18,7 +18,7 @@ import { Code, Reason, StowageError, type ByteSource } from "@stowage/sdk";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { iterateUntilAborted, throwIfAborted } from "../shared/abort.js";
+import { iterateUntilAborted, throwIfAborted } from "@stowage/sdk/plugin";
 import { fsyncDirectory, isNotFound, writeFully } from "../shared/fs.js";
 import { TEMP_DIRECTORY, objectPath } from "./key-layout.js";
 import { SIZE_OFFSET, encodeHeader, encodeSizeAndDigest, type ObjectAttributes } from "./object-file.js";

@@ -1,10 +1,10 @@
 /**
  * Cancellation helpers: turn a fired {@link AbortSignal} into the right {@link StowageError}, and
  * iterate a byte source so that a stuck producer cannot outlive a cancelled call.
- *
- * @packageDocumentation
+ * Shared by every plugin, so that no plugin races chunks against one long-lived abort promise
+ * (which keeps every chunk reachable until the call ends).
  */
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason, StowageError } from "../errors.js";
 
 /**
  * The error a call fails with when its signal fires: the reason itself when it already is a
@@ -28,6 +28,29 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
+ * Waits for `promise`, or fails with {@link abortError} as soon as `signal` fires, for library calls
+ * that take no signal themselves (the call runs on unobserved; a later rejection is swallowed). The
+ * abort listener lives only as long as this wait.
+ */
+export async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  promise.catch(() => undefined);
+  throwIfAborted(signal);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => {
+      reject(abortError(signal));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
  * Iterates `source` until it ends or `signal` fires. Unlike a plain `for await`, a pending
  * `next()` does not keep the caller waiting once the signal fires: the iteration fails at once
  * with {@link abortError} and the source is released without waiting for it: a stream is
@@ -43,11 +66,10 @@ export async function* iterateUntilAborted<T>(source: AsyncIterable<T>, signal: 
   let finished = false;
   try {
     for (;;) {
-      const next = iterator.next();
-      // When the abort wins the race, `next` may still reject later: that must not go unhandled.
-      next.catch(() => undefined);
+      throwIfAborted(signal);
       // A fresh abort promise per chunk: racing every chunk against one long-lived promise would
-      // leave a reaction holding each chunk on it, and keep the whole body reachable.
+      // leave a reaction holding each chunk on it, and keep the whole body reachable. It listens
+      // before `next()` runs, because a generator may fire the signal synchronously inside it.
       let onAbort: (() => void) | undefined;
       const aborted = new Promise<never>((_resolve, reject) => {
         onAbort = () => {
@@ -56,6 +78,9 @@ export async function* iterateUntilAborted<T>(source: AsyncIterable<T>, signal: 
         signal.addEventListener("abort", onAbort, { once: true });
       });
       aborted.catch(() => undefined);
+      const next = iterator.next();
+      // When the abort wins the race, `next` may still reject later: that must not go unhandled.
+      next.catch(() => undefined);
       let result: IteratorResult<T>;
       try {
         result = await Promise.race([next, aborted]);
