@@ -90,6 +90,10 @@ export const Reason = {
   InvalidPageToken: "INVALID_PAGE_TOKEN",
   /** An unexpected failure inside the plugin. */
   Internal: "INTERNAL",
+  /** The plugin process stopped answering and the host replaced it. */
+  PluginUnresponsive: "PLUGIN_UNRESPONSIVE",
+  /** A path component would lead outside what the plugin owns (a link, a mount point). */
+  UnsafePath: "UNSAFE_PATH",
 } as const;
 
 /** One of the {@link Reason} values, or another UPPER_SNAKE_CASE reason from a newer contract. */

@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
@@ -47,4 +48,9 @@ export async function eventually(predicate: () => boolean, timeoutMs = 5000): Pr
     if (Date.now() > end) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** How many file descriptors a process holds open (Linux: the entries of /proc/<pid>/fd). */
+export function openFileDescriptors(pid: number): number {
+  return readdirSync(`/proc/${String(pid)}/fd`).length;
 }

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
 import type { PluginHost } from "../src/host.js";
 import { MAGIC_COOKIE_KEY } from "../src/protocol/constants.js";
-import { alive, capturingLogger, eventually, memoryFixture, startFixtureHost } from "./helpers.js";
+import { alive, capturingLogger, eventually, memoryFixture, openFileDescriptors, startFixtureHost } from "./helpers.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 let hosts: PluginHost[] = [];
@@ -215,6 +215,27 @@ describe("object calls through a plugin process", () => {
     }
     expect(got.body.destroyed).toBe(true);
     expect((await store.headObject({ bucket: "b", key: "big" }))?.size).toBe(data.length);
+  });
+});
+
+describe("resources", () => {
+  it.each([true, false])("puts, gets and failed puts leave no file descriptor open in the host or the plugin (dataChannel=%s)", async (dataChannel) => {
+    const h = await host("ok", { dataChannel });
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b" });
+    const pid = h.plugins()[0]?.pid ?? -1;
+    const round = async (i: number): Promise<void> => {
+      await store.putObject({ bucket: "b", key: `k${String(i % 7)}`, body: Readable.from([Buffer.from([i & 0xff])]) });
+      await drain((await store.getObject({ bucket: "b", key: `k${String(i % 7)}` })).body);
+      await rejection(store.putObject({ bucket: "b", key: "mismatch", body: Readable.from([Buffer.from("abc")]), size: 4 }));
+    };
+    // Warm up (grpc-js connections, lazily opened handles), then measure.
+    for (let i = 0; i < 20; i++) await round(i);
+    const hostBefore = openFileDescriptors(process.pid);
+    const pluginBefore = openFileDescriptors(pid);
+    for (let i = 0; i < 300; i++) await round(i);
+    // Sockets close asynchronously once a call has ended; both counts must come back to the start.
+    await eventually(() => openFileDescriptors(process.pid) <= hostBefore + 5 && openFileDescriptors(pid) <= pluginBefore + 5);
   });
 });
 

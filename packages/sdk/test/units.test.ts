@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
+import { ErrorReason } from "../src/gen/stowage/v1/errors_pb.js";
 import { parseLogLine } from "../src/host/log-forward.js";
 import { hclogTimestamp } from "../src/logging.js";
 import { verifiedBody, rechunk } from "../src/plugin/body.js";
@@ -149,5 +150,14 @@ describe("body verification", () => {
     const sizes: number[] = [];
     for await (const c of rechunk(Readable.from([Buffer.alloc(10)]), 4)) sizes.push(c.byteLength);
     expect(sizes).toEqual([4, 4, 2]);
+  });
+});
+
+describe("reasons", () => {
+  it("Reason holds exactly the proto's ErrorReason values, without their prefix", () => {
+    const fromProto = Object.keys(ErrorReason)
+      .filter((name) => Number.isNaN(Number(name)) && name !== "UNSPECIFIED")
+      .sort();
+    expect(Object.values(Reason).sort()).toEqual(fromProto);
   });
 });

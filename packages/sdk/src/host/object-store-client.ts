@@ -238,6 +238,7 @@ export class RemoteObjectStore implements ObjectStore {
       }
       await call.write(create(PutObjectRequestSchema, { part: { case: "trailer", value: { size: BigInt(sent) } } }));
       const res = await call.finish();
+      socket?.destroy();
       return { size: toNumber(res.size), etag: res.etag, sha256: res.sha256.length > 0 ? res.sha256 : undefined };
     } catch (error) {
       if (!(error instanceof StowageError) && options?.signal?.aborted !== true) {

@@ -175,6 +175,8 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       run().then(
         (response) => {
           scope.done();
+          // The body was read to its end: the connection has done its work (clause 2.6.5).
+          socket?.destroy();
           callback(null, response);
         },
         (error: unknown) => {
@@ -241,6 +243,8 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       run().then(
         () => {
           scope.done();
+          // pump() has ended our side; the host closes its side when it has read the trailer.
+          socket?.destroySoon();
           call.end();
         },
         (error: unknown) => {
