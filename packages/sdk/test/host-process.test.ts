@@ -219,7 +219,7 @@ describe("object calls through a plugin process", () => {
 });
 
 describe("resources", () => {
-  it.each([true, false])("puts, gets and failed puts leave no file descriptor open in the host or the plugin (dataChannel=%s)", async (dataChannel) => {
+  it.each([true, false])("puts, gets, failed puts and failed gets leave no file descriptor open in the host or the plugin (dataChannel=%s)", async (dataChannel) => {
     const h = await host("ok", { dataChannel });
     const store = h.objectStore(PLUGIN);
     await store.init({ buckets: "b" });
@@ -228,6 +228,8 @@ describe("resources", () => {
       await store.putObject({ bucket: "b", key: `k${String(i % 7)}`, body: Readable.from([Buffer.from([i & 0xff])]) });
       await drain((await store.getObject({ bucket: "b", key: `k${String(i % 7)}` })).body);
       await rejection(store.putObject({ bucket: "b", key: "mismatch", body: Readable.from([Buffer.from("abc")]), size: 4 }));
+      await rejection(store.getObject({ bucket: "b", key: "missing" }));
+      await rejection(store.putObject({ bucket: "missing", key: "k", body: Readable.from([Buffer.from("abc")]) }));
     };
     // Warm up (grpc-js connections, lazily opened handles), then measure.
     for (let i = 0; i < 20; i++) await round(i);

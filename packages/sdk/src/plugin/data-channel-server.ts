@@ -18,6 +18,8 @@ export class DataChannelServer {
   readonly #server: Server;
   readonly #parked = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
   readonly #waiting = new Map<string, Waiter>();
+  /** Tokens of calls that ended without claiming their connection; a late arrival is closed at once. */
+  readonly #discarded = new Map<string, NodeJS.Timeout>();
   readonly #path: string;
   readonly #timeoutMs: number;
   readonly #sockets = new Set<Socket>();
@@ -67,6 +69,13 @@ export class DataChannelServer {
       const token = all.subarray(0, DATA_CHANNEL_TOKEN_BYTES).toString("hex");
       const rest = all.subarray(DATA_CHANNEL_TOKEN_BYTES);
       if (rest.length > 0) socket.unshift(rest);
+      const discarded = this.#discarded.get(token);
+      if (discarded !== undefined) {
+        clearTimeout(discarded);
+        this.#discarded.delete(token);
+        socket.destroy();
+        return;
+      }
       const waiter = this.#waiting.get(token);
       if (waiter !== undefined) {
         this.#waiting.delete(token);
@@ -120,6 +129,27 @@ export class DataChannelServer {
     });
   }
 
+  /**
+   * Gives up the connection of a call that ended without claiming it (it failed before its body
+   * moved): a parked connection is closed now, one that arrives later is closed on arrival, so no
+   * descriptor waits for the unclaimed-connection timeout.
+   */
+  discard(token: Uint8Array): void {
+    if (token.length !== DATA_CHANNEL_TOKEN_BYTES) return;
+    const key = Buffer.from(token).toString("hex");
+    const parked = this.#parked.get(key);
+    if (parked !== undefined) {
+      this.#parked.delete(key);
+      clearTimeout(parked.timer);
+      parked.socket.destroy();
+      return;
+    }
+    if (this.#waiting.has(key) || this.#discarded.has(key)) return;
+    const timer = setTimeout(() => this.#discarded.delete(key), this.#timeoutMs);
+    timer.unref();
+    this.#discarded.set(key, timer);
+  }
+
   /** Stops listening and drops every pending connection. */
   async close(): Promise<void> {
     for (const { socket, timer } of this.#parked.values()) {
@@ -127,6 +157,8 @@ export class DataChannelServer {
       socket.destroy();
     }
     this.#parked.clear();
+    for (const timer of this.#discarded.values()) clearTimeout(timer);
+    this.#discarded.clear();
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await rm(this.#path, { force: true });

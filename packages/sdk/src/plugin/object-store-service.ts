@@ -91,6 +91,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       const scope = deps.scope(call);
       const messages = call[Symbol.asyncIterator]() as AsyncIterator<PutObjectRequest>;
       let socket: Socket | undefined;
+      let token: Uint8Array | undefined;
       let bodyError: StowageError | undefined;
       const run = async (): Promise<PutObjectResponse> => {
         const first = await messages.next();
@@ -98,6 +99,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           throw new StowageError(Code.InvalidArgument, "the first PutObject message must be a header");
         }
         const header = first.value.part.value;
+        token = header.dataChannelToken;
         requireNonEmpty(header.bucket, "bucket");
         requireNonEmpty(header.key, "key");
         const store = registry.get(KIND, header.plugin);
@@ -181,7 +183,8 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         },
         (error: unknown) => {
           scope.done();
-          socket?.destroy();
+          if (socket !== undefined) socket.destroy();
+          else if (token !== undefined) dataChannel?.discard(token);
           callback(reportError(bodyError ?? error, call.getPath(), deps.logger));
         },
       );
@@ -249,7 +252,9 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         },
         (error: unknown) => {
           scope.done();
-          socket?.destroy();
+          // A call that failed before its body moved never claimed the connection the host opened.
+          if (socket !== undefined) socket.destroy();
+          else dataChannel?.discard(call.request.dataChannelToken);
           call.emit("error", reportError(error, call.getPath(), deps.logger));
         },
       );
