@@ -10,8 +10,9 @@ Sources: the Stowage protos in proto/stowage/v1 and go-plugin's controller and s
 third_party/proto/plugin. go-plugin's protos are mapped to the import path `goplugin/` (protoc's
 VIRTUAL=DISK form of -I): their proto package stays `plugin`, so the services keep their wire
 names (`plugin.GRPCController`, `plugin.GRPCStdio`), but the generated Python package is called
-`goplugin`, not `plugin`. A Python package named `plugin` would be shadowed by a script named
-plugin.py (like this example's), which Python puts first on the module path.
+`goplugin`, not `plugin`. Generated as `plugin`, a directory without __init__.py (a namespace
+package), it would lose to any module named `plugin` on the path, such as a script named plugin.py
+(like this example's), even with gen/ first on sys.path.
 
 The health service comes from the grpcio-health-checking package, not from generated code: generating
 grpc/health/v1/health.proto would create a package `grpc` that shadows grpcio itself.

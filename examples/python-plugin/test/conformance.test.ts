@@ -5,7 +5,9 @@
  * `scripts/install-python-tools` builds (scripts/test and .ci/run call it).
  */
 import { execFile } from "node:child_process";
-import { access, constants, readdir, rm } from "node:fs/promises";
+import { access, constants, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
@@ -43,6 +45,21 @@ describe("the Python example plugin (python3 plugin.py)", () => {
 
   it("generates the go-plugin services as the package goplugin, so that plugin.py shadows nothing", async () => {
     expect((await readdir(GEN)).sort()).toEqual(["goplugin", "stowage"]);
+  });
+
+  it("would fail with go-plugin's protos generated as the package plugin: a script plugin.py shadows it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "stowage-python-shadow-"));
+    try {
+      const protos = fileURLToPath(new URL("../../../third_party/proto", import.meta.url));
+      const gen = join(dir, "gen");
+      await mkdir(gen);
+      await run(PYTHON, ["-m", "grpc_tools.protoc", `-I${protos}`, `--python_out=${gen}`, `--grpc_python_out=${gen}`, "plugin/grpc_controller.proto"]);
+      await writeFile(join(dir, "plugin.py"), 'import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen"))\nfrom plugin import grpc_controller_pb2\n');
+      const failure = await run(PYTHON, [join(dir, "plugin.py")]).then(() => undefined, (error: unknown) => error as { stderr: string });
+      expect(failure?.stderr).toMatch(/ImportError: cannot import name 'grpc_controller_pb2' from partially initialized module 'plugin'/u);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("passes every case that applies, MUST and SHOULD, and leaves nothing behind", () => {
