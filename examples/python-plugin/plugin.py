@@ -48,10 +48,10 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from concurrent import futures  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
-from typing import Callable, Iterator, NamedTuple  # noqa: E402
+from typing import Callable, NamedTuple  # noqa: E402
 
 import grpc  # noqa: E402
-from google.protobuf import any_pb2, timestamp_pb2  # noqa: E402
+from google.protobuf import any_pb2  # noqa: E402
 from google.rpc import error_details_pb2, status_pb2  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
@@ -373,26 +373,25 @@ class ObjectStoreService(object_store_pb2_grpc.ObjectStoreServiceServicer):
         log("info", "configured", buckets=",".join(sorted(settings.buckets)), maxTotalMiB=settings.max_total_bytes // MIB)
         return pb.ObjectStoreServiceInitResponse()
 
-    @handler
-    def HeadObject(self, request, context):
+    def bucket_of(self, request) -> dict[str, StoredObject]:
+        """The bucket of a request naming one object, after the checks of steps 1 to 5 of 4.8.1."""
         require(request.bucket, "bucket")
         require(request.key, "key")
         route(request.plugin)
         settings = self.store.settings()
         check_key(request.key)
-        obj = self.store.bucket(settings, request.bucket).get(request.key)
+        return self.store.bucket(settings, request.bucket)
+
+    @handler
+    def HeadObject(self, request, context):
+        obj = self.bucket_of(request).get(request.key)
         if obj is None:
             return pb.HeadObjectResponse(exists=False)  # contract 5.4.1: a missing key is not an error
         return pb.HeadObjectResponse(exists=True, object=info_of(request.key, obj))
 
     @handler
     def DeleteObject(self, request, context):
-        require(request.bucket, "bucket")
-        require(request.key, "key")
-        route(request.plugin)
-        settings = self.store.settings()
-        check_key(request.key)
-        self.store.delete(self.store.bucket(settings, request.bucket), request.key)  # missing: OK (5.6.2)
+        self.store.delete(self.bucket_of(request), request.key)  # a missing key is OK (5.6.2)
         return pb.DeleteObjectResponse()
 
     @handler

@@ -31,9 +31,9 @@ export function untrackKey(ctx: CaseContext, key: string, bucket = ctx.objectSet
 }
 
 /**
- * Puts `body` under `key`, tracked for cleanup, and returns what the put resolved or rejected with.
- * When the plugin refuses the put, the key is marked refused: the cleanup still tries to delete
- * it, but does not report it as a leak when it cannot (`ResourceTracker.refused`).
+ * PutObject with the key tracked for cleanup; resolves or rejects as the put does. When the plugin
+ * refuses the put, the key is marked refused: the cleanup still tries to delete it, but does not
+ * report it as a leak when it cannot (`ResourceTracker.refused`).
  */
 export async function trackedPut(ctx: CaseContext, input: PutObjectInput): Promise<PutObjectResult> {
   trackKey(ctx, input.key, input.bucket);

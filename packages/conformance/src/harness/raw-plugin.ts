@@ -336,8 +336,8 @@ export class RawPlugin {
     // grpc-js reports a non-OK end as an error too; the status event carries every end.
     call.on("error", () => undefined);
     const ended = new Promise<StreamEnd>((resolve) => {
-      call.on("status", (status: StatusObject) => {
-        resolve({ code: status.code, details: status.details });
+      call.on("status", (end: StatusObject) => {
+        resolve({ code: end.code, details: end.details });
       });
     });
     return {
