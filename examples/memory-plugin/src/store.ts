@@ -15,7 +15,6 @@ import {
   objectNotFound,
   type CallOptions,
   type ConfigKeySpec,
-  type CreateSignedUrlInput,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -112,8 +111,8 @@ export class MemoryStore implements ObjectStore {
 
   /** Stores a body once it has fully arrived; a cancelled or oversized put stores nothing (2.4.4). */
   async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     const room = this.#maxBytes - this.#used() + (bucket.get(input.key)?.data.length ?? 0);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -139,8 +138,8 @@ export class MemoryStore implements ObjectStore {
 
   /** Reads an object or a range of it (clauses 5.3.9 to 5.3.13). */
   async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     const stored = bucket.get(input.key);
     if (stored === undefined) throw objectNotFound(input.bucket, input.key);
     const size = stored.data.length;
@@ -155,24 +154,27 @@ export class MemoryStore implements ObjectStore {
 
   /** Attributes, or `undefined` for a missing key (clause 5.4.1). */
   async headObject(input: ObjectRef): Promise<ObjectInfo | undefined> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     return bucket.get(input.key)?.info;
   }
 
   /** Deletes; a missing key is success (clause 5.6.2). */
   async deleteObject(input: ObjectRef): Promise<void> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     bucket.delete(input.key);
   }
 
   /** Lists in byte order with common prefixes, pages and tokens bound to the listing (clause 5.5). */
   async *listObjects(input: ListObjectsInput): AsyncGenerator<ListObjectsPage> {
-    const bucket = this.#bucket(input.bucket);
     const prefix = input.prefix ?? "";
     const delimiter = input.delimiter ?? "";
     const pageSize = input.pageSize ?? 1000;
+    const listing = JSON.stringify([input.bucket, prefix, delimiter]);
+    // The page token before the bucket (contract 4.8).
+    const after = input.pageToken === undefined ? undefined : decodeToken(input.pageToken, listing);
+    const bucket = this.#bucket(input.bucket);
     const entries: { readonly key: string; readonly info?: ObjectInfo | undefined }[] = [];
     let lastCommon: string | undefined;
     for (const key of [...bucket.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)) {
@@ -185,10 +187,8 @@ export class MemoryStore implements ObjectStore {
       if (common !== lastCommon) entries.push({ key: common });
       lastCommon = common;
     }
-    const listing = JSON.stringify([input.bucket, prefix, delimiter]);
     let start = 0;
-    if (input.pageToken !== undefined) {
-      const after = decodeToken(input.pageToken, listing);
+    if (after !== undefined) {
       start = entries.findIndex((e) => compareKeys(e.key, after) > 0);
       if (start < 0) start = entries.length;
     }
@@ -207,8 +207,8 @@ export class MemoryStore implements ObjectStore {
   }
 
   /** Not offered: the plugin announces no signed-URL capability (clause 5.7.1). */
-  async createSignedUrl(input: CreateSignedUrlInput): Promise<SignedUrl> {
-    this.#bucket(input.bucket);
+  async createSignedUrl(): Promise<SignedUrl> {
+    // UNSUPPORTED comes before any bucket lookup (contract 4.8).
     throw new StowageError(Code.Unimplemented, "this plugin does not sign URLs; stream the object through the host", { reason: Reason.Unsupported });
   }
 }

@@ -24,7 +24,7 @@ export interface ObjectStoreConfig {
   readonly plugin?: string | undefined;
   /** The Init configuration. Values are strings; `${env:NAME}` is replaced by the variable's value. */
   readonly config?: Readonly<Record<string, string | number | boolean>> | undefined;
-  /** The bucket the cases write into (under the run prefix). It must exist, unless the plugin creates buckets on put. */
+  /** The bucket the cases write into (under the run prefix). It must exist, unless the configuration opts in to creating it (contract 5.0.3). */
   readonly bucket: string;
   /** A well-formed bucket name that does not exist (default `stowage-conformance-missing-<runid>`). */
   readonly missingBucket?: string | undefined;

@@ -19,7 +19,7 @@ import {
   type ObjectStoreSettings,
 } from "./config.js";
 import { CaseSkipped, ConfigProblem } from "./define.js";
-import { CaseFailure, describeFailure } from "./harness/expect.js";
+import { abbreviateLongRuns, CaseFailure, describeFailure } from "./harness/expect.js";
 import type { CasePatterns } from "./patterns.js";
 import { ResourceTracker, type CleanupFailure } from "./tracker.js";
 import type { CaseContext, CaseResult, CaseStatus, ConformanceCase, PluginAccess } from "./types.js";
@@ -266,8 +266,21 @@ export class KindSession {
     return this.#init !== undefined;
   }
 
+  /** A result; its texts are abbreviated for reports ({@link abbreviateLongRuns}). */
   #result(c: ConformanceCase, status: CaseStatus, durationMs: number, message: string | undefined, notes: readonly string[], leaks: readonly string[]): CaseResult {
-    return { id: c.id, title: c.title, clause: c.clause, level: c.level, kind: this.kind, capabilities: c.capabilities, status, durationMs, message, notes, leaks };
+    return {
+      id: c.id,
+      title: c.title,
+      clause: c.clause,
+      level: c.level,
+      kind: this.kind,
+      capabilities: c.capabilities,
+      status,
+      durationMs,
+      message: message === undefined ? undefined : abbreviateLongRuns(message),
+      notes: notes.map(abbreviateLongRuns),
+      leaks: leaks.map(abbreviateLongRuns),
+    };
   }
 
   /** Why a case cannot run here, or undefined. */
@@ -389,6 +402,6 @@ export class KindSession {
 
   /** Removes what the run shared (the Init marker, the shared snapshot); returns what could not be removed. */
   async close(): Promise<string[]> {
-    return (await this.#runTracker.cleanup()).map((f) => `${f.label}: ${f.error}`);
+    return (await this.#runTracker.cleanup()).map((f) => abbreviateLongRuns(`${f.label}: ${f.error}`));
   }
 }

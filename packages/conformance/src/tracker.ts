@@ -11,6 +11,8 @@ import { Code, StowageError } from "@stowage/sdk";
 interface Entry {
   readonly label: string;
   readonly remove: () => Promise<void>;
+  /** The call that was to create it failed: a failed removal is then no leak. */
+  refused: boolean;
 }
 
 /** Removal of one resource failed. */
@@ -44,6 +46,7 @@ export class ResourceTracker {
     const timeoutMs = this.#timeoutMs;
     this.#entries.push({
       label,
+      refused: false,
       remove: async () => {
         const signal = AbortSignal.timeout(timeoutMs);
         await Promise.race([
@@ -67,6 +70,23 @@ export class ResourceTracker {
   }
 
   /**
+   * Marks a resource (the most recent registration with this label) as refused: the call that was
+   * to create it failed, so by contract clause 2.4.4 nothing exists under it. Its removal is still
+   * attempted, in case the plugin stored it all the same, but a removal that fails is not reported
+   * as a leak: a plugin that refuses a name (a 1025-byte key, a name its backend cannot hold)
+   * usually refuses to delete it too, and with an error that need not be `NOT_FOUND`.
+   */
+  refused(label: string): void {
+    for (let i = this.#entries.length - 1; i >= 0; i--) {
+      const entry = this.#entries[i];
+      if (entry?.label === label) {
+        entry.refused = true;
+        return;
+      }
+    }
+  }
+
+  /**
    * Removes every registered resource, last registered first, and returns the failures. Every
    * removal is attempted even when earlier ones fail.
    */
@@ -78,7 +98,7 @@ export class ResourceTracker {
       try {
         await entry.remove();
       } catch (error) {
-        if (error instanceof StowageError && error.code === Code.NotFound) continue;
+        if ((error instanceof StowageError && error.code === Code.NotFound) || entry.refused) continue;
         failures.push({ label: entry.label, error: error instanceof StowageError ? error.rawMessage : error instanceof Error ? error.message : String(error) });
       }
     }

@@ -137,7 +137,6 @@ import {
   objectNotFound,
   type CallOptions,
   type ConfigKeySpec,
-  type CreateSignedUrlInput,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -218,8 +217,8 @@ export class MemoryStore implements ObjectStore {
   }
 
   async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     const chunks: Buffer[] = [];
     for await (const chunk of input.body) {
       options.signal?.throwIfAborted();
@@ -235,8 +234,8 @@ export class MemoryStore implements ObjectStore {
   }
 
   async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     if (input.range !== undefined) {
       // Without the RANGED_READS capability a range is refused, never ignored (clause 5.3.9).
       throw new StowageError(Code.Unimplemented, "this plugin does not offer ranged reads; read the whole object", { reason: Reason.Unsupported });
@@ -247,23 +246,26 @@ export class MemoryStore implements ObjectStore {
   }
 
   async headObject(input: ObjectRef): Promise<ObjectInfo | undefined> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     return bucket.get(input.key)?.info;
   }
 
   async deleteObject(input: ObjectRef): Promise<void> {
+    checkKey(input.key); // names before buckets (contract 4.8)
     const bucket = this.#bucket(input.bucket);
-    checkKey(input.key);
     // A missing key is success (clause 5.6.2).
     bucket.delete(input.key);
   }
 
   async *listObjects(input: ListObjectsInput): AsyncGenerator<ListObjectsPage> {
-    const bucket = this.#bucket(input.bucket);
     const prefix = input.prefix ?? "";
     const delimiter = input.delimiter ?? "";
     const pageSize = input.pageSize ?? 1000;
+    const listing = JSON.stringify([input.bucket, prefix, delimiter]);
+    // The page token before the bucket (contract 4.8).
+    const after = input.pageToken === undefined ? undefined : decodeToken(input.pageToken, listing);
+    const bucket = this.#bucket(input.bucket);
     // Objects and common prefixes in UTF-8 byte order, each common prefix once (clauses 5.5.2-5.5.5).
     const entries: { readonly key: string; readonly info?: ObjectInfo | undefined }[] = [];
     let lastCommon: string | undefined;
@@ -277,10 +279,8 @@ export class MemoryStore implements ObjectStore {
       if (common !== lastCommon) entries.push({ key: common });
       lastCommon = common;
     }
-    const listing = JSON.stringify([input.bucket, prefix, delimiter]);
     let start = 0;
-    if (input.pageToken !== undefined) {
-      const after = decodeToken(input.pageToken, listing);
+    if (after !== undefined) {
       start = entries.findIndex((e) => compareKeys(e.key, after) > 0);
       if (start < 0) start = entries.length;
     }
@@ -298,8 +298,8 @@ export class MemoryStore implements ObjectStore {
     } while (start < entries.length && (input.maxPages === undefined || pages < input.maxPages));
   }
 
-  async createSignedUrl(input: CreateSignedUrlInput): Promise<SignedUrl> {
-    this.#bucket(input.bucket);
+  async createSignedUrl(): Promise<SignedUrl> {
+    // UNSUPPORTED comes before any bucket lookup (contract 4.8).
     // Without SIGNED_GET_URLS / SIGNED_PUT_URLS the call is refused (clause 5.7.1).
     throw new StowageError(Code.Unimplemented, "this plugin does not sign URLs", { reason: Reason.Unsupported });
   }

@@ -3,13 +3,14 @@
  *
  * @packageDocumentation
  */
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason, StowageError, type ObjectStore } from "@stowage/sdk";
 import { CaseSkipped, ConfigProblem, defineCase } from "../define.js";
 import { MIB, bodyOf, digestStream, pseudoRandomBytes, pseudoRandomStream, readAll, sha256Bytes, sha256Hex } from "../harness/data.js";
 import { CaseFailure, check, describeFailure, expectError, expectOk, showKey } from "../harness/expect.js";
 import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
-import { checkSameKeys, compareUtf8, drain, getBytes, listAll, putBytes, showSize, trackKey } from "./objects.js";
+import { UNINITIALISED_INSTANCE } from "./protocol.js";
+import { checkSameKeys, compareUtf8, drain, getBytes, keyOfBytes, listAll, putBytes, showSize, trackedPut, trackKey, untrackKey } from "./objects.js";
 
 const OS = ["object-store"] as const;
 
@@ -28,7 +29,7 @@ async function roundTripKeys(ctx: CaseContext, names: readonly string[]): Promis
   }
   for (const key of keys) {
     await expectOk(`DeleteObject ${showKey(key)}`, () => ctx.objectStore.deleteObject({ bucket: ctx.objectSettings.bucket, key }, { signal: ctx.signal }));
-    ctx.tracker.forget(`object ${ctx.objectSettings.bucket}/${key}`);
+    untrackKey(ctx, key);
   }
   const after = await listAll(ctx, { prefix: ctx.prefix });
   checkSameKeys("ListObjects after deleting every key", after.keys, []);
@@ -705,17 +706,40 @@ const cases: ConformanceCase[] = [
     clause: "1.3.1",
     kinds: OS,
     async run(ctx) {
-      const pad = (bytes: number): string => `${ctx.prefix}${"x".repeat(bytes - Buffer.byteLength(ctx.prefix))}`;
-      const longest = pad(1024);
+      const longest = keyOfBytes(ctx, 1024);
       await putBytes(ctx, longest, "1024-byte key");
       const { data } = await getBytes(ctx, longest);
       check(data.toString() === "1024-byte key", "the object under a 1024-byte key does not read back (1.3.1)");
-      const tooLong = pad(1025);
-      trackKey(ctx, tooLong);
+      // Refused, the key is no leak, whatever the error says; accepted, the cleanup deletes it.
       await expectError("PutObject under a 1025-byte key", { code: Code.InvalidArgument, reason: Reason.InvalidName }, () =>
-        ctx.objectStore.putObject({ bucket: ctx.objectSettings.bucket, key: tooLong, body: bodyOf("x") }, { signal: ctx.signal }),
+        trackedPut(ctx, { bucket: ctx.objectSettings.bucket, key: keyOfBytes(ctx, 1025), body: bodyOf("x") }),
       );
-      ctx.tracker.forget(`object ${ctx.objectSettings.bucket}/${tooLong}`);
+    },
+  }),
+  defineCase({
+    id: "OS-ERROR-PRECEDENCE",
+    title: "When several errors apply, the earlier step of the contract's order wins: NOT_INITIALIZED, then INVALID_NAME or UNSUPPORTED, then BUCKET_NOT_FOUND, then OBJECT_NOT_FOUND",
+    clause: "4.8.1",
+    kinds: OS,
+    async run(ctx) {
+      const bucket = ctx.objectSettings.missingBucket;
+      const key = keyOfBytes(ctx, 1025);
+      const head = (store: ObjectStore): Promise<unknown> => store.headObject({ bucket, key }, { signal: ctx.signal });
+      // The fresh process of PROTO-NOT-INITIALIZED (started here when that case did not run).
+      await expectError("HeadObject of a 1025-byte key in a missing bucket, before Init", { code: Code.FailedPrecondition, reason: Reason.NotInitialized }, () =>
+        head(ctx.plugin.freshObjectStore(UNINITIALISED_INSTANCE)),
+      );
+      await expectError("HeadObject of a 1025-byte key in a missing bucket", { code: Code.InvalidArgument, reason: Reason.InvalidName }, () => head(ctx.objectStore));
+      const missingKey = `${ctx.prefix}missing`;
+      await expectError("GetObject of a missing key in a missing bucket", { code: Code.NotFound, reason: Reason.BucketNotFound }, () =>
+        ctx.objectStore.getObject({ bucket, key: missingKey }, { signal: ctx.signal }),
+      );
+      const ranged = ctx.descriptor.capabilities.includes("RANGED_READS");
+      await expectError(
+        `GetObject with a range past any end, of a missing key${ranged ? "" : ", without RANGED_READS"}`,
+        ranged ? { code: Code.NotFound, reason: Reason.ObjectNotFound } : { code: Code.Unimplemented, reason: Reason.Unsupported },
+        () => ctx.objectStore.getObject({ bucket: ctx.objectSettings.bucket, key: missingKey, range: { offset: 2 ** 40 } }, { signal: ctx.signal }),
+      );
     },
   }),
   defineCase({

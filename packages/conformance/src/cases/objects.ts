@@ -8,11 +8,41 @@ import { bodyOf, readAll } from "../harness/data.js";
 import { check, expectOk, showKey } from "../harness/expect.js";
 import type { CaseContext } from "../types.js";
 
+/** A key of exactly `bytes` bytes in the case's prefix (`bytes` must exceed the prefix's length). */
+export function keyOfBytes(ctx: CaseContext, bytes: number): string {
+  return `${ctx.prefix}${"x".repeat(bytes - Buffer.byteLength(ctx.prefix))}`;
+}
+
+/** The tracker's label of an object. */
+function objectLabel(bucket: string, key: string): string {
+  return `object ${bucket}/${key}`;
+}
+
 /** Registers `key` for deletion after the case. */
 export function trackKey(ctx: CaseContext, key: string, bucket = ctx.objectSettings.bucket): void {
-  ctx.tracker.add(`object ${bucket}/${key}`, async (signal) => {
+  ctx.tracker.add(objectLabel(bucket, key), async (signal) => {
     await ctx.objectStore.deleteObject({ bucket, key }, { signal });
   });
+}
+
+/** Forgets `key`: the case deleted it itself. */
+export function untrackKey(ctx: CaseContext, key: string, bucket = ctx.objectSettings.bucket): void {
+  ctx.tracker.forget(objectLabel(bucket, key));
+}
+
+/**
+ * PutObject with the key tracked for cleanup; resolves or rejects as the put does. When the plugin
+ * refuses the put, the key is marked refused: the cleanup still tries to delete it, but does not
+ * report it as a leak when it cannot (`ResourceTracker.refused`).
+ */
+export async function trackedPut(ctx: CaseContext, input: PutObjectInput): Promise<PutObjectResult> {
+  trackKey(ctx, input.key, input.bucket);
+  try {
+    return await ctx.objectStore.putObject(input, { signal: ctx.signal });
+  } catch (error) {
+    ctx.tracker.refused(objectLabel(input.bucket, input.key));
+    throw error;
+  }
 }
 
 /** Puts `data` under `key` (tracked for cleanup) and expects success. */
@@ -22,10 +52,7 @@ export async function putBytes(
   data: Uint8Array | string,
   extra: Partial<Omit<PutObjectInput, "bucket" | "key" | "body">> = {},
 ): Promise<PutObjectResult> {
-  trackKey(ctx, key);
-  return expectOk(`PutObject ${showKey(key)}`, () =>
-    ctx.objectStore.putObject({ bucket: ctx.objectSettings.bucket, key, body: bodyOf(data), ...extra }, { signal: ctx.signal }),
-  );
+  return expectOk(`PutObject ${showKey(key)}`, () => trackedPut(ctx, { bucket: ctx.objectSettings.bucket, key, body: bodyOf(data), ...extra }));
 }
 
 /**

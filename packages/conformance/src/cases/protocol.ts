@@ -14,8 +14,15 @@ import { CaseFailure, check, describeFailure, expectError, expectOk } from "../h
 import { appVersionOf, childPids, processAlive, protocolOf, RawPlugin, runWithoutCookie, VELERO_APP_PROTOCOL_VERSION, VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE } from "../harness/raw-plugin.js";
 import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
+import { compareUtf8 } from "./objects.js";
 
 const BOTH = ["object-store", "block-store"] as const;
+
+/** The fresh plugin process that no case initialises (`PROTO-NOT-INITIALIZED`, `OS-ERROR-PRECEDENCE`). */
+export const UNINITIALISED_INSTANCE = "not-initialized";
+
+/** How long `PROTO-STDIO` watches the stdio stream stay open. */
+const STDIO_HOLD_MS = 1000;
 
 function command(ctx: CaseContext): PluginCommand {
   const c = ctx.plugin.command;
@@ -59,7 +66,7 @@ async function initFresh(ctx: CaseContext, instance: string, config: Readonly<Re
 export const protocolCases: readonly ConformanceCase[] = [
   defineCase({
     id: "PROTO-HANDSHAKE",
-    title: "The first stdout line is a valid handshake, the socket answers, and nothing else is ever written to stdout",
+    title: "The first stdout line is a valid handshake of five or six fields (never go-plugin's seventh), the socket answers, and nothing else is ever written to stdout",
     clause: "2.1.1, 2.1.4, protocol.md §6",
     kinds: BOTH,
     requires: ["command"],
@@ -72,6 +79,15 @@ export const protocolCases: readonly ConformanceCase[] = [
           `the handshake line ${JSON.stringify(plugin.line)} must announce core version 1, application version ${String(app)}${app === VELERO_APP_PROTOCOL_VERSION ? " (Velero's)" : ""} and grpc (protocol.md §6)`,
         );
         check(h.network === "unix", `the handshake announces network ${JSON.stringify(h.network)}; plugins on Unix listen on a Unix socket (protocol.md §5)`);
+        const fields = plugin.line.trim().split("|");
+        check(
+          fields.length <= 6,
+          `the handshake line ${JSON.stringify(plugin.line)} has ${String(fields.length)} fields; a plugin writes five, or six with the sixth empty, and never go-plugin's seventh (its multiplexing flag), which Stowage hosts do not ask for (protocol.md §6)`,
+        );
+        check(
+          (fields[5] ?? "") === "",
+          `field 6 of the handshake line ${JSON.stringify(plugin.line)} is not empty; it is go-plugin's server certificate, used only with automatic mTLS, which Stowage hosts never ask for (protocol.md §6)`,
+        );
         await expectOk("a health check on the announced socket", () => plugin.health("plugin"));
         // Stop it the way a host does; whether Shutdown itself conforms is PROTO-SHUTDOWN's business.
         await plugin.shutdown().catch(() => undefined);
@@ -106,6 +122,34 @@ export const protocolCases: readonly ConformanceCase[] = [
         for (const service of ["plugin", ""]) {
           const status = await expectOk(`Health/Check for ${JSON.stringify(service)}`, () => plugin.health(service));
           check(status === "SERVING", `Health/Check for ${JSON.stringify(service)} answered ${status}; expected SERVING (2.2.1)`);
+        }
+      });
+    },
+  }),
+  defineCase({
+    id: "PROTO-STDIO",
+    title: "plugin.GRPCStdio/StreamStdio is served, and its stream stays open until the host cancels it",
+    clause: "protocol.md §9.3",
+    kinds: BOTH,
+    requires: ["command"],
+    async run(ctx) {
+      await withRawPlugin(ctx, async (plugin) => {
+        const stdio = plugin.openStdio();
+        try {
+          // A plugin that does not serve the method, or ends the stream at once, has answered by the
+          // time a later call on the same connection has; the second after it is for slow runtimes.
+          await expectOk("Health/Check with the stdio stream open", () => plugin.health("plugin"));
+          const early = await Promise.race([stdio.ended, sleep(STDIO_HOLD_MS, ctx.signal).then(() => undefined)]);
+          if (early === undefined) return;
+          check(
+            early.code !== status.UNIMPLEMENTED,
+            `the plugin does not serve plugin.GRPCStdio/StreamStdio (UNIMPLEMENTED: ${early.details}); every plugin MUST serve it and hold the stream open, or go-plugin hosts log warnings on every start (protocol.md §9.3)`,
+          );
+          throw new CaseFailure(
+            `the StreamStdio stream ended ${early.code === status.OK ? "with OK" : `with status ${String(early.code)} (${early.details})`} after ${String(stdio.received)} messages, before the host cancelled it; it MUST stay open until the host cancels it or the plugin shuts down (protocol.md §9.3)`,
+          );
+        } finally {
+          stdio.cancel();
         }
       });
     },
@@ -193,13 +237,13 @@ export const protocolCases: readonly ConformanceCase[] = [
     kinds: BOTH,
     requires: [],
     async run(ctx) {
-      await expectError("a call to a fresh plugin process before Init", { code: Code.FailedPrecondition, reason: Reason.NotInitialized }, () => probe(ctx, "not-initialized"));
+      await expectError("a call to a fresh plugin process before Init", { code: Code.FailedPrecondition, reason: Reason.NotInitialized }, () => probe(ctx, UNINITIALISED_INSTANCE));
     },
   }),
   defineCase({
     id: "PROTO-INIT-UNKNOWN-KEY",
-    title: "Init with an unknown key fails with INVALID_ARGUMENT/INVALID_CONFIG, lists the valid keys, and leaves the plugin uninitialised",
-    clause: "5.1.1, 6.1.1, 3.6.3",
+    title: "Init with an unknown key fails with INVALID_ARGUMENT/INVALID_CONFIG, lists the valid keys in valid_keys (sorted, comma-separated), and leaves the plugin uninitialised",
+    clause: "5.1.1, 6.1.1, 4.3.3, 3.6.3",
     kinds: BOTH,
     requires: [],
     async run(ctx) {
@@ -209,7 +253,13 @@ export const protocolCases: readonly ConformanceCase[] = [
       );
       const validKeys = error.metadata.valid_keys;
       check(validKeys !== undefined, `the INVALID_CONFIG error carries no valid_keys metadata (5.1.1); metadata: ${JSON.stringify(error.metadata)}`);
-      const valid = validKeys.split(",").map((k) => k.trim());
+      check(
+        /^[^\s,]+(,[^\s,]+)*$/u.test(validKeys),
+        `valid_keys ${JSON.stringify(validKeys)} is not a list of key names separated by commas, without spaces (4.3.3, 5.1.1)`,
+      );
+      const valid = validKeys.split(",");
+      const sorted = [...valid].sort(compareUtf8);
+      check(valid.join(",") === sorted.join(","), `valid_keys ${JSON.stringify(validKeys)} is not sorted; expected ${JSON.stringify(sorted.join(","))} (4.3.3, 5.1.1)`);
       check(!valid.includes(unknown), `valid_keys lists the unknown key: ${validKeys} (5.1.1)`);
       const missing = Object.keys(ctx.pluginConfig).filter((k) => !valid.includes(k));
       check(missing.length === 0, `valid_keys ${JSON.stringify(validKeys)} lacks keys Init accepts: [${missing.join(", ")}] (5.1.1)`);

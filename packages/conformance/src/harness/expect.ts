@@ -85,6 +85,21 @@ export function preview(value: unknown, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
+/** A run of more than 160 non-space characters: abbreviated in reports. */
+const LONG_RUN = /\S{161,}/gu;
+
+/**
+ * Abbreviates, in text meant for a report, every run of more than 160 non-space characters (a
+ * 1 KiB key, an encoded blob) to its first 60 and last 40 characters around the count of those
+ * left out, so that no report prints such a key whole.
+ */
+export function abbreviateLongRuns(text: string): string {
+  return text.replace(LONG_RUN, (run) => {
+    const chars = Array.from(run); // code points: a pair of surrogates is never split
+    return `${chars.slice(0, 60).join("")}…(${String(chars.length - 100)} characters left out)…${chars.slice(-40).join("")}`;
+  });
+}
+
 /** JSON rendering of a key that shows invisible differences (NFC/NFD, spaces) as escapes. */
 export function showKey(key: string): string {
   return JSON.stringify(key).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ServiceError, type status, type StatusObject } from "@grpc/grpc-js";
 import { APP_PROTOCOL_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "@stowage/sdk";
 import { parseHandshake, type Handshake, type PluginCommand } from "@stowage/sdk/host";
 
@@ -158,6 +158,24 @@ export async function runWithoutCookie(command: PluginCommand, timeoutMs: number
   }
 }
 
+/** How a stream ended: its gRPC status code and details. */
+export interface StreamEnd {
+  /** The status code. */
+  readonly code: status;
+  /** The status details. */
+  readonly details: string;
+}
+
+/** An open `plugin.GRPCStdio/StreamStdio` stream. */
+export interface StdioStream {
+  /** Resolves when the stream ends, for whatever reason. */
+  readonly ended: Promise<StreamEnd>;
+  /** Messages received so far. */
+  readonly received: number;
+  /** Cancels the stream, as a host does when it closes the connection. */
+  cancel(): void;
+}
+
 /**
  * A plugin process started by the kit itself, with the cookie of its protocol (Stowage's, or
  * Velero's `VELERO_PLUGIN=hello` with protocol version 2 for `protocol: "velero"`), connected over gRPC.
@@ -296,6 +314,41 @@ export class RawPlugin {
     const response = await this.#unary("/grpc.health.v1.Health/Check", encodeService(service), timeoutMs);
     const status = decodeStatus(response);
     return SERVING_STATUS[status] ?? `status ${String(status)}`;
+  }
+
+  /**
+   * Opens `plugin.GRPCStdio/StreamStdio`, as a go-plugin host does right after connecting, and
+   * keeps it open until {@link StdioStream.cancel}.
+   */
+  openStdio(): StdioStream {
+    const call = this.#client.makeServerStreamRequest(
+      "/plugin.GRPCStdio/StreamStdio",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.alloc(0), // google.protobuf.Empty
+      new Metadata(),
+      {},
+    );
+    let received = 0;
+    call.on("data", () => {
+      received += 1;
+    });
+    // grpc-js reports a non-OK end as an error too; the status event carries every end.
+    call.on("error", () => undefined);
+    const ended = new Promise<StreamEnd>((resolve) => {
+      call.on("status", (end: StatusObject) => {
+        resolve({ code: end.code, details: end.details });
+      });
+    });
+    return {
+      ended,
+      get received() {
+        return received;
+      },
+      cancel: () => {
+        call.cancel();
+      },
+    };
   }
 
   /** Calls `plugin.GRPCController/Shutdown`. */

@@ -141,7 +141,13 @@ function initError(error: unknown): StowageError {
   const converted = fromVeleroError(error);
   const m = /config has invalid keys \[([^\]]*)\]; valid keys are \[([^\]]*)\]/.exec(converted.rawMessage);
   if (converted.code !== Code.Unknown || m === null) return converted;
-  const list = (text: string | undefined): string => (text ?? "").split(/[\s,]+/).filter((k) => k !== "").join(",");
+  // Contract 4.3.3: names separated by commas, sorted (Velero lists the valid keys in declaration order).
+  const list = (text: string | undefined): string =>
+    (text ?? "")
+      .split(/[\s,]+/)
+      .filter((k) => k !== "")
+      .sort()
+      .join(",");
   return new StowageError(Code.InvalidArgument, converted.rawMessage, {
     reason: Reason.InvalidConfig,
     metadata: { ...converted.metadata, invalid_keys: list(m[1]), valid_keys: list(m[2]) },
