@@ -32,7 +32,7 @@ beforeAll(async () => {
   store = new LocalObjectStore();
   await store.init({ root, fsync: "false" });
   for (const key of KEYS) await store.putObject({ bucket: BUCKET, key, body: Readable.from([Buffer.from(key)]) });
-});
+}, 120_000); // a hang guard: 1,100 puts on a loaded machine
 
 afterAll(async () => {
   await store.close();
