@@ -38,7 +38,7 @@ import { copyImage, type CopyImageOptions } from "./copy.js";
 import { LEGACY_TEMPORARY_NAME, SNAPSHOTS_DIRECTORY, VOLUMES_DIRECTORY, imageName, legacyPartialName, recordName } from "./layout.js";
 import { getPersistentVolumeId, setPersistentVolumeId } from "./persistent-volumes.js";
 import { readAllSnapshotRecords, readSnapshotRecord, toSnapshot, writeSnapshotRecord, type SnapshotRecord } from "./snapshot-records.js";
-import { describeVolume, readVolumeAttributes, writeVolumeAttributes } from "./volumes.js";
+import { describeVolume, readVolumeAttributes, sweepOrphanAttributes, writeVolumeAttributes } from "./volumes.js";
 
 /** Default number of snapshots in a page. */
 export const DEFAULT_SNAPSHOT_PAGE_SIZE = 100;
@@ -491,6 +491,7 @@ export class LocalBlockStore implements BlockStore {
         const result: SweepResult = { files: 0, bytes: 0 };
         await sweepTemporaryFiles(volumes, options, result);
         await sweepTemporaryFiles(snapshots, options, result);
+        await sweepOrphanAttributes(volumes, options.staleMs, result);
         if (result.files > 0) this.#logger.info({ ...result }, "reclaimed temporary files left by dead writers");
       });
     } catch (error) {

@@ -9,8 +9,8 @@ import { mkdir, type FileHandle } from "node:fs/promises";
 import { ConfinedRoot, type Directory } from "../shared/confined-root.js";
 import { DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE } from "../shared/config.js";
 import { errnoCode, writeFully } from "../shared/fs.js";
-import { checkId, newId } from "../shared/ids.js";
-import { TemporaryFile, writeFileAtomic } from "../shared/temp-files.js";
+import { ID_PATTERN, checkId, newId } from "../shared/ids.js";
+import { TemporaryFile, writeFileAtomic, type SweepResult } from "../shared/temp-files.js";
 import { COPY_CHUNK_BYTES } from "./copy.js";
 import { VOLUMES_DIRECTORY, imageName, recordName, volumeImage } from "./layout.js";
 
@@ -49,6 +49,26 @@ export async function readVolumeAttributes(volumes: Directory, volumeId: string)
 /** Writes a volume's attribute file atomically. */
 export async function writeVolumeAttributes(volumes: Directory, volumeId: string, attributes: VolumeAttributes, mode: number): Promise<void> {
   await writeFileAtomic(volumes, recordName(volumeId), `${JSON.stringify(attributes, null, 2)}\n`, mode);
+}
+
+/**
+ * Removes attribute files whose volume has no data file and that were last written more than
+ * `staleMs` ago: a restore killed between writing the attributes and renaming the data into
+ * place leaves one. Younger ones may belong to a volume being created, and stay.
+ */
+export async function sweepOrphanAttributes(volumes: Directory, staleMs: number, result: SweepResult, now = Date.now()): Promise<void> {
+  const entries = await volumes.entries();
+  const names = new Set(entries.map((entry) => entry.name));
+  for (const entry of entries) {
+    const id = entry.name.endsWith(".json") ? entry.name.slice(0, -".json".length) : "";
+    if (!entry.isFile() || !ID_PATTERN.test(id) || names.has(imageName(id))) continue;
+    const stats = await volumes.stat(entry.name);
+    if (stats === undefined || now - stats.mtimeMs <= staleMs || (await volumes.stat(imageName(id))) !== undefined) continue;
+    if (await volumes.unlink(entry.name)) {
+      result.files++;
+      result.bytes += stats.size;
+    }
+  }
 }
 
 /** Describes a volume, or returns `undefined` when it does not exist. */

@@ -72,6 +72,12 @@ export function currentOwner(): Owner {
   return self;
 }
 
+/** The owner identity of process `pid` of this host; `undefined` when it does not exist. */
+export function processOwner(pid: number): Owner | undefined {
+  const stat = processStat(pid);
+  return stat === undefined ? undefined : { host: currentOwner().host, pid, start: stat.start };
+}
+
 /** The tag of an owner, as it appears in file names. */
 export function ownerTag(owner: Owner): string {
   return `${owner.host}_${String(owner.pid)}_${owner.start}`;
