@@ -37,7 +37,7 @@ import { openRoot } from "../shared/config.js";
 import type { ChildOptions, ConfinedRoot, Directory } from "../shared/confined-root.js";
 import { DirectoryCache } from "../shared/directory-cache.js";
 import { Sweeper } from "../shared/sweeper.js";
-import { errnoCode, isNotFound, toStowageError } from "../shared/fs.js";
+import { toStowageError } from "../shared/fs.js";
 import { checkContentType, checkMetadata } from "./attributes.js";
 import { OBJECT_STORE_CONFIG_KEYS, parseObjectStoreConfig, type ObjectStoreSettings } from "./config.js";
 import { checkBucket, checkKey, objectPath } from "./key-layout.js";
@@ -447,30 +447,22 @@ async function openObjectFile(directory: Directory, names: readonly string[]): P
 
 /**
  * Removes an object file and then each directory it leaves empty, up to (not including) the
- * bucket, each removal made in a directory opened and checked for it. Flushes the highest
+ * bucket, climbing from the object's directory through its own descriptor. Flushes the highest
  * directory that changed. A missing key is success; a missing bucket `BUCKET_NOT_FOUND`.
  */
 async function deleteObjectFile(root: Directory, bucket: string, names: readonly string[], fsync: boolean): Promise<void> {
   // The directories from the root down to the object's: the bucket first.
-  const levels = [bucket, ...names.slice(0, -1)];
-  let changed = await root.walk(levels);
+  let changed = await root.walk([bucket, ...names.slice(0, -1)]);
   if (changed === undefined) {
     (await openBucket(root, bucket)).close();
     return; // a directory on the way is missing: so is the object
   }
   try {
     if (!(await changed.unlink(names.at(-1) ?? ""))) return;
-    for (let depth = levels.length - 1; depth >= 1; depth--) {
-      const parent = await root.walk(levels.slice(0, depth));
+    while (changed.names.length > 1) {
+      // Not empty (another key lives there), or already removed: stop climbing.
+      const parent = await changed.removeIfEmpty();
       if (parent === undefined) break;
-      try {
-        await parent.rmdir(levels[depth] ?? "");
-      } catch (error) {
-        parent.close();
-        // Not empty (another key lives there), or already removed: stop climbing.
-        if (errnoCode(error) === "ENOTEMPTY" || errnoCode(error) === "EEXIST" || isNotFound(error)) break;
-        throw error;
-      }
       changed.close();
       changed = parent;
     }

@@ -193,9 +193,14 @@ class StagedWriter {
 
   /** Writes whatever is staged and waits until every batch is written. */
   async flush(): Promise<void> {
-    if (this.#staged > 0) await this.#startBatch();
     await this.#inFlight;
     this.#inFlight = undefined;
+    if (this.#staged > 0) {
+      // The last batch: written from the stage itself, no spare buffer needed.
+      await writeFully(this.#file, this.#stage.subarray(0, this.#staged), this.#position);
+      this.#position += this.#staged;
+      this.#staged = 0;
+    }
   }
 }
 

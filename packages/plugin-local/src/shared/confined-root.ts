@@ -505,6 +505,34 @@ export class Directory {
     await rmdir(this.#entry(name));
   }
 
+  /**
+   * Removes this directory if it is empty, and returns its parent, open; `undefined` when it is
+   * not empty (or already gone). The removal goes through this directory's own descriptor
+   * (`<fd>/..`), so it needs no walk; it never climbs above the root.
+   */
+  async removeIfEmpty(): Promise<Directory | undefined> {
+    const name = this.names.at(-1);
+    if (name === undefined) throw new StowageError(Code.Internal, "bug: the root is never removed");
+    const parentNames = this.names.slice(0, -1);
+    try {
+      await rmdir(this.#fd === undefined ? this.path : `${this.#self}/../${name}`);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw error;
+    }
+    if (this.#fd === undefined) return new Directory(this.#root, parentNames, undefined, false);
+    // `..` of a removed directory still names the directory that held it.
+    const fd = await openDescriptor(`${this.#self}/..`, DIRECTORY_FLAGS);
+    try {
+      await this.#root.checkMount(fd, parentNames);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return new Directory(this.#root, parentNames, fd, true);
+  }
+
   /** Renames `name` to `targetName` in `target` (which may be this directory), replacing it. */
   async rename(name: string, target: Directory, targetName: string): Promise<void> {
     await rename(this.#entry(name), target.#entry(targetName));
