@@ -160,7 +160,8 @@ describe("plugin-local killed mid-call", () => {
       expect((await reader.next()).done).toBe(false);
       await killPlugin();
       await expectCrashed((async () => {
-        for (let next = await reader.next(); next.done !== true; next = await reader.next()) void next;
+        let next = await reader.next();
+        while (next.done !== true) next = await reader.next();
       })());
       const again = await store.getObject({ bucket: "b", key: "big" });
       expect(sha256(Buffer.concat(await again.body.toArray()))).toBe(sha256(data));

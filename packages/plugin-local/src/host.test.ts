@@ -2,17 +2,15 @@
  * stowage-plugin-local through a real PluginHost and plugin process: confinement errors, modes,
  * refused attributes, safe downloads and signed URLs that survive a restart of the plugin.
  */
-import { Code, Reason, StowageError, silentLogger } from "@stowage/sdk";
+import { Code, Reason, silentLogger } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pictureOf } from "./test-support.js";
+import { failure, freePort, pictureOf } from "./test-support.js";
 
 // The process-level test runs the built executable: `pnpm run build` first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -36,15 +34,6 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 function body(text: string): Readable {
   return Readable.from([Buffer.from(text)]);
@@ -56,13 +45,6 @@ function pluginPid(): number {
   return pid;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Kills the plugin process and waits until it is gone. */
 async function killPlugin(): Promise<void> {
@@ -102,9 +84,7 @@ describe("confinement across the process boundary", () => {
       const error = await failure(call());
       expect({ code: error.code, reason: error.reason, path: error.metadata.path }).toEqual({ code: Code.PermissionDenied, reason: Reason.UnsafePath, path: component });
     }
-    const listing = await failure((async () => {
-      for await (const page of objects.listObjects({ bucket: "linked" })) void page;
-    })());
+    const listing = await failure(objects.listObjects({ bucket: "linked" }).next());
     expect([listing.reason, listing.metadata.path]).toEqual([Reason.UnsafePath, join(root, "linked")]);
     const blocks = host.blockStore(NAME);
     await mkdir(join(base, "blocks", "volumes"), { recursive: true });

@@ -4,12 +4,12 @@
  * or mount points), make every operation fail with PERMISSION_DENIED/UNSAFE_PATH naming them, and
  * leave the outside byte for byte as it was.
  */
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { link, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pictureOf, tryMount, unmount } from "../test-support.js";
+import { failure, pictureOf, tryMount, unmount } from "../test-support.js";
 import { LocalBlockStore } from "./local-block-store.js";
 import { createLocalVolume } from "./volumes.js";
 
@@ -39,14 +39,7 @@ afterEach(async () => {
 });
 
 async function expectUnsafe(promise: Promise<unknown>, component: string): Promise<void> {
-  let failure: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    failure = error;
-  }
-  expect(failure).toBeInstanceOf(StowageError);
-  const { code, reason, metadata } = failure as StowageError;
+  const { code, reason, metadata } = await failure(promise);
   expect({ code, reason, path: metadata.path }).toEqual({ code: Code.PermissionDenied, reason: Reason.UnsafePath, path: component });
 }
 

@@ -1,4 +1,4 @@
-import { Code, Reason, StowageError, type Snapshot } from "@stowage/sdk";
+import { Code, Reason, type Snapshot } from "@stowage/sdk";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { volumeImage } from "./layout.js";
 import { INTERRUPTED_MESSAGE, LocalBlockStore } from "./local-block-store.js";
 import { createLocalVolume } from "./volumes.js";
+import { failure } from "../test-support.js";
 
 const MiB = 1024 * 1024;
 let root: string;
@@ -31,15 +32,6 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function waitUntilSettled(store: LocalBlockStore, snapshotId: string, seen: Snapshot[] = []): Promise<Snapshot> {
   for (;;) {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pictureOf, tryMount, unmount } from "../test-support.js";
+import { failure, pictureOf, tryMount, unmount } from "../test-support.js";
 import { LocalObjectStore } from "./local-object-store.js";
 
 const BUCKET = "b";
@@ -45,15 +45,6 @@ afterEach(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Expects PERMISSION_DENIED/UNSAFE_PATH naming `component` (its absolute path). */
 async function expectUnsafe(promise: Promise<unknown>, component: string): Promise<void> {

@@ -6,6 +6,7 @@ import { join, relative } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalObjectStore } from "./local-object-store.js";
+import { failure } from "../test-support.js";
 
 const BUCKET = "b";
 let base: string; // a scratch directory holding root/ and a neighbour, to catch escapes
@@ -25,15 +26,6 @@ afterEach(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function put(key: string, body: string | Buffer, extra: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<void> {
   await store.putObject({ bucket: BUCKET, key, body: Readable.from([Buffer.from(body)]), ...extra });

@@ -1,7 +1,6 @@
 import { Code, Reason, StowageError } from "@stowage/sdk";
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -9,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OBJECT_STORE_CONFIG_KEYS } from "./config.js";
 import { LocalObjectStore } from "./local-object-store.js";
 import { parseRangeHeader } from "./signed-url-server.js";
+import { freePort } from "../test-support.js";
 
 const BUCKET = "b";
 let root: string;
@@ -187,14 +187,6 @@ describe("downloads", () => {
 });
 
 describe("signing keys", () => {
-  /** A port that was free a moment ago. */
-  async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-  }
 
   it("from a key file and a fixed address keep URLs working after a restart", async () => {
     const keyFile = join(root, "keys", "signing.key");
