@@ -10,13 +10,13 @@ import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/
 import { createLocalVolume, INTERRUPTED_MESSAGE } from "@stowage/plugin-local";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordTrial, repoRoot, runs } from "./support/trials.js";
+import { openFileDescriptors, recordTrial, repoRoot, runs } from "./support/trials.js";
 
 const MAIN = join(repoRoot, "packages", "plugin-local", "dist", "main.js");
 const NAME = "stowage.io/local";
@@ -241,6 +241,38 @@ describe("plugin-local killed mid-call", () => {
       expect(await leftovers(root)).toEqual({ files: [], bytes: 0 });
     }
     recordTrial({ trial: "kill one of two plugin-local processes sharing a root mid-PUT", runs: count, result: "the dead writer's part was reclaimed at the relaunch; the live writer's part survived both sweeps and its put completed; 0 bytes left" });
+  }, 600_000);
+});
+
+describe("plugin-local's descriptors", () => {
+  it("return to their count after many calls, refusals of planted links included", async () => {
+    const root = join(base, "descriptors");
+    await mkdir(join(root, "b", "deep"), { recursive: true });
+    await mkdir(join(base, "elsewhere"));
+    await symlink(join(base, "elsewhere"), join(root, "b", "link"));
+    const store = host.objectStore(NAME);
+    await store.init({ root });
+    await store.headObject({ bucket: "b", key: "warm-up" });
+    const pid = pluginPid();
+    const baseline = openFileDescriptors(pid);
+    const count = runs(200);
+    let refused = 0;
+    for (let i = 0; i < count; i++) {
+      const key = `deep/${String(i % 13)}/object-${String(i)}`;
+      await store.putObject({ bucket: "b", key, body: gatedBody(4096, Promise.resolve()), size: 4096 });
+      await store.headObject({ bucket: "b", key });
+      const output = await store.getObject({ bucket: "b", key });
+      await output.body.toArray();
+      if (i % 10 === 0) for await (const page of store.listObjects({ bucket: "b", prefix: "deep/" })) expect(page.objects.length).toBeGreaterThan(0);
+      await store.deleteObject({ bucket: "b", key });
+      const error = await store.putObject({ bucket: "b", key: `link/${String(i)}`, body: gatedBody(10, Promise.resolve()), size: 10 }).catch((e: unknown) => e);
+      if (error instanceof StowageError && error.reason === Reason.UnsafePath) refused++;
+    }
+    expect(refused).toBe(count);
+    expect(await readdir(join(base, "elsewhere"))).toEqual([]);
+    // Connections of the data channel close a moment after their call: wait for the count to settle.
+    const settled = await eventually(async () => (openFileDescriptors(pid) <= baseline ? openFileDescriptors(pid) : undefined), "the descriptor count back at its baseline");
+    recordTrial({ trial: "plugin-local descriptors over many calls (put, head, get, list, delete, refused put through a planted link)", runs: count, result: `open descriptors of the plugin ${String(baseline)} before, ${String(settled)} after; every put through the link refused UNSAFE_PATH, nothing written outside` });
   }, 600_000);
 });
 
