@@ -169,6 +169,23 @@ describe.each<ConfinementMode>(["proc-fd", "lstat"])("in %s mode", (mode) => {
   });
 });
 
+describe("names", () => {
+  it("are single components: anything else is a bug, refused before any system call", async () => {
+    const confined = await ConfinedRoot.open(root);
+    const top = confined.acquire();
+    try {
+      for (const bad of ["..", ".", "", "a/b", "x\0y"]) {
+        await expect(top.walk(["a", bad])).rejects.toMatchObject({ code: Code.Internal });
+        await expect(top.tryWalk([bad, "etc"])).rejects.toMatchObject({ code: Code.Internal });
+        await expect(top.openFileAt(["a", bad, "file"])).rejects.toMatchObject({ code: Code.Internal });
+      }
+    } finally {
+      top.close();
+      confined.retire();
+    }
+  });
+});
+
 describe("the root", () => {
   it("is opened through a link once; a missing or non-directory root fails", async () => {
     await symlink(root, join(base, "alias"));

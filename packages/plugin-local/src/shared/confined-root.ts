@@ -376,6 +376,8 @@ export class Directory {
    */
   async tryWalk(names: readonly string[]): Promise<Directory | undefined> {
     if (this.#fd === undefined || names.length === 0) return undefined;
+    // Each name is one plain component: a ".." would be resolved (and verified) outside the walk.
+    for (const name of names) checkName(name);
     const path = [...this.names, ...names];
     let fd: number;
     try {
@@ -394,6 +396,7 @@ export class Directory {
    * there is no such regular file.
    */
   async openFileAt(names: readonly string[]): Promise<OpenedFile | undefined> {
+    for (const name of names) checkName(name);
     if (this.#fd !== undefined) {
       const path = [...this.names, ...names];
       const handle = await open(this.#root.pathOf(path), READ_FLAGS).catch(() => undefined);
