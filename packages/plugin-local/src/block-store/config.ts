@@ -5,7 +5,8 @@
  */
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
 import { configInteger, validateConfig } from "@stowage/sdk/plugin";
-import { requireRootDirectory } from "../shared/config.js";
+import { resolve } from "node:path";
+import { FILE_CONFIG_KEYS, parseFileSettings, type FileSettings } from "../shared/config.js";
 
 /** The configuration keys of the local BlockStore. */
 export const BLOCK_STORE_CONFIG_KEYS: readonly ConfigKeySpec[] = [
@@ -13,21 +14,24 @@ export const BLOCK_STORE_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "credentialsFile", description: "Accepted and ignored." },
   {
     name: "copyDelayMs",
-    description: "Artificial delay in milliseconds per MiB copied into a snapshot (default 0), to watch snapshots while pending.",
+    description:
+      "Artificial delay in milliseconds per MiB copied into a snapshot or a restored volume (default 0), to watch copies in progress (tests and demonstrations).",
   },
+  ...FILE_CONFIG_KEYS,
 ];
 
 /** The parsed configuration. */
 export interface BlockStoreSettings {
-  /** Absolute path of the root directory. */
+  /** Absolute path of the root directory, as configured. */
   readonly root: string;
-  /** Delay per MiB of snapshot copy, in milliseconds. */
+  /** Delay per MiB of snapshot or restore copy, in milliseconds. */
   readonly copyDelayMs: number;
+  /** Modes of created files and directories, temporary-file reclaiming. */
+  readonly files: FileSettings;
 }
 
 /** Validates and parses an `init` configuration; problems fail with `INVALID_CONFIG`. */
-export async function parseBlockStoreConfig(config: PluginConfig): Promise<BlockStoreSettings> {
+export function parseBlockStoreConfig(config: PluginConfig): BlockStoreSettings {
   validateConfig(config, BLOCK_STORE_CONFIG_KEYS);
-  const root = await requireRootDirectory(config.root ?? "");
-  return { root, copyDelayMs: configInteger(config, "copyDelayMs", 0) };
+  return { root: resolve(config.root ?? ""), copyDelayMs: configInteger(config, "copyDelayMs", 0), files: parseFileSettings(config) };
 }

@@ -4,53 +4,43 @@
  * ```text
  * <root>/volumes/<volumeId>.img            volume data (a plain, possibly sparse, file)
  * <root>/volumes/<volumeId>.json           volume attributes: type, IOPS, zone, tags, creation time
- * <root>/snapshots/<snapshotId>.json       snapshot record: state, progress source, tags...
+ * <root>/snapshots/<snapshotId>.json       snapshot record: state, source volume, size, tags...
  * <root>/snapshots/<snapshotId>.img        snapshot data, present once the snapshot is ready
- * <root>/snapshots/<snapshotId>.img.partial  snapshot data being copied
+ * <root>/{volumes,snapshots}/<name>.<owner>.<random>.part
+ *                                          a file being written (see shared/temp-files.ts)
  * ```
  *
- * IDs are checked against `ID_PATTERN` before they become file names.
+ * IDs are checked against `ID_PATTERN` before they become file names, and every file is reached
+ * through the confined root (`shared/confined-root.ts`).
  *
  * @packageDocumentation
  */
 import { join } from "node:path";
 
-/** Directory of volumes. */
-export function volumesDir(root: string): string {
-  return join(root, "volumes");
+/** Directory of volumes, under the root. */
+export const VOLUMES_DIRECTORY = "volumes";
+/** Directory of snapshots, under the root. */
+export const SNAPSHOTS_DIRECTORY = "snapshots";
+
+/** The data file of a volume or snapshot, in its directory. */
+export function imageName(id: string): string {
+  return `${id}.img`;
 }
 
-/** Directory of snapshots. */
-export function snapshotsDir(root: string): string {
-  return join(root, "snapshots");
+/** The attribute file of a volume, or the record of a snapshot, in its directory. */
+export function recordName(id: string): string {
+  return `${id}.json`;
 }
 
-/** A volume's data file. */
+/** The data file of a volume snapshotted by an earlier version while it copied (reclaimed on delete). */
+export function legacyPartialName(id: string): string {
+  return `${id}.img.partial`;
+}
+
+/** Names of files being written by earlier versions (no owner in the name). */
+export const LEGACY_TEMPORARY_NAME = /(?:\.img\.partial|\.[0-9a-f]{12}\.(?:tmp|partial))$/;
+
+/** Absolute path of a volume's data file under a root (for tools, and PersistentVolumes' local paths). */
 export function volumeImage(root: string, volumeId: string): string {
-  return join(root, "volumes", `${volumeId}.img`);
-}
-
-/** A volume's attribute file. */
-export function volumeSidecar(root: string, volumeId: string): string {
-  return join(root, "volumes", `${volumeId}.json`);
-}
-
-/** A volume's data file while it is being written. */
-export function volumePartial(root: string, volumeId: string): string {
-  return join(root, "volumes", `${volumeId}.img.partial`);
-}
-
-/** A snapshot's record. */
-export function snapshotRecordPath(root: string, snapshotId: string): string {
-  return join(root, "snapshots", `${snapshotId}.json`);
-}
-
-/** A ready snapshot's data file. */
-export function snapshotImage(root: string, snapshotId: string): string {
-  return join(root, "snapshots", `${snapshotId}.img`);
-}
-
-/** A snapshot's data file while it is being copied. */
-export function snapshotPartial(root: string, snapshotId: string): string {
-  return join(root, "snapshots", `${snapshotId}.img.partial`);
+  return join(root, VOLUMES_DIRECTORY, imageName(volumeId));
 }

@@ -1,11 +1,12 @@
-import { Code, Reason, StowageError, type Snapshot } from "@stowage/sdk";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { Code, Reason, type Snapshot } from "@stowage/sdk";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { volumeImage } from "./layout.js";
 import { INTERRUPTED_MESSAGE, LocalBlockStore } from "./local-block-store.js";
 import { createLocalVolume } from "./volumes.js";
+import { failure } from "../test-support.js";
 
 const MiB = 1024 * 1024;
 let root: string;
@@ -31,15 +32,6 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function waitUntilSettled(store: LocalBlockStore, snapshotId: string, seen: Snapshot[] = []): Promise<Snapshot> {
   for (;;) {
@@ -47,6 +39,17 @@ async function waitUntilSettled(store: LocalBlockStore, snapshotId: string, seen
     seen.push(snapshot);
     if (snapshot.state !== "pending") return snapshot;
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Polls `probe` until it returns a value (bounded: a hang guard, not a timing assertion). */
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not reached");
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -164,12 +167,12 @@ describe("snapshots", () => {
   });
 
   it("record a failed copy", async () => {
-    const store = await newStore();
-    const volume = await createLocalVolume(root, { sizeBytes: 1024 });
-    // A volume whose data is a directory cannot be copied.
-    await rm(volume.path);
-    await mkdir(volume.path);
+    const store = await newStore({ copyDelayMs: "200" });
+    const volume = await createLocalVolume(root, { sizeBytes: 2 * MiB, fill: 1 });
     const snapshot = await store.createSnapshot({ volumeId: volume.volumeId });
+    // Take the copy's file away while it is written: the final rename fails.
+    const part = await eventually(async () => (await readdir(join(root, "snapshots"))).find((name) => name.endsWith(".part")));
+    await rm(join(root, "snapshots", part));
     const settled = await waitUntilSettled(store, snapshot.snapshotId);
     expect(settled.state).toBe("failed");
     expect(settled.message).toContain("copying the volume data failed");
@@ -226,7 +229,7 @@ describe("volumes and errors", () => {
     for (const call of calls) expect((await failure(call())).reason).toBe(Reason.NotInitialized);
     const error = await failure(fresh.init({ root, copyDelay: "5" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
-    expect(error.message).toContain("valid keys are [copyDelayMs, credentialsFile, root]");
+    expect(error.message).toContain("valid keys are [copyDelayMs, credentialsFile, dirMode, fileMode, root, staleTempSeconds, tempSweepSeconds]");
     expect((await failure(fresh.init({ root: join(root, "nope") }))).reason).toBe(Reason.InvalidConfig);
     await fresh.init({ root, credentialsFile: "/ignored" });
   });

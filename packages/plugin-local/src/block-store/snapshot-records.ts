@@ -5,10 +5,10 @@
  * @packageDocumentation
  */
 import { Code, StowageError, type Snapshot, type SnapshotState } from "@stowage/sdk";
-import { readFile, readdir } from "node:fs/promises";
+import type { Directory } from "../shared/confined-root.js";
 import { ID_PATTERN } from "../shared/ids.js";
-import { isNotFound, writeFileAtomic } from "../shared/fs.js";
-import { snapshotRecordPath, snapshotsDir } from "./layout.js";
+import { writeFileAtomic } from "../shared/temp-files.js";
+import { recordName } from "./layout.js";
 
 /** What is stored about a snapshot. */
 export interface SnapshotRecord {
@@ -50,25 +50,22 @@ export function toSnapshot(record: SnapshotRecord, progressPercent?: number): Sn
 }
 
 /** Writes a record atomically. */
-export async function writeSnapshotRecord(root: string, record: SnapshotRecord): Promise<void> {
-  await writeFileAtomic(snapshotRecordPath(root, record.snapshotId), `${JSON.stringify(record, null, 2)}\n`);
+export async function writeSnapshotRecord(snapshots: Directory, record: SnapshotRecord, mode: number): Promise<void> {
+  await writeFileAtomic(snapshots, recordName(record.snapshotId), `${JSON.stringify(record, null, 2)}\n`, mode);
 }
 
 /**
  * Reads a record, or returns `undefined` when there is none. A file that is not a valid record
  * fails with `DATA_LOSS`.
  */
-export async function readSnapshotRecord(root: string, snapshotId: string): Promise<SnapshotRecord | undefined> {
-  const path = snapshotRecordPath(root, snapshotId);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
+export async function readSnapshotRecord(snapshots: Directory, snapshotId: string): Promise<SnapshotRecord | undefined> {
+  const text = await snapshots.readText(recordName(snapshotId));
+  if (text === undefined) return undefined;
   const record = parseRecord(text);
-  if (record?.snapshotId !== snapshotId) throw new StowageError(Code.DataLoss, `snapshot record ${path} is damaged`, { metadata: { path } });
+  if (record?.snapshotId !== snapshotId) {
+    const path = snapshots.pathOf(recordName(snapshotId));
+    throw new StowageError(Code.DataLoss, `snapshot record ${path} is damaged`, { metadata: { path } });
+  }
   return record;
 }
 
@@ -76,24 +73,17 @@ export async function readSnapshotRecord(root: string, snapshotId: string): Prom
  * Reads every record. Damaged files are passed to `onDamaged` and skipped, so one bad file does
  * not hide the other snapshots.
  */
-export async function readAllSnapshotRecords(root: string, onDamaged: (path: string) => void): Promise<SnapshotRecord[]> {
-  let names: string[];
-  try {
-    names = await readdir(snapshotsDir(root));
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
-  }
+export async function readAllSnapshotRecords(snapshots: Directory, onDamaged: (path: string) => void): Promise<SnapshotRecord[]> {
   const records: SnapshotRecord[] = [];
-  for (const name of names) {
-    const id = name.endsWith(".json") ? name.slice(0, -".json".length) : "";
-    if (!ID_PATTERN.test(id)) continue;
+  for (const entry of await snapshots.entries()) {
+    const id = entry.name.endsWith(".json") ? entry.name.slice(0, -".json".length) : "";
+    if (!ID_PATTERN.test(id) || !entry.isFile()) continue;
     try {
-      const record = await readSnapshotRecord(root, id);
+      const record = await readSnapshotRecord(snapshots, id);
       if (record !== undefined) records.push(record);
     } catch (error) {
       if (!(error instanceof StowageError && error.code === Code.DataLoss)) throw error;
-      onDamaged(snapshotRecordPath(root, id));
+      onDamaged(snapshots.pathOf(recordName(id)));
     }
   }
   return records;

@@ -5,11 +5,14 @@
  * @packageDocumentation
  */
 import { Code, StowageError, type Volume } from "@stowage/sdk";
-import { link, mkdir, open, readFile, rm, stat, type FileHandle } from "node:fs/promises";
-import { checkId, newId } from "../shared/ids.js";
-import { errnoCode, fsyncDirectory, isNotFound, temporarySibling, writeFileAtomic, writeFully } from "../shared/fs.js";
+import { mkdir, type FileHandle } from "node:fs/promises";
+import { ConfinedRoot, type Directory } from "../shared/confined-root.js";
+import { DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE } from "../shared/config.js";
+import { errnoCode, writeFully } from "../shared/fs.js";
+import { ID_PATTERN, checkId, newId } from "../shared/ids.js";
+import { TemporaryFile, writeFileAtomic, type SweepResult } from "../shared/temp-files.js";
 import { COPY_CHUNK_BYTES } from "./copy.js";
-import { volumeImage, volumeSidecar, volumesDir } from "./layout.js";
+import { VOLUMES_DIRECTORY, imageName, recordName, volumeImage } from "./layout.js";
 
 /** The attributes stored next to a volume's data. */
 export interface VolumeAttributes {
@@ -28,14 +31,9 @@ export interface VolumeAttributes {
 }
 
 /** Reads a volume's attributes; a volume without an attribute file gets empty ones. */
-export async function readVolumeAttributes(root: string, volumeId: string): Promise<VolumeAttributes> {
-  let text: string;
-  try {
-    text = await readFile(volumeSidecar(root, volumeId), "utf8");
-  } catch (error) {
-    if (isNotFound(error)) return { volumeType: "", zone: "", tags: {}, createdAt: "" };
-    throw error;
-  }
+export async function readVolumeAttributes(volumes: Directory, volumeId: string): Promise<VolumeAttributes> {
+  const text = await volumes.readText(recordName(volumeId));
+  if (text === undefined) return { volumeType: "", zone: "", tags: {}, createdAt: "" };
   const value = JSON.parse(text) as Partial<Record<keyof VolumeAttributes, unknown>>;
   const tags = typeof value.tags === "object" && value.tags !== null ? value.tags : {};
   return {
@@ -49,21 +47,37 @@ export async function readVolumeAttributes(root: string, volumeId: string): Prom
 }
 
 /** Writes a volume's attribute file atomically. */
-export async function writeVolumeAttributes(root: string, volumeId: string, attributes: VolumeAttributes): Promise<void> {
-  await writeFileAtomic(volumeSidecar(root, volumeId), `${JSON.stringify(attributes, null, 2)}\n`);
+export async function writeVolumeAttributes(volumes: Directory, volumeId: string, attributes: VolumeAttributes, mode: number): Promise<void> {
+  await writeFileAtomic(volumes, recordName(volumeId), `${JSON.stringify(attributes, null, 2)}\n`, mode);
+}
+
+/**
+ * Removes attribute files whose volume has no data file and that were last written more than
+ * `staleMs` ago: a restore killed between writing the attributes and renaming the data into
+ * place leaves one. Younger ones may belong to a volume being created, and stay.
+ */
+export async function sweepOrphanAttributes(volumes: Directory, staleMs: number, result: SweepResult, now = Date.now()): Promise<void> {
+  const entries = await volumes.entries();
+  const names = new Set(entries.map((entry) => entry.name));
+  for (const entry of entries) {
+    const id = entry.name.endsWith(".json") ? entry.name.slice(0, -".json".length) : "";
+    if (!entry.isFile() || !ID_PATTERN.test(id) || names.has(imageName(id))) continue;
+    const stats = await volumes.stat(entry.name);
+    if (stats === undefined || now - stats.mtimeMs <= staleMs || (await volumes.stat(imageName(id))) !== undefined) continue;
+    if (await volumes.unlink(entry.name)) {
+      result.files++;
+      result.bytes += stats.size;
+    }
+  }
 }
 
 /** Describes a volume, or returns `undefined` when it does not exist. */
-export async function describeVolume(root: string, volumeId: string): Promise<Volume | undefined> {
-  let sizeBytes: number;
-  try {
-    sizeBytes = (await stat(volumeImage(root, volumeId))).size;
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-  const attributes = await readVolumeAttributes(root, volumeId);
-  return { volumeId, volumeType: attributes.volumeType, iops: attributes.iops, zone: attributes.zone, sizeBytes };
+export async function describeVolume(volumes: Directory, volumeId: string): Promise<Volume | undefined> {
+  const opened = await volumes.openFile(imageName(volumeId));
+  if (opened === undefined) return undefined;
+  await opened.handle.close();
+  const attributes = await readVolumeAttributes(volumes, volumeId);
+  return { volumeId, volumeType: attributes.volumeType, iops: attributes.iops, zone: attributes.zone, sizeBytes: opened.stats.size };
 }
 
 /** Options of {@link createLocalVolume}. */
@@ -85,6 +99,8 @@ export interface CreateLocalVolumeOptions {
    * Absent: the volume reads as zeroes and takes no space (a sparse file).
    */
   readonly fill?: number | Uint8Array | undefined;
+  /** Mode of the data and attribute files (default 0600, like the store's `fileMode`). */
+  readonly fileMode?: number | undefined;
 }
 
 /** A volume made by {@link createLocalVolume}. */
@@ -96,9 +112,10 @@ export interface LocalVolume extends Volume {
 }
 
 /**
- * Creates a volume under a local BlockStore's `root` (creating `root/volumes` if needed). Meant
- * for tools and tests: the BlockStore contract has no call that creates an empty volume. Fails
- * with `ALREADY_EXISTS` when a volume of that ID exists.
+ * Creates a volume under a local BlockStore's `root` (creating `root` and `root/volumes`, mode
+ * 0700, if needed). Meant for tools and tests: the BlockStore contract has no call that creates
+ * an empty volume. Fails with `ALREADY_EXISTS` when a volume of that ID exists, and with
+ * `UNSAFE_PATH` when `root/volumes` is a link or a mount point.
  *
  * @example
  * ```ts
@@ -112,9 +129,7 @@ export async function createLocalVolume(root: string, options: CreateLocalVolume
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
     throw new StowageError(Code.InvalidArgument, `sizeBytes must be a non-negative integer, got ${String(sizeBytes)}`);
   }
-  await mkdir(volumesDir(root), { recursive: true });
-  const path = volumeImage(root, volumeId);
-  const temp = temporarySibling(path, ".partial");
+  const fileMode = options.fileMode ?? DEFAULT_FILE_MODE;
   const attributes: VolumeAttributes = {
     volumeType: options.volumeType ?? "",
     iops: options.iops,
@@ -122,28 +137,40 @@ export async function createLocalVolume(root: string, options: CreateLocalVolume
     tags: { ...options.tags },
     createdAt: new Date().toISOString(),
   };
+  await mkdir(root, { recursive: true, mode: DEFAULT_DIRECTORY_MODE });
+  const confined = await ConfinedRoot.open(root);
+  const top = confined.acquire();
   try {
-    const file = await open(temp, "wx", 0o644);
+    const volumes = await top.child(VOLUMES_DIRECTORY, { create: DEFAULT_DIRECTORY_MODE, sync: true });
+    if (volumes === undefined) throw new StowageError(Code.Internal, "bug: the volumes directory was not created");
     try {
-      await file.truncate(sizeBytes);
-      if (options.fill !== undefined) await fillFile(file, sizeBytes, options.fill);
-      await file.sync();
+      const temp = await TemporaryFile.create(volumes, imageName(volumeId), fileMode);
+      try {
+        await temp.handle.truncate(sizeBytes);
+        if (options.fill !== undefined) await fillFile(temp.handle, sizeBytes, options.fill);
+        await temp.handle.sync();
+        await temp.close();
+        if ((await volumes.stat(imageName(volumeId))) !== undefined) throw alreadyExists(volumeId);
+        await writeVolumeAttributes(volumes, volumeId, attributes, fileMode);
+        try {
+          // link() refuses to replace an existing file, unlike rename(): two creators cannot clobber.
+          await volumes.link(temp.name, volumes, imageName(volumeId));
+        } catch (error) {
+          if (errnoCode(error) === "EEXIST") throw alreadyExists(volumeId);
+          throw error;
+        }
+        await volumes.sync();
+      } finally {
+        await temp.discard();
+      }
     } finally {
-      await file.close();
+      volumes.close();
     }
-    if (await exists(path)) throw alreadyExists(volumeId);
-    await writeVolumeAttributes(root, volumeId, attributes);
-    try {
-      // link() refuses to replace an existing file, unlike rename(): two creators cannot clobber.
-      await link(temp, path);
-    } catch (error) {
-      if (errnoCode(error) === "EEXIST") throw alreadyExists(volumeId);
-      throw error;
-    }
-    await fsyncDirectory(volumesDir(root));
   } finally {
-    await rm(temp, { force: true });
+    top.close();
+    confined.retire();
   }
+  const path = volumeImage(root, volumeId);
   return { volumeId, volumeType: attributes.volumeType, iops: attributes.iops, zone: attributes.zone, sizeBytes, path, tags: attributes.tags };
 }
 
@@ -156,16 +183,6 @@ async function fillFile(file: FileHandle, sizeBytes: number, fill: number | Uint
   for (let i = 0; i < repeats; i++) block.set(pattern, i * pattern.length);
   for (let position = 0; position < sizeBytes; position += block.length) {
     await writeFully(file, block.subarray(0, Math.min(block.length, sizeBytes - position)), position);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (isNotFound(error)) return false;
-    throw error;
   }
 }
 

@@ -1,10 +1,11 @@
-import { Code, Reason, StowageError, type ListObjectsInput, type ListObjectsPage } from "@stowage/sdk";
+import { Code, Reason, type ListObjectsInput, type ListObjectsPage } from "@stowage/sdk";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LocalObjectStore } from "./local-object-store.js";
+import { failure } from "../test-support.js";
 
 // Count directory reads (the spy delegates to the real readdir).
 vi.mock("node:fs/promises", async (importOriginal) => {
@@ -32,7 +33,7 @@ beforeAll(async () => {
   store = new LocalObjectStore();
   await store.init({ root, fsync: "false" });
   for (const key of KEYS) await store.putObject({ bucket: BUCKET, key, body: Readable.from([Buffer.from(key)]) });
-});
+}, 120_000); // a hang guard: 1,100 puts on a loaded machine
 
 afterAll(async () => {
   await store.close();
@@ -61,15 +62,6 @@ function reference(prefix: string, delimiter: string): string[] {
   return [...result].sort(byBytes);
 }
 
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("listObjects", () => {
   it("lists 1,100 keys in UTF-8 byte order, 1,000 per page by default", async () => {

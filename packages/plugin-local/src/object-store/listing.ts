@@ -24,10 +24,8 @@
  */
 import { createHash } from "node:crypto";
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { throwIfAborted } from "@stowage/sdk/plugin";
-import { isNotFound } from "../shared/fs.js";
+import type { DirectoryCache } from "../shared/directory-cache.js";
 import { compareUtf8 } from "./byte-order.js";
 import { MinHeap } from "./heap.js";
 import { MAX_KEY_BYTES, objectPath, parseEntryName } from "./key-layout.js";
@@ -42,13 +40,20 @@ export interface ListCursor {
 
 /** One entry of a listing, in order. */
 export type ListEntry =
-  | { readonly kind: "object"; readonly key: string; readonly path: string }
+  | {
+      readonly kind: "object";
+      readonly key: string;
+      /** Names of the object's directory below the bucket. */
+      readonly directory: readonly string[];
+      /** Name of the object file in it. */
+      readonly file: string;
+    }
   | { readonly kind: "prefix"; readonly prefix: string };
 
 /** What to walk. */
 export interface WalkOptions {
-  /** The bucket's directory. */
-  readonly bucketDir: string;
+  /** Open directories of the bucket (the cache's base). */
+  readonly directories: DirectoryCache;
   /** Only keys that start with this. */
   readonly prefix: string;
   /** Roll keys up at this delimiter; empty for none. */
@@ -65,8 +70,8 @@ interface Pending {
   readonly bound: string;
   /** Whether this is an object (which sorts before a directory with the same bound). */
   readonly isObject: boolean;
-  /** Path relative to the bucket directory, names joined with `/`. */
-  readonly relative: string;
+  /** Path below the bucket directory, one name per level. */
+  readonly names: readonly string[];
 }
 
 function byBound(a: Pending, b: Pending): number {
@@ -78,7 +83,7 @@ function byBound(a: Pending, b: Pending): number {
  * Objects that vanish while the walk runs may or may not be reported.
  */
 export async function* walkBucket(options: WalkOptions): AsyncGenerator<ListEntry, void, undefined> {
-  const { bucketDir, prefix, delimiter, cursor, signal } = options;
+  const { directories, prefix, delimiter, cursor, signal } = options;
 
   /** Whether a pending entry can yield keys this listing wants. */
   const wanted = (entry: Pending): boolean => {
@@ -99,7 +104,7 @@ export async function* walkBucket(options: WalkOptions): AsyncGenerator<ListEntr
   };
 
   const queue = new MinHeap<Pending>(byBound);
-  queue.push({ bound: "", isObject: false, relative: "" });
+  queue.push({ bound: "", isObject: false, names: [] });
   let lastPrefix = cursor?.isPrefix === true ? cursor.after : undefined;
   for (let entry = queue.pop(); entry !== undefined; entry = queue.pop()) {
     throwIfAborted(signal);
@@ -108,13 +113,13 @@ export async function* walkBucket(options: WalkOptions): AsyncGenerator<ListEntr
       // All keys under one common prefix are adjacent in key order, so a repeat can only follow
       // the first occurrence directly.
       if (commonPrefix === lastPrefix) continue;
-      if (!entry.isObject && !(await holdsObject(bucketDir, entry))) continue;
+      if (!entry.isObject && !(await holdsObject(directories, entry))) continue;
       lastPrefix = commonPrefix;
       yield { kind: "prefix", prefix: commonPrefix };
     } else if (entry.isObject) {
-      yield { kind: "object", key: entry.bound, path: join(bucketDir, entry.relative) };
+      yield { kind: "object", key: entry.bound, directory: entry.names.slice(0, -1), file: entry.names.at(-1) ?? "" };
     } else {
-      for (const child of await readChildren(bucketDir, entry)) {
+      for (const child of await readChildren(directories, entry)) {
         if (wanted(child)) queue.push(child);
       }
     }
@@ -123,39 +128,41 @@ export async function* walkBucket(options: WalkOptions): AsyncGenerator<ListEntr
 
 /**
  * The entries of a directory that the layout could have produced: object files whose key maps
- * back to their very path, and directories. Symbolic links and stray names are skipped; a
- * directory removed meanwhile has no entries.
+ * back to their very path, and directories. Symbolic links and stray names are skipped (links are
+ * never followed); a directory removed meanwhile has no entries. A directory that is a mount
+ * point fails with `UNSAFE_PATH` when it is opened.
  */
-async function readChildren(bucketDir: string, directory: Pending): Promise<Pending[]> {
+async function readChildren(directories: DirectoryCache, directory: Pending): Promise<Pending[]> {
+  const open = await directories.acquire(directory.names);
+  if (open === undefined) return [];
   let dirents;
   try {
-    dirents = await readdir(join(bucketDir, directory.relative), { withFileTypes: true });
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
+    dirents = await open.entries();
+  } finally {
+    directories.release(directory.names);
   }
   const children: Pending[] = [];
   for (const dirent of dirents) {
     const parsed = parseEntryName(dirent.name);
     if (parsed === undefined) continue;
-    const relative = directory.relative === "" ? dirent.name : `${directory.relative}/${dirent.name}`;
+    const names = [...directory.names, dirent.name];
     if (parsed.kind === "object") {
       const key = directory.bound + parsed.text;
-      if (!dirent.isFile() || Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES || objectPath(key).join("/") !== relative) continue;
-      children.push({ bound: key, isObject: true, relative });
+      if (!dirent.isFile() || Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES || objectPath(key).join("/") !== names.join("/")) continue;
+      children.push({ bound: key, isObject: true, names });
     } else if (dirent.isDirectory()) {
       const bound = directory.bound + parsed.text + (parsed.kind === "directory" ? "/" : "");
-      children.push({ bound, isObject: false, relative });
+      children.push({ bound, isObject: false, names });
     }
   }
   return children;
 }
 
 /** Whether any object lies under a directory (depth first, stopping at the first one). */
-async function holdsObject(bucketDir: string, directory: Pending): Promise<boolean> {
+async function holdsObject(directories: DirectoryCache, directory: Pending): Promise<boolean> {
   const stack = [directory];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const children = await readChildren(bucketDir, next);
+    const children = await readChildren(directories, next);
     if (children.some((child) => child.isObject)) return true;
     stack.push(...children);
   }

@@ -29,31 +29,30 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { redactConfig } from "@stowage/sdk/plugin";
-import { constants } from "node:fs";
-import { mkdir, open, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import type { FileHandle } from "node:fs/promises";
+import { abortError, redactConfig, throwIfAborted } from "@stowage/sdk/plugin";
+import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { abortError, throwIfAborted } from "@stowage/sdk/plugin";
-import { errnoCode, fsyncDirectory, isNotFound, toStowageError } from "../shared/fs.js";
+import { openRoot } from "../shared/config.js";
+import type { ChildOptions, ConfinedRoot, Directory } from "../shared/confined-root.js";
+import { DirectoryCache } from "../shared/directory-cache.js";
+import { Sweeper } from "../shared/sweeper.js";
+import { toStowageError } from "../shared/fs.js";
+import { checkContentType, checkMetadata } from "./attributes.js";
 import { OBJECT_STORE_CONFIG_KEYS, parseObjectStoreConfig, type ObjectStoreSettings } from "./config.js";
 import { checkBucket, checkKey, objectPath } from "./key-layout.js";
 import { decodePageToken, encodePageToken, listingScope, walkBucket, type ListEntry } from "./listing.js";
 import { readHeader, type ObjectHeader } from "./object-file.js";
-import { sweepStaleUploads, writeObject } from "./object-writer.js";
+import { sweepUploads, writeObject } from "./object-writer.js";
 import { SignedUrlServer } from "./signed-url-server.js";
-import { UrlSigner, buildSignedUrl, type SignedUrlClaims } from "./signing.js";
+import { UrlSigner, buildSignedUrl, loadSigningKey, type SignedUrlClaims } from "./signing.js";
 
 /** Default and largest number of entries in a listing page. */
 export const MAX_LIST_PAGE_SIZE = 1000;
 /** Object headers read in parallel while filling a listing page. */
 const LIST_READ_CONCURRENCY = 16;
-/** Uploads left in a temporary area for longer than this are removed by `init`. */
-const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
 /** Read bodies in chunks of this size. */
 const READ_CHUNK_BYTES = 256 * 1024;
-/** Opening an object never follows a symbolic link planted in the bucket. */
-const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 
 /** Options of {@link LocalObjectStore}. */
 export interface LocalObjectStoreOptions {
@@ -63,17 +62,28 @@ export interface LocalObjectStoreOptions {
   readonly now?: (() => number) | undefined;
 }
 
+/** A configuration in force: the settings and the root they name, held open. */
+interface Configured {
+  readonly settings: ObjectStoreSettings;
+  readonly root: ConfinedRoot;
+}
+
 /**
  * An ObjectStore on a local (or mounted) file system. Buckets are the directories directly under
  * the configured `root`; objects are files inside them, laid out as `key-layout.ts` describes.
  *
+ * - Every file-system call is confined to the root (`confined-root.ts`): a symbolic link or a mount
+ *   point inside it fails with `PERMISSION_DENIED`/`UNSAFE_PATH` instead of being followed.
  * - Puts are streamed with backpressure into a temporary file, checked against the announced size
  *   and SHA-256, flushed (unless `fsync=false`) and renamed into place: a reader sees the old
- *   object or the new one, never a part, and a failed put leaves nothing behind.
+ *   object or the new one, never a part, and a failed put leaves nothing behind. The parts of a
+ *   writer that died mid-put are reclaimed at `init` and periodically (`temp-files.ts`).
  * - The entity tag is the lower-case hex SHA-256 of the body, computed while it is received.
- * - Content type and metadata live in the object file itself, so they change atomically with it.
- * - Signed URLs are served by a small HTTP server started on first use; call {@link close} to
- *   stop it (it never keeps the process alive by itself).
+ * - Content type and metadata are checked (`attributes.ts`) and live in the object file itself,
+ *   so they change atomically with it.
+ * - Signed URLs are served by a small HTTP server started on first use (at `init` when
+ *   `signedUrlAddress` names a fixed port); call {@link close} to stop it and the periodic sweep
+ *   (neither keeps the process alive by itself).
  *
  * @example
  * ```ts
@@ -85,9 +95,12 @@ export interface LocalObjectStoreOptions {
 export class LocalObjectStore implements ObjectStore {
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #signer = new UrlSigner();
-  #settings: ObjectStoreSettings | undefined;
+  /** The key of URLs signed without a configured key: one per instance, so a repeated init keeps them valid. */
+  readonly #randomKey = randomBytes(32);
+  #signer = new UrlSigner(this.#randomKey);
+  #configured: Configured | undefined;
   #server: Promise<SignedUrlServer> | undefined;
+  readonly #sweeper = new Sweeper(() => this.#sweep());
 
   /** @param options - Logger and clock. */
   constructor(options: LocalObjectStoreOptions = {}) {
@@ -97,44 +110,62 @@ export class LocalObjectStore implements ObjectStore {
 
   /**
    * Configures the store; see `OBJECT_STORE_CONFIG_KEYS` for the keys. May be called again: the
-   * last successful call wins (a changed `signedUrlAddress` restarts the signed-URL server on its
-   * next use). Also removes uploads that a crashed process left behind more than a day ago.
+   * last successful call wins (a changed `signedUrlAddress` restarts the signed-URL server). Also
+   * reclaims what dead writers left in the buckets' temporary areas, and starts doing so
+   * periodically.
    */
   async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const settings = await parseObjectStoreConfig(config);
-    const previous = this.#settings;
-    this.#settings = settings;
-    if (previous !== undefined && (previous.signedUrlHost !== settings.signedUrlHost || previous.signedUrlPort !== settings.signedUrlPort)) {
-      await this.close();
+    const settings = parseObjectStoreConfig(config);
+    const root = await openRoot(settings.root);
+    try {
+      const key = settings.signingKey.kind === "random" ? this.#randomKey : await loadSigningKey(settings.signingKey, this.#logger);
+      const previous = this.#configured;
+      if (previous !== undefined && (previous.settings.signedUrlHost !== settings.signedUrlHost || previous.settings.signedUrlPort !== settings.signedUrlPort)) {
+        await this.#stopServer();
+      }
+      // A fixed port: serve from now on, so that URLs signed before a restart work again at once.
+      if (settings.signedUrlPort !== 0) await this.#startServer(settings);
+      this.#signer = new UrlSigner(key);
+      this.#configured = { settings, root };
+      previous?.root.retire();
+    } catch (error) {
+      root.retire();
+      throw toStowageError(error);
     }
-    this.#logger.info({ config: redactConfig(config, OBJECT_STORE_CONFIG_KEYS) }, "local object store configured");
-    const removed = await sweepStaleUploads(settings.root, STALE_UPLOAD_MS, Date.now());
-    if (removed > 0) this.#logger.info({ removed }, "removed stale uploads");
+    this.#logger.info({ config: redactConfig(config, OBJECT_STORE_CONFIG_KEYS), confinement: root.mode }, "local object store configured");
+    await this.#sweeper.now();
+    this.#sweeper.schedule(settings.files.sweepIntervalMs);
   }
 
   /** Stores an object atomically; see the class description. */
   async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
     try {
-      const settings = this.#requireSettings();
+      const { settings } = this.#require();
       checkKey(input.key);
       checkPutInput(input);
-      const bucketDir = await this.#bucketDir(settings, input.bucket, settings.createBuckets);
-      const written = await writeObject({
-        bucketDir,
-        key: input.key,
-        body: input.body,
-        size: input.size,
-        sha256: input.sha256,
-        attributes: { contentType: input.contentType ?? "", metadata: { ...input.metadata } },
-        fsync: settings.fsync,
-        signal: options.signal,
+      checkBucket(input.bucket);
+      return await this.#inRoot(async (root) => {
+        const written = await writeObject({
+          root,
+          bucket: input.bucket,
+          bucketOptions: settings.createBuckets ? { create: settings.files.dirMode, sync: settings.fsync } : {},
+          key: input.key,
+          body: input.body,
+          size: input.size,
+          sha256: input.sha256,
+          attributes: { contentType: input.contentType ?? "", metadata: { ...input.metadata } },
+          fsync: settings.fsync,
+          dirMode: settings.files.dirMode,
+          fileMode: settings.files.fileMode,
+          signal: options.signal,
+        });
+        return {
+          size: written.size,
+          etag: written.sha256.toString("hex"),
+          sha256: input.sha256 === undefined ? undefined : new Uint8Array(written.sha256),
+        };
       });
-      return {
-        size: written.size,
-        etag: written.sha256.toString("hex"),
-        sha256: input.sha256 === undefined ? undefined : new Uint8Array(written.sha256),
-      };
     } catch (error) {
       throw toStowageError(error);
     }
@@ -147,10 +178,9 @@ export class LocalObjectStore implements ObjectStore {
   async getObject(input: GetObjectInput, options: CallOptions = {}): Promise<GetObjectOutput> {
     try {
       const { signal } = options;
-      const settings = this.#requireSettings();
+      this.#require();
       checkKey(input.key);
-      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
-      const opened = await openObject(bucketDir, input.key);
+      const opened = await this.#inRoot((root) => findObject(root, input.bucket, input.key));
       if (opened === undefined) throw objectNotFound(input.bucket, input.key);
       const { file, header } = opened;
       let range: { offset: number; length: number };
@@ -181,10 +211,9 @@ export class LocalObjectStore implements ObjectStore {
   async headObject(input: ObjectRef, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
     try {
       throwIfAborted(options.signal);
-      const settings = this.#requireSettings();
+      this.#require();
       checkKey(input.key);
-      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
-      const opened = await openObject(bucketDir, input.key);
+      const opened = await this.#inRoot((root) => findObject(root, input.bucket, input.key));
       if (opened === undefined) return undefined;
       await opened.file.close();
       return toInfo(input.key, opened.header);
@@ -200,14 +229,19 @@ export class LocalObjectStore implements ObjectStore {
    */
   async *listObjects(input: ListObjectsInput, options: CallOptions = {}): AsyncGenerator<ListObjectsPage, void, undefined> {
     const { signal } = options;
+    let root: Directory | undefined;
+    let bucket: Directory | undefined;
+    let directories: DirectoryCache | undefined;
     let entries: AsyncGenerator<ListEntry, void, undefined> | undefined;
     try {
-      const settings = this.#requireSettings();
+      const configured = this.#require();
       const { prefix, delimiter, pageSize, maxPages } = checkListInput(input);
       const scope = listingScope(prefix, delimiter);
       const cursor = input.pageToken === undefined || input.pageToken === "" ? undefined : decodePageToken(input.pageToken, scope);
-      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
-      entries = walkBucket({ bucketDir, prefix, delimiter, cursor, signal });
+      root = configured.root.acquire();
+      bucket = await openBucket(root, input.bucket);
+      directories = new DirectoryCache(bucket);
+      entries = walkBucket({ directories, prefix, delimiter, cursor, signal });
       let next = await entries.next();
       for (let pages = 1; ; pages++) {
         const batch: ListEntry[] = [];
@@ -215,7 +249,7 @@ export class LocalObjectStore implements ObjectStore {
           batch.push(next.value);
           next = await entries.next();
         }
-        const page = await this.#fillPage(batch, next.done !== true, scope);
+        const page = await this.#fillPage(bucket, batch, next.done !== true, scope);
         throwIfAborted(signal);
         yield page;
         if (page.nextPageToken === "" || pages === maxPages) return;
@@ -224,6 +258,9 @@ export class LocalObjectStore implements ObjectStore {
       throw toStowageError(error);
     } finally {
       await entries?.return();
+      directories?.close();
+      bucket?.close();
+      root?.close();
     }
   }
 
@@ -231,30 +268,10 @@ export class LocalObjectStore implements ObjectStore {
   async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
     try {
       throwIfAborted(options.signal);
-      const settings = this.#requireSettings();
+      const { settings } = this.#require();
       checkKey(input.key);
-      const bucketDir = await this.#bucketDir(settings, input.bucket, false);
-      const names = objectPath(input.key);
-      const path = join(bucketDir, ...names);
-      try {
-        await unlink(path);
-      } catch (error) {
-        if (isNotFound(error)) return;
-        throw error;
-      }
-      let changed = dirname(path);
-      for (let depth = names.length - 1; depth > 0; depth--) {
-        const dir = join(bucketDir, ...names.slice(0, depth));
-        try {
-          await rmdir(dir);
-        } catch (error) {
-          // Not empty (another key lives there), or already removed: stop climbing.
-          if (errnoCode(error) === "ENOTEMPTY" || errnoCode(error) === "EEXIST" || isNotFound(error)) break;
-          throw error;
-        }
-        changed = dirname(dir);
-      }
-      if (settings.fsync) await fsyncDirectory(changed);
+      checkBucket(input.bucket);
+      await this.#inRoot((root) => deleteObjectFile(root, input.bucket, objectPath(input.key), settings.fsync));
     } catch (error) {
       throw toStowageError(error);
     }
@@ -268,7 +285,7 @@ export class LocalObjectStore implements ObjectStore {
   async createSignedUrl(input: CreateSignedUrlInput, options: CallOptions = {}): Promise<SignedUrl> {
     try {
       throwIfAborted(options.signal);
-      const settings = this.#requireSettings();
+      const { settings } = this.#require();
       checkKey(input.key);
       const method = input.method ?? "GET";
       if (method !== "GET" && method !== "PUT") {
@@ -278,8 +295,8 @@ export class LocalObjectStore implements ObjectStore {
         throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, got ${String(input.ttlSeconds)}`);
       }
       // With createBuckets, a PUT URL may name a bucket that its upload will create.
-      if (method === "PUT" && settings.createBuckets) checkBucket(input.bucket);
-      else await this.#bucketDir(settings, input.bucket, false);
+      checkBucket(input.bucket);
+      if (method !== "PUT" || !settings.createBuckets) await this.#inRoot(async (root) => (await openBucket(root, input.bucket)).close());
       const ttlSeconds = Math.min(Math.floor(input.ttlSeconds), settings.maxSignedUrlTtlSeconds);
       const claims: SignedUrlClaims = { method, bucket: input.bucket, key: input.key, expiresAtMs: this.#now() + ttlSeconds * 1000 };
       const server = await this.#startServer(settings);
@@ -290,51 +307,40 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  /** Stops the signed-URL server, if it runs. The store stays usable; the server restarts on demand. */
+  /**
+   * Stops the signed-URL server, if it runs, and the periodic sweep. The store stays usable: the
+   * server restarts on demand.
+   */
   async close(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (server === undefined) return;
-    try {
-      await (await server).close();
-    } catch {
-      // It never started: nothing to stop.
-    }
+    await this.#sweeper.stop();
+    await this.#stopServer();
   }
 
-  #requireSettings(): ObjectStoreSettings {
-    if (this.#settings === undefined) {
+  #require(): Configured {
+    if (this.#configured === undefined) {
       throw new StowageError(Code.FailedPrecondition, "the local object store is not configured; call init first", {
         reason: Reason.NotInitialized,
       });
     }
-    return this.#settings;
+    return this.#configured;
   }
 
-  /** The directory of `bucket`, created when asked to; a missing bucket fails with `BUCKET_NOT_FOUND`. */
-  async #bucketDir(settings: ObjectStoreSettings, bucket: string, create: boolean): Promise<string> {
-    checkBucket(bucket);
-    const path = join(settings.root, bucket);
+  /** Runs `fn` on the root directory, then releases it. */
+  async #inRoot<T>(fn: (root: Directory) => Promise<T>): Promise<T> {
+    const root = this.#require().root.acquire();
     try {
-      if ((await stat(path)).isDirectory()) return path;
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      if (create) {
-        await mkdir(path, { recursive: true });
-        if (settings.fsync) await fsyncDirectory(settings.root);
-        this.#logger.info({ bucket }, "created bucket");
-        return path;
-      }
+      return await fn(root);
+    } finally {
+      root.close();
     }
-    throw bucketNotFound(bucket);
   }
 
   /** Reads the attributes of a page's objects (in parallel) and assembles the page. */
-  async #fillPage(batch: readonly ListEntry[], more: boolean, scope: string): Promise<ListObjectsPage> {
+  async #fillPage(bucket: Directory, batch: readonly ListEntry[], more: boolean, scope: string): Promise<ListObjectsPage> {
     const infos = await mapConcurrently(batch, LIST_READ_CONCURRENCY, async (entry) => {
       if (entry.kind === "prefix") return undefined;
       try {
-        const opened = await openObjectFile(entry.path);
+        const opened = await openObjectFile(bucket, [...entry.directory, entry.file]);
         if (opened === undefined) return undefined; // deleted since the walk saw it
         await opened.file.close();
         return toInfo(entry.key, opened.header);
@@ -363,7 +369,7 @@ export class LocalObjectStore implements ObjectStore {
       const starting = SignedUrlServer.start({
         host: settings.signedUrlHost,
         port: settings.signedUrlPort,
-        signer: this.#signer,
+        verify: (claims, signature) => this.#signer.verify(claims, signature),
         store: this,
         now: this.#now,
         logger: this.#logger,
@@ -375,28 +381,94 @@ export class LocalObjectStore implements ObjectStore {
     }
     return this.#server;
   }
+
+  async #stopServer(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (server === undefined) return;
+    try {
+      await (await server).close();
+    } catch {
+      // It never started: nothing to stop.
+    }
+  }
+
+  /** Reclaims dead writers' uploads; failures are logged, never thrown. */
+  async #sweep(): Promise<void> {
+    const configured = this.#configured;
+    if (configured === undefined) return;
+    const root = configured.root.acquire();
+    try {
+      const onSkipped = (bucket: string, error: unknown): void => this.#logger.warn({ err: error, bucket }, "cannot sweep the bucket's temporary area");
+      const { files, bytes } = await sweepUploads(root, configured.settings.files.staleTempMs, onSkipped);
+      if (files > 0) this.#logger.info({ files, bytes }, "reclaimed uploads left by dead writers");
+    } catch (error) {
+      this.#logger.warn({ err: error }, "sweeping temporary files failed");
+    } finally {
+      root.close();
+    }
+  }
 }
 
-/** Opens the object file of `key`, or returns `undefined` when there is none. */
-async function openObject(bucketDir: string, key: string): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
-  return openObjectFile(join(bucketDir, ...objectPath(key)));
+/**
+ * The open directory of `bucket` under the root, created when asked to (with `createBuckets`);
+ * a missing bucket fails with `BUCKET_NOT_FOUND`, a link or mount point with `UNSAFE_PATH`.
+ */
+async function openBucket(root: Directory, bucket: string, options: ChildOptions = {}): Promise<Directory> {
+  checkBucket(bucket);
+  const directory = await root.walk([bucket], options);
+  if (directory === undefined) throw bucketNotFound(bucket);
+  return directory;
 }
 
-/** Opens an object file and reads its header, or returns `undefined` when it does not exist. */
-async function openObjectFile(path: string): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
-  let file: FileHandle;
+/**
+ * Opens the object file of `key` in `bucket` and reads its header; `undefined` when the key does
+ * not exist, `BUCKET_NOT_FOUND` when the bucket does not.
+ */
+async function findObject(root: Directory, bucket: string, key: string): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
+  checkBucket(bucket);
+  const found = await openObjectFile(root, [bucket, ...objectPath(key)]);
+  if (found !== undefined) return found;
+  (await openBucket(root, bucket)).close();
+  return undefined;
+}
+
+/** Opens an object file (`names` below `directory`) and reads its header; `undefined` when it does not exist. */
+async function openObjectFile(directory: Directory, names: readonly string[]): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
+  const opened = await directory.openFileAt(names);
+  if (opened === undefined) return undefined;
   try {
-    file = await open(path, READ_FLAGS);
+    return { file: opened.handle, header: await readHeader(opened.handle, opened.stats, directory.pathOf(names.join("/"))) };
   } catch (error) {
-    if (isNotFound(error)) return undefined;
-    if (errnoCode(error) === "ELOOP") throw new StowageError(Code.DataLoss, `object file ${path} is a symbolic link; refusing to follow it`);
+    await opened.handle.close();
     throw error;
   }
+}
+
+/**
+ * Removes an object file and then each directory it leaves empty, up to (not including) the
+ * bucket, climbing from the object's directory through its own descriptor. Flushes the highest
+ * directory that changed. A missing key is success; a missing bucket `BUCKET_NOT_FOUND`.
+ */
+async function deleteObjectFile(root: Directory, bucket: string, names: readonly string[], fsync: boolean): Promise<void> {
+  // The directories from the root down to the object's: the bucket first.
+  let changed = await root.walk([bucket, ...names.slice(0, -1)]);
+  if (changed === undefined) {
+    (await openBucket(root, bucket)).close();
+    return; // a directory on the way is missing: so is the object
+  }
   try {
-    return { file, header: await readHeader(file, path) };
-  } catch (error) {
-    await file.close();
-    throw error;
+    if (!(await changed.unlink(names.at(-1) ?? ""))) return;
+    while (changed.names.length > 1) {
+      // Not empty (another key lives there), or already removed: stop climbing.
+      const parent = await changed.removeIfEmpty();
+      if (parent === undefined) break;
+      changed.close();
+      changed = parent;
+    }
+    if (fsync) await changed.sync();
+  } finally {
+    changed.close();
   }
 }
 
@@ -454,12 +526,8 @@ function checkPutInput(input: PutObjectInput): void {
   if (input.sha256 !== undefined && (!(input.sha256 instanceof Uint8Array) || input.sha256.length !== 32)) {
     throw new StowageError(Code.InvalidArgument, "sha256 must be 32 bytes");
   }
-  if (input.contentType !== undefined && typeof input.contentType !== "string") {
-    throw new StowageError(Code.InvalidArgument, "contentType must be a string");
-  }
-  for (const [name, value] of Object.entries(input.metadata ?? {})) {
-    if (typeof value !== "string") throw new StowageError(Code.InvalidArgument, `metadata ${JSON.stringify(name)} must be a string`);
-  }
+  checkContentType(input.contentType);
+  checkMetadata(input.metadata);
 }
 
 function checkListInput(input: ListObjectsInput): { prefix: string; delimiter: string; pageSize: number; maxPages: number } {

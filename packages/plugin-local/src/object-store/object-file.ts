@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import { Code, StowageError } from "@stowage/sdk";
+import type { Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
 /** Magic bytes every object file starts with. */
@@ -79,11 +80,11 @@ export function encodeSizeAndDigest(size: number, sha256: Uint8Array): Buffer {
 }
 
 /**
- * Reads and checks the header of an open object file. A file that is not a complete object file
- * fails with `DATA_LOSS`: object files only appear by rename once complete, so a bad one was
- * damaged or put there by something else.
+ * Reads and checks the header of an open object file (`stats` are the file's). A file that is not
+ * a complete object file fails with `DATA_LOSS`: object files only appear by rename once complete,
+ * so a bad one was damaged or put there by something else.
  */
-export async function readHeader(file: FileHandle, path: string): Promise<ObjectHeader> {
+export async function readHeader(file: FileHandle, stats: Stats, path: string): Promise<ObjectHeader> {
   const first = Buffer.alloc(FIRST_READ_BYTES);
   const { bytesRead } = await file.read(first, 0, first.length, 0);
   if (bytesRead < PREAMBLE_BYTES || !first.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt(path, "bad preamble");
@@ -100,7 +101,6 @@ export async function readHeader(file: FileHandle, path: string): Promise<Object
     if (more.bytesRead < jsonLength) throw corrupt(path, "truncated attribute block");
   }
   const bodyOffset = PREAMBLE_BYTES + jsonLength;
-  const stats = await file.stat();
   if (stats.size !== bodyOffset + size) throw corrupt(path, `file holds ${stats.size - bodyOffset} body bytes, header says ${size}`);
   return { ...parseAttributes(json, path), bodyOffset, size, sha256, lastModified: stats.mtime };
 }

@@ -10,28 +10,37 @@
  *
  * Nothing is visible until the final `rename`, which replaces any previous object atomically. On
  * any failure (a size or checksum mismatch, a cancelled call, a broken source, a full disk) the
- * temporary file is removed and the previous object, if any, is untouched.
+ * temporary file is removed and the previous object, if any, is untouched. The temporary file
+ * lives in the bucket's `~tmp` directory and is named after its writer, so that the parts of a
+ * writer killed mid-put are reclaimed (`temp-files.ts`).
  *
  * @packageDocumentation
  */
-import { Code, Reason, StowageError, type ByteSource } from "@stowage/sdk";
+import { Code, Reason, StowageError, bucketNotFound, type ByteSource } from "@stowage/sdk";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import type { FileHandle } from "node:fs/promises";
 import { iterateUntilAborted, throwIfAborted } from "@stowage/sdk/plugin";
-import { fsyncDirectory, isNotFound, writeFully } from "../shared/fs.js";
+import type { ChildOptions, Directory } from "../shared/confined-root.js";
+import { isNotFound, writeFully } from "../shared/fs.js";
+import { TemporaryFile, sweepTemporaryFiles, type SweepResult } from "../shared/temp-files.js";
 import { TEMP_DIRECTORY, objectPath } from "./key-layout.js";
 import { SIZE_OFFSET, encodeHeader, encodeSizeAndDigest, type ObjectAttributes } from "./object-file.js";
 
 /** Chunks are gathered into batches of this size, each written with one call. */
 const STAGE_BYTES = 1024 * 1024;
+/** The first stage buffer of a body of unknown size; it grows to {@link STAGE_BYTES} when filled. */
+const FIRST_STAGE_BYTES = 64 * 1024;
 /** How often the final rename is retried when a concurrent delete removes a fresh directory. */
 const RENAME_ATTEMPTS = 8;
 
 /** What {@link writeObject} needs. */
 export interface WriteObjectInput {
-  /** The bucket's directory (it must exist). */
-  readonly bucketDir: string;
+  /** The root directory. */
+  readonly root: Directory;
+  /** The bucket, already validated. */
+  readonly bucket: string;
+  /** How to open the bucket: with `create` when a put may create it (`createBuckets`). */
+  readonly bucketOptions: ChildOptions;
   /** The key, already validated. */
   readonly key: string;
   /** The body, consumed once. */
@@ -44,6 +53,10 @@ export interface WriteObjectInput {
   readonly attributes: ObjectAttributes;
   /** Flush data and directories to stable storage before returning. */
   readonly fsync: boolean;
+  /** Mode of the directories created on the way. */
+  readonly dirMode: number;
+  /** Mode of the object file. */
+  readonly fileMode: number;
   /** Cancels the write; nothing is stored then. */
   readonly signal?: AbortSignal | undefined;
 }
@@ -59,51 +72,54 @@ export interface WrittenObject {
 /** Stores an object atomically; see the module description. */
 export async function writeObject(input: WriteObjectInput): Promise<WrittenObject> {
   const header = encodeHeader(input.attributes);
-  const tempDir = join(input.bucketDir, TEMP_DIRECTORY);
-  await mkdir(tempDir, { recursive: true });
-  const tempPath = join(tempDir, `${randomBytes(12).toString("hex")}.part`);
-  const file = await open(tempPath, "wx", 0o644);
-  let fileOpen = true;
-  let committed = false;
+  const tempDir = await openInBucket(input, [TEMP_DIRECTORY]);
   try {
-    await writeFully(file, header, 0);
-    const writer = new StagedWriter(file, header.length);
-    // Hashing costs more CPU than moving the bytes, so it runs only when the caller asked for a check.
-    const hash = input.sha256 === undefined ? undefined : createHash("sha256");
-    let received = 0;
-    for await (const chunk of iterateUntilAborted(input.body, input.signal)) {
-      if (!(chunk instanceof Uint8Array)) {
-        throw new StowageError(Code.InvalidArgument, `the body yielded a ${typeof chunk} instead of bytes`);
-      }
-      received += chunk.length;
-      if (input.size !== undefined && received > input.size) {
-        throw integrityMismatch(`the body is longer than the announced ${input.size} bytes`);
-      }
-      hash?.update(chunk);
-      await writer.write(chunk);
+    const temp = await TemporaryFile.create(tempDir, "upload", input.fileMode);
+    let committed = false;
+    try {
+      const written = await writeBody(temp.handle, header, input);
+      if (input.fsync) await temp.handle.sync();
+      await temp.close();
+      throwIfAborted(input.signal);
+      await moveIntoPlace(tempDir, temp.name, input, objectPath(input.key));
+      committed = true;
+      return written;
+    } finally {
+      if (!committed) await temp.discard();
     }
-    await writer.flush();
-    if (input.size !== undefined && received !== input.size) {
-      throw integrityMismatch(`the body has ${received} bytes, ${input.size} were announced`);
-    }
-    const digest = hash === undefined ? randomBytes(32) : hash.digest();
-    if (input.sha256 !== undefined && !digest.equals(input.sha256)) {
-      throw integrityMismatch(
-        `the body's SHA-256 is ${digest.toString("hex")}, ${Buffer.from(input.sha256).toString("hex")} was announced`,
-      );
-    }
-    await writeFully(file, encodeSizeAndDigest(received, digest), SIZE_OFFSET);
-    if (input.fsync) await file.sync();
-    fileOpen = false;
-    await file.close();
-    throwIfAborted(input.signal);
-    await moveIntoPlace(tempPath, input.bucketDir, objectPath(input.key), input.fsync);
-    committed = true;
-    return { size: received, sha256: digest };
   } finally {
-    if (fileOpen) await file.close().catch(() => undefined);
-    if (!committed) await rm(tempPath, { force: true });
+    tempDir.close();
   }
+}
+
+/** Writes the header and the body, checks them, and completes the header. */
+async function writeBody(file: FileHandle, header: Buffer, input: WriteObjectInput): Promise<WrittenObject> {
+  await writeFully(file, header, 0);
+  const writer = new StagedWriter(file, header.length, input.size);
+  // Hashing costs more CPU than moving the bytes, so it runs only when the caller asked for a check.
+  const hash = input.sha256 === undefined ? undefined : createHash("sha256");
+  let received = 0;
+  for await (const chunk of iterateUntilAborted(input.body, input.signal)) {
+    if (!(chunk instanceof Uint8Array)) {
+      throw new StowageError(Code.InvalidArgument, `the body yielded a ${typeof chunk} instead of bytes`);
+    }
+    received += chunk.length;
+    if (input.size !== undefined && received > input.size) {
+      throw integrityMismatch(`the body is longer than the announced ${input.size} bytes`);
+    }
+    hash?.update(chunk);
+    await writer.write(chunk);
+  }
+  await writer.flush();
+  if (input.size !== undefined && received !== input.size) {
+    throw integrityMismatch(`the body has ${received} bytes, ${input.size} were announced`);
+  }
+  const digest = hash === undefined ? randomBytes(32) : hash.digest();
+  if (input.sha256 !== undefined && !digest.equals(input.sha256)) {
+    throw integrityMismatch(`the body's SHA-256 is ${digest.toString("hex")}, ${Buffer.from(input.sha256).toString("hex")} was announced`);
+  }
+  await writeFully(file, encodeSizeAndDigest(received, digest), SIZE_OFFSET);
+  return { size: received, sha256: digest };
 }
 
 function integrityMismatch(message: string): StowageError {
@@ -114,32 +130,50 @@ function integrityMismatch(message: string): StowageError {
  * Writes a stream of chunks in order, gathered into {@link STAGE_BYTES} batches so that a body
  * arriving in many small pieces does not cost one system call (and one thread-pool round trip)
  * per piece. Two stage buffers alternate: one batch is being written while the next one fills, so
- * reading the body and writing the disk overlap, and memory stays at two batches. Chunks are
- * copied before `write` returns, so callers may reuse them afterwards.
+ * reading the body and writing the disk overlap, and memory stays at two batches. A small body
+ * only ever uses one small buffer. Chunks are copied before `write` returns, so callers may reuse
+ * them afterwards.
  */
 class StagedWriter {
   readonly #file: FileHandle;
-  #stage = Buffer.allocUnsafe(STAGE_BYTES);
-  #spare = Buffer.allocUnsafe(STAGE_BYTES);
+  /** Starts small (the announced size, else {@link FIRST_STAGE_BYTES}) and grows to a whole batch. */
+  #stage: Buffer;
+  #spare: Buffer | undefined;
   #staged = 0;
   #position: number;
   #inFlight: Promise<void> | undefined;
 
-  constructor(file: FileHandle, position: number) {
+  /**
+   * @param file - Where to write.
+   * @param position - Where the first chunk goes.
+   * @param sizeHint - The announced body size, if any: a small body never allocates a whole batch.
+   */
+  constructor(file: FileHandle, position: number, sizeHint: number | undefined) {
     this.#file = file;
     this.#position = position;
+    this.#stage = Buffer.allocUnsafe(Math.max(1, Math.min(STAGE_BYTES, sizeHint ?? FIRST_STAGE_BYTES)));
   }
 
-  /** Stages `chunk`, starting a batch write whenever a stage buffer fills. */
+  /** Stages `chunk`, starting a batch write whenever a full stage buffer needs room. */
   async write(chunk: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < chunk.length) {
-      const n = Math.min(chunk.length - offset, STAGE_BYTES - this.#staged);
+      if (this.#staged === this.#stage.length) {
+        if (this.#stage.length < STAGE_BYTES) this.#grow();
+        else await this.#startBatch();
+      }
+      const n = Math.min(chunk.length - offset, this.#stage.length - this.#staged);
       this.#stage.set(chunk.subarray(offset, offset + n), this.#staged);
       this.#staged += n;
       offset += n;
-      if (this.#staged === STAGE_BYTES) await this.#startBatch();
     }
+  }
+
+  /** Replaces the small first stage by a whole batch, keeping what it holds. */
+  #grow(): void {
+    const whole = Buffer.allocUnsafe(STAGE_BYTES);
+    this.#stage.copy(whole, 0, 0, this.#staged);
+    this.#stage = whole;
   }
 
   /** Waits for the batch in flight (at most one), then starts writing the current stage. */
@@ -151,72 +185,97 @@ class StagedWriter {
     this.#inFlight = writeFully(this.#file, batch, position);
     // Observed by the next #startBatch or flush; never left unhandled.
     this.#inFlight.catch(() => undefined);
-    [this.#stage, this.#spare] = [this.#spare, this.#stage];
+    const next = this.#spare ?? Buffer.allocUnsafe(STAGE_BYTES);
+    this.#spare = this.#stage;
+    this.#stage = next;
     this.#staged = 0;
   }
 
   /** Writes whatever is staged and waits until every batch is written. */
   async flush(): Promise<void> {
-    if (this.#staged > 0) await this.#startBatch();
     await this.#inFlight;
     this.#inFlight = undefined;
+    if (this.#staged > 0) {
+      // The last batch: written from the stage itself, no spare buffer needed.
+      await writeFully(this.#file, this.#stage.subarray(0, this.#staged), this.#position);
+      this.#position += this.#staged;
+      this.#staged = 0;
+    }
   }
 }
 
 /**
- * Renames the finished temporary file to the object's path, creating the directories on the way,
- * and flushes every directory whose entries changed. A concurrent delete may remove a directory
- * we just created (it removes empty ones); the rename then fails with ENOENT and is retried.
+ * Renames the finished temporary file to the object's path, creating the directories on the way
+ * (each new entry flushed with `fsync`), and flushes the directory that received the object. A
+ * concurrent delete may remove a directory we just created (it removes empty ones); the rename
+ * then fails with ENOENT and is retried.
  */
-async function moveIntoPlace(tempPath: string, bucketDir: string, names: readonly string[], fsync: boolean): Promise<void> {
-  const finalPath = join(bucketDir, ...names);
-  const parent = dirname(finalPath);
+async function moveIntoPlace(tempDir: Directory, tempName: string, input: WriteObjectInput, names: readonly string[]): Promise<void> {
+  const fileName = names.at(-1) ?? "";
   for (let attempt = 1; ; attempt++) {
-    const firstCreated = await mkdir(parent, { recursive: true });
+    const parent = await openInBucket(input, names.slice(0, -1));
     try {
-      await rename(tempPath, finalPath);
-    } catch (error) {
-      if (isNotFound(error) && attempt < RENAME_ATTEMPTS) continue;
-      throw error;
-    }
-    if (fsync) {
-      const changed = new Set([parent]);
-      if (firstCreated !== undefined) {
-        // Every new directory's entry lives in its parent, up to the parent of the first one.
-        for (let dir = parent; dir !== dirname(dir); dir = dirname(dir)) {
-          changed.add(dirname(dir));
-          if (dir === firstCreated) break;
-        }
+      try {
+        await tempDir.rename(tempName, parent, fileName);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        if (attempt < RENAME_ATTEMPTS) continue;
+        throw new StowageError(Code.Unavailable, `the directory of ${JSON.stringify(input.key)} keeps disappearing while it is stored (concurrent deletes?); retry`, {
+          cause: error,
+        });
       }
-      for (const dir of changed) await fsyncDirectory(dir);
+      if (input.fsync) await parent.sync();
+      return;
+    } finally {
+      parent.close();
     }
-    return;
   }
 }
 
 /**
- * Removes uploads that a crashed process left in the temporary areas of the buckets under `root`
- * (files older than `olderThanMs`). Uploads in flight are younger and stay. Failures are ignored:
- * leftovers are invisible to every call and only waste space.
+ * Opens (creating what is missing) the directory `names` below the bucket: one verified open when
+ * it exists, else through the bucket, which a missing bucket fails with `BUCKET_NOT_FOUND` (unless
+ * `bucketOptions` allow creating it).
  */
-export async function sweepStaleUploads(root: string, olderThanMs: number, now: number): Promise<number> {
-  let removed = 0;
-  const buckets = await readdir(root, { withFileTypes: true }).catch(() => []);
-  for (const bucket of buckets) {
-    if (!bucket.isDirectory()) continue;
-    const tempDir = join(root, bucket.name, TEMP_DIRECTORY);
-    const names = await readdir(tempDir).catch(() => []);
-    for (const name of names) {
-      const path = join(tempDir, name);
-      try {
-        if (now - (await stat(path)).mtimeMs > olderThanMs) {
-          await rm(path, { force: true });
-          removed++;
-        }
-      } catch {
-        // Gone meanwhile, or not ours to remove: either way nothing to do.
-      }
+async function openInBucket(input: WriteObjectInput, names: readonly string[]): Promise<Directory> {
+  const existing = await input.root.tryWalk([input.bucket, ...names]);
+  if (existing !== undefined) return existing;
+  const bucket = await input.root.walk([input.bucket], input.bucketOptions);
+  if (bucket === undefined) throw bucketNotFound(input.bucket);
+  if (names.length === 0) return bucket;
+  try {
+    const directory = await bucket.walk(names, { create: input.dirMode, sync: input.fsync });
+    if (directory === undefined) throw new StowageError(Code.Internal, `bug: ${bucket.path} was not completed`);
+    return directory;
+  } finally {
+    bucket.close();
+  }
+}
+
+/** Names of uploads in flight written by earlier versions (no owner in the name). */
+const LEGACY_UPLOAD = /^[0-9a-f]{24}\.part$/;
+
+/**
+ * Reclaims the uploads that dead writers left in the temporary areas of the buckets under `root`
+ * (see `temp-files.ts` for the rules). A bucket that cannot be read safely (a link, a mount
+ * point) is passed to `onSkipped` and left alone.
+ */
+export async function sweepUploads(root: Directory, staleMs: number, onSkipped: (bucket: string, error: unknown) => void): Promise<SweepResult> {
+  const result: SweepResult = { files: 0, bytes: 0 };
+  for (const entry of await root.entries()) {
+    if (!entry.isDirectory()) continue;
+    let bucket: Directory | undefined;
+    let tempDir: Directory | undefined;
+    try {
+      bucket = await root.child(entry.name);
+      tempDir = await bucket?.child(TEMP_DIRECTORY);
+      if (tempDir !== undefined) await sweepTemporaryFiles(tempDir, { staleMs, legacy: LEGACY_UPLOAD }, result);
+    } catch (error) {
+      onSkipped(entry.name, error);
+    } finally {
+      tempDir?.close();
+      bucket?.close();
     }
   }
-  return removed;
+  return result;
 }

@@ -5,18 +5,26 @@
  *
  * - `GET` streams the object with `Content-Length`, `ETag`, `Last-Modified` and `Content-Type`;
  *   a single `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` is honoured with `206 Partial Content`.
- * - `PUT` stores the request body; `Content-Length`, when sent, is checked like `size`.
- * - A bad, expired or wrong-method signature gets `403`; a missing object or bucket `404`.
+ *   Downloads are served so that no browser runs or renders them: always
+ *   `X-Content-Type-Options: nosniff`, `Content-Disposition: attachment` and a sandboxing
+ *   `Content-Security-Policy`, and active types (HTML, XML, SVG, scripts...) are sent as
+ *   `application/octet-stream` (`attributes.ts`).
+ * - `PUT` stores the request body; `Content-Length`, when sent, is checked like `size`, and
+ *   `Content-Type` is checked like any content type (`400` when invalid).
+ * - A bad, expired or wrong-method signature gets `403`; a missing object or bucket `404`. Error
+ *   bodies never carry file-system paths: refusals for other reasons (`403` for an unsafe path,
+ *   `5xx`) say only what the status says, and the details go to the log.
  *
  * The server is unreferenced: it never keeps the process alive by itself.
  *
  * @packageDocumentation
  */
 import { Code, StowageError, type ByteRange, type Logger, type ObjectStore } from "@stowage/sdk";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
-import { SIGNED_URL_PATH, parseSignedQuery, type SignedUrlClaims, type UrlSigner } from "./signing.js";
+import { attachmentDisposition, servedContentType } from "./attributes.js";
+import { SIGNED_URL_PATH, parseSignedQuery, type SignedUrlClaims } from "./signing.js";
 
 /** What the server needs. */
 export interface SignedUrlServerOptions {
@@ -24,8 +32,8 @@ export interface SignedUrlServerOptions {
   readonly host: string;
   /** Port to bind; 0 picks a free one. */
   readonly port: number;
-  /** Checks signatures. */
-  readonly signer: UrlSigner;
+  /** Checks signatures (with the store's current key). */
+  readonly verify: (claims: SignedUrlClaims, signature: string) => boolean;
   /** Serves the objects. */
   readonly store: Pick<ObjectStore, "getObject" | "putObject" | "headObject">;
   /** The clock, in milliseconds since the epoch. */
@@ -97,12 +105,14 @@ export class SignedUrlServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Every answer, errors included: browsers must take the declared type as it is.
+    res.setHeader("X-Content-Type-Options", "nosniff");
     const url = new URL(req.url ?? "/", "http://signed-url.invalid");
     if (url.pathname !== SIGNED_URL_PATH) return reply(res, 404, "no such resource");
     const signed = parseSignedQuery(url.searchParams);
     if (signed === undefined) return reply(res, 403, "malformed signed URL");
     const { claims, signature } = signed;
-    if (!this.#options.signer.verify(claims, signature)) return reply(res, 403, "bad signature");
+    if (!this.#options.verify(claims, signature)) return reply(res, 403, "bad signature");
     if (this.#options.now() > claims.expiresAtMs) return reply(res, 403, "signed URL expired");
     if (req.method !== claims.method) return reply(res, 403, `this URL allows ${claims.method} only`);
 
@@ -122,7 +132,8 @@ export class SignedUrlServer {
       }
       if (failure.code === Code.Canceled) return reply(res, 499, "cancelled");
       this.#options.logger.debug({ err: failure, method: claims.method, bucket: claims.bucket, key: claims.key }, "signed URL request refused");
-      reply(res, httpStatus(failure.code), failure.rawMessage);
+      const status = httpStatus(failure.code);
+      reply(res, status, PUBLIC_MESSAGE_STATUSES.has(status) ? failure.rawMessage : (STATUS_CODES[status] ?? "failed"));
     }
   }
 
@@ -149,9 +160,11 @@ export class SignedUrlServer {
     const output = await this.#options.store.getObject({ ...ref, range }, { signal });
     const { object, offset, contentLength, body } = output;
     const headers: Record<string, string> = {
-      "Content-Type": object.contentType === "" ? "application/octet-stream" : object.contentType,
+      "Content-Type": servedContentType(object.contentType),
       "Content-Length": String(contentLength),
       "Accept-Ranges": "bytes",
+      "Content-Disposition": attachmentDisposition(claims.key),
+      "Content-Security-Policy": "default-src 'none'; sandbox",
     };
     if (object.etag !== "") headers.ETag = `"${object.etag}"`;
     if (object.lastModified !== undefined) headers["Last-Modified"] = object.lastModified.toUTCString();
@@ -190,13 +203,15 @@ export function parseRangeHeader(header: string): RequestedRange | undefined {
   return to < from ? undefined : { first: from, last: to };
 }
 
+/** Statuses whose replies carry the error's message (about the request, never a path). */
+const PUBLIC_MESSAGE_STATUSES = new Set([400, 404, 416]);
+
 /** The HTTP status that best matches a Stowage error code. */
 function httpStatus(code: Code): number {
   switch (code) {
     case Code.NotFound:
       return 404;
     case Code.InvalidArgument:
-    case Code.DataLoss:
       return 400;
     case Code.OutOfRange:
       return 416;
@@ -214,6 +229,10 @@ function httpStatus(code: Code): number {
 
 function reply(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   const body = `${message}\n`;
-  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)), ...headers });
+  res.writeHead(status, {
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": String(Buffer.byteLength(body)),
+    ...headers,
+  });
   res.end(body);
 }

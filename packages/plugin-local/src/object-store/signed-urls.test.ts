@@ -1,11 +1,14 @@
-import { Code, StowageError } from "@stowage/sdk";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { Code, Reason, StowageError } from "@stowage/sdk";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { OBJECT_STORE_CONFIG_KEYS } from "./config.js";
 import { LocalObjectStore } from "./local-object-store.js";
 import { parseRangeHeader } from "./signed-url-server.js";
+import { freePort } from "../test-support.js";
 
 const BUCKET = "b";
 let root: string;
@@ -141,6 +144,111 @@ describe("signed URLs", () => {
     expect(after.hostname).toBe("[::1]");
     expect((await fetch(after)).status).toBe(200);
     await expect(fetch(before)).rejects.toThrow();
+  });
+});
+
+describe("downloads", () => {
+  it("are never run or rendered by a browser: nosniff, attachment, a sandbox, and no active type", async () => {
+    await store.putObject({ bucket: BUCKET, key: "page.html", body: Readable.from([Buffer.from("<script>alert(1)</script>")]), contentType: "text/html; charset=utf-8" });
+    await store.putObject({ bucket: BUCKET, key: "logo.svg", body: Readable.from([Buffer.from("<svg/>")]), contentType: "image/svg+xml" });
+    for (const key of ["page.html", "logo.svg"]) {
+      const response = await fetch(await signed("GET", key));
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toBe("application/octet-stream");
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(response.headers.get("content-disposition")).toBe(`attachment; filename*=UTF-8''${key}`);
+      expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; sandbox");
+    }
+    // A passive type is served as stored, with the same protections; so are refusals.
+    const passive = await fetch(await signed("GET"));
+    expect([passive.headers.get("content-type"), passive.headers.get("x-content-type-options")]).toEqual(["text/x-digits", "nosniff"]);
+    expect(passive.headers.get("content-disposition")).toBe("attachment; filename*=UTF-8''obj%20%3F%23%26");
+    const refused = await fetch(await signed("GET", "missing"));
+    expect([refused.status, refused.headers.get("x-content-type-options")]).toEqual([404, "nosniff"]);
+  });
+
+  it("refuse an upload whose content type is not a media type", async () => {
+    const url = await signed("PUT", "uploads/bad");
+    // fetch refuses CR/LF in headers itself: send a raw request.
+    const { hostname, port, pathname, search } = new URL(url);
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.end(`PUT ${pathname}${search} HTTP/1.1\r\nHost: x\r\nContent-Type: text/html, ; =\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx`);
+      });
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      socket.on("end", () => resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]), body: text }));
+      socket.on("error", reject);
+    });
+    expect(response.status).toBe(400);
+    expect(response.body).toContain("content type");
+    expect(await store.headObject({ bucket: BUCKET, key: "uploads/bad" })).toBeUndefined();
+  });
+});
+
+describe("signing keys", () => {
+
+  it("from a key file and a fixed address keep URLs working after a restart", async () => {
+    const keyFile = join(root, "keys", "signing.key");
+    await mkdir(join(root, "keys"));
+    const config = { root, signingKeyFile: keyFile, signedUrlAddress: `127.0.0.1:${String(await freePort())}` };
+    const first = new LocalObjectStore({ now: () => now });
+    await first.init(config);
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await readFile(keyFile, "utf8")).trim()).toMatch(/^[0-9a-f]{64}$/);
+    const { url } = await first.createSignedUrl({ bucket: BUCKET, key: "dir/../obj ?#&", ttlSeconds: 600 });
+    await first.close();
+    await expect(fetch(url)).rejects.toThrow(); // nothing listens while no store runs
+    const second = new LocalObjectStore({ now: () => now });
+    try {
+      await second.init(config); // serves at init: the old URL works without a new one being made
+      const response = await fetch(url);
+      expect([response.status, await response.text()]).toEqual([200, "0123456789"]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("without them, die with the store that signed them", async () => {
+    const port = await freePort();
+    const first = new LocalObjectStore({ now: () => now });
+    await first.init({ root, signedUrlAddress: `127.0.0.1:${String(port)}` });
+    const { url } = await first.createSignedUrl({ bucket: BUCKET, key: "dir/../obj ?#&", ttlSeconds: 600 });
+    await first.close();
+    const second = new LocalObjectStore({ now: () => now });
+    try {
+      await second.init({ root, signedUrlAddress: `127.0.0.1:${String(port)}` });
+      expect((await fetch(url)).status).toBe(403);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("may be given inline, as a secret, and must be long enough", async () => {
+    const spec = OBJECT_STORE_CONFIG_KEYS.find((key) => key.name === "signingKey");
+    expect(spec?.secret).toBe(true);
+    const key = "k".repeat(32);
+    const a = new LocalObjectStore({ now: () => now });
+    const b = new LocalObjectStore({ now: () => now });
+    try {
+      await a.init({ root, signingKey: key });
+      await b.init({ root, signingKey: key });
+      const ref = { bucket: BUCKET, key: "dir/../obj ?#&", ttlSeconds: 60 };
+      const fromA = new URL((await a.createSignedUrl(ref)).url);
+      const fromB = new URL((await b.createSignedUrl(ref)).url);
+      expect(fromA.searchParams.get("signature")).toBe(fromB.searchParams.get("signature"));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const short = await new LocalObjectStore().init({ root, signingKey: "short" }).catch((e: unknown) => e);
+    expect(short).toMatchObject({ code: Code.InvalidArgument, reason: Reason.InvalidConfig, metadata: { key: "signingKey" } });
+    expect((short as Error).message).not.toContain("short\"");
+    const both = await new LocalObjectStore().init({ root, signingKey: key, signingKeyFile: join(root, "k") }).catch((e: unknown) => e);
+    expect(both).toMatchObject({ code: Code.InvalidArgument, reason: Reason.InvalidConfig });
+    await writeFile(join(root, "weak.key"), "too short");
+    const weak = await new LocalObjectStore().init({ root, signingKeyFile: join(root, "weak.key") }).catch((e: unknown) => e);
+    expect(weak).toMatchObject({ code: Code.InvalidArgument, reason: Reason.InvalidConfig, metadata: { key: "signingKeyFile" } });
   });
 });
 

@@ -1,12 +1,10 @@
 /**
  * File-system helpers shared by both stores: error classification, durable directory updates and
- * atomic small-file writes.
+ * complete writes.
  *
  * @packageDocumentation
  */
-import { randomBytes } from "node:crypto";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, type FileHandle } from "node:fs/promises";
 import { Code, Reason, StowageError } from "@stowage/sdk";
 
 /** The `code` of a Node system error (`ENOENT`, `EEXIST`...), or `undefined`. */
@@ -40,34 +38,6 @@ export async function fsyncDirectory(path: string): Promise<void> {
   }
 }
 
-/** A name for a temporary file next to `path`, unique to this call. */
-export function temporarySibling(path: string, suffix = ".tmp"): string {
-  return `${path}.${randomBytes(6).toString("hex")}${suffix}`;
-}
-
-/**
- * Replaces the file at `path` with `data` atomically: readers see the old content or the new one,
- * never a mix, and after a crash the file holds one of them. The data is written to a temporary
- * sibling, flushed, renamed over `path`, and the directory is flushed too.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = temporarySibling(path);
-  try {
-    const handle = await open(temp, "wx", 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await fsyncDirectory(dirname(path));
-}
-
 /** Writes all of `data` at `position` of an open file, looping over short writes. */
 export async function writeFully(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
   let offset = 0;
@@ -75,11 +45,6 @@ export async function writeFully(file: FileHandle, data: Uint8Array, position: n
     const { bytesWritten } = await file.write(data, offset, data.length - offset, position + offset);
     offset += bytesWritten;
   }
-}
-
-/** Removes a file; a missing file is not an error. */
-export async function removeFile(path: string): Promise<void> {
-  await rm(path, { force: true });
 }
 
 /**
