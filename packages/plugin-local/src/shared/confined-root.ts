@@ -35,10 +35,11 @@
  *
  * - With `/proc` (Linux), a link swapped in between a check and a use cannot make an operation act
  *   outside the root: every use goes through a descriptor that was checked, never through a path
- *   resolved again. A full-path open that runs into a planted link may open (never read or write)
- *   a file or directory outside the root before the check closes it again; it never creates one
- *   (`O_EXCL` creations only happen inside verified directories), and `O_NONBLOCK` keeps a FIFO
- *   from blocking the open.
+ *   resolved again. Only directories are opened by a full path: one that runs into a planted link
+ *   may open (never read, list or change) a directory outside the root before the check closes it
+ *   again. Files are only ever opened or created through a verified directory's descriptor, so no
+ *   file outside the root is opened, not even a device whose open alone would act; `O_NONBLOCK`
+ *   keeps a FIFO planted inside the root from blocking an open.
  * - Where `/proc/self/fd` is missing (other systems), each component is checked with `lstat`
  *   before a path-based call. That fallback is racy: a component swapped for a link between the
  *   check and the call is followed. It also sees other file systems (by device number) but not
@@ -392,17 +393,13 @@ export class Directory {
 
   /**
    * Opens the file reached by `names` for reading, like {@link openFile} in the directory of all
-   * names but the last: first with one verified full-path open, else walking. `undefined` when
-   * there is no such regular file.
+   * names but the last, which is reached like {@link walk}. Only directories are ever opened by a
+   * full path (and verified); the file itself is opened through its verified parent's descriptor,
+   * so no file outside the root is ever opened, not even briefly. `undefined` when there is no such
+   * regular file.
    */
   async openFileAt(names: readonly string[]): Promise<OpenedFile | undefined> {
     for (const name of names) checkName(name);
-    if (this.#fd !== undefined) {
-      const path = [...this.names, ...names];
-      const handle = await open(this.#root.pathOf(path), READ_FLAGS).catch(() => undefined);
-      if (handle !== undefined && this.#root.verify(handle.fd, path)) return this.#checkOpened(handle, path);
-      await handle?.close();
-    }
     const parent = await this.walk(names.slice(0, -1));
     if (parent === undefined) return undefined;
     try {
