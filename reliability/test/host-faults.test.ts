@@ -105,7 +105,7 @@ describe("wedged plugins", () => {
           wedging = store.deleteObject({ bucket: "b", key: how === "busy-loop" ? "wedge-busy" : "wedge-deadlock" });
         }
         // Calls without any deadline, sent to the wedged process: none may hang.
-        const inFlight = [store.headObject({ bucket: "b", key: "k" }), (async () => (await store.getObject({ bucket: "b", key: "k" })).body.toArray())()];
+        const inFlight: Promise<unknown>[] = [store.headObject({ bucket: "b", key: "k" }), (async () => (await store.getObject({ bucket: "b", key: "k" })).body.toArray())()];
         if (wedging !== undefined) inFlight.push(wedging);
         const outcomes = await Promise.allSettled(inFlight);
         detection.push(Date.now() - wedgedAt);
@@ -183,10 +183,13 @@ const body = fc.oneof(
 );
 const pv = fc.oneof(fc.anything(), fc.record({ spec: fc.record({ csi: fc.record({ driver: fc.constantFrom("local.stowage.io", "fixture.stowage.io", "other"), volumeHandle: text }) }) }));
 
-async function drain(value: unknown, maxPages = 3): Promise<void> {
-  if (value !== null && typeof value === "object" && Symbol.asyncIterator in value) {
-    let pages = 0;
-    for await (const _ of value as AsyncIterable<unknown>) if (++pages >= maxPages) break;
+/** Reads at most `maxPages` pages of a listing, then lets it go. */
+async function drain(listing: AsyncIterable<unknown>, maxPages = 3): Promise<void> {
+  const pages = listing[Symbol.asyncIterator]();
+  try {
+    for (let i = 0; i < maxPages; i++) if ((await pages.next()).done === true) return;
+  } finally {
+    await pages.return?.();
   }
 }
 
@@ -328,6 +331,6 @@ describe("random calls through the host", () => {
       result: `${summary}; untyped ${String(tallies.reduce((s, x) => s + x.tally.untyped.length, 0))}, INTERNAL ${String(tallies.reduce((s, x) => s + x.tally.internal.length, 0))}, plugin crashes ${String(tallies.reduce((s, x) => s + x.tally.crashes.length, 0))}, hangs ${String(tallies.reduce((s, x) => s + x.tally.hangs.length, 0))}; ${seconds} s`,
     });
     expect(bad).toEqual([]);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error(JSON.stringify(failure));
   }, 600_000);
 });

@@ -114,7 +114,7 @@ describe("ObjectStore arguments", () => {
   });
 
   it("a body that yields something other than bytes fails the upload with INVALID_ARGUMENT, storing nothing", async () => {
-    async function* strings(): AsyncGenerator<unknown> {
+    async function* strings(): AsyncGenerator {
       yield Buffer.from("bytes first, then ");
       yield "a string";
     }

@@ -77,8 +77,9 @@ describe("through the host", () => {
     expect(await store.headObject({ bucket: "b", key: "k" })).toBeDefined();
     await sleep(300);
     const errors = lines.filter((l) => (l.level as number) >= 50);
-    expect(errors.map((l) => `${String(l.msg)} ${String(l.error ?? "")}`)).toEqual([]);
-    expect(lines.filter((l) => /uncaught|unhandled|Premature close|ECONNRESET|EPIPE/.test(`${String(l.msg)} ${String(l.error ?? "")}`))).toEqual([]);
+    const text = (l: Record<string, unknown>): string => `${String(l.msg)} ${JSON.stringify(l.error ?? "")}`;
+    expect(errors.map(text)).toEqual([]);
+    expect(lines.filter((l) => /uncaught|unhandled|Premature close|ECONNRESET|EPIPE/.test(text(l)))).toEqual([]);
     expect(h.plugins()[0]?.pid).toBe(pid);
   }, 120_000);
 });
@@ -95,8 +96,8 @@ async function rawFixture(config: Record<string, string>): Promise<{ client: Cli
     rmSync(dir, { recursive: true, force: true });
   });
   const stderr: string[] = [];
-  createInterface({ input: child.stderr! }).on("line", (line) => stderr.push(line));
-  const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  createInterface({ input: child.stderr }).on("line", (line) => stderr.push(line));
+  const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
   const handshake = parseHandshake(String(first.value), { appVersions: [1] });
   const client = new Client(`unix:${handshake.address}`, credentials.createInsecure());
   const init = methodCodec(ObjectStoreService.method.init);

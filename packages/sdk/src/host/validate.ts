@@ -203,7 +203,7 @@ export function persistentVolumeBytes(pv: unknown): Uint8Array {
   if (!isRecord(pv)) throw invalid(`persistentVolume must be a JSON object, got ${describe(pv)}`);
   let text: string | undefined;
   try {
-    text = JSON.stringify(pv) as string | undefined;
+    text = JSON.stringify(pv);
   } catch (error) {
     throw new StowageError(Code.InvalidArgument, `persistentVolume cannot be encoded as JSON: ${(error as Error).message}`, { cause: error });
   }
