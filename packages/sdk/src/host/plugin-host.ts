@@ -12,6 +12,7 @@ import { RemoteBlockStore } from "./block-store-client.js";
 import { RemoteObjectStore, type RemoteClientOptions } from "./object-store-client.js";
 import type { PluginCommand } from "./plugin-process.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
+import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
 // Velero interop hook (docs/velero.md).
 import { VeleroBlockStore, VeleroObjectStore } from "../velero/host.js";
 
@@ -72,7 +73,7 @@ export interface ClientOptions {
   readonly instance?: string | undefined;
 }
 
-/** Checks the numeric options: finite and not negative (a mistake here would disable a safeguard). */
+/** Checks the numeric options: from 0 to what a timer can hold (a mistake here would disable a safeguard). */
 function checkOptions(options: PluginHostOptions): void {
   const numbers: [string, number | undefined][] = [
     ["handshakeTimeoutMs", options.handshakeTimeoutMs],
@@ -84,8 +85,8 @@ function checkOptions(options: PluginHostOptions): void {
     ["healthCheck.failures", options.healthCheck?.failures],
   ];
   for (const [name, value] of numbers) {
-    if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value < 0)) {
-      throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be a finite number, at least 0; got ${String(value)}`);
+    if (value !== undefined && !isTimeout(value)) {
+      throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be a number from 0 to ${String(MAX_TIMEOUT_MS)}; got ${String(value)}`);
     }
   }
 }

@@ -89,14 +89,25 @@ function checkInput(input: unknown, what: string): asserts input is Record<strin
   if (!isRecord(input)) throw invalid(`the ${what} input must be an object, got ${describe(input)}`);
 }
 
-/** The options every call takes: an AbortSignal and a non-negative, finite timeout. */
+/**
+ * The longest timeout the host accepts, in ms (about 24.8 days): Node's timers and gRPC deadlines
+ * cannot hold more (a longer Node timer fires at once).
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Whether `value` is a timeout in ms the host can honour: a number from 0 to {@link MAX_TIMEOUT_MS}. */
+export function isTimeout(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= MAX_TIMEOUT_MS;
+}
+
+/** The options every call takes: an AbortSignal and a timeout from 0 to {@link MAX_TIMEOUT_MS}. */
 export function checkCallOptions(options: CallOptions | undefined): void {
   if (options === undefined) return;
   if (!isRecord(options)) throw invalid(`call options must be an object, got ${describe(options)}`);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalid(`options.signal must be an AbortSignal, got ${describe(options.signal)}`);
   const { timeoutMs } = options;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
-    throw invalid(`options.timeoutMs must be a finite number of milliseconds, at least 0, got ${describe(timeoutMs)}`);
+  if (timeoutMs !== undefined && !isTimeout(timeoutMs)) {
+    throw invalid(`options.timeoutMs must be a number of milliseconds from 0 to ${String(MAX_TIMEOUT_MS)}, got ${describe(timeoutMs)}`);
   }
 }
 
