@@ -4,7 +4,9 @@
  * once, and checks an advertised data channel at start, falling back to gRPC messages rather than
  * failing every put. Real plugin processes throughout.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -146,6 +148,22 @@ describe("the data channel is checked at start", () => {
     await store.init({ buckets: "b" });
     for (let i = 0; i < 3; i++) await store.putObject({ bucket: "b", key: `k${String(i)}`, body: Readable.from([Buffer.from("hello")]) });
     expect(Buffer.concat(await (await store.getObject({ bucket: "b", key: "k2" })).body.toArray()).toString()).toBe("hello");
+  }, 30_000);
+
+  it("a socket file that nobody listens on: a warning, and puts work over gRPC messages", async () => {
+    // A socket file left behind by a process that was killed: it exists, but refuses connections.
+    const path = join(mkdtempSync(join(tmpdir(), "stowage-dc-")), "stale.sock");
+    const owner = spawn(process.execPath, ["-e", `require("node:net").createServer().listen(${JSON.stringify(path)}, () => process.stdout.write("listening\\n"))`], { stdio: ["ignore", "pipe", "ignore"] });
+    await once(owner.stdout, "data");
+    owner.kill("SIGKILL");
+    await once(owner, "exit");
+    expect(existsSync(path)).toBe(true);
+    const { logger, lines } = capturingLogger();
+    const h = await start([announcing({ plugins: [{ name: "fixture.stowage.io/memory", kind: OBJECT_STORE }], dataChannelAddress: `unix:${path}` })], { logger });
+    expect(lines.find((l) => typeof l.msg === "string" && l.msg.includes("advertises a data channel that cannot be used"))?.msg).toMatch(/connecting to .*stale\.sock failed: connect ECONNREFUSED/);
+    const store = h.objectStore("fixture.stowage.io/memory");
+    await store.init({ buckets: "b" });
+    expect((await store.putObject({ bucket: "b", key: "k", body: Readable.from([Buffer.from("hello")]) })).size).toBe(5);
   }, 30_000);
 
   it("a data channel that goes away later: one warning, and every put and get still works", async () => {

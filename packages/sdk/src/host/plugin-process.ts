@@ -460,12 +460,19 @@ export async function checkDataChannel(address: string, timeoutMs: number): Prom
   if (!info.isSocket()) return `${path} is not a Unix socket`;
   const socket = connect({ path });
   try {
-    const outcome = await Promise.race([
-      once(socket, "connect").then(() => undefined),
-      once(socket, "error").then(([error]) => `connecting to ${path} failed: ${(error as Error).message}`),
-      sleep(timeoutMs).then(() => `connecting to ${path} took longer than ${String(timeoutMs)} ms`),
-    ]);
-    return outcome;
+    return await new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(`connecting to ${path} took longer than ${String(timeoutMs)} ms`);
+      }, timeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+      socket.once("error", (error) => {
+        clearTimeout(timer);
+        resolve(`connecting to ${path} failed: ${error.message}`);
+      });
+    });
   } finally {
     socket.destroy();
   }
