@@ -152,6 +152,33 @@ describe("health checks", () => {
     expect(await store.headObject({ bucket: "b", key: "k" })).toBeUndefined();
   }, 60_000);
 
+  it("a check whose deadline fired long after it was due (the host itself was blocked) does not count against the plugin", async () => {
+    const settings = { intervalMs: 10, timeoutMs: 50, failures: 2 };
+    // Each check fails as a deadline does, either on time (a wedged plugin) or three deadlines late (a blocked host).
+    const monitor = (lateBy: number, onUnresponsive: () => void): { monitor: HealthMonitor; checks: () => number } => {
+      let checks = 0;
+      const channel = {
+        unary: async () => {
+          checks += 1;
+          await new Promise((resolve) => setTimeout(resolve, settings.timeoutMs + lateBy));
+          throw new StowageError(Code.DeadlineExceeded, "Deadline exceeded", { reason: Reason.DeadlineExceeded });
+        },
+      } as unknown as RpcChannel;
+      return { monitor: new HealthMonitor(channel, settings, silentLogger, onUnresponsive), checks: () => checks };
+    };
+    let wedgedFound = false;
+    const wedged = monitor(0, () => (wedgedFound = true));
+    wedged.monitor.start();
+    await eventually(() => wedgedFound, 10_000);
+    expect(wedged.checks()).toBe(2);
+    let busyFound = false;
+    const busy = monitor(3 * settings.timeoutMs, () => (busyFound = true));
+    busy.monitor.start();
+    await eventually(() => busy.checks() >= 6, 10_000);
+    busy.monitor.stop();
+    expect(busyFound).toBe(false);
+  });
+
   it("health checks and idle timers do not keep the event loop alive", () => {
     const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     const before = timeouts();

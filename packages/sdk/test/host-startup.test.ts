@@ -75,7 +75,7 @@ describe("GetPluginInfo is checked (contract 3.1)", () => {
   it("reports one executable given twice as such, not as two executables serving one plugin", async () => {
     const command = { command: process.execPath, args: [memoryFixture] };
     const error = await rejection(start([command, command]));
-    expect(error.rawMessage).toBe(`plugin ${memoryFixture} is given twice (it serves the object-store plugin fixture.stowage.io/memory); list each executable once`);
+    expect(error.rawMessage).toBe(`plugin ${memoryFixture} is given twice (in the plugin directory or the plugins list); list each executable once`);
   }, 30_000);
 });
 

@@ -68,6 +68,7 @@ export class HealthMonitor {
 
   async #check(): Promise<void> {
     let failure: string | undefined;
+    const started = performance.now();
     try {
       const res = await this.#channel.unary(Health.method.check, { service: HEALTH_SERVICE_NAME }, { timeoutMs: this.#settings.timeoutMs });
       if (res.status !== HealthCheckResponse_ServingStatus.SERVING) failure = `it reported ${HealthCheckResponse_ServingStatus[res.status] ?? String(res.status)}`;
@@ -75,6 +76,14 @@ export class HealthMonitor {
       failure = (error as Error).message;
     }
     if (this.#stopped) return;
+    const elapsed = performance.now() - started;
+    if (failure !== undefined && elapsed > 2 * this.#settings.timeoutMs + 100) {
+      // The deadline fired long after it was due: the host's own event loop was blocked, so the
+      // check says nothing about the plugin (its answer may be waiting unread).
+      this.#logger.debug({ elapsedMs: Math.round(elapsed) }, `health check inconclusive, the host was busy: ${failure}`);
+      this.#schedule();
+      return;
+    }
     if (failure === undefined) {
       if (this.#failed > 0) this.#logger.info({ failed: this.#failed }, "plugin answers health checks again");
       this.#failed = 0;

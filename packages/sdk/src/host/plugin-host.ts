@@ -168,11 +168,18 @@ export class PluginHost {
   async start(): Promise<void> {
     if (this.#started) throw new StowageError(Code.FailedPrecondition, "PluginHost.start() was already called");
     this.#started = true;
-    const commands: PluginCommand[] = [];
+    const given: PluginCommand[] = [];
     if (this.#options.pluginDir !== undefined) {
-      for (const path of await discoverExecutables(this.#options.pluginDir)) commands.push({ command: path });
+      for (const path of await discoverExecutables(this.#options.pluginDir)) given.push({ command: path });
     }
-    for (const p of this.#options.plugins ?? []) commands.push(typeof p === "string" ? { command: p } : p);
+    for (const p of this.#options.plugins ?? []) given.push(typeof p === "string" ? { command: p } : p);
+    const failures: string[] = [];
+    // The same command line twice would be launched twice, and each process would serve the same plugins.
+    const commands = given.filter((command, i) => {
+      const first = given.findIndex((other) => commandKey(other) === commandKey(command)) === i;
+      if (!first) failures.push(`plugin ${commandName(command)} is given twice (in the plugin directory or the plugins list); list each executable once`);
+      return first;
+    });
     const launched = await Promise.allSettled(
       commands.map(async (command) => {
         const supervisor = new Supervisor(command, this.#supervisorOptions());
@@ -180,7 +187,6 @@ export class PluginHost {
         return { supervisor, proc };
       }),
     );
-    const failures: string[] = [];
     for (const [i, result] of launched.entries()) {
       const command = commands[i];
       if (command === undefined) continue;
@@ -202,11 +208,7 @@ export class PluginHost {
         }
         listed.add(id);
         if (existing !== undefined) {
-          failures.push(
-            commandKey(existing.command) === commandKey(command)
-              ? `plugin ${commandName(command)} is given twice (it serves the ${descriptor.kind} plugin ${descriptor.name}); list each executable once`
-              : `${descriptor.kind} plugin ${descriptor.name} is served by both ${commandName(existing.command)} and ${commandName(command)}; remove one of them`,
-          );
+          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${commandName(existing.command)} and ${commandName(command)}; remove one of them`);
           continue;
         }
         this.#served.set(id, { descriptor, command, runtime: proc.info.runtime });
