@@ -1,4 +1,4 @@
-import type { sendUnaryData, ServerUnaryCall, StatusObject } from "@grpc/grpc-js";
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream, StatusObject } from "@grpc/grpc-js";
 import { Code, Reason, StowageError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import { toGrpcStatus } from "../wire/status.js";
@@ -117,6 +117,30 @@ export function endOnce<T>(scope: CallScope, path: string, logger: Logger, deliv
   };
 }
 
+/** {@link endOnce} for a call answered through its callback (unary and client-streaming calls). */
+export function endWithCallback<Res>(scope: CallScope, call: { getPath(): string }, deps: ServiceDeps, callback: sendUnaryData<Res>): CallOutcome<Res> {
+  return endOnce<Res>(scope, call.getPath(), deps.logger, {
+    ok: (response) => {
+      callback(null, response);
+    },
+    fail: (status) => {
+      callback(status);
+    },
+  });
+}
+
+/** {@link endOnce} for a server-streaming call: `end()` on success, the status as its error otherwise. */
+export function endStream(scope: CallScope, call: ServerWritableStream<unknown, unknown>, deps: ServiceDeps): CallOutcome<undefined> {
+  return endOnce<undefined>(scope, call.getPath(), deps.logger, {
+    ok: () => {
+      call.end();
+    },
+    fail: (status) => {
+      call.emit("error", status);
+    },
+  });
+}
+
 /** Runs a unary handler with a cancellation scope and error mapping. */
 export function handleUnary<Req, Res>(
   call: ServerUnaryCall<Req, Res>,
@@ -125,14 +149,7 @@ export function handleUnary<Req, Res>(
   fn: (request: Req, signal: AbortSignal) => Promise<Res>,
 ): void {
   const scope = deps.scope(call);
-  const end = endOnce<Res>(scope, call.getPath(), deps.logger, {
-    ok: (response) => {
-      callback(null, response);
-    },
-    fail: (status) => {
-      callback(status);
-    },
-  });
+  const end = endWithCallback(scope, call, deps, callback);
   let promise: Promise<Res>;
   try {
     promise = fn(call.request, scope.signal);

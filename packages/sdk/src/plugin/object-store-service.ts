@@ -39,7 +39,7 @@ import { rechunk, verifiedBody, type BodyResult } from "./body.js";
 import type { DataChannelServer } from "./data-channel-server.js";
 import type { PluginRegistry } from "./registry.js";
 import { throwIfAborted } from "./abort.js";
-import { cancellationNotice, cancellationSymptom, endOnce, handleUnary, type ServiceDeps } from "./handler.js";
+import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps } from "./handler.js";
 
 const KIND = "object-store";
 
@@ -130,14 +130,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
 
     putObject(call: ServerReadableStream<PutObjectRequest, PutObjectResponse>, callback: sendUnaryData<PutObjectResponse>) {
       const scope = deps.scope(call);
-      const end = endOnce<PutObjectResponse>(scope, call.getPath(), deps.logger, {
-        ok: (response) => {
-          callback(null, response);
-        },
-        fail: (status) => {
-          callback(status);
-        },
-      });
+      const end = endWithCallback(scope, call, deps, callback);
       const requests = call[Symbol.asyncIterator]() as AsyncIterator<PutObjectRequest>;
       const messages = {
         async next(): Promise<IteratorResult<PutObjectRequest>> {
@@ -261,14 +254,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
 
     getObject(call: ServerWritableStream<GetObjectRequest, GetObjectResponse>) {
       const scope = deps.scope(call);
-      const end = endOnce<undefined>(scope, call.getPath(), deps.logger, {
-        ok: () => {
-          call.end();
-        },
-        fail: (status) => {
-          call.emit("error", status);
-        },
-      });
+      const end = endStream(scope, call, deps);
       let socket: Socket | undefined;
       const run = async (): Promise<void> => {
         const req = call.request;
@@ -347,14 +333,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
 
     listObjects(call: ServerWritableStream<ListObjectsRequest, ListObjectsResponse>) {
       const scope = deps.scope(call);
-      const end = endOnce<undefined>(scope, call.getPath(), deps.logger, {
-        ok: () => {
-          call.end();
-        },
-        fail: (status) => {
-          call.emit("error", status);
-        },
-      });
+      const end = endStream(scope, call, deps);
       const run = async (): Promise<void> => {
         const req = call.request;
         requireNonEmpty(req.bucket, "bucket");
