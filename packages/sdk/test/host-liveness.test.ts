@@ -18,7 +18,7 @@ import { HealthMonitor } from "../src/host/health-monitor.js";
 import { IdleWatch } from "../src/host/idle-watch.js";
 import type { RpcChannel } from "../src/host/rpc-channel.js";
 import { silentLogger } from "../src/logging.js";
-import { alive, capturingLogger, eventually, memoryFixture, startFixtureHost } from "./helpers.js";
+import { alive, capturingLogger, eventually, memoryFixture, rejection, startFixtureHost } from "./helpers.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 /** Checks every 100 ms, 300 ms each, 2 failures: a wedged plugin is replaced within about a second. */
@@ -39,16 +39,6 @@ afterEach(async () => {
   await Promise.all(hosts.map((h) => h.close()));
   hosts = [];
 });
-
-async function rejection(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a rejection");
-}
 
 function pidOf(h: PluginHost): number {
   return h.plugins()[0]?.pid ?? -1;

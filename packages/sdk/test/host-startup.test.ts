@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { Code, StowageError } from "../src/errors.js";
+import { Code } from "../src/errors.js";
 import { PluginHost, type PluginCommand, type PluginHostOptions } from "../src/host.js";
 import { commandLabel, commandName, scriptOf } from "../src/host/command-line.js";
-import { capturingLogger, memoryFixture } from "./helpers.js";
+import { capturingLogger, memoryFixture, rejection } from "./helpers.js";
 
 const infoFixture = fileURLToPath(new URL("./fixtures/info-plugin.mjs", import.meta.url));
 const OBJECT_STORE = 1;
@@ -37,16 +37,6 @@ async function start(plugins: PluginCommand[], options: PluginHostOptions = {}):
 
 function announcing(info: Record<string, unknown>): PluginCommand {
   return { command: process.execPath, args: [infoFixture], env: { FIXTURE_INFO: JSON.stringify(info) } };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("GetPluginInfo is checked (contract 3.1)", () => {

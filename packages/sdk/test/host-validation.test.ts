@@ -7,9 +7,9 @@
  */
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, Reason, StowageError } from "../src/errors.js";
+import { Code, Reason } from "../src/errors.js";
 import type { PluginHost, RemoteBlockStore, RemoteObjectStore } from "../src/host.js";
-import { startFixtureHost } from "./helpers.js";
+import { rejection, startFixtureHost } from "./helpers.js";
 
 let host: PluginHost;
 let objects: RemoteObjectStore;
@@ -30,16 +30,6 @@ afterAll(async () => {
   expect(host.plugins().map((p) => p.pid)).toEqual([pid, pid]);
   await host.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a rejection");
-}
 
 const body = (): Readable => Readable.from([Buffer.from("data")]);
 /** Anything, for arguments typed otherwise: the checks are for callers without a type checker too. */
