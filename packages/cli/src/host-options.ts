@@ -108,7 +108,8 @@ export async function startHost(host: PluginHost, options: GlobalOptions): Promi
   } catch (error) {
     let message = describeError(error);
     if (options.embedded) {
-      message = message.replaceAll(process.execPath, `the embedded local plugin (${EMBEDDED_LABEL})`);
+      const embedded = `the embedded local plugin (${EMBEDDED_LABEL})`;
+      message = message.replaceAll(embeddedPluginPath(), embedded).replaceAll(process.execPath, embedded);
       if (message.includes("is served by both")) message += "\n(add --no-embedded to leave out the embedded local plugin)";
     }
     throw markUsage(new StowageError(Code.FailedPrecondition, `the plugins could not be started: ${message}`, { cause: error }));

@@ -1,6 +1,11 @@
 import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runCli, runJson, tempDir } from "./helpers.js";
+
+const INFO_FIXTURE = fileURLToPath(new URL("../../sdk/test/fixtures/info-plugin.mjs", import.meta.url));
 
 interface PluginsDoc {
   plugins: {
@@ -49,5 +54,26 @@ describe("stowage plugins", () => {
     const option = await runCli(["plugins", "--log-level", "loud"], { cwd });
     expect(option.code).toBe(2);
     expect(option.stderr).toMatch(/^stowage: option '--log-level <level>' argument 'loud' is invalid/);
+  }, 30_000);
+
+  it("prints the stderr of a plugin that cannot start once, in the error, not also as log lines", async () => {
+    const cwd = await tempDir();
+    const plugin = join(cwd, "crashing-plugin.mjs");
+    await writeFile(plugin, '#!/usr/bin/env node\nthrow new Error("boom at start");\n', { mode: 0o755 });
+    const result = await runCli(["--no-embedded", "plugins", "--plugin", plugin], { cwd });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^stowage: the plugins could not be started: plugin .*crashing-plugin\.mjs: exited with status 1 before completing the handshake\n/);
+    expect(result.stderr.split("Error: boom at start")).toHaveLength(2);
+    expect(result.stderr).not.toMatch(/"@message"/);
+  }, 30_000);
+
+  it("refuses a plugin whose descriptors break the contract, instead of listing no plugins", async () => {
+    const cwd = await tempDir();
+    const plugin = join(cwd, "nameless-plugin.mjs");
+    // A go-plugin plugin written without the SDK, announcing an empty plugin list.
+    await writeFile(plugin, `#!/usr/bin/env node\nprocess.env.FIXTURE_INFO = JSON.stringify({ plugins: [] });\nawait import(${JSON.stringify(INFO_FIXTURE)});\n`, { mode: 0o755 });
+    const result = await runCli(["--no-embedded", "plugins", "--plugin", plugin], { cwd });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/plugin .*nameless-plugin\.mjs: its GetPluginInfo answer breaks the contract, so the host refuses it:\nstowage: - it lists no plugin; every executable serves at least one \(contract 3\.1\.3\)/);
   }, 30_000);
 });

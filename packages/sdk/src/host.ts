@@ -12,6 +12,7 @@ export type { RemoteClientOptions } from "./host/object-store-client.js";
 export { RemoteBlockStore } from "./host/block-store-client.js";
 export type { PluginCommand } from "./host/plugin-process.js";
 export type { RestartPolicy } from "./host/supervisor.js";
+export type { HealthCheckOptions } from "./host/health-monitor.js";
 export { discoverExecutables } from "./host/discover.js";
 export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
 // Velero interop (docs/velero.md): adapters handed out for `PluginCommand.protocol: "velero"`.

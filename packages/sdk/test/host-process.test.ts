@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
 import type { PluginHost } from "../src/host.js";
 import { MAGIC_COOKIE_KEY } from "../src/protocol/constants.js";
-import { alive, capturingLogger, eventually, memoryFixture, openFileDescriptors, startFixtureHost } from "./helpers.js";
+import { alive, capturingLogger, eventually, memoryFixture, openFileDescriptors, rejection, startFixtureHost } from "./helpers.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 let hosts: PluginHost[] = [];
@@ -34,16 +34,6 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("handshake and discovery", () => {
@@ -238,7 +228,8 @@ describe("resources", () => {
     for (let i = 0; i < 300; i++) await round(i);
     // Sockets close asynchronously once a call has ended; both counts must come back to the start.
     await eventually(() => openFileDescriptors(process.pid) <= hostBefore + 5 && openFileDescriptors(pid) <= pluginBefore + 5);
-  });
+    // 960 calls: about 5 s on a quiet machine, more on a busy one; the bound is a hang guard.
+  }, 60_000);
 });
 
 describe("supervision", () => {

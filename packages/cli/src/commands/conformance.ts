@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { createHclogLogger, silentLogger, type PluginKind } from "@stowage/sdk";
 import type { PluginCommand } from "@stowage/sdk/host";
 import { createLocalVolume } from "@stowage/plugin-local";
-import { ExitCode, loadConfigFile, loadKnownFailing, runConformance, sweep, type CasePatterns, type ConformanceConfig } from "@stowage/conformance";
+import { loadConfigFile, loadKnownFailing, runConformance, sweep, type CasePatterns, type ConformanceConfig } from "@stowage/conformance";
 import { Option, type Command } from "commander";
 import { usageError } from "../exit.js";
 import { catchInterrupts, EMBEDDED_LABEL, embeddedPluginCommand, globalOptions, type GlobalOptions } from "../host-options.js";
@@ -167,10 +167,10 @@ async function conformance(operands: readonly string[], options: ConformanceOpti
       output: globals.json ? undefined : process.stdout,
       signal: interrupts.signal,
     });
+    // Without --json the kit has already printed its errors in its report; printing them again
+    // on stderr showed a plugin's start-up failure twice.
     if (globals.json) {
       printJson({ runId: outcome.runId, plugins: outcome.plugins, summary: outcome.summary, exitCode: outcome.exitCode, errors: outcome.errors, leaks: outcome.leaks, results: outcome.results });
-    } else if (outcome.exitCode === ExitCode.PluginStart || outcome.exitCode === ExitCode.Usage) {
-      for (const error of outcome.errors) process.stderr.write(`stowage: ${error.replaceAll("\n", "\nstowage: ")}\n`);
     }
     if (interrupts.signal.aborted) throw interrupts.signal.reason as Error;
     process.exitCode = outcome.exitCode;

@@ -1,7 +1,6 @@
 /**
  * {@link BlockStore} over a plugin process.
  */
-import { Code, StowageError } from "../errors.js";
 import { BlockStoreService } from "../gen/stowage/v1/block_store_pb.js";
 import type {
   BlockStore,
@@ -19,11 +18,17 @@ import type {
 import { snapshotFromWire, volumeFromWire } from "../wire/convert.js";
 import type { RemoteClientOptions } from "./object-store-client.js";
 import type { Supervisor } from "./supervisor.js";
-
-function pvBytes(pv: unknown): Uint8Array {
-  if (typeof pv !== "object" || pv === null) throw new StowageError(Code.InvalidArgument, "a PersistentVolume must be a JSON object");
-  return Buffer.from(JSON.stringify(pv));
-}
+import {
+  checkCallOptions,
+  checkConfig,
+  checkCreateSnapshotInput,
+  checkCreateVolumeInput,
+  checkListSnapshotsInput,
+  checkSnapshotId,
+  checkVolumeId,
+  checkVolumeRef,
+  persistentVolumeBytes,
+} from "./validate.js";
 
 /** A BlockStore served by a plugin process. */
 export class RemoteBlockStore implements BlockStore {
@@ -39,6 +44,7 @@ export class RemoteBlockStore implements BlockStore {
   }
 
   #opts(options: CallOptions | undefined): CallOptions {
+    checkCallOptions(options);
     const fallback = this.#options.defaultTimeoutMs > 0 ? this.#options.defaultTimeoutMs : undefined;
     return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? fallback };
   }
@@ -48,11 +54,13 @@ export class RemoteBlockStore implements BlockStore {
   }
 
   async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    checkConfig(config);
     await (await this.#channel()).unary(BlockStoreService.method.init, { plugin: this.descriptor.name, config: { ...config } }, this.#opts(options));
     this.#supervisor.rememberInit("block-store", this.descriptor.name, config);
   }
 
   async createSnapshot(input: CreateSnapshotInput, options?: CallOptions): Promise<Snapshot> {
+    checkCreateSnapshotInput(input);
     const res = await (await this.#channel()).unary(
       BlockStoreService.method.createSnapshot,
       { plugin: this.descriptor.name, volumeId: input.volumeId, zone: input.zone ?? "", tags: { ...input.tags } },
@@ -62,11 +70,13 @@ export class RemoteBlockStore implements BlockStore {
   }
 
   async getSnapshot(snapshotId: string, options?: CallOptions): Promise<Snapshot> {
+    checkSnapshotId(snapshotId);
     const res = await (await this.#channel()).unary(BlockStoreService.method.getSnapshot, { plugin: this.descriptor.name, snapshotId }, this.#opts(options));
     return snapshotFromWire(res.snapshot);
   }
 
   async listSnapshots(input: ListSnapshotsInput, options?: CallOptions): Promise<ListSnapshotsPage> {
+    checkListSnapshotsInput(input);
     const res = await (await this.#channel()).unary(
       BlockStoreService.method.listSnapshots,
       { plugin: this.descriptor.name, tagFilter: { ...input.tagFilter }, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? "" },
@@ -76,10 +86,12 @@ export class RemoteBlockStore implements BlockStore {
   }
 
   async deleteSnapshot(snapshotId: string, options?: CallOptions): Promise<void> {
+    checkSnapshotId(snapshotId);
     await (await this.#channel()).unary(BlockStoreService.method.deleteSnapshot, { plugin: this.descriptor.name, snapshotId }, this.#opts(options));
   }
 
   async createVolumeFromSnapshot(input: CreateVolumeFromSnapshotInput, options?: CallOptions): Promise<string> {
+    checkCreateVolumeInput(input);
     const res = await (await this.#channel()).unary(
       BlockStoreService.method.createVolumeFromSnapshot,
       {
@@ -96,6 +108,7 @@ export class RemoteBlockStore implements BlockStore {
   }
 
   async getVolumeInfo(input: VolumeRef, options?: CallOptions): Promise<Volume> {
+    checkVolumeRef(input);
     const res = await (await this.#channel()).unary(
       BlockStoreService.method.getVolumeInfo,
       { plugin: this.descriptor.name, volumeId: input.volumeId, zone: input.zone ?? "" },
@@ -105,22 +118,26 @@ export class RemoteBlockStore implements BlockStore {
   }
 
   async deleteVolume(input: VolumeRef, options?: CallOptions): Promise<void> {
+    checkVolumeRef(input);
     await (await this.#channel()).unary(BlockStoreService.method.deleteVolume, { plugin: this.descriptor.name, volumeId: input.volumeId, zone: input.zone ?? "" }, this.#opts(options));
   }
 
   async getVolumeId(persistentVolume: unknown, options?: CallOptions): Promise<string> {
+    const pv = persistentVolumeBytes(persistentVolume);
     const res = await (await this.#channel()).unary(
       BlockStoreService.method.getVolumeID,
-      { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume) },
+      { plugin: this.descriptor.name, persistentVolume: pv },
       this.#opts(options),
     );
     return res.volumeId;
   }
 
   async setVolumeId(persistentVolume: unknown, volumeId: string, options?: CallOptions): Promise<unknown> {
+    const pv = persistentVolumeBytes(persistentVolume);
+    checkVolumeId(volumeId);
     const res = await (await this.#channel()).unary(
       BlockStoreService.method.setVolumeID,
-      { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume), volumeId },
+      { plugin: this.descriptor.name, persistentVolume: pv, volumeId },
       this.#opts(options),
     );
     return JSON.parse(Buffer.from(res.persistentVolume).toString("utf8")) as unknown;

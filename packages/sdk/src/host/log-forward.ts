@@ -50,12 +50,17 @@ export function parseLogLine(line: string): ParsedLogLine {
   return { level: "info", message: line, fields: {} };
 }
 
+/** Lines held back at most while a plugin starts (older ones are logged when more arrive). */
+const MAX_HELD_LINES = 200;
+
 /** Forwards a plugin's stderr into a logger and keeps its tail. */
 export class StderrForwarder {
   readonly #logger: Logger;
   readonly #tail: string[] = [];
   readonly #tailLines: number;
   #partial = "";
+  #held: ParsedLogLine[] | undefined;
+  #demoted = false;
 
   constructor(logger: Logger, tailLines = 20) {
     this.#logger = logger;
@@ -87,10 +92,44 @@ export class StderrForwarder {
   #line(raw: string): void {
     const line = raw.replace(/\r$/, "");
     if (line.trim() === "") return;
-    const { level, message, fields } = parseLogLine(line);
+    const parsed = parseLogLine(line);
+    const { level, message, fields } = parsed;
     this.#tail.push(level === "info" && Object.keys(fields).length === 0 ? message : `${level}: ${message}`);
     if (this.#tail.length > this.#tailLines) this.#tail.shift();
-    this.#logger[level](fields, message);
+    if (this.#demoted) {
+      this.#logger.debug({ ...fields, pluginLevel: level }, message);
+      return;
+    }
+    if (this.#held === undefined) {
+      this.#logger[level](fields, message);
+      return;
+    }
+    this.#held.push(parsed);
+    const oldest = this.#held.length > MAX_HELD_LINES ? this.#held.shift() : undefined;
+    if (oldest !== undefined) this.#logger[oldest.level](oldest.fields, oldest.message);
+  }
+
+  /**
+   * Holds lines back instead of logging them, while the plugin starts: if it fails to start, the
+   * error quotes its last lines, and logging them as well would print them twice.
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Logs the held lines at their levels and forwards the next ones as they come (the plugin started). */
+  release(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const line of held) this.#logger[line.level](line.fields, line.message);
+  }
+
+  /** Logs the held lines, and any later ones, at debug only (the plugin failed to start; its error quotes them). */
+  discard(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    this.#demoted = true;
+    for (const line of held) this.#logger.debug({ ...line.fields, pluginLevel: line.level }, line.message);
   }
 
   /** The last lines the plugin wrote, oldest first. */

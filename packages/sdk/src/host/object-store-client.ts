@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, Reason, StowageError } from "../errors.js";
 import { ObjectStoreService, PutObjectRequestSchema, type GetObjectResponse } from "../gen/stowage/v1/object_store_pb.js";
+import type { Logger } from "../logging.js";
 import { DATA_CHANNEL_TOKEN_BYTES, MAX_CHUNK_BYTES } from "../protocol/constants.js";
 import type {
   CallOptions,
@@ -29,7 +30,11 @@ import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/con
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
 import { chunksOf, pump } from "../wire/chunks.js";
+import { commandName } from "./command-line.js";
+import { IdleWatch } from "./idle-watch.js";
+import type { PluginProcess } from "./plugin-process.js";
 import type { Supervisor } from "./supervisor.js";
+import { checkCallOptions, checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "./validate.js";
 
 /** Client settings. */
 export interface RemoteClientOptions {
@@ -37,22 +42,69 @@ export interface RemoteClientOptions {
   readonly defaultTimeoutMs: number;
   /** Use the plugin's data channel for bodies when it offers one. */
   readonly dataChannel: boolean;
+  /** Longest wait on the plugin without progress in a streaming call, in ms (0 or absent: none). */
+  readonly streamIdleTimeoutMs?: number | undefined;
+  /** Where the client reports a data channel it stopped using. */
+  readonly logger?: Logger | undefined;
 }
 
 function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
   return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? (timeoutMs > 0 ? timeoutMs : undefined) };
 }
 
+/** How long connecting to a data channel may take before the body goes in gRPC messages instead. */
+const DATA_CHANNEL_CONNECT_MS = 5000;
+
 /** Opens a data-channel connection and sends its token. */
 async function openDataChannel(address: string, token: Uint8Array): Promise<Socket> {
   const path = address.slice("unix:".length);
   const socket = connect({ path, allowHalfOpen: true, noDelay: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`connecting took longer than ${String(DATA_CHANNEL_CONNECT_MS)} ms`));
+      }, DATA_CHANNEL_CONNECT_MS);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
   socket.write(token);
   return socket;
+}
+
+/** Processes whose data channel failed: their bodies travel in gRPC messages from then on. */
+const brokenDataChannels = new WeakSet<PluginProcess>();
+
+/**
+ * Opens the data-channel connection of one call before the call starts, or returns undefined when
+ * the body is to travel in chunk messages: the host does not use data channels, the plugin offers
+ * none, or its data channel failed (then once per process a warning says so, and no put or get
+ * ever fails because of it).
+ */
+async function dataChannelFor(proc: PluginProcess, options: RemoteClientOptions, token: Uint8Array): Promise<Socket | undefined> {
+  const address = proc.info.dataChannelAddress;
+  if (!options.dataChannel || !address.startsWith("unix:") || brokenDataChannels.has(proc)) return undefined;
+  try {
+    return await openDataChannel(address, token);
+  } catch (error) {
+    if (!brokenDataChannels.has(proc)) {
+      brokenDataChannels.add(proc);
+      options.logger?.warn(
+        { plugin: commandName(proc.command), pid: proc.pid, dataChannelAddress: address },
+        `the data channel of plugin ${commandName(proc.command)} failed (${(error as Error).message}); its object bodies travel in gRPC messages from now on`,
+      );
+    }
+    return undefined;
+  }
 }
 
 /**
@@ -61,61 +113,73 @@ async function openDataChannel(address: string, token: Uint8Array): Promise<Sock
  * the stream ends only after the gRPC trailer confirmed the byte count.
  */
 class DataChannelBody extends Readable {
-  #socket: Socket | undefined;
+  readonly #socket: Socket;
   #count = 0;
   #finished = false;
+  /** Whether the idle watch is timing a wait on the plugin (false while the reader is behind). */
+  #watching = false;
   readonly #cancel: () => void;
   readonly #signal: AbortSignal | undefined;
+  readonly #idle: IdleWatch;
   readonly #onAbort = (): void => {
     this.destroy(StowageError.from(this.#signal?.reason));
   };
 
-  constructor(socket: Promise<Socket>, verify: (count: number) => Promise<void>, cancel: () => void, signal: AbortSignal | undefined) {
+  constructor(socket: Socket, verify: (count: number) => Promise<void>, cancel: () => void, signal: AbortSignal | undefined, idle: IdleWatch) {
     super({ highWaterMark: 64 * 1024 });
+    this.#socket = socket;
     this.#cancel = cancel;
     this.#signal = signal;
+    this.#idle = idle;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
-    socket.then(
-      (s) => {
-        if (this.destroyed) {
-          s.destroy();
-          return;
-        }
-        this.#socket = s;
-        s.on("data", (chunk: Buffer) => {
-          this.#count += chunk.length;
-          if (!this.push(chunk)) s.pause();
-        });
-        let settled = false;
-        const settle = (): void => {
-          if (settled) return;
-          settled = true;
-          // Success or failure, the gRPC stream says how the body ended (trailer, error or crash).
-          verify(this.#count).then(
-            () => {
-              this.#finished = true;
-              this.push(null);
-            },
-            (error: unknown) => this.destroy(StowageError.from(error)),
-          );
-        };
-        s.on("end", settle);
-        s.on("error", settle);
-        s.on("close", settle);
-        // A socket whose EOF arrived while nobody listened (an empty body) has already emitted "end".
-        if (s.readableEnded || s.destroyed) settle();
-      },
-      (error: unknown) => this.destroy(StowageError.from(error)),
-    );
+    this.#watch(true);
+    socket.on("data", (chunk: Buffer) => {
+      this.#count += chunk.length;
+      this.#idle.progress();
+      if (!this.push(chunk)) {
+        socket.pause();
+        this.#watch(false);
+      }
+    });
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      this.#watch(false);
+      // Success or failure, the gRPC stream says how the body ended (trailer, error or crash).
+      verify(this.#count).then(
+        () => {
+          this.#finished = true;
+          this.push(null);
+        },
+        (error: unknown) => this.destroy(StowageError.from(error)),
+      );
+    };
+    socket.on("end", settle);
+    socket.on("error", settle);
+    socket.on("close", settle);
+    // A socket whose EOF arrived while nobody listened (an empty body) has already emitted "end".
+    if (socket.readableEnded || socket.destroyed) settle();
+  }
+
+  #watch(on: boolean): void {
+    if (on === this.#watching) return;
+    this.#watching = on;
+    if (on) this.#idle.begin();
+    else this.#idle.end();
   }
 
   override _read(): void {
-    this.#socket?.resume();
+    if (this.#socket.isPaused() && !this.#socket.readableEnded) {
+      this.#watch(true);
+      this.#socket.resume();
+    }
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#socket?.destroy();
+    this.#idle.stop();
+    this.#socket.destroy();
     if (!this.#finished) this.#cancel();
     callback(error);
   }
@@ -138,28 +202,40 @@ export class RemoteObjectStore implements ObjectStore {
     return this.descriptor.name;
   }
 
+  #idle(what: string, onIdle: (error: StowageError) => void): IdleWatch {
+    return new IdleWatch(this.#options.streamIdleTimeoutMs ?? 0, what, onIdle);
+  }
+
   async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    checkConfig(config);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
     await proc.channel.unary(ObjectStoreService.method.init, { plugin: this.#name, config: { ...config } }, withDefault(options, this.#options.defaultTimeoutMs));
     this.#supervisor.rememberInit("object-store", this.#name, config);
   }
 
   async headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined> {
+    checkObjectRef(input);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
-    const res = await proc.channel.unary(ObjectStoreService.method.headObject, { plugin: this.#name, ...input }, withDefault(options, this.#options.defaultTimeoutMs));
+    const res = await proc.channel.unary(ObjectStoreService.method.headObject, { plugin: this.#name, bucket: input.bucket, key: input.key }, withDefault(options, this.#options.defaultTimeoutMs));
     return res.exists && res.object !== undefined ? objectInfoFromWire(res.object) : undefined;
   }
 
   async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
+    checkObjectRef(input);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
-    await proc.channel.unary(ObjectStoreService.method.deleteObject, { plugin: this.#name, ...input }, withDefault(options, this.#options.defaultTimeoutMs));
+    await proc.channel.unary(ObjectStoreService.method.deleteObject, { plugin: this.#name, bucket: input.bucket, key: input.key }, withDefault(options, this.#options.defaultTimeoutMs));
   }
 
   async createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
+    checkSignedUrlInput(input);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
     const res = await proc.channel.unary(
       ObjectStoreService.method.createSignedURL,
-      { plugin: this.#name, bucket: input.bucket, key: input.key, method: signedUrlMethodToWire(input.method), ttlSeconds: BigInt(Math.floor(input.ttlSeconds)) },
+      { plugin: this.#name, bucket: input.bucket, key: input.key, method: signedUrlMethodToWire(input.method), ttlSeconds: BigInt(input.ttlSeconds) },
       withDefault(options, this.#options.defaultTimeoutMs),
     );
     if (res.expiresAt === undefined) throw new StowageError(Code.Internal, "the plugin returned a signed URL without expires_at");
@@ -167,6 +243,8 @@ export class RemoteObjectStore implements ObjectStore {
   }
 
   async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage> {
+    checkListInput(input);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
     const call = proc.channel.serverStream(
       ObjectStoreService.method.listObjects,
@@ -181,51 +259,63 @@ export class RemoteObjectStore implements ObjectStore {
       },
       { signal: options?.signal, timeoutMs: options?.timeoutMs },
     );
+    // Only the waits for the next page count: the caller may take its time between pages.
+    const idle = this.#idle(`the ListObjects of bucket ${JSON.stringify(input.bucket)}`, () => {
+      call.cancel();
+    });
     try {
       for (;;) {
-        const next = await call.messages.next();
+        const next = await idle.wait(call.messages.next());
         if (next.done === true) return;
         yield { objects: next.value.objects.map(objectInfoFromWire), commonPrefixes: next.value.commonPrefixes, nextPageToken: next.value.nextPageToken };
       }
     } finally {
+      idle.stop();
       call.cancel();
     }
   }
 
   async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
+    checkPutInput(input);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
-    const address = proc.info.dataChannelAddress;
-    const useChannel = this.#options.dataChannel && address.startsWith("unix:");
-    const token = useChannel ? randomBytes(DATA_CHANNEL_TOKEN_BYTES) : new Uint8Array();
+    const token = randomBytes(DATA_CHANNEL_TOKEN_BYTES);
+    const socket = await dataChannelFor(proc, this.#options, token);
     const call = proc.channel.clientStream(ObjectStoreService.method.putObject, { signal: options?.signal, timeoutMs: options?.timeoutMs });
-    let socket: Socket | undefined;
+    // Only the waits on the plugin count (room to send, the answer), not the body source's pace.
+    const idle = this.#idle(`the PutObject of ${JSON.stringify(input.key)}`, () => {
+      call.cancel();
+      socket?.destroy();
+    });
+    const during = <T>(wait: Promise<T>): Promise<T> => idle.wait(wait);
     let sent = 0;
     try {
-      await call.write(
-        create(PutObjectRequestSchema, {
-          part: {
-            case: "header",
-            value: {
-              plugin: this.#name,
-              bucket: input.bucket,
-              key: input.key,
-              ...(input.size === undefined ? {} : { size: BigInt(input.size) }),
-              contentType: input.contentType ?? "",
-              metadata: { ...input.metadata },
-              sha256: input.sha256 ?? new Uint8Array(),
-              dataChannelToken: token,
+      await idle.wait(
+        call.write(
+          create(PutObjectRequestSchema, {
+            part: {
+              case: "header",
+              value: {
+                plugin: this.#name,
+                bucket: input.bucket,
+                key: input.key,
+                ...(input.size === undefined ? {} : { size: BigInt(input.size) }),
+                contentType: input.contentType ?? "",
+                metadata: { ...input.metadata },
+                sha256: input.sha256 ?? new Uint8Array(),
+                dataChannelToken: socket === undefined ? new Uint8Array() : token,
+              },
             },
-          },
-        }),
+          }),
+        ),
       );
-      if (useChannel) {
-        socket = await openDataChannel(address, token);
+      if (socket !== undefined) {
         const abort = new AbortController();
         call.response.catch(() => {
           abort.abort();
         });
         try {
-          sent = await pump(chunksOf(input.body), socket, abort.signal);
+          sent = await pump(chunksOf(input.body), socket, abort.signal, during);
         } catch (error) {
           if (abort.signal.aborted) await call.response;
           throw error;
@@ -233,15 +323,17 @@ export class RemoteObjectStore implements ObjectStore {
       } else {
         for await (const chunk of rechunk(chunksOf(input.body), MAX_CHUNK_BYTES)) {
           sent += chunk.byteLength;
-          await call.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: chunk } }));
+          await idle.wait(call.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: chunk } })));
         }
       }
-      await call.write(create(PutObjectRequestSchema, { part: { case: "trailer", value: { size: BigInt(sent) } } }));
-      const res = await call.finish();
+      await idle.wait(call.write(create(PutObjectRequestSchema, { part: { case: "trailer", value: { size: BigInt(sent) } } })));
+      const res = await idle.wait(call.finish());
+      idle.stop();
       socket?.destroy();
       return { size: toNumber(res.size), etag: res.etag, sha256: res.sha256.length > 0 ? res.sha256 : undefined };
     } catch (error) {
-      if (!(error instanceof StowageError) && options?.signal?.aborted !== true) {
+      idle.stop();
+      if (idle.error === undefined && !(error instanceof StowageError) && options?.signal?.aborted !== true) {
         // A broken data connection usually means the plugin failed or died: its status says which.
         const status = await Promise.race([call.response.then(() => undefined, (e: unknown) => e), sleep(500).then(() => undefined)]);
         if (status instanceof StowageError) {
@@ -251,6 +343,7 @@ export class RemoteObjectStore implements ObjectStore {
       }
       call.cancel();
       socket?.destroy();
+      if (idle.error !== undefined) throw idle.error;
       if (error instanceof StowageError) throw error;
       if (options?.signal?.aborted === true) throw StowageError.from(options.signal.reason);
       throw new StowageError(Code.Aborted, `the upload of ${JSON.stringify(input.key)} was abandoned, nothing was stored: ${(error as Error).message}`, { cause: error });
@@ -258,10 +351,11 @@ export class RemoteObjectStore implements ObjectStore {
   }
 
   async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
+    checkGetInput(input);
+    checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
-    const address = proc.info.dataChannelAddress;
-    const useChannel = this.#options.dataChannel && address.startsWith("unix:");
-    const token = useChannel ? randomBytes(DATA_CHANNEL_TOKEN_BYTES) : new Uint8Array();
+    const token = randomBytes(DATA_CHANNEL_TOKEN_BYTES);
+    const socket = await dataChannelFor(proc, this.#options, token);
     const call = proc.channel.serverStream(
       ObjectStoreService.method.getObject,
       {
@@ -271,36 +365,52 @@ export class RemoteObjectStore implements ObjectStore {
         ...(input.range === undefined
           ? {}
           : { range: { offset: BigInt(input.range.offset), ...(input.range.length === undefined ? {} : { length: BigInt(input.range.length) }) } }),
-        dataChannelToken: token,
+        dataChannelToken: socket === undefined ? new Uint8Array() : token,
       },
       { signal: options?.signal, timeoutMs: options?.timeoutMs },
     );
-    const socketPromise = useChannel ? openDataChannel(address, token) : undefined;
-    socketPromise?.catch(() => undefined);
+    // Only the waits on the plugin count (for the header, the next chunk, the trailer), not a reader that falls behind.
+    let body: Readable | undefined;
+    const idle = this.#idle(`the GetObject of ${JSON.stringify(input.key)}`, (error) => {
+      call.cancel();
+      body?.destroy(error);
+    });
+    const abandon = (): void => {
+      idle.stop();
+      call.cancel();
+      socket?.destroy();
+    };
     let first: IteratorResult<GetObjectResponse>;
     try {
-      first = await call.messages.next();
+      first = await idle.wait(call.messages.next());
     } catch (error) {
-      void socketPromise?.then((s) => s.destroy());
+      abandon();
       throw error;
     }
     if (first.done === true || first.value.part.case !== "header" || first.value.part.value.object === undefined) {
-      call.cancel();
-      void socketPromise?.then((s) => s.destroy());
+      abandon();
       throw new StowageError(Code.Internal, "the plugin's GetObject stream did not start with a header");
     }
     const header = first.value.part.value;
-    const objectInfo = objectInfoFromWire(first.value.part.value.object);
     if (header.contentLength < 0n) {
-      call.cancel();
-      void socketPromise?.then((s) => s.destroy());
+      abandon();
       throw new StowageError(Code.Internal, "the plugin announced a negative content length");
     }
-    const contentLength = toNumber(header.contentLength);
+    let objectInfo: ObjectInfo;
+    let contentLength: number;
+    let offset: number;
+    try {
+      objectInfo = objectInfoFromWire(first.value.part.value.object);
+      contentLength = toNumber(header.contentLength);
+      offset = toNumber(header.offset);
+    } catch (error) {
+      abandon();
+      throw error;
+    }
     const expectTrailer = async (count: number, received?: number): Promise<void> => {
       let size = received;
       if (size === undefined) {
-        const next = await call.messages.next();
+        const next = await idle.wait(call.messages.next());
         if (next.done === true || next.value.part.case !== "trailer") {
           throw new StowageError(Code.DataLoss, "the plugin's GetObject stream ended without a trailer", { reason: Reason.IntegrityMismatch });
         }
@@ -313,18 +423,27 @@ export class RemoteObjectStore implements ObjectStore {
       }
     };
     const signal = options?.signal;
-    if (socketPromise !== undefined) {
-      const body = new DataChannelBody(socketPromise, expectTrailer, () => {
-        call.cancel();
-      }, signal);
-      return { object: objectInfo, contentLength, offset: toNumber(header.offset), body };
+    if (socket !== undefined) {
+      body = new DataChannelBody(
+        socket,
+        async (count) => {
+          await expectTrailer(count);
+          idle.stop();
+        },
+        () => {
+          call.cancel();
+        },
+        signal,
+        idle,
+      );
+      return { object: objectInfo, contentLength, offset, body };
     }
     async function* chunks(): AsyncGenerator<Uint8Array> {
       let count = 0;
       let complete = false;
       try {
         for (;;) {
-          const next = await call.messages.next();
+          const next = await idle.wait(call.messages.next());
           if (next.done === true) throw new StowageError(Code.DataLoss, "the plugin's GetObject stream ended without a trailer", { reason: Reason.IntegrityMismatch });
           const part = next.value.part;
           if (part.case === "chunk") {
@@ -339,10 +458,11 @@ export class RemoteObjectStore implements ObjectStore {
         }
         complete = true;
       } finally {
+        idle.stop();
         if (!complete) call.cancel();
       }
     }
-    const body = Readable.from(chunks(), { objectMode: false, highWaterMark: MAX_CHUNK_BYTES });
-    return { object: objectInfo, contentLength, offset: toNumber(header.offset), body };
+    body = Readable.from(chunks(), { objectMode: false, highWaterMark: MAX_CHUNK_BYTES });
+    return { object: objectInfo, contentLength, offset, body };
   }
 }

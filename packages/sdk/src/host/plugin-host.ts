@@ -5,11 +5,14 @@
 import { Code, Reason, StowageError } from "../errors.js";
 import { createHclogLogger, type Logger } from "../logging.js";
 import type { PluginDescriptor, PluginKind } from "../types.js";
+import { commandName } from "./command-line.js";
 import { discoverExecutables } from "./discover.js";
+import { HEALTH_CHECK_DEFAULTS, type HealthCheckOptions, type HealthCheckSettings } from "./health-monitor.js";
 import { RemoteBlockStore } from "./block-store-client.js";
 import { RemoteObjectStore, type RemoteClientOptions } from "./object-store-client.js";
 import type { PluginCommand } from "./plugin-process.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
+import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
 // Velero interop hook (docs/velero.md).
 import { VeleroBlockStore, VeleroObjectStore } from "../velero/host.js";
 
@@ -25,6 +28,20 @@ export interface PluginHostOptions {
   readonly handshakeTimeoutMs?: number | undefined;
   /** Deadline for unary calls that set none (default 120 000 ms; 0 disables). Streams have none by default. */
   readonly defaultTimeoutMs?: number | undefined;
+  /**
+   * Longest time a streaming call (PUT and GET bodies, listings) may wait on the plugin without a
+   * message or body byte moving; it then fails with `DEADLINE_EXCEEDED` (default 120 000 ms; 0
+   * disables). Time spent waiting on the caller (a slow body source, a reader that pauses) does
+   * not count.
+   */
+  readonly streamIdleTimeoutMs?: number | undefined;
+  /**
+   * Liveness checks of every running plugin process (grpc.health.v1 "plugin"): every `intervalMs`
+   * (default 5000; 0 turns them off), each with a deadline of `timeoutMs` (default 2000); after
+   * `failures` (default 3) failed checks in a row the process is killed, its in-flight calls fail
+   * with `UNAVAILABLE`/`PLUGIN_UNRESPONSIVE`, and the next call starts it again with its Inits replayed.
+   */
+  readonly healthCheck?: HealthCheckOptions | undefined;
   /** Restart policy after crashes (default: give up after 5 crashes within 60 s). */
   readonly restart?: RestartPolicy | undefined;
   /** Time a plugin has to exit after Shutdown before it is killed (default 2000 ms). */
@@ -54,6 +71,24 @@ export interface ClientOptions {
    * locations of the same provider never reconfigure each other's plugin. Default `"default"`.
    */
   readonly instance?: string | undefined;
+}
+
+/** Checks the numeric options: from 0 to what a timer can hold (a mistake here would disable a safeguard). */
+function checkOptions(options: PluginHostOptions): void {
+  const numbers: [string, number | undefined][] = [
+    ["handshakeTimeoutMs", options.handshakeTimeoutMs],
+    ["defaultTimeoutMs", options.defaultTimeoutMs],
+    ["streamIdleTimeoutMs", options.streamIdleTimeoutMs],
+    ["shutdownGraceMs", options.shutdownGraceMs],
+    ["healthCheck.intervalMs", options.healthCheck?.intervalMs],
+    ["healthCheck.timeoutMs", options.healthCheck?.timeoutMs],
+    ["healthCheck.failures", options.healthCheck?.failures],
+  ];
+  for (const [name, value] of numbers) {
+    if (value !== undefined && !isTimeout(value)) {
+      throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be a number from 0 to ${String(MAX_TIMEOUT_MS)}; got ${String(value)}`);
+    }
+  }
 }
 
 /** Identifies a command line: the executable and its arguments. */
@@ -90,6 +125,7 @@ export class PluginHost {
   #closed = false;
 
   constructor(options: PluginHostOptions = {}) {
+    checkOptions(options);
     this.#options = options;
     this.#logger = options.logger ?? createHclogLogger({ module: "stowage-host" });
   }
@@ -101,11 +137,27 @@ export class PluginHost {
       restart: this.#options.restart ?? { maxCrashes: 5, windowMs: 60_000 },
       shutdownGraceMs: this.#options.shutdownGraceMs ?? 2_000,
       initTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000,
+      dataChannel: this.#options.dataChannel ?? true,
+      healthCheck: this.#healthCheck(),
+    };
+  }
+
+  #healthCheck(): HealthCheckSettings {
+    const given = this.#options.healthCheck ?? {};
+    return {
+      intervalMs: given.intervalMs ?? HEALTH_CHECK_DEFAULTS.intervalMs,
+      timeoutMs: given.timeoutMs ?? HEALTH_CHECK_DEFAULTS.timeoutMs,
+      failures: given.failures ?? HEALTH_CHECK_DEFAULTS.failures,
     };
   }
 
   #clientOptions(): RemoteClientOptions {
-    return { defaultTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000, dataChannel: this.#options.dataChannel ?? true };
+    return {
+      defaultTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000,
+      dataChannel: this.#options.dataChannel ?? true,
+      streamIdleTimeoutMs: this.#options.streamIdleTimeoutMs ?? 120_000,
+      logger: this.#logger,
+    };
   }
 
   /**
@@ -116,11 +168,18 @@ export class PluginHost {
   async start(): Promise<void> {
     if (this.#started) throw new StowageError(Code.FailedPrecondition, "PluginHost.start() was already called");
     this.#started = true;
-    const commands: PluginCommand[] = [];
+    const given: PluginCommand[] = [];
     if (this.#options.pluginDir !== undefined) {
-      for (const path of await discoverExecutables(this.#options.pluginDir)) commands.push({ command: path });
+      for (const path of await discoverExecutables(this.#options.pluginDir)) given.push({ command: path });
     }
-    for (const p of this.#options.plugins ?? []) commands.push(typeof p === "string" ? { command: p } : p);
+    for (const p of this.#options.plugins ?? []) given.push(typeof p === "string" ? { command: p } : p);
+    const failures: string[] = [];
+    // The same command line twice would be launched twice, and each process would serve the same plugins.
+    const commands = given.filter((command, i) => {
+      const first = given.findIndex((other) => commandKey(other) === commandKey(command)) === i;
+      if (!first) failures.push(`plugin ${commandName(command)} is given twice (in the plugin directory or the plugins list); list each executable once`);
+      return first;
+    });
     const launched = await Promise.allSettled(
       commands.map(async (command) => {
         const supervisor = new Supervisor(command, this.#supervisorOptions());
@@ -128,23 +187,28 @@ export class PluginHost {
         return { supervisor, proc };
       }),
     );
-    const failures: string[] = [];
     for (const [i, result] of launched.entries()) {
       const command = commands[i];
       if (command === undefined) continue;
       if (result.status === "rejected") {
         const message = StowageError.from(result.reason).rawMessage;
-        if (this.#options.onLaunchError === "skip") this.#logger.error({ plugin: command.command }, `skipping plugin executable: ${message}`);
+        if (this.#options.onLaunchError === "skip") this.#logger.error({ plugin: commandName(command) }, `skipping plugin executable: ${message}`);
         else failures.push(message);
         continue;
       }
       const { supervisor, proc } = result.value;
       this.#supervisors.set(`${commandKey(command)}\0\0default`, supervisor);
+      const listed = new Set<string>();
       for (const descriptor of proc.info.plugins) {
         const id = `${descriptor.kind}:${descriptor.name}`;
         const existing = this.#served.get(id);
+        if (listed.has(id)) {
+          failures.push(`plugin ${commandName(command)} lists the ${descriptor.kind} plugin ${descriptor.name} twice; (kind, name) must be unique within one executable (contract 3.1.9)`);
+          continue;
+        }
+        listed.add(id);
         if (existing !== undefined) {
-          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${existing.command.command} and ${command.command}; remove one of them`);
+          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${commandName(existing.command)} and ${commandName(command)}; remove one of them`);
           continue;
         }
         this.#served.set(id, { descriptor, command, runtime: proc.info.runtime });

@@ -4,22 +4,27 @@
  * it (Shutdown RPC, short wait, SIGKILL).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { once } from "node:events";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { isAbsolute, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { EmptySchema as ProtoEmptySchema } from "@bufbuild/protobuf/wkt";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { Code, Reason, StowageError } from "../errors.js";
 import { EmptySchema as ControllerEmptySchema, GRPCController } from "../gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio, StdioData_Channel, type StdioData } from "../gen/plugin/grpc_stdio_pb.js";
-import { PluginInfoService, GetPluginInfoRequestSchema } from "../gen/stowage/v1/plugin_info_pb.js";
+import { PluginInfoService, GetPluginInfoRequestSchema, PluginKind as WirePluginKind } from "../gen/stowage/v1/plugin_info_pb.js";
 import type { Logger } from "../logging.js";
 import { APP_PROTOCOL_VERSION, ENV, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "../protocol/constants.js";
 import { parseHandshake } from "../protocol/handshake.js";
 import type { PluginDescriptor } from "../types.js";
+import { checkPluginName } from "../plugin/definition.js";
 import { descriptorFromWire, kindFromWire } from "../wire/convert.js";
 import { methodCodec } from "../wire/rpc.js";
+import { commandLabel, commandName } from "./command-line.js";
 import { StderrForwarder } from "./log-forward.js";
 import { RpcChannel } from "./rpc-channel.js";
 // Velero interop hook (docs/velero.md).
@@ -44,18 +49,12 @@ export interface PluginCommand {
   readonly protocol?: "stowage" | "velero" | undefined;
 }
 
-/** The name a command is logged under. */
-export function commandLabel(command: PluginCommand): string {
-  if (command.label !== undefined) return command.label;
-  const exe = basename(command.command);
-  const script = command.args?.find((arg) => !arg.startsWith("-"));
-  return /^node(\.exe)?$/.test(exe) && script !== undefined ? basename(script) : exe;
-}
-
 /** Launch settings. */
 export interface LaunchOptions {
   readonly handshakeTimeoutMs: number;
   readonly logger: Logger;
+  /** Whether the host moves bodies over data channels (then an advertised one is checked at launch). */
+  readonly dataChannel: boolean;
 }
 
 /** How a plugin process ended. */
@@ -100,6 +99,7 @@ export class PluginProcess {
   readonly #stderr: StderrForwarder;
   #exit: ExitInfo | undefined;
   #stopping = false;
+  #unresponsive: string | undefined;
 
   private constructor(fields: {
     command: PluginCommand;
@@ -122,6 +122,11 @@ export class PluginProcess {
 
   }
 
+  /** The name its log lines are tagged with. */
+  get label(): string {
+    return commandLabel(this.command);
+  }
+
   /** Whether the process has exited. */
   get hasExited(): boolean {
     return this.#exit !== undefined;
@@ -135,6 +140,26 @@ export class PluginProcess {
   /** The plugin's last stderr lines. */
   stderrTail(): string {
     return this.#stderr.tail();
+  }
+
+  /** Why the host declared the process unresponsive (and killed it), if it did. */
+  get unresponsive(): string | undefined {
+    return this.#unresponsive;
+  }
+
+  /** Declares the process unresponsive and kills it: its in-flight calls fail with {@link unresponsiveError}. */
+  killUnresponsive(detail: string): void {
+    this.#unresponsive ??= detail;
+    this.kill();
+  }
+
+  /** The error in-flight calls fail with when the host killed this process for not answering. */
+  unresponsiveError(cause?: unknown): StowageError {
+    return new StowageError(
+      Code.Unavailable,
+      `plugin process ${commandLabel(this.command)} (pid ${String(this.pid)}) stopped answering and the host killed it during the call: ${this.#unresponsive ?? "it did not answer"}; the next call starts it again`,
+      { reason: Reason.PluginUnresponsive, metadata: { command: this.command.command }, cause },
+    );
   }
 
   /** The error in-flight calls fail with when this process dies. */
@@ -172,6 +197,9 @@ export class PluginProcess {
     });
     live.add(child);
     const stderr = new StderrForwarder(logger);
+    // Held back until the plugin has started: a start-up failure quotes these lines in its error.
+    stderr.hold();
+    const stderrClosed = child.stderr === null ? Promise.resolve() : once(child.stderr, "close").then(() => undefined, () => undefined);
     if (child.stderr !== null) stderr.attach(child.stderr);
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once("exit", (code, signal) => {
@@ -180,12 +208,16 @@ export class PluginProcess {
       });
     });
     const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-    const fail = async (message: string): Promise<never> => {
+    const fail = async (message: string | ((tail: string) => string)): Promise<never> => {
       child.kill("SIGKILL");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+      await Promise.race([exited, sleep(1000)]);
+      // The last lines may still be on their way.
+      await Promise.race([stderrClosed, sleep(500)]);
       await rm(socketDir, { recursive: true, force: true });
+      stderr.discard();
       const tail = stderr.tail();
-      throw new StowageError(Code.FailedPrecondition, `plugin ${command.command}: ${message}${tail === "" ? "" : `\nIts stderr said:\n${tail}`}`, {
+      const text = typeof message === "string" ? message : message(tail);
+      throw new StowageError(Code.FailedPrecondition, `plugin ${commandName(command)}: ${text}${tail === "" ? "" : `\nIts stderr said:\n${tail}`}`, {
         metadata: { command: command.command },
       });
     };
@@ -194,6 +226,7 @@ export class PluginProcess {
     try {
       line = await readFirstLine(child, exited, spawnError, options.handshakeTimeoutMs);
     } catch (error) {
+      if (error instanceof EarlyExit) return fail((tail) => error.describe(tail, velero));
       return fail((error as Error).message);
     }
     let handshake;
@@ -215,9 +248,9 @@ export class PluginProcess {
     const channel = new RpcChannel(client);
     drainStdio(client, logger);
     if (velero) drainBroker(client, logger); // Velero interop hook
-    let info: ExecutableInfo;
+    let info: ExecutableInfo & { readonly problems: readonly string[] };
     try {
-      info = velero ? await fetchVeleroInfo(channel, options.handshakeTimeoutMs, logger) : await fetchInfo(channel, options.handshakeTimeoutMs);
+      info = velero ? { ...(await fetchVeleroInfo(channel, options.handshakeTimeoutMs, logger)), problems: [] } : await fetchInfo(channel, options.handshakeTimeoutMs, logger);
     } catch (error) {
       client.close();
       const converted = StowageError.from(error);
@@ -229,6 +262,21 @@ export class PluginProcess {
           : converted.rawMessage;
       return fail(`${velero ? "ListPlugins" : "GetPluginInfo"} failed: ${hint}`);
     }
+    if (info.problems.length > 0) {
+      client.close();
+      return fail(`its GetPluginInfo answer breaks the contract, so the host refuses it:\n- ${info.problems.join("\n- ")}`);
+    }
+    if (info.dataChannelAddress !== "" && options.dataChannel) {
+      const problem = await checkDataChannel(info.dataChannelAddress, Math.min(options.handshakeTimeoutMs, 5000));
+      if (problem !== undefined) {
+        logger.warn(
+          { dataChannelAddress: info.dataChannelAddress },
+          `plugin ${commandName(command)} advertises a data channel that cannot be used (${problem}); its object bodies will travel in gRPC messages instead`,
+        );
+        info = { ...info, dataChannelAddress: "" };
+      }
+    }
+    stderr.release();
     logger.debug({ pid: child.pid, plugins: info.plugins.map((p) => `${p.kind}:${p.name}`), runtime: info.runtime }, "plugin started");
     const processHandle = new PluginProcess({ command, child, channel, info, exited, stderr });
     void exited.then(async (exit) => {
@@ -307,14 +355,44 @@ async function readFirstLine(child: ChildProcess, exited: Promise<ExitInfo>, spa
     void exited.then((exit) => {
       // Let a final stdout chunk arrive before declaring the early exit.
       setImmediate(() => {
-        const hint =
-          exit.code === 1
-            ? " — a plugin does this when it lacks the magic cookie it expects: the file is probably not a Stowage plugin (Velero's plugins expect VELERO_PLUGIN)"
-            : "";
-        finish(new Error(`${describeExit(exit)} before completing the handshake${hint}${buffered === "" ? "" : `; stdout had ${JSON.stringify(buffered.slice(0, 200))}`}`));
+        finish(new EarlyExit(exit, buffered));
       });
     });
   });
+}
+
+/**
+ * What go-plugin (and the Stowage SDK) print on stderr before exiting with status 1 when the
+ * magic cookie they expect is missing from the environment.
+ */
+const COOKIE_REFUSAL = /not meant to be executed directly/i;
+
+/** A plugin that exited before its handshake. */
+class EarlyExit extends Error {
+  readonly exit: ExitInfo;
+  readonly stdout: string;
+
+  constructor(exit: ExitInfo, stdout: string) {
+    super(`${describeExit(exit)} before completing the handshake`);
+    this.exit = exit;
+    this.stdout = stdout;
+  }
+
+  /**
+   * The message, with a hint about the magic cookie only where the evidence supports it: status 1
+   * with go-plugin's refusal on stderr (it expects another cookie), or status 1 in silence (it may).
+   * A plugin that said something else understood the cookie and failed for its own reasons.
+   */
+  describe(stderrTail: string, velero: boolean): string {
+    const given = velero ? "VELERO_PLUGIN" : MAGIC_COOKIE_KEY;
+    let hint = "";
+    if (this.exit.code === 1 && COOKIE_REFUSAL.test(stderrTail)) {
+      hint = ` — it lacks the magic cookie it expects (it was given ${given}), so it is not a ${velero ? "Velero" : "Stowage"} plugin${velero ? "" : " (Velero's plugins expect VELERO_PLUGIN; launch those with protocol \"velero\")"}`;
+    } else if (this.exit.code === 1 && stderrTail === "" && this.stdout === "") {
+      hint = ` without saying why; a go-plugin binary does this when it lacks the magic cookie it expects, so it may not be a ${velero ? "Velero" : "Stowage"} plugin`;
+    }
+    return `${this.message}${hint}${this.stdout === "" ? "" : `; stdout had ${JSON.stringify(this.stdout.slice(0, 200))}`}`;
+  }
 }
 
 function drainStdio(client: Client, logger: Logger): void {
@@ -331,17 +409,73 @@ function drainStdio(client: Client, logger: Logger): void {
   });
 }
 
-async function fetchInfo(channel: RpcChannel, timeoutMs: number): Promise<ExecutableInfo> {
+/**
+ * Calls GetPluginInfo and checks the answer against contract 3.1: `problems` lists every rule it
+ * breaks (an executable with problems is refused). Descriptors of kinds this host does not know
+ * (a newer contract's) are ignored, as clause 1.1.7 asks.
+ */
+async function fetchInfo(channel: RpcChannel, timeoutMs: number, logger: Logger): Promise<ExecutableInfo & { readonly problems: readonly string[] }> {
   const res = await channel.unary(PluginInfoService.method.getPluginInfo, create(GetPluginInfoRequestSchema), { timeoutMs });
-  const plugins: PluginDescriptor[] = [];
-  for (const d of res.plugins) {
-    const kind = kindFromWire(d.kind);
-    if (kind !== undefined) plugins.push(descriptorFromWire(d, kind));
-  }
   if (!/^1\.\d+$/.test(res.contractVersion)) {
     throw new StowageError(Code.FailedPrecondition, `the plugin implements contract ${JSON.stringify(res.contractVersion)}; this host speaks 1.x`);
   }
-  return { contractVersion: res.contractVersion, runtime: res.runtime, plugins, dataChannelAddress: res.dataChannelAddress };
+  const problems: string[] = [];
+  const plugins: PluginDescriptor[] = [];
+  const seen = new Set<string>();
+  if (res.plugins.length === 0) problems.push("it lists no plugin; every executable serves at least one (contract 3.1.3)");
+  for (const [i, d] of res.plugins.entries()) {
+    const nameProblem = checkPluginName(d.name);
+    if (nameProblem !== undefined) problems.push(`plugin ${String(i + 1)}: ${nameProblem} (contract 3.1.7, 3.2)`);
+    if (d.kind === WirePluginKind.UNSPECIFIED) {
+      problems.push(`plugin ${JSON.stringify(d.name)} has kind PLUGIN_KIND_UNSPECIFIED; it must be an object store or a block store (contract 3.1.8, 3.3)`);
+      continue;
+    }
+    const kind = kindFromWire(d.kind);
+    if (kind === undefined) {
+      logger.warn({ plugin: d.name, kind: d.kind }, "ignoring a plugin of a kind this host does not know (a newer contract's)");
+      continue;
+    }
+    const id = `${kind}:${d.name}`;
+    if (seen.has(id)) {
+      problems.push(`it lists the ${kind} plugin ${JSON.stringify(d.name)} twice; (kind, name) must be unique within one executable (contract 3.1.9)`);
+      continue;
+    }
+    seen.add(id);
+    if (nameProblem === undefined) plugins.push(descriptorFromWire(d, kind));
+  }
+  return { contractVersion: res.contractVersion, runtime: res.runtime, plugins, dataChannelAddress: res.dataChannelAddress, problems };
+}
+
+/**
+ * Checks an advertised data-channel address (contract 2.6.1): `unix:` and an absolute path of a
+ * Unix socket that accepts a connection. Returns what is wrong, or undefined when it is usable. The
+ * probe connection sends no token and is closed at once; the plugin drops it (clause 2.6.6).
+ */
+export async function checkDataChannel(address: string, timeoutMs: number): Promise<string | undefined> {
+  if (!address.startsWith("unix:")) return `the address ${JSON.stringify(address)} does not start with "unix:"`;
+  const path = address.slice("unix:".length);
+  if (!isAbsolute(path)) return `the path ${JSON.stringify(path)} is not absolute`;
+  const info = await stat(path).catch((error: unknown) => error as NodeJS.ErrnoException);
+  if (info instanceof Error) return `${path}: ${info.code === "ENOENT" ? "no such file" : info.message}`;
+  if (!info.isSocket()) return `${path} is not a Unix socket`;
+  const socket = connect({ path });
+  try {
+    return await new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(`connecting to ${path} took longer than ${String(timeoutMs)} ms`);
+      }, timeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+      socket.once("error", (error) => {
+        clearTimeout(timer);
+        resolve(`connecting to ${path} failed: ${error.message}`);
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
 }
 
 /** Velero interop hook: what `generated.PluginLister/ListPlugins` reported, as ExecutableInfo. */

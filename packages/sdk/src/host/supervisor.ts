@@ -1,6 +1,7 @@
 /**
- * Keeps one plugin executable available: launches it on demand, relaunches it after a crash with
- * every Init replayed, and gives up with a clear error when it keeps crashing.
+ * Keeps one plugin executable available: launches it on demand, checks that it keeps answering
+ * (health checks), kills it when it stops answering, relaunches it after a crash or a kill with
+ * every Init replayed, and gives up with a clear error when it keeps failing.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -11,6 +12,8 @@ import { ObjectStoreService, ObjectStoreServiceInitRequestSchema } from "../gen/
 import type { Logger } from "../logging.js";
 import type { PluginConfig, PluginKind } from "../types.js";
 import { fromGrpcError } from "../wire/status.js";
+import { commandName } from "./command-line.js";
+import { HealthMonitor, type HealthCheckSettings } from "./health-monitor.js";
 import { PluginProcess, type LaunchOptions, type PluginCommand } from "./plugin-process.js";
 
 /** Restart policy. */
@@ -27,6 +30,7 @@ export interface SupervisorOptions extends LaunchOptions {
   readonly shutdownGraceMs: number;
   readonly initTimeoutMs: number;
   readonly logger: Logger;
+  readonly healthCheck: HealthCheckSettings;
 }
 
 /**
@@ -104,11 +108,20 @@ export class Supervisor {
       const converted = fromGrpcError(error);
       if (converted.code !== Code.Unavailable && converted.code !== Code.Canceled && converted.code !== Code.Internal) return converted;
       const exit = await Promise.race([proc.exited, sleep(250).then(() => undefined)]);
+      if (proc.unresponsive !== undefined) return proc.unresponsiveError(converted);
       return exit === undefined || proc.stopping ? converted : proc.crashError(exit, converted);
     });
+    const health = new HealthMonitor(proc.channel, this.#options.healthCheck, this.#options.logger.child({ plugin: proc.label, pid: proc.pid }), (detail) => {
+      if (proc.stopping || proc.hasExited) return;
+      this.#options.logger.error({ plugin: commandName(this.command), pid: proc.pid }, `plugin process stopped answering; killing it (the next call starts it again): ${detail}`);
+      this.#recordCrash(`stopped answering: ${detail}`, proc.stderrTail());
+      proc.killUnresponsive(detail);
+    });
     void proc.exited.then((exit) => {
+      health.stop();
       if (!proc.stopping) this.#recordCrash(exit.signal !== null ? `killed by ${exit.signal}` : `exit status ${String(exit.code)}`, proc.stderrTail());
     });
+    health.start();
     this.#current = proc;
     if (restarting) {
       this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
@@ -137,7 +150,7 @@ export class Supervisor {
     if (this.#crashes.length > this.#options.restart.maxCrashes) {
       this.#givenUp = new StowageError(
         Code.Unavailable,
-        `plugin ${this.command.command} crashed ${String(this.#crashes.length)} times within ${String(this.#options.restart.windowMs / 1000)} s (last: ${what}); the host stopped restarting it. Fix the plugin or its configuration, then restart the host${tail === "" ? "" : `. Its last stderr lines:\n${tail}`}`,
+        `plugin ${commandName(this.command)} crashed ${String(this.#crashes.length)} times within ${String(this.#options.restart.windowMs / 1000)} s (last: ${what}); the host stopped restarting it. Fix the plugin or its configuration, then restart the host${tail === "" ? "" : `. Its last stderr lines:\n${tail}`}`,
         { reason: Reason.PluginCrashed, metadata: { command: this.command.command } },
       );
       this.#options.logger.error({ plugin: this.command.command }, this.#givenUp.rawMessage);

@@ -15,8 +15,15 @@ export interface CallScope {
 }
 
 /**
+ * How long before a call's deadline its signal fires. grpc-js ends a call whose deadline passes
+ * with a bare `DEADLINE_EXCEEDED` status (no reason); firing a little earlier lets the plugin end
+ * the call itself with reason `DEADLINE_EXCEEDED` (contract 2.4.3) before that timer runs.
+ */
+export const DEADLINE_LEAD_MS = 20;
+
+/**
  * Creates the AbortSignal an implementation receives for one call. It fires when the client
- * cancels, when the gRPC deadline passes, or when `shutdown` fires.
+ * cancels, {@link DEADLINE_LEAD_MS} before the gRPC deadline, or when `shutdown` fires.
  */
 export function callScope(call: CancellableCall, shutdown: AbortSignal): CallScope {
   const controller = new AbortController();
@@ -39,7 +46,7 @@ export function callScope(call: CancellableCall, shutdown: AbortSignal): CallSco
       () => {
         abort(new StowageError(Code.DeadlineExceeded, "the call's deadline passed", { reason: Reason.DeadlineExceeded }));
       },
-      Math.max(0, ms),
+      Math.max(0, ms - DEADLINE_LEAD_MS),
     );
   }
   return {

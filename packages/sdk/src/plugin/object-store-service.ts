@@ -38,12 +38,53 @@ import { objectInfoToWire, signedUrlMethodFromWire, toNumber } from "../wire/con
 import { rechunk, verifiedBody, type BodyResult } from "./body.js";
 import type { DataChannelServer } from "./data-channel-server.js";
 import type { PluginRegistry } from "./registry.js";
-import { handleUnary, type ServiceDeps, reportError } from "./handler.js";
+import { throwIfAborted } from "./abort.js";
+import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps } from "./handler.js";
 
 const KIND = "object-store";
 
 function requireNonEmpty(value: string, field: string): void {
   if (value === "") throw new StowageError(Code.InvalidArgument, `${field} is required`, { reason: Reason.InvalidName });
+}
+
+/** The error of a data-channel transfer the host abandoned by closing its connection. */
+function hostClosed(what: string, cause: unknown): StowageError {
+  return new StowageError(Code.Canceled, `the host closed the data-channel connection ${what}`, { reason: Reason.Cancelled, cause });
+}
+
+/**
+ * A PUT body read from its data-channel connection. The host closes the connection when it
+ * cancels the call (which then also reaches the plugin on the gRPC stream): a reset or early close
+ * is a cancellation, not an internal error.
+ */
+async function* hostClosedIsCancel(source: AsyncIterable<Buffer>, outcome: string): AsyncGenerator<Buffer> {
+  try {
+    yield* source;
+  } catch (error) {
+    if (error instanceof StowageError) throw error;
+    throw hostClosed(`before the body's end; ${outcome}`, error);
+  }
+}
+
+/**
+ * Writes a GET body to its data-channel connection. A connection that the host reset or closed
+ * (it does when it cancels the call or gives up on the body) fails the transfer as CANCELLED; a
+ * failure of the body itself passes unchanged.
+ */
+async function pumpToHost(source: AsyncIterable<Uint8Array>, socket: Socket, signal: AbortSignal): Promise<number> {
+  let closedByHost: Error | undefined;
+  const onError = (error: Error): void => {
+    closedByHost ??= error;
+  };
+  socket.on("error", onError);
+  try {
+    return await pump(source, socket, signal);
+  } catch (error) {
+    if (!(error instanceof StowageError) && (closedByHost !== undefined || socket.destroyed)) throw hostClosed("before the body was sent", closedByHost ?? error);
+    throw error;
+  } finally {
+    socket.off("error", onError);
+  }
 }
 
 /** The implementation object for `grpc.Server.addService(serviceDefinition(ObjectStoreService), …)`. */
@@ -89,7 +130,21 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
 
     putObject(call: ServerReadableStream<PutObjectRequest, PutObjectResponse>, callback: sendUnaryData<PutObjectResponse>) {
       const scope = deps.scope(call);
-      const messages = call[Symbol.asyncIterator]() as AsyncIterator<PutObjectRequest>;
+      const end = endWithCallback(scope, call, deps, callback);
+      const requests = call[Symbol.asyncIterator]() as AsyncIterator<PutObjectRequest>;
+      const messages = {
+        async next(): Promise<IteratorResult<PutObjectRequest>> {
+          try {
+            return await requests.next();
+          } catch (error) {
+            // grpc-js destroys the request stream of a call the host cancelled or abandoned.
+            if ((error as NodeJS.ErrnoException).code === "ERR_STREAM_PREMATURE_CLOSE") {
+              throw new StowageError(Code.Canceled, "the host closed the PutObject stream before its end; nothing was stored", { reason: Reason.Cancelled, cause: error });
+            }
+            throw error;
+          }
+        },
+      };
       let socket: Socket | undefined;
       let token: Uint8Array | undefined;
       let bodyError: StowageError | undefined;
@@ -102,6 +157,9 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         token = header.dataChannelToken;
         requireNonEmpty(header.bucket, "bucket");
         requireNonEmpty(header.key, "key");
+        if (header.sha256.length !== 0 && header.sha256.length !== 32) {
+          throw new StowageError(Code.InvalidArgument, `sha256 must be exactly 32 bytes, got ${String(header.sha256.length)} (contract 5.2.7)`);
+        }
         const store = registry.get(KIND, header.plugin);
         const useChannel = header.dataChannelToken.length > 0;
         let raw: ByteSource;
@@ -112,13 +170,15 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           }
           const claimed = await dataChannel.claim(header.dataChannelToken, scope.signal);
           socket = claimed;
-          raw = streamChunks(claimed);
+          raw = hostClosedIsCancel(streamChunks(claimed), "nothing was stored");
           trailerSize = async () => {
             const next = await messages.next();
             if (next.done === true || next.value.part.case !== "trailer") {
-              throw new StowageError(Code.DataLoss, "the PutObject stream ended without a trailer after a data-channel body; nothing was stored", {
-                reason: Reason.IntegrityMismatch,
-              });
+              throw cancellationSymptom(
+                new StowageError(Code.DataLoss, "the PutObject stream ended without a trailer after a data-channel body; nothing was stored", {
+                  reason: Reason.IntegrityMismatch,
+                }),
+              );
             }
             return toNumber(next.value.part.value.size);
           };
@@ -128,7 +188,14 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
             async *[Symbol.asyncIterator]() {
               for (;;) {
                 const next = await messages.next();
-                if (next.done === true) return;
+                if (next.done === true) {
+                  // gRPC ends a cancelled request stream as if the caller had half-closed it and
+                  // reports the cancellation a moment later. Without a trailer to vouch for the
+                  // body, wait for that report before the body counts as complete (clause 5.2.4).
+                  if (trailer === undefined) await cancellationNotice(scope.signal);
+                  throwIfAborted(scope.signal);
+                  return;
+                }
                 const part = next.value.part;
                 if (part.case === "chunk") {
                   if (trailer !== undefined) throw new StowageError(Code.InvalidArgument, "a PutObject chunk arrived after the trailer");
@@ -176,22 +243,21 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       };
       run().then(
         (response) => {
-          scope.done();
           // The body was read to its end: the connection has done its work (clause 2.6.5).
           socket?.destroy();
-          callback(null, response);
+          end.ok(response);
         },
         (error: unknown) => {
-          scope.done();
           if (socket !== undefined) socket.destroy();
           else if (token !== undefined) dataChannel?.discard(token);
-          callback(reportError(bodyError ?? error, call.getPath(), deps.logger));
+          end.fail(bodyError ?? error);
         },
       );
     },
 
     getObject(call: ServerWritableStream<GetObjectRequest, GetObjectResponse>) {
       const scope = deps.scope(call);
+      const end = endStream(scope, call, deps);
       let socket: Socket | undefined;
       const run = async (): Promise<void> => {
         const req = call.request;
@@ -208,11 +274,17 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
             : { offset: toNumber(req.range.offset), length: req.range.length === undefined ? undefined : toNumber(req.range.length) };
         if (range !== undefined && range.offset < 0) throw new StowageError(Code.InvalidArgument, "range offset must be at least 0", { reason: Reason.InvalidRange });
         const out = await store.getObject({ bucket: req.bucket, key: req.key, range }, { signal: scope.signal });
+        // An implementation may destroy its body with an error when the call's signal fires (a
+        // cancellation, a deadline), also while nothing reads it: the reader below sees the error,
+        // and this listener keeps it from becoming an uncaught exception meanwhile.
+        out.body.on("error", () => undefined);
         const abortBody = (): void => {
           out.body.destroy();
         };
         scope.signal.addEventListener("abort", abortBody, { once: true });
+        let complete = false;
         try {
+          throwIfAborted(scope.signal);
           call.write(
             create(GetObjectResponseSchema, {
               part: {
@@ -224,10 +296,12 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           let sent = 0;
           if (useChannel && dataChannel !== undefined) {
             socket = await dataChannel.claim(req.dataChannelToken, scope.signal);
-            sent = await pump(streamChunks(out.body), socket, scope.signal);
+            sent = await pumpToHost(streamChunks(out.body), socket, scope.signal);
           } else {
             for await (const chunk of rechunk(streamChunks(out.body), MAX_CHUNK_BYTES)) {
               sent += chunk.byteLength;
+              // A call that already ended (its signal fired) takes no more messages.
+              throwIfAborted(scope.signal);
               if (!call.write(create(GetObjectResponseSchema, { part: { case: "chunk", value: chunk } }))) {
                 await once(call, "drain", { signal: scope.signal });
               }
@@ -238,30 +312,33 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
               reason: Reason.IntegrityMismatch,
             });
           }
+          throwIfAborted(scope.signal);
           call.write(create(GetObjectResponseSchema, { part: { case: "trailer", value: { size: BigInt(sent) } } }));
+          complete = true;
         } finally {
           scope.signal.removeEventListener("abort", abortBody);
+          // A body that will not be read to its end is released now, not when the process exits.
+          if (!complete) abortBody();
         }
       };
       run().then(
         () => {
-          scope.done();
           // pump() has ended our side; the host closes its side when it has read the trailer.
           socket?.destroySoon();
-          call.end();
+          end.ok(undefined);
         },
         (error: unknown) => {
-          scope.done();
           // A call that failed before its body moved never claimed the connection the host opened.
           if (socket !== undefined) socket.destroy();
           else dataChannel?.discard(call.request.dataChannelToken);
-          call.emit("error", reportError(error, call.getPath(), deps.logger));
+          end.fail(error);
         },
       );
     },
 
     listObjects(call: ServerWritableStream<ListObjectsRequest, ListObjectsResponse>) {
       const scope = deps.scope(call);
+      const end = endStream(scope, call, deps);
       const run = async (): Promise<void> => {
         const req = call.request;
         requireNonEmpty(req.bucket, "bucket");
@@ -284,6 +361,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
             commonPrefixes: [...page.commonPrefixes],
             nextPageToken: page.nextPageToken,
           });
+          throwIfAborted(scope.signal);
           if (!call.write(message)) await once(call, "drain", { signal: scope.signal });
           count += 1;
           if (req.maxPages > 0 && count >= req.maxPages) break;
@@ -291,12 +369,10 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       };
       run().then(
         () => {
-          scope.done();
-          call.end();
+          end.ok(undefined);
         },
         (error: unknown) => {
-          scope.done();
-          call.emit("error", reportError(error, call.getPath(), deps.logger));
+          end.fail(error);
         },
       );
     },

@@ -22,6 +22,22 @@ import { RemoteObjectStore, type RemoteClientOptions } from "../host/object-stor
 import type { PluginProcess } from "../host/plugin-process.js";
 import type { ClientStreamCall, RpcChannel } from "../host/rpc-channel.js";
 import type { Supervisor } from "../host/supervisor.js";
+import {
+  checkCallOptions,
+  checkConfig,
+  checkCreateSnapshotInput,
+  checkCreateVolumeInput,
+  checkGetInput,
+  checkListInput,
+  checkObjectRef,
+  checkPutInput,
+  checkSignedUrlInput,
+  checkSnapshotId,
+  checkVolumeId,
+  checkVolumeRef,
+  persistentVolumeBytes,
+} from "../host/validate.js";
+import { chunksOf } from "../wire/chunks.js";
 import type {
   CallOptions,
   CreateSignedUrlInput,
@@ -90,6 +106,7 @@ function unsupported(what: string): StowageError {
 }
 
 function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
+  checkCallOptions(options);
   return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? (timeoutMs > 0 ? timeoutMs : undefined) };
 }
 
@@ -212,10 +229,12 @@ export class VeleroObjectStore extends RemoteObjectStore {
   }
 
   override async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    checkConfig(config);
     await this.#tracker.init(config, withDefault(options, this.#timeoutMs));
   }
 
   async #exists(input: ObjectRef, options?: CallOptions): Promise<boolean> {
+    checkObjectRef(input);
     const opts = withDefault(options, this.#timeoutMs);
     const channel = await this.#tracker.channel(opts);
     const res = await veleroCall(() => channel.unary(VeleroObjectStoreService.method.objectExists, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key }, opts));
@@ -229,6 +248,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
   }
 
   override async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
+    checkObjectRef(input);
     const opts = withDefault(options, this.#timeoutMs);
     const channel = await this.#tracker.channel(opts);
     await veleroCall(() => channel.unary(VeleroObjectStoreService.method.deleteObject, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key }, opts));
@@ -236,6 +256,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
 
   /** GET URLs only; the TTL goes over the wire in nanoseconds. `expiresAt` is computed here (Velero does not report it). */
   override async createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
+    checkSignedUrlInput(input);
     if ((input.method ?? "GET") !== "GET") throw unsupported("a signed PUT URL");
     if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, not ${String(input.ttlSeconds)}`);
     const ttlSeconds = Math.floor(input.ttlSeconds);
@@ -267,6 +288,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
    * here. The page token is the last entry of the previous page.
    */
   override async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage> {
+    checkListInput(input);
     const pageSize = input.pageSize ?? 1000;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new StowageError(Code.InvalidArgument, `pageSize must be 1 to 1000, not ${String(pageSize)}`);
     const prefix = input.prefix ?? "";
@@ -302,6 +324,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
    * `contentType` is dropped.
    */
   override async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
+    checkPutInput(input);
     if (input.metadata !== undefined && Object.keys(input.metadata).length > 0) throw unsupported("object metadata");
     const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
     options?.signal?.throwIfAborted();
@@ -331,7 +354,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
             stop(timedOut);
             void abandon();
           }, timeoutMs);
-    const chunks = input.body[Symbol.asyncIterator]();
+    const chunks = chunksOf(input.body)[Symbol.asyncIterator]();
     let bodyDone = false;
     const header = { plugin: this.descriptor.name, bucket: input.bucket, key: input.key };
     const hash = input.sha256 !== undefined && input.sha256.length > 0 ? createHash("sha256") : undefined;
@@ -389,6 +412,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
    * ObjectExists denies becomes NOT_FOUND / OBJECT_NOT_FOUND.
    */
   override async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
+    checkGetInput(input);
     if (input.range !== undefined) throw unsupported("a ranged read");
     const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
     const call = channel.serverStream(
@@ -465,11 +489,6 @@ async function abandonUpload(call: ClientStreamCall<PutObjectRequest, unknown>):
 /** How long {@link abandonUpload} waits for each step. */
 const ABANDON_WAIT_MS = 1000;
 
-function pvBytes(pv: unknown): Uint8Array {
-  if (typeof pv !== "object" || pv === null) throw new StowageError(Code.InvalidArgument, "a PersistentVolume must be a JSON object");
-  return Buffer.from(JSON.stringify(pv), "utf8");
-}
-
 /**
  * A `BlockStore` served by a Velero VolumeSnapshotter plugin. Velero has no snapshot state,
  * progress, listing or volume deletion: `getSnapshot`, `listSnapshots` and `deleteVolume` throw
@@ -495,10 +514,12 @@ export class VeleroBlockStore extends RemoteBlockStore {
   }
 
   override async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+    checkConfig(config);
     await this.#tracker.init(config, withDefault(options, this.#timeoutMs));
   }
 
   override async createSnapshot(input: CreateSnapshotInput, options?: CallOptions): Promise<Snapshot> {
+    checkCreateSnapshotInput(input);
     const res = await this.#call(options, (c, o) =>
       c.unary(VolumeSnapshotter.method.createSnapshot, { plugin: this.descriptor.name, volumeID: input.volumeId, volumeAZ: input.zone ?? "", tags: { ...input.tags } }, o),
     );
@@ -522,11 +543,13 @@ export class VeleroBlockStore extends RemoteBlockStore {
   }
 
   override async deleteSnapshot(snapshotId: string, options?: CallOptions): Promise<void> {
+    checkSnapshotId(snapshotId);
     await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.deleteSnapshot, { plugin: this.descriptor.name, snapshotID: snapshotId }, o));
   }
 
   /** Tags cannot be carried by Velero's CreateVolumeFromSnapshot and are dropped. */
   override async createVolumeFromSnapshot(input: CreateVolumeFromSnapshotInput, options?: CallOptions): Promise<string> {
+    checkCreateVolumeInput(input);
     const res = await this.#call(options, (c, o) =>
       c.unary(
         VolumeSnapshotter.method.createVolumeFromSnapshot,
@@ -539,6 +562,7 @@ export class VeleroBlockStore extends RemoteBlockStore {
 
   /** Type and IOPS from the plugin (IOPS 0 = unset); zone echoed from the input; size unknown (0). */
   override async getVolumeInfo(input: VolumeRef, options?: CallOptions): Promise<Volume> {
+    checkVolumeRef(input);
     const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeInfo, { plugin: this.descriptor.name, volumeID: input.volumeId, volumeAZ: input.zone ?? "" }, o));
     return { volumeId: input.volumeId, volumeType: res.volumeType, ...(res.iops === 0n ? {} : { iops: Number(res.iops) }), zone: input.zone ?? "", sizeBytes: 0 };
   }
@@ -548,14 +572,15 @@ export class VeleroBlockStore extends RemoteBlockStore {
   }
 
   override async getVolumeId(persistentVolume: unknown, options?: CallOptions): Promise<string> {
-    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeID, { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume) }, o));
+    const pv = persistentVolumeBytes(persistentVolume);
+    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeID, { plugin: this.descriptor.name, persistentVolume: pv }, o));
     return res.volumeID;
   }
 
   override async setVolumeId(persistentVolume: unknown, volumeId: string, options?: CallOptions): Promise<unknown> {
-    const res = await this.#call(options, (c, o) =>
-      c.unary(VolumeSnapshotter.method.setVolumeID, { plugin: this.descriptor.name, persistentVolume: pvBytes(persistentVolume), volumeID: volumeId }, o),
-    );
+    const pv = persistentVolumeBytes(persistentVolume);
+    checkVolumeId(volumeId);
+    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.setVolumeID, { plugin: this.descriptor.name, persistentVolume: pv, volumeID: volumeId }, o));
     return JSON.parse(Buffer.from(res.persistentVolume).toString("utf8")) as unknown;
   }
 }

@@ -4,6 +4,7 @@
  * control: the stream is paused while more than `highWaterMark` bytes wait for the consumer.
  */
 import type { Readable } from "node:stream";
+import { Code, StowageError } from "../errors.js";
 
 /** Iterates the chunks of `stream` with bounded buffering; errors and premature closes throw. */
 export function streamChunks(stream: Readable, highWaterMark = 1024 * 1024): AsyncIterable<Buffer> {
@@ -82,21 +83,42 @@ export function streamChunks(stream: Readable, highWaterMark = 1024 * 1024): Asy
   };
 }
 
-/** The chunks of a body: Node Readables are read without concatenation, other iterables as they are. */
+/**
+ * The chunks of a body: byte-mode Node Readables are read without concatenation, other iterables
+ * as they are, each chunk checked to be bytes (a chunk that is not fails with INVALID_ARGUMENT).
+ */
 export function chunksOf(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  return isReadable(source) ? streamChunks(source) : source;
+  return isReadable(source) ? streamChunks(source) : bytesOnly(source);
+}
+
+async function* bytesOnly(source: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    if (!(chunk instanceof Uint8Array)) {
+      throw new StowageError(Code.InvalidArgument, `the body yielded ${typeof chunk === "string" ? "a string" : chunk === null ? "null" : `a ${typeof chunk}`}; a body yields Uint8Array (or Buffer) chunks`);
+    }
+    yield chunk;
+  }
 }
 
 function isReadable(value: unknown): value is Readable {
   return typeof value === "object" && value !== null && typeof (value as Partial<Readable>).pipe === "function" && typeof (value as Partial<Readable>).on === "function" && (value as Partial<Readable>).readableObjectMode === false;
 }
 
+/** Wraps a wait on the receiving side of a transfer (the host's idle timeout uses it). */
+export type WaitWrapper = <T>(wait: Promise<T>) => Promise<T>;
+
 /**
  * Writes every chunk of `source` to `target` with backpressure, then ends it and waits until the
  * data is handed to the kernel. Returns the number of bytes written. Rejects when `signal` fires
- * or the target fails.
+ * or the target fails. `during` wraps every wait on the target (for room to write, for the end),
+ * not the waits on the source.
  */
-export async function pump(source: AsyncIterable<Uint8Array>, target: NodeJS.WritableStream & { destroyed: boolean; once(event: string, listener: (...args: unknown[]) => void): unknown; off(event: string, listener: (...args: unknown[]) => void): unknown }, signal?: AbortSignal): Promise<number> {
+export async function pump(
+  source: AsyncIterable<Uint8Array>,
+  target: NodeJS.WritableStream & { destroyed: boolean; once(event: string, listener: (...args: unknown[]) => void): unknown; off(event: string, listener: (...args: unknown[]) => void): unknown },
+  signal?: AbortSignal,
+  during: WaitWrapper = (wait) => wait,
+): Promise<number> {
   let sent = 0;
   let failure: Error | undefined;
   const onError = (error: unknown): void => {
@@ -113,7 +135,7 @@ export async function pump(source: AsyncIterable<Uint8Array>, target: NodeJS.Wri
       rethrow();
       sent += chunk.byteLength;
       if (!target.write(chunk)) {
-        await new Promise<void>((resolve, reject) => {
+        await during(new Promise<void>((resolve, reject) => {
           const done = (): void => {
             target.off("drain", done);
             target.off("close", done);
@@ -128,18 +150,20 @@ export async function pump(source: AsyncIterable<Uint8Array>, target: NodeJS.Wri
           target.once("drain", done);
           target.once("close", done);
           signal?.addEventListener("abort", aborted, { once: true });
-        });
+        }));
         rethrow();
         if (target.destroyed) throw new Error("the connection closed while sending");
       }
     }
     signal?.throwIfAborted();
-    await new Promise<void>((resolve, reject) => {
-      target.end(() => {
-        if (failure !== undefined) reject(failure);
-        else resolve();
-      });
-    });
+    await during(
+      new Promise<void>((resolve, reject) => {
+        target.end(() => {
+          if (failure !== undefined) reject(failure);
+          else resolve();
+        });
+      }),
+    );
     return sent;
   } finally {
     target.off("error", onError);

@@ -5,7 +5,7 @@
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Metadata, type ServiceError, type status as Status, type StatusObject } from "@grpc/grpc-js";
-import { Code, ERROR_DOMAIN, StowageError } from "../errors.js";
+import { Code, ERROR_DOMAIN, Reason, StowageError } from "../errors.js";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 
@@ -64,5 +64,8 @@ export function fromGrpcError(error: unknown): StowageError {
       // A malformed details trailer still leaves a usable code and message.
     }
   }
+  // A deadline or cancellation the caller's own gRPC library enforced carries no detail; the
+  // contract gives both conditions a reason (2.4.3), so the host reports them the same either way.
+  reason ??= code === Code.DeadlineExceeded ? Reason.DeadlineExceeded : code === Code.Canceled ? Reason.Cancelled : undefined;
   return new StowageError(code, message, { ...(reason === undefined ? {} : { reason }), metadata, cause: error });
 }
