@@ -110,6 +110,12 @@ describe("errors over gRPC", () => {
     expect(back).toMatchObject({ code: Code.NotFound, reason: Reason.ObjectNotFound, metadata: { key: "k" }, rawMessage: 'object "k" not found' });
     expect(back.message).toBe('[not_found] object "k" not found');
   });
+  it("carries metadata without a reason, and an empty reason reads as none", () => {
+    const original = new StowageError(Code.InvalidArgument, "content_type is not a media type", { metadata: { field: "content_type" } });
+    const wire = toGrpcStatus(original);
+    const back = fromGrpcError(Object.assign(new Error(wire.details), { code: wire.code, details: wire.details, metadata: wire.metadata }));
+    expect(back).toMatchObject({ code: Code.InvalidArgument, reason: undefined, metadata: { field: "content_type" } });
+  });
   it("keeps code and message when there are no details (a Go plugin's Unknown error)", () => {
     const received: ServiceError = Object.assign(new Error("boom"), { code: status.UNKNOWN, details: "rpc failed", metadata: new Metadata() });
     expect(fromGrpcError(received)).toMatchObject({ code: Code.Unknown, reason: undefined, rawMessage: "rpc failed" });

@@ -493,9 +493,8 @@ function resolveRange(input: GetObjectInput, size: number): { offset: number; le
   if (range === undefined) return { offset: 0, length: size };
   const { offset, length } = range;
   if (!Number.isSafeInteger(offset) || offset < 0 || (length !== undefined && (!Number.isSafeInteger(length) || length < 0))) {
-    throw new StowageError(Code.InvalidArgument, `range ${JSON.stringify(range)} is invalid: offset and length must be non-negative integers`, {
-      reason: Reason.InvalidRange,
-    });
+    // A malformed range is INVALID_ARGUMENT without a reason: INVALID_RANGE belongs to OUT_OF_RANGE (contract 4.3.5).
+    throw new StowageError(Code.InvalidArgument, `range ${JSON.stringify(range)} is invalid: offset and length must be non-negative integers`);
   }
   if (offset > size) {
     throw new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(input.key)} (${size} bytes)`, {

@@ -272,7 +272,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           req.range === undefined
             ? undefined
             : { offset: toNumber(req.range.offset), length: req.range.length === undefined ? undefined : toNumber(req.range.length) };
-        if (range !== undefined && range.offset < 0) throw new StowageError(Code.InvalidArgument, "range offset must be at least 0", { reason: Reason.InvalidRange });
+        if (range !== undefined && range.offset < 0) throw new StowageError(Code.InvalidArgument, "range offset must be at least 0");
         const out = await store.getObject({ bucket: req.bucket, key: req.key, range }, { signal: scope.signal });
         // An implementation may destroy its body with an error when the call's signal fires (a
         // cancellation, a deadline), also while nothing reads it: the reader below sees the error,
@@ -343,6 +343,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         const req = call.request;
         requireNonEmpty(req.bucket, "bucket");
         if (req.pageSize < 0 || req.pageSize > 1000) throw new StowageError(Code.InvalidArgument, `page_size must be between 0 and 1000, got ${String(req.pageSize)}`);
+        if (req.maxPages < 0) throw new StowageError(Code.InvalidArgument, `max_pages must not be negative, got ${String(req.maxPages)} (contract 5.5.9)`);
         const pages = registry.get(KIND, req.plugin).listObjects(
           {
             bucket: req.bucket,

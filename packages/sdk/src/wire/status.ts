@@ -25,8 +25,10 @@ function fromGrpcCode(code: Status): Code {
 export function toGrpcStatus(error: StowageError): StatusObject {
   const metadata = new Metadata();
   const details = [];
-  if (error.reason !== undefined) {
-    details.push(anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } })));
+  // Facts about a failure travel even when the contract defines no reason for it (an ErrorInfo
+  // with an empty reason, which callers treat as "no reason", clause 4.3.4).
+  if (error.reason !== undefined || Object.keys(error.metadata).length > 0) {
+    details.push(anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: error.reason ?? "", domain: ERROR_DOMAIN, metadata: { ...error.metadata } })));
   }
   const status = create(StatusSchema, { code: error.code, message: error.rawMessage, details });
   metadata.set(DETAILS_KEY, Buffer.from(toBinary(StatusSchema, status)));
@@ -56,7 +58,7 @@ export function fromGrpcError(error: unknown): StowageError {
       for (const detail of status.details) {
         const info = anyUnpack(detail, ErrorInfoSchema);
         if (info?.domain === ERROR_DOMAIN) {
-          reason = info.reason;
+          if (info.reason !== "") reason = info.reason;
           metadata = { ...info.metadata };
         }
       }

@@ -162,8 +162,8 @@ export enum ErrorReason {
   INTERNAL = 19,
 
   /**
-   * UNAVAILABLE: the plugin process stopped answering (failed health checks, or a stream made no
-   * progress) and the host replaced it (reported by hosts). The call MAY be retried.
+   * UNAVAILABLE: the plugin process stopped answering its health checks and the host replaced it
+   * (reported by hosts). The call MAY be retried.
    *
    * @generated from enum value: ERROR_REASON_PLUGIN_UNRESPONSIVE = 20;
    */
