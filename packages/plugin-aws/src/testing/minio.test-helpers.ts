@@ -60,10 +60,13 @@ export async function* chunks(data: Buffer, chunk = 1024 * 1024): AsyncGenerator
   for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
 }
 
-/** The incomplete multipart uploads in a bucket. */
-export async function incompleteUploads(oob: Client, bucket: string): Promise<string[]> {
+/**
+ * The incomplete multipart uploads in a bucket, or of one key. After a restart MinIO lists an
+ * upload only when asked for its object's exact key.
+ */
+export async function incompleteUploads(oob: Client, bucket: string, key = ""): Promise<string[]> {
   const keys: string[] = [];
-  for await (const item of oob.listIncompleteUploads(bucket, "", true) as AsyncIterable<{ key: string }>) keys.push(item.key);
+  for await (const item of oob.listIncompleteUploads(bucket, key, true) as AsyncIterable<{ key: string }>) keys.push(item.key);
   return keys;
 }
 
