@@ -29,7 +29,7 @@ function echoServer(): Server {
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));
     req.on("end", () => {
-      const echoed = `${req.method ?? ""} ${req.url ?? ""} ${JSON.stringify(req.headers)} ${Buffer.concat(parts).toString("utf8")}`;
+      const echoed = `${Buffer.concat(parts).toString("utf8")} ${req.method ?? ""} ${req.url ?? ""} ${JSON.stringify(req.headers)}`;
       res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: "invalid_request", error_description: echoed, errorMessage: echoed }));
     });
   });

@@ -17,7 +17,8 @@ function echoServer(status: () => number): Server {
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));
     req.on("end", () => {
-      const echoed = `${req.method ?? ""} ${req.url ?? ""}\n${JSON.stringify(req.headers)}\n${Buffer.concat(parts).toString("utf8")}`;
+      // The request's body first, as an echoing proxy puts it (a quote of the first bytes would show it).
+      const echoed = `${Buffer.concat(parts).toString("utf8")}\n${req.method ?? ""} ${req.url ?? ""}\n${JSON.stringify(req.headers)}`;
       const code = status();
       // A 200 that is no JSON, or an error with the request in a JSON field, as proxies do.
       const body = code === 200 ? echoed : JSON.stringify({ errorCode: "BXNIM0415E", errorMessage: echoed, context: { requestBody: echoed } });
