@@ -197,8 +197,10 @@ export interface ArmComputeDouble {
   resource(id: string): ArmResource | undefined;
   /** Marks a disk as attached to a VM (or detached with `undefined`). */
   attach(diskId: string, vmId: string | undefined): void;
-  /** Answers matching requests with an error; returns a counter of the requests it hit. */
+  /** Answers matching requests with an error (or never); returns a counter of the requests it hit. */
   injectFault(rule: FaultRule): { readonly hits: () => number };
+  /** Removes every injected fault; returns how many matching requests were still to fail. */
+  clearFaults(): number;
   /** The next `count` operations end `Failed` with this error. */
   failNextOperations(count: number, error: { code: string; message: string }): void;
   /** The next `count` operations stay `InProgress` forever. */
@@ -786,6 +788,11 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
       const entry = { rule, left: rule.times ?? 1, hits: 0 };
       faults.push(entry);
       return { hits: () => entry.hits };
+    },
+    clearFaults() {
+      const left = faults.reduce((sum, f) => sum + f.left, 0);
+      faults.length = 0;
+      return left;
     },
     failNextOperations(count, error) {
       for (let i = 0; i < count; i++) pendingOutcomes.push({ outcome: "fail", error });

@@ -321,6 +321,13 @@ export class ComputeDouble {
     this.#failures.push({ ...rule, left: rule.times ?? 1 });
   }
 
+  /** Removes every injected request failure; returns how many matching requests were still to fail. */
+  clearFailures(): number {
+    const left = this.#failures.reduce((sum, f) => sum + f.left, 0);
+    this.#failures.length = 0;
+    return left;
+  }
+
   /** Makes the next matching operations end DONE with an error. */
   failOperations(rule: OperationFailureRule): void {
     this.#operationFailures.push({ ...rule, left: rule.times ?? 1 });
