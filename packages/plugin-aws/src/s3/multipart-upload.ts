@@ -455,7 +455,7 @@ export class AbandonedUploads {
     this.#closed = true;
     for (const upload of this.#pending) {
       clearTimeout(upload.timer);
-      this.#options.logger.warn({ bucket: upload.bucket, key: upload.key, upload_id: upload.uploadId }, "multipart upload of a failed put left open at shutdown; abort it, or let a bucket lifecycle rule remove it");
+      this.#options.logger.warn({ bucket: upload.bucket, key: upload.key, upload_id: upload.uploadId }, "multipart upload of a failed put left open (the store was closed or configured anew before it answered); abort it, or let a bucket lifecycle rule remove it");
     }
     this.#done();
   }

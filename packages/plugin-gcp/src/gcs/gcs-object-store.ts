@@ -224,16 +224,24 @@ export class GcsObjectStore implements ObjectStore {
     const whole = offset === 0 && end === info.size;
     // A whole-object read is checked against the stored CRC32C; a part cannot be.
     const download = file.createReadStream({ validation: whole ? "crc32c" : false, ...(whole ? {} : { start: offset, end: end - 1 }) });
+    // The download is stopped at once when the caller gives up or the body stalls (the library sends
+    // its request on the first read and cannot take an answer into a download destroyed meanwhile),
+    // and when the body is given up otherwise.
+    const stop = (): void => {
+      download.destroy();
+    };
     const body = guardBody(new PassThrough({ highWaterMark: 1024 * 1024 }), {
       idleTimeoutMs: settings.timeouts.idleTimeoutMs,
       what: `read object ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)}`,
       signal,
       mapError: (error) => toStowageError(error, { operation: "read object", bucket: input.bucket, key: input.key, signal }),
+      onStall: stop,
       metadata: { bucket: input.bucket, key: input.key },
     });
-    // A body given up (read, failed, stalled, cancelled) stops the download.
+    signal?.addEventListener("abort", stop, { once: true });
     body.once("close", () => {
-      download.destroy();
+      signal?.removeEventListener("abort", stop);
+      stop();
     });
     download.on("error", (error: unknown) => {
       // The generation read first is gone: the object was replaced or deleted during the read.
