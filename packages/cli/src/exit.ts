@@ -5,6 +5,7 @@
  */
 import { constants } from "node:os";
 import { Code, Reason, StowageError } from "@stowage/sdk";
+import { cliSecrets } from "./secrets.js";
 
 /** Exit status of a failed command. */
 export const EXIT_FAILURE = 1;
@@ -51,11 +52,13 @@ export function exitCodeOf(error: unknown): number {
   return EXIT_FAILURE;
 }
 
-/** The text printed after `stowage: ` for a failure: the message without stack or code prefix. */
+/**
+ * The text printed after `stowage: ` for a failure: the message without stack or code prefix, with
+ * the secret `--config` values redacted.
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof StowageError) return error.rawMessage;
-  if (error instanceof Error) return error.message;
-  return String(error);
+  const text = error instanceof StowageError ? error.rawMessage : error instanceof Error ? error.message : String(error);
+  return cliSecrets.redact(text);
 }
 
 /** Prints `stowage: <message>` on stderr (every line prefixed) and returns the exit status for `error`. */

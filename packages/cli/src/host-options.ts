@@ -14,6 +14,7 @@ import { PluginHost, nodePluginCommand, type PluginCommand } from "@stowage/sdk/
 import type { Command } from "commander";
 import { describeError, exitCodeOf, interruptError, markUsage, usageError } from "./exit.js";
 import { parseLogLevel } from "./parse.js";
+import { cliSecrets } from "./secrets.js";
 
 /** The global options as commander parses them. */
 export interface RawGlobalOptions {
@@ -82,9 +83,9 @@ async function checkPaths(options: GlobalOptions): Promise<void> {
   }
 }
 
-/** The host's logger: hclog-shaped JSON lines on stderr at the chosen level. */
+/** The host's logger: hclog-shaped JSON lines on stderr at the chosen level, secret `--config` values redacted. */
 export function hostLogger(options: GlobalOptions): Logger {
-  return createHclogLogger({ level: options.logLevel, module: "stowage" });
+  return createHclogLogger({ level: options.logLevel, module: "stowage", secrets: cliSecrets });
 }
 
 /** Creates (but does not start) the plugin host the global options describe. */

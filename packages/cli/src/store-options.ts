@@ -11,6 +11,7 @@ import type { PluginConfig } from "@stowage/sdk";
 import type { PluginHost, RemoteBlockStore, RemoteObjectStore } from "@stowage/sdk/host";
 import type { Command } from "commander";
 import { collect, parseKeyValues } from "./parse.js";
+import { registerSecrets } from "./secrets.js";
 
 /** Name of the local plugin (both kinds). */
 export const LOCAL_PLUGIN = "stowage.io/local";
@@ -89,13 +90,17 @@ export async function openObjectStore(
   defaults: { readonly createBuckets?: boolean } = {},
 ): Promise<RemoteObjectStore> {
   const client = host.objectStore(store.provider);
-  await client.init(await prepareConfig(store, defaults), { signal });
+  const config = await prepareConfig(store, defaults);
+  registerSecrets(host, "object-store", store.provider, config);
+  await client.init(config, { signal });
   return client;
 }
 
 /** The provider's BlockStore, initialised. Unknown plugins and invalid configs fail with exit status 2. */
 export async function openBlockStore(host: PluginHost, store: StoreOptions, signal: AbortSignal): Promise<RemoteBlockStore> {
   const client = host.blockStore(store.provider);
-  await client.init(await prepareConfig(store), { signal });
+  const config = await prepareConfig(store);
+  registerSecrets(host, "block-store", store.provider, config);
+  await client.init(config, { signal });
   return client;
 }

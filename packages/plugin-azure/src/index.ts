@@ -18,7 +18,6 @@ export {
   MAX_BLOCKS,
   DEFAULT_UPLOAD_CONCURRENCY,
   MAX_UPLOAD_CONCURRENCY,
-  DEFAULT_REQUEST_TIMEOUT_SECONDS,
   configureBlobStore,
   parseBlockSize,
   type BlobAuthKind,

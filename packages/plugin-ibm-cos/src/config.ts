@@ -110,7 +110,7 @@ function useBearerTokens(client: S3Client, tokens: IamTokenManager, instanceId: 
  * `checksumAlgorithm` is set, which avoids the `XAmzContentSHA256Mismatch` errors IBM COS users
  * hit with Velero.
  */
-export async function configureIbmCos(config: PluginConfig): Promise<S3StoreSettings> {
+export async function configureIbmCos(config: PluginConfig, signal?: AbortSignal): Promise<S3StoreSettings> {
   validateConfig(config, IBM_COS_CONFIG_KEYS);
   const signatureVersion = configString(config, "signatureVersion");
   if (signatureVersion !== undefined && signatureVersion !== "4") {
@@ -134,8 +134,8 @@ export async function configureIbmCos(config: PluginConfig): Promise<S3StoreSett
     const clients = createS3Clients({ endpoint, region: region ?? "us-standard", credentials: auth.credentials, common });
     return s3StoreSettings(clients, common);
   }
-  const tokens = new IamTokenManager({ apiKey: auth.apiKey, endpoint: configUrl(config, "iamEndpoint") ?? DEFAULT_IAM_ENDPOINT });
-  await tokens.token();
+  const tokens = new IamTokenManager({ apiKey: auth.apiKey, endpoint: configUrl(config, "iamEndpoint") ?? DEFAULT_IAM_ENDPOINT, requestTimeoutMs: common.timeouts.requestTimeoutMs });
+  await tokens.token(signal);
   // The SDK still signs; the middleware replaces the signature by the bearer token.
   const placeholder = { accessKeyId: "ibm-iam", secretAccessKey: "ibm-iam" };
   const clients = createS3Clients({ endpoint, region: region ?? "us-standard", credentials: () => Promise.resolve(placeholder), common });

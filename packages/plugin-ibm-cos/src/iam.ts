@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
+import { DEFAULT_BACKEND_TIMEOUTS, backendUnavailable, networkErrorCode, withRequestTimeout } from "@stowage/sdk/plugin";
 
 /** IBM Cloud's public IAM token endpoint. */
 export const DEFAULT_IAM_ENDPOINT = "https://iam.cloud.ibm.com/identity/token";
@@ -22,6 +23,11 @@ export interface IamTokenManagerOptions {
   readonly refreshFraction?: number | undefined;
   /** The fetch function; global `fetch` by default. */
   readonly fetch?: typeof fetch | undefined;
+  /**
+   * Longest wait for one exchange, the answer's body included; an endpoint that misses it fails with
+   * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`. Default `requestTimeoutSeconds`' default.
+   */
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 interface CachedToken {
@@ -34,6 +40,9 @@ interface CachedToken {
  * Holds an IAM access token for an API key: fetched on first use, refreshed once 80% of its
  * lifetime has passed (or when it has expired), one exchange at a time. A failed refresh while the
  * old token is still valid keeps the old token.
+ *
+ * Failures never quote the token endpoint's answer: an endpoint (or a proxy) that echoes the
+ * request would put the API key into the error and the logs. They give the HTTP status only.
  */
 export class IamTokenManager {
   readonly #options: IamTokenManagerOptions;
@@ -68,34 +77,38 @@ export class IamTokenManager {
     const endpoint = this.#options.endpoint ?? DEFAULT_IAM_ENDPOINT;
     const doFetch = this.#options.fetch ?? fetch;
     const started = this.#now();
-    let response: Response;
+    const timeoutMs = this.#options.requestTimeoutMs ?? DEFAULT_BACKEND_TIMEOUTS.requestTimeoutSeconds * 1000;
+    let answer: { status: number; ok: boolean; text: string };
     try {
-      response = await doFetch(endpoint, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-        body: new URLSearchParams({ grant_type: IAM_APIKEY_GRANT_TYPE, apikey: this.#options.apiKey }).toString(),
-        ...(signal === undefined ? {} : { signal }),
+      answer = await withRequestTimeout(signal, timeoutMs, `IAM token exchange at ${endpoint}`, async (abortSignal) => {
+        const response = await doFetch(endpoint, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+          body: new URLSearchParams({ grant_type: IAM_APIKEY_GRANT_TYPE, apikey: this.#options.apiKey }).toString(),
+          signal: abortSignal,
+        });
+        return { status: response.status, ok: response.ok, text: await response.text() };
       });
     } catch (error) {
-      throw new StowageError(Code.Unavailable, `IAM token endpoint ${endpoint} is unreachable: ${String(error)}`, {
-        reason: Reason.BackendUnavailable,
-        cause: error,
-      });
+      if (error instanceof StowageError) throw error;
+      // The cause (the fetch failure) says how the connection failed; nothing from an answer.
+      throw backendUnavailable(`IAM token endpoint ${endpoint} is unreachable (${networkErrorCode(error) ?? "connection failed"}); check iamEndpoint and the network path`, { cause: error });
     }
-    const text = await response.text();
-    if (!response.ok) {
-      const auth = response.status === 400 || response.status === 401 || response.status === 403;
+    const text = answer.text;
+    if (!answer.ok) {
+      const auth = answer.status === 400 || answer.status === 401 || answer.status === 403;
       throw new StowageError(
         auth ? Code.Unauthenticated : Code.Unavailable,
-        `IAM token endpoint ${endpoint} refused the API key exchange: HTTP ${response.status} ${text.slice(0, 200)}`,
-        { reason: auth ? Reason.AccessDenied : Reason.BackendUnavailable },
+        `IAM token endpoint ${endpoint} refused the API key exchange with HTTP ${String(answer.status)}${auth ? "; check apiKey" : "; retry later"} (its answer is not shown: it may repeat the key)`,
+        { reason: auth ? Reason.AccessDenied : Reason.BackendUnavailable, metadata: { http_status: String(answer.status) } },
       );
     }
     let body: { access_token?: unknown; expires_in?: unknown; expiration?: unknown };
     try {
       body = JSON.parse(text) as typeof body;
-    } catch (error) {
-      throw new StowageError(Code.Unavailable, `IAM token endpoint ${endpoint} answered with invalid JSON`, { reason: Reason.BackendUnavailable, cause: error });
+    } catch {
+      // Not the parse error as cause: its message quotes the answer.
+      throw new StowageError(Code.Unavailable, `IAM token endpoint ${endpoint} answered with invalid JSON`, { reason: Reason.BackendUnavailable });
     }
     if (typeof body.access_token !== "string" || body.access_token === "") {
       throw new StowageError(Code.Unavailable, `IAM token endpoint ${endpoint} answered without access_token`, { reason: Reason.BackendUnavailable });

@@ -22,5 +22,5 @@ export const ibmCosObjectStorePlugin = defineObjectStore({
 
 /** An IBM COS ObjectStore: the S3 ObjectStore of `@stowage/plugin-aws` with IBM's configuration. */
 export function createIbmCosObjectStore(logger?: Logger): S3ObjectStore {
-  return new S3ObjectStore({ logger, configKeys: IBM_COS_CONFIG_KEYS, configure: (config) => configureIbmCos(config) });
+  return new S3ObjectStore({ logger, configKeys: IBM_COS_CONFIG_KEYS, configure: (config, signal) => configureIbmCos(config, signal) });
 }

@@ -39,7 +39,7 @@ export type {
   Volume,
   VolumeRef,
 } from "./types.js";
-export { createHclogLogger, hclogTimestamp, isLogLevel, silentLogger } from "./logging.js";
+export { createHclogLogger, hclogTimestamp, isLogLevel, silentLogger, SecretRedactor, REDACTED, MIN_REDACTED_LENGTH } from "./logging.js";
 export type { Logger, LogFn, LogLevel } from "./logging.js";
 
 // Only relevant to implementers of hosts and plugins in other languages.

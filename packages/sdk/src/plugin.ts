@@ -14,3 +14,18 @@ export { validateConfig, redactConfig, configBoolean, configInteger } from "./pl
 export { encodePageToken, decodePageToken } from "./plugin/page-token.js";
 export { abortError, throwIfAborted, untilAborted, iterateUntilAborted } from "./plugin/abort.js";
 export { encodeHeaderValue, decodeHeaderValue, contentRangeTotal } from "./plugin/header-values.js";
+export { mapHttpStatus, codeForHttpStatus, httpStatusError, networkErrorCode, isNetworkError, tlsErrorCode, backendUnavailable } from "./plugin/http-status.js";
+export type { StatusMapping } from "./plugin/http-status.js";
+export {
+  DEFAULT_BACKEND_TIMEOUTS,
+  backendTimeoutConfigKeys,
+  parseBackendTimeouts,
+  requestDeadline,
+  withRequestTimeout,
+  guardBody,
+  idleWatchdog,
+} from "./plugin/backend-timeouts.js";
+export type { BackendTimeouts, BackendTimeoutKey, RequestDeadline, GuardBodyOptions, IdleWatchdog } from "./plugin/backend-timeouts.js";
+export { createBackendAgents, BackendTimeoutError } from "./plugin/backend-agents.js";
+export type { BackendAgentOptions, BackendAgents } from "./plugin/backend-agents.js";
+export { secretValues, redactError } from "./plugin/secrets.js";

@@ -85,6 +85,9 @@ export async function startFakeGcs(options: FakeGcsOptions = {}): Promise<FakeGc
       },
       output: server.output,
       stop: server.stop,
+      pause: server.pause,
+      resume: server.resume,
+      kill: server.kill,
       endpoint,
       reset: async () => {
         const response = await fetch(`${endpoint}/_internal/delete_all`, { method: "POST" });

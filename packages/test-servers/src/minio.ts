@@ -75,6 +75,12 @@ export interface MinioServer extends RunningServer {
   readonly caCert: string | undefined;
   /** The name of the static KMS key, to use as the SSE-KMS key id; `undefined` without a KMS key. */
   readonly kmsKeyId: string | undefined;
+  /**
+   * Starts the server again on the same port and data (after {@link RunningServer.kill}, or killing
+   * it first if it still runs) and waits until it is healthy, as a store that comes back after a
+   * crash. Incomplete multipart uploads survive, like objects.
+   */
+  readonly restart: () => Promise<void>;
 }
 
 const DEFAULT_KMS_KEY_NAME = "stowage-test-key";
@@ -143,7 +149,7 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
     const consolePort = await freePort();
     const scheme = caCert === undefined ? "http" : "https";
     const endpoint = `${scheme}://127.0.0.1:${port}`;
-    const server = spawnServer({
+    const spawnMinio = () => spawnServer({
       name: "minio",
       command: binary,
       args: [
@@ -177,18 +183,33 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
     const probe = (url: string) => (caCert === undefined ? httpProbe(url, [200]) : httpsProbe(url, caCert));
     const live = probe(`${endpoint}/minio/health/live`);
     const ready = probe(`${endpoint}/minio/health/ready`);
-    await waitUntilHealthy({
-      name: "minio",
-      server,
-      probe: async (signal) => (await live(signal)) && (await ready(signal)),
-      startTimeoutMs: options.startTimeoutMs,
-    });
+    const healthy = (server: ReturnType<typeof spawnMinio>) =>
+      waitUntilHealthy({
+        name: "minio",
+        server,
+        probe: async (signal) => (await live(signal)) && (await ready(signal)),
+        startTimeoutMs: options.startTimeoutMs,
+      });
+    let server = spawnMinio();
+    await healthy(server);
     return {
       get pid() {
         return server.pid;
       },
-      output: server.output,
-      stop: server.stop,
+      output: () => server.output(),
+      stop: () => server.stop(),
+      pause: () => {
+        server.pause();
+      },
+      resume: () => {
+        server.resume();
+      },
+      kill: () => server.kill(),
+      restart: async () => {
+        await server.kill();
+        server = spawnMinio();
+        await healthy(server);
+      },
       endpoint,
       consoleEndpoint: withConsole ? `${scheme}://127.0.0.1:${consolePort}` : undefined,
       accessKey,

@@ -14,9 +14,23 @@ export interface RunningServer {
   readonly output: () => string;
   /**
    * Stops the server: SIGTERM, then SIGKILL after a grace period; resolves once the process has
-   * exited and its temporary files are gone. Safe to call more than once.
+   * exited and its temporary files are gone. Safe to call more than once, also while paused.
    */
   readonly stop: () => Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): it keeps its sockets, so clients still connect (the kernel
+   * completes handshakes into the listen backlog) and send until the buffers fill, but nothing is
+   * answered. For fault tests of a stalled store. A no-op once the process has exited.
+   */
+  readonly pause: () => void;
+  /** Lets a paused server run again (SIGCONT). A no-op once the process has exited. */
+  readonly resume: () => void;
+  /**
+   * Kills the server at once (SIGKILL), as a crash would, and resolves once it has exited. Its data
+   * and temporary files are kept (a server that can restart does so on the same data); `stop()`
+   * still removes them.
+   */
+  readonly kill: () => Promise<void>;
 }
 
 /** Options that every `start*` function accepts. */
@@ -137,11 +151,21 @@ export function spawnServer(options: SpawnOptions): ServerProcess {
   child.stdout?.on("data", onData);
   child.stderr?.on("data", onData);
 
+  const signal = (name: NodeJS.Signals): void => {
+    if (exitedFlag) return;
+    try {
+      child.kill(name);
+    } catch {
+      // Already gone.
+    }
+  };
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (!exitedFlag) {
         child.kill("SIGTERM");
+        // A paused server only acts on SIGTERM once it runs again.
+        signal("SIGCONT");
         const grace = options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
         const timer = sleep(grace, "timeout" as const);
         if ((await Promise.race([exited, timer])) === "timeout" && !exitedFlag) child.kill("SIGKILL");
@@ -167,6 +191,16 @@ export function spawnServer(options: SpawnOptions): ServerProcess {
       listeners.push(listener);
     },
     stop,
+    pause: () => {
+      signal("SIGSTOP");
+    },
+    resume: () => {
+      signal("SIGCONT");
+    },
+    kill: async () => {
+      signal("SIGKILL");
+      await exited;
+    },
   };
 }
 

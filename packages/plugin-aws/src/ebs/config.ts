@@ -5,7 +5,7 @@
  */
 import type { EC2Client } from "@aws-sdk/client-ec2";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { configBoolean, validateConfig } from "@stowage/sdk/plugin";
+import { backendTimeoutConfigKeys, configBoolean, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
 import { checkCredentials, configString, configUrl, credentialProvider, httpHandler, parseCredentialSettings } from "../shared/config.js";
 
 /** The configuration keys of the EBS BlockStore. */
@@ -16,6 +16,7 @@ export const EBS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "ebsKmsKeyId", description: "KMS key (id, alias or ARN) for volumes restored from snapshots; restored volumes are then encrypted with it." },
   { name: "ec2Endpoint", description: "EC2 endpoint override, e.g. a VPC endpoint or a test server. Default: AWS for the region." },
   { name: "enableSharedConfig", description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+  ...backendTimeoutConfigKeys(),
 ];
 
 /** The parsed configuration. */
@@ -28,6 +29,8 @@ export interface EbsSettings {
   readonly region: string;
   /** KMS key of restored volumes. */
   readonly ebsKmsKeyId: string | undefined;
+  /** Connect, request and idle timeouts of the calls to EC2. */
+  readonly timeouts: BackendTimeouts;
 }
 
 /** Validates an `init` configuration and builds the EC2 client; problems fail with `INVALID_CONFIG`. */
@@ -36,6 +39,7 @@ export async function parseEbsConfig(config: PluginConfig): Promise<EbsSettings>
   configBoolean(config, "enableSharedConfig", true);
   const region = configString(config, "region") ?? "";
   const endpoint = configUrl(config, "ec2Endpoint");
+  const timeouts = parseBackendTimeouts(config);
   const credentialSettings = parseCredentialSettings(config);
   const credentials = credentialProvider(credentialSettings);
   await checkCredentials(credentials, credentialSettings);
@@ -44,8 +48,8 @@ export async function parseEbsConfig(config: PluginConfig): Promise<EbsSettings>
     region,
     ...(endpoint === undefined ? {} : { endpoint }),
     ...(credentials === undefined ? {} : { credentials }),
-    requestHandler: httpHandler({ insecureSkipTLSVerify: false, caCert: undefined, maxSockets: 16 }),
+    requestHandler: httpHandler({ insecureSkipTLSVerify: false, caCert: undefined, maxSockets: 16, timeouts }),
     maxAttempts: 5,
   });
-  return { client, sdk, region, ebsKmsKeyId: configString(config, "ebsKmsKeyId") };
+  return { client, sdk, region, ebsKmsKeyId: configString(config, "ebsKmsKeyId"), timeouts };
 }

@@ -23,9 +23,8 @@ import {
   type Volume,
   type VolumeRef,
 } from "@stowage/sdk";
-import { redactConfig } from "@stowage/sdk/plugin";
+import { redactConfig, withRequestTimeout } from "@stowage/sdk/plugin";
 import { awsErrorCode, toStowageError } from "../shared/errors.js";
-import { abortable } from "../shared/abort.js";
 import { EBS_CONFIG_KEYS, parseEbsConfig, type EbsSettings } from "./config.js";
 import { getEbsVolumeId, setEbsVolumeId } from "./persistent-volumes.js";
 
@@ -80,6 +79,11 @@ export class EbsBlockStore implements BlockStore {
     this.#settings = undefined;
   }
 
+  /** Sends one EC2 request under the caller's signal and `requestTimeoutSeconds`. */
+  #send<T>(signal: AbortSignal | undefined, what: string, request: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    return withRequestTimeout(signal, this.#ready().timeouts.requestTimeoutMs, what, request);
+  }
+
   #ready(): EbsSettings {
     if (this.#settings === undefined) {
       throw new StowageError(Code.FailedPrecondition, "the EBS block store is not initialised; call init first", { reason: Reason.NotInitialized });
@@ -90,7 +94,7 @@ export class EbsBlockStore implements BlockStore {
   async #describeVolume(volumeId: string, signal: AbortSignal | undefined): Promise<Ec2Volume> {
     const { client, sdk } = this.#ready();
     try {
-      const out = await client.send(new sdk.DescribeVolumesCommand({ VolumeIds: [volumeId] }), abortable(signal));
+      const out = await this.#send(signal, "DescribeVolumes", (abortSignal) => client.send(new sdk.DescribeVolumesCommand({ VolumeIds: [volumeId] }), { abortSignal }));
       const volume = out.Volumes?.[0];
       if (volume === undefined || out.Volumes?.length !== 1) throw volumeNotFound(volumeId);
       return volume;
@@ -103,7 +107,7 @@ export class EbsBlockStore implements BlockStore {
   async #describeSnapshot(snapshotId: string, signal: AbortSignal | undefined): Promise<Ec2Snapshot> {
     const { client, sdk } = this.#ready();
     try {
-      const out = await client.send(new sdk.DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), abortable(signal));
+      const out = await this.#send(signal, "DescribeSnapshots", (abortSignal) => client.send(new sdk.DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }), { abortSignal }));
       const snapshot = out.Snapshots?.[0];
       if (snapshot === undefined) throw snapshotNotFound(snapshotId);
       return snapshot;
@@ -123,13 +127,11 @@ export class EbsBlockStore implements BlockStore {
     if (volume.Throughput !== undefined) tags[SOURCE_VOLUME_TAGS.throughput] = String(volume.Throughput);
     Object.assign(tags, input.tags);
     try {
-      const out = await client.send(
-        new sdk.CreateSnapshotCommand({
-          VolumeId: input.volumeId,
-          TagSpecifications: [{ ResourceType: "snapshot", Tags: tagList(tags) }],
-        }),
-        abortable(options.signal),
-      );
+      const command = new sdk.CreateSnapshotCommand({
+        VolumeId: input.volumeId,
+        TagSpecifications: [{ ResourceType: "snapshot", Tags: tagList(tags) }],
+      });
+      const out = await this.#send(options.signal, "CreateSnapshot", (abortSignal) => client.send(command, { abortSignal }));
       return toSnapshot({ ...out, Tags: out.Tags ?? tagList(tags) }, volume.AvailabilityZone ?? "");
     } catch (error) {
       throw toStowageError(error, { operation: `create snapshot of ${input.volumeId}` });
@@ -152,21 +154,19 @@ export class EbsBlockStore implements BlockStore {
     const position = decodeSnapshotToken(input.pageToken);
     let out;
     try {
-      out = await client.send(
-        new sdk.DescribeSnapshotsCommand({
-          OwnerIds: ["self"],
-          ...(filters.length === 0 ? {} : { Filters: filters }),
-          // EC2 pages hold at least 5 snapshots; smaller pages are cut from them (see the token).
-          MaxResults: Math.max(5, pageSize),
-          ...(position.ec2Token === undefined ? {} : { NextToken: position.ec2Token }),
-        }),
-        abortable(options.signal),
-      );
+      const command = new sdk.DescribeSnapshotsCommand({
+        OwnerIds: ["self"],
+        ...(filters.length === 0 ? {} : { Filters: filters }),
+        // EC2 pages hold at least 5 snapshots; smaller pages are cut from them (see the token).
+        MaxResults: Math.max(5, pageSize),
+        ...(position.ec2Token === undefined ? {} : { NextToken: position.ec2Token }),
+      });
+      out = await this.#send(options.signal, "DescribeSnapshots", (abortSignal) => client.send(command, { abortSignal }));
     } catch (error) {
       if (awsErrorCode(error) === "InvalidParameterValue" && position.ec2Token !== undefined) {
         throw new StowageError(Code.InvalidArgument, "the page token is not valid", { reason: Reason.InvalidPageToken, cause: error });
       }
-      throw toStowageError(error, { operation: "list snapshots" });
+      throw toStowageError(error, { operation: "list snapshots", signal: options.signal });
     }
     const all = out.Snapshots ?? [];
     const end = position.skip + pageSize;
@@ -181,7 +181,7 @@ export class EbsBlockStore implements BlockStore {
   async deleteSnapshot(snapshotId: string, options: CallOptions = {}): Promise<void> {
     const { client, sdk } = this.#ready();
     try {
-      await client.send(new sdk.DeleteSnapshotCommand({ SnapshotId: snapshotId }), abortable(options.signal));
+      await this.#send(options.signal, "DeleteSnapshot", (abortSignal) => client.send(new sdk.DeleteSnapshotCommand({ SnapshotId: snapshotId }), { abortSignal }));
     } catch (error) {
       if (isSnapshotNotFound(error)) return;
       throw toStowageError(error, { operation: `delete snapshot ${snapshotId}` });
@@ -218,18 +218,16 @@ export class EbsBlockStore implements BlockStore {
     const takesIops = volumeType === "io1" || volumeType === "io2" || volumeType === "gp3";
     const volumeTags = { ...input.tags };
     try {
-      const out = await client.send(
-        new sdk.CreateVolumeCommand({
-          SnapshotId: input.snapshotId,
-          AvailabilityZone: zone,
-          ...(volumeType === undefined ? {} : { VolumeType: volumeType as VolumeType }),
-          ...(takesIops && iops !== undefined ? { Iops: iops } : {}),
-          ...(volumeType === "gp3" && throughput !== undefined ? { Throughput: throughput } : {}),
-          ...(ebsKmsKeyId === undefined ? (snapshot.Encrypted === true ? { Encrypted: true } : {}) : { Encrypted: true, KmsKeyId: ebsKmsKeyId }),
-          ...(Object.keys(volumeTags).length === 0 ? {} : { TagSpecifications: [{ ResourceType: "volume", Tags: tagList(volumeTags) }] }),
-        }),
-        abortable(options.signal),
-      );
+      const command = new sdk.CreateVolumeCommand({
+        SnapshotId: input.snapshotId,
+        AvailabilityZone: zone,
+        ...(volumeType === undefined ? {} : { VolumeType: volumeType as VolumeType }),
+        ...(takesIops && iops !== undefined ? { Iops: iops } : {}),
+        ...(volumeType === "gp3" && throughput !== undefined ? { Throughput: throughput } : {}),
+        ...(ebsKmsKeyId === undefined ? (snapshot.Encrypted === true ? { Encrypted: true } : {}) : { Encrypted: true, KmsKeyId: ebsKmsKeyId }),
+        ...(Object.keys(volumeTags).length === 0 ? {} : { TagSpecifications: [{ ResourceType: "volume", Tags: tagList(volumeTags) }] }),
+      });
+      const out = await this.#send(options.signal, "CreateVolume", (abortSignal) => client.send(command, { abortSignal }));
       return out.VolumeId ?? "";
     } catch (error) {
       throw toStowageError(error, { operation: `create volume from ${input.snapshotId}` });
@@ -252,7 +250,7 @@ export class EbsBlockStore implements BlockStore {
   async deleteVolume(input: VolumeRef, options: CallOptions = {}): Promise<void> {
     const { client, sdk } = this.#ready();
     try {
-      await client.send(new sdk.DeleteVolumeCommand({ VolumeId: input.volumeId }), abortable(options.signal));
+      await this.#send(options.signal, "DeleteVolume", (abortSignal) => client.send(new sdk.DeleteVolumeCommand({ VolumeId: input.volumeId }), { abortSignal }));
     } catch (error) {
       if (awsErrorCode(error) === "InvalidVolume.NotFound") return;
       throw toStowageError(error, { operation: `delete volume ${input.volumeId}` });

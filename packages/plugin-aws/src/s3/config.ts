@@ -6,7 +6,7 @@
  */
 import { ChecksumAlgorithm, GetBucketLocationCommand, HeadBucketCommand, S3Client, ServerSideEncryption } from "@aws-sdk/client-s3";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { configBoolean, configInteger, validateConfig } from "@stowage/sdk/plugin";
+import { DEFAULT_BACKEND_TIMEOUTS, backendTimeoutConfigKeys, configBoolean, configInteger, parseBackendTimeouts, validateConfig, withRequestTimeout, type BackendTimeouts } from "@stowage/sdk/plugin";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { readFile } from "node:fs/promises";
 import {
@@ -21,7 +21,6 @@ import {
   type TlsSettings,
 } from "../shared/config.js";
 import { awsHttpStatus } from "../shared/errors.js";
-import { abortable } from "../shared/abort.js";
 
 const MiB = 1024 * 1024;
 /** Default multipart part size: 8 MiB. */
@@ -56,6 +55,7 @@ export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "tagging", description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10)." },
   { name: "partSize", description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB." },
   { name: "uploadConcurrency", description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body." },
+  ...backendTimeoutConfigKeys(),
 ];
 
 /** Keys of the AWS S3 ObjectStore (`stowage.io/aws`). */
@@ -97,6 +97,8 @@ export interface S3StoreSettings {
   readonly encryption: EncryptionSettings;
   /** The `x-amz-tagging` value of puts, if any. */
   readonly tagging: string | undefined;
+  /** Connect, request and idle timeouts of the calls to the store. */
+  readonly timeouts: BackendTimeouts;
   /** Releases the clients. */
   readonly destroy: () => void;
 }
@@ -119,6 +121,8 @@ export interface S3CommonSettings {
   readonly encryption: EncryptionSettings;
   /** Tagging. */
   readonly tagging: string | undefined;
+  /** Timeouts. */
+  readonly timeouts: BackendTimeouts;
 }
 
 /** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} (validation of unknown keys is the caller's). */
@@ -136,6 +140,7 @@ export async function parseS3CommonConfig(config: PluginConfig): Promise<S3Commo
     checksumAlgorithm: parseChecksumAlgorithm(config),
     encryption: await parseEncryption(config),
     tagging: parseTagging(configString(config, "tagging")),
+    timeouts: parseBackendTimeouts(config),
   };
 }
 
@@ -263,7 +268,7 @@ export function createS3Clients(options: S3ClientOptions): S3Clients {
       ...(endpoint === undefined ? {} : { endpoint }),
       forcePathStyle: common.forcePathStyle,
       ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      requestHandler: httpHandler({ ...common.tls, maxSockets: Math.max(50, common.uploadConcurrency * 2) }),
+      requestHandler: httpHandler({ ...common.tls, maxSockets: Math.max(50, common.uploadConcurrency * 2), timeouts: common.timeouts }),
       requestChecksumCalculation: common.checksumAlgorithm === undefined ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
       responseChecksumValidation: "WHEN_REQUIRED",
       maxAttempts: 5,
@@ -288,6 +293,7 @@ export function s3StoreSettings(
     checksumAlgorithm: common.checksumAlgorithm,
     encryption: common.encryption,
     tagging: common.tagging,
+    timeouts: common.timeouts,
     destroy: () => {
       clients.client.destroy();
       if (clients.presignClient !== clients.client) clients.presignClient.destroy();
@@ -299,13 +305,18 @@ export function s3StoreSettings(
  * Finds the region of a bucket: HeadBucket's `x-amz-bucket-region` header (also present on the 301
  * and 403 answers), then GetBucketLocation. `undefined` when neither says.
  */
-export async function discoverBucketRegion(client: S3Client, bucket: string, signal?: AbortSignal): Promise<string | undefined> {
+export async function discoverBucketRegion(
+  client: S3Client,
+  bucket: string,
+  signal?: AbortSignal,
+  requestTimeoutMs: number = DEFAULT_BACKEND_TIMEOUTS.requestTimeoutSeconds * 1000,
+): Promise<string | undefined> {
   const fromHeaders = (value: unknown): string | undefined => {
     const headers = (value as { $response?: { headers?: Record<string, string | undefined> } } | undefined)?.$response?.headers;
     return headers?.["x-amz-bucket-region"];
   };
   try {
-    const out = await client.send(new HeadBucketCommand({ Bucket: bucket }), abortable(signal));
+    const out = await withRequestTimeout(signal, requestTimeoutMs, "head bucket", (abortSignal) => client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal }));
     if (out.BucketRegion !== undefined && out.BucketRegion !== "") return out.BucketRegion;
   } catch (error) {
     const region = fromHeaders(error);
@@ -313,7 +324,7 @@ export async function discoverBucketRegion(client: S3Client, bucket: string, sig
     if (awsHttpStatus(error) === 404) return undefined;
   }
   try {
-    const out = await client.send(new GetBucketLocationCommand({ Bucket: bucket }), abortable(signal));
+    const out = await withRequestTimeout(signal, requestTimeoutMs, "get bucket location", (abortSignal) => client.send(new GetBucketLocationCommand({ Bucket: bucket }), { abortSignal }));
     const location: string = out.LocationConstraint ?? "";
     return location === "" ? "us-east-1" : location === "EU" ? "eu-west-1" : location;
   } catch {
@@ -343,7 +354,7 @@ export async function configureAwsS3(config: PluginConfig, signal?: AbortSignal)
   if (region === undefined && endpoint === undefined && bucket !== undefined) {
     const probe = createS3Clients({ endpoint: undefined, region: "us-east-1", credentials, common: { ...common, publicUrl: undefined } });
     try {
-      region = await discoverBucketRegion(probe.client, bucket, signal);
+      region = await discoverBucketRegion(probe.client, bucket, signal, common.timeouts.requestTimeoutMs);
     } finally {
       probe.client.destroy();
     }

@@ -16,7 +16,9 @@ import {
   type S3Client,
   type ServerSideEncryption,
 } from "@aws-sdk/client-s3";
-import { Code, StowageError, type ByteSource } from "@stowage/sdk";
+import { Code, StowageError, type ByteSource, type Logger } from "@stowage/sdk";
+import { withRequestTimeout } from "@stowage/sdk/plugin";
+import { awsErrorCode, toStowageError } from "../shared/errors.js";
 
 /** S3 allows at most 10,000 parts per multipart upload. */
 export const MAX_UPLOAD_PARTS = 10_000;
@@ -67,7 +69,15 @@ export interface UploadObjectInput {
   readonly customerKey?: CustomerKeyParams | undefined;
   /** Cancels the upload; the multipart upload, if any, is aborted. */
   readonly signal?: AbortSignal | undefined;
-  /** Called when AbortMultipartUpload fails after a failed or cancelled upload (for logging). */
+  /**
+   * Longest wait for each request (a part, the create, the completion, the abort), its retries
+   * included; a store that misses it fails the upload with `UNAVAILABLE`. Default: no limit.
+   */
+  readonly requestTimeoutMs?: number | undefined;
+  /**
+   * Called when AbortMultipartUpload fails after a failed or cancelled upload (the store is down
+   * or stalled, for example), to log it or to retry it later.
+   */
   readonly onAbortFailure?: ((uploadId: string, error: unknown) => void) | undefined;
 }
 
@@ -214,11 +224,16 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
     failure ??= { error };
     controller.abort(error);
   };
+  // Every request obeys the upload's signal (`null`: none) and, when set, the request timeout.
+  const send = <T>(what: string, request: (abortSignal: AbortSignal) => Promise<T>, signal: AbortSignal | null = internal): Promise<T> =>
+    input.requestTimeoutMs === undefined
+      ? request(signal ?? new AbortController().signal)
+      : withRequestTimeout(signal ?? undefined, input.requestTimeoutMs, what, request);
 
   const sendPart = async (buffer: PartBuffer, length: number): Promise<void> => {
     if (uploadId === undefined) {
       const created = await raceAbort(
-        client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...input.object, ...dataParams })),
+        send("create multipart upload", (abortSignal) => client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...input.object, ...dataParams }), { abortSignal })),
         internal,
         // Cancelled while the request was out: abort the upload once its id is known.
         (late) => {
@@ -240,8 +255,9 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
     }
     const number = partNumber;
     const id = uploadId;
-    const task = client
-      .send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: number, Body: buffer.subarray(0, length), ...dataParams }), { abortSignal: internal })
+    const task = send(`upload part ${String(number)}`, (abortSignal) =>
+      client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: number, Body: buffer.subarray(0, length), ...dataParams }), { abortSignal }),
+    )
       .then(
         (out) => {
           if (out.ETag === undefined || out.ETag === "") throw new Error(`UploadPart ${number} returned no ETag`);
@@ -266,9 +282,10 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
     inflight.add(task);
   };
 
+  // Not under the upload's signal (it has fired by then), but under the request timeout.
   const abortUpload = async (id: string): Promise<void> => {
     try {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }));
+      await send("abort multipart upload", (abortSignal) => client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), { abortSignal }), null);
     } catch (error) {
       input.onAbortFailure?.(id, error);
     }
@@ -311,7 +328,7 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
       const buffer = held ?? current;
       const single = held ?? (current === undefined ? Buffer.alloc(0) : current.subarray(0, filled));
       try {
-        const out = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: single, ...input.object, ...dataParams }), { abortSignal: internal });
+        const out = await send("put object", (abortSignal) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: single, ...input.object, ...dataParams }), { abortSignal }));
         return { etag: out.ETag ?? "", size: total, parts: 0 };
       } catch (error) {
         if (buffer !== undefined) failedBuffers.add(buffer);
@@ -322,9 +339,9 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
     if (current !== undefined && filled > 0) await sendPart(current, filled);
     while (inflight.size > 0) await Promise.all(inflight);
     internal.throwIfAborted();
-    const out = await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed }, ...customerKey }),
-      { abortSignal: internal },
+    const id = uploadId;
+    const out = await send("complete multipart upload", (abortSignal) =>
+      client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id, MultipartUpload: { Parts: completed }, ...customerKey }), { abortSignal }),
     );
     uploadId = undefined;
     return { etag: out.ETag ?? "", size: total, parts: partNumber };
@@ -334,15 +351,16 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
   } finally {
     external?.removeEventListener("abort", onExternalAbort);
     internal.removeEventListener("abort", onInternalAbort);
-    if (!iteratorDone) {
-      // Releases the source (a socket, a file); not awaited, since a source blocked in a read
-      // finishes its return only after that read.
-      iterator.return?.().catch(() => undefined);
-    }
     // Parts still in flight were aborted with `internal`; they settle before the upload is aborted,
     // so that none lands after the abort.
     await Promise.allSettled([...inflight]);
     if (uploadId !== undefined) await abortUpload(uploadId);
+    if (!iteratorDone) {
+      // Releases the source (a socket, a file) once the cleanup is done, so that a caller waiting on
+      // the source learns of the failure together with its status; not awaited, since a source
+      // blocked in a read finishes its return only after that read.
+      iterator.return?.().catch(() => undefined);
+    }
     pool.dispose(failedBuffers);
   }
 }
@@ -368,5 +386,119 @@ async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal, late?: (va
     return await Promise.race([promise, aborted]);
   } finally {
     if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Options of {@link AbandonedUploads}. */
+export interface AbandonedUploadsOptions {
+  /** Where retries that gave up, and cleanups dropped at close, are reported. */
+  readonly logger: Logger;
+  /** Each abort request's timeout (its SDK retries included). */
+  readonly requestTimeoutMs: number;
+  /** Wait before the first retry; doubled after each failure. Default 1 s. */
+  readonly firstDelayMs?: number | undefined;
+  /** Longest wait between retries. Default 60 s. */
+  readonly maxDelayMs?: number | undefined;
+  /** Give up after this long since the upload was abandoned. Default 30 minutes. */
+  readonly giveUpAfterMs?: number | undefined;
+}
+
+interface AbandonedUpload {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly key: string;
+  readonly uploadId: string;
+  readonly since: number;
+  delayMs: number;
+  timer?: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Multipart uploads that a failed put could not abort (the store was down or stalled): retried in
+ * the background with exponential backoff until the store answers, so that no upload stays open
+ * once the store is back. An upload that is already gone counts as aborted. A store that stays away
+ * for `giveUpAfterMs`, or refuses the abort for good (permissions), is logged with the upload's ID
+ * for an operator (or a bucket lifecycle rule) to clean up.
+ */
+export class AbandonedUploads {
+  readonly #options: AbandonedUploadsOptions;
+  readonly #pending = new Set<AbandonedUpload>();
+  readonly #idle: (() => void)[] = [];
+  #closed = false;
+
+  /** @param options - Logger, timeouts and backoff. */
+  constructor(options: AbandonedUploadsOptions) {
+    this.#options = options;
+  }
+
+  /** Uploads still waiting for their abort. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Retries the abort of an upload in the background. */
+  add(client: S3Client, bucket: string, key: string, uploadId: string): void {
+    if (this.#closed) return;
+    const upload: AbandonedUpload = { client, bucket, key, uploadId, since: Date.now(), delayMs: this.#options.firstDelayMs ?? 1000 };
+    this.#pending.add(upload);
+    this.#schedule(upload);
+  }
+
+  /** Resolves once no upload is waiting for its abort (at once when none is). */
+  async settled(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Stops retrying; uploads still open are logged. */
+  close(): void {
+    this.#closed = true;
+    for (const upload of this.#pending) {
+      clearTimeout(upload.timer);
+      this.#options.logger.warn({ bucket: upload.bucket, key: upload.key, upload_id: upload.uploadId }, "multipart upload of a failed put left open (the store was closed or configured anew before it answered); abort it, or let a bucket lifecycle rule remove it");
+    }
+    this.#done();
+  }
+
+  #schedule(upload: AbandonedUpload): void {
+    upload.timer = setTimeout(() => void this.#attempt(upload), upload.delayMs);
+    upload.timer.unref();
+  }
+
+  #forget(upload: AbandonedUpload): void {
+    this.#pending.delete(upload);
+    if (this.#pending.size === 0) this.#done();
+  }
+
+  #done(): void {
+    this.#pending.clear();
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  async #attempt(upload: AbandonedUpload): Promise<void> {
+    if (this.#closed) return;
+    const { client, bucket, key, uploadId } = upload;
+    const fields = { bucket, key, upload_id: uploadId };
+    try {
+      await withRequestTimeout(undefined, this.#options.requestTimeoutMs, "abort multipart upload", (abortSignal) =>
+        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), { abortSignal }),
+      );
+      this.#options.logger.info(fields, "aborted the multipart upload of a failed put once the store answered again");
+      this.#forget(upload);
+    } catch (error) {
+      if (this.#closed) return;
+      if (awsErrorCode(error) === "NoSuchUpload") {
+        this.#forget(upload);
+        return;
+      }
+      const mapped = toStowageError(error, { operation: "abort multipart upload", bucket, key });
+      if (!mapped.retryable || Date.now() - upload.since >= (this.#options.giveUpAfterMs ?? 30 * 60_000)) {
+        this.#options.logger.warn({ ...fields, error: mapped.rawMessage }, "gave up aborting the multipart upload of a failed put; abort it, or let a bucket lifecycle rule remove it");
+        this.#forget(upload);
+        return;
+      }
+      upload.delayMs = Math.min(upload.delayMs * 2, this.#options.maxDelayMs ?? 60_000);
+      this.#schedule(upload);
+    }
   }
 }

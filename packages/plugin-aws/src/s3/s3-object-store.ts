@@ -39,13 +39,21 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, redactConfig } from "@stowage/sdk/plugin";
+import {
+  contentRangeTotal,
+  decodeHeaderValue,
+  decodePageToken,
+  encodeHeaderValue,
+  encodePageToken,
+  guardBody,
+  redactConfig,
+  withRequestTimeout,
+} from "@stowage/sdk/plugin";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { awsErrorCode, toStowageError } from "../shared/errors.js";
-import { abortable } from "../shared/abort.js";
 import { S3_CONFIG_KEYS, configureAwsS3, type S3StoreSettings } from "./config.js";
-import { MAX_UPLOAD_PARTS, uploadObject } from "./multipart-upload.js";
+import { AbandonedUploads, MAX_UPLOAD_PARTS, uploadObject } from "./multipart-upload.js";
 
 /** Longest validity of a signed URL: 7 days, SigV4's limit. */
 export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
@@ -87,6 +95,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly #configKeys: readonly ConfigKeySpec[];
   readonly #configure: (config: PluginConfig, signal?: AbortSignal) => Promise<S3StoreSettings>;
   #settings: S3StoreSettings | undefined;
+  #abandoned: AbandonedUploads | undefined;
 
   /** @param options - Logger and, for S3-compatible plugins, their configuration step. */
   constructor(options: S3ObjectStoreOptions = {}) {
@@ -98,15 +107,27 @@ export class S3ObjectStore implements ObjectStore {
   /** Validates the configuration and builds the S3 clients; see the package README for the keys. */
   async init(config: PluginConfig, options: CallOptions = {}): Promise<void> {
     const settings = await this.#configure(config, options.signal);
+    this.#abandoned?.close();
     this.#settings?.destroy();
     this.#settings = settings;
+    this.#abandoned = new AbandonedUploads({ logger: this.#logger, requestTimeoutMs: settings.timeouts.requestTimeoutMs });
     this.#logger.info({ config: redactConfig(config, this.#configKeys) }, "initialised");
   }
 
-  /** Releases the HTTP connections. */
+  /** Releases the HTTP connections; stops retrying the aborts of abandoned multipart uploads. */
   close(): void {
+    this.#abandoned?.close();
+    this.#abandoned = undefined;
     this.#settings?.destroy();
     this.#settings = undefined;
+  }
+
+  /**
+   * Resolves once every multipart upload that a failed put could not abort at once (the store was
+   * down or stalled) has been aborted in the background, or given up on.
+   */
+  async settled(): Promise<void> {
+    await this.#abandoned?.settled();
   }
 
   #ready(): S3StoreSettings {
@@ -145,16 +166,17 @@ export class S3ObjectStore implements ObjectStore {
         checksumAlgorithm: settings.checksumAlgorithm,
         customerKey: customerKey === undefined ? undefined : { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey },
         signal,
+        requestTimeoutMs: settings.timeouts.requestTimeoutMs,
         onAbortFailure: (uploadId, abortFailure) => {
-          if (awsErrorCode(abortFailure) !== "NoSuchUpload") {
-            this.#logger.warn({ bucket: input.bucket, key: input.key, upload_id: uploadId, error: String(abortFailure) }, "cannot abort multipart upload");
-          }
+          if (awsErrorCode(abortFailure) === "NoSuchUpload") return;
+          const mapped = toStowageError(abortFailure, { operation: "abort multipart upload", bucket: input.bucket, key: input.key });
+          this.#logger.warn({ bucket: input.bucket, key: input.key, upload_id: uploadId, error: mapped.rawMessage }, "cannot abort the multipart upload of a failed put now; retrying in the background");
+          this.#abandoned?.add(settings.client, input.bucket, input.key, uploadId);
         },
       });
       return { size: counter.bytes, etag: out.etag, ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
     } catch (error) {
-      if (signal?.aborted === true) throw StowageError.from(signal.reason instanceof Error ? signal.reason : abortError());
-      throw toStowageError(error, { operation: "put object", bucket: input.bucket, key: input.key });
+      throw toStowageError(error, { operation: "put object", bucket: input.bucket, key: input.key, signal });
     }
   }
 
@@ -168,29 +190,32 @@ export class S3ObjectStore implements ObjectStore {
     }
     if (range?.length === 0) return this.#emptyRead(input, range.offset, options);
     const header = range === undefined ? undefined : `bytes=${range.offset}-${range.length === undefined ? "" : range.offset + range.length - 1}`;
+    const context = { operation: "get object", bucket: input.bucket, key: input.key };
     let out: GetObjectCommandOutput;
     try {
-      out = await settings.client.send(
-        new GetObjectCommand({ Bucket: input.bucket, Key: input.key, ...(header === undefined ? {} : { Range: header }), ...readEncryptionParams(settings) }),
-        abortable(options.signal),
+      out = await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "get object", (abortSignal) =>
+        settings.client.send(
+          new GetObjectCommand({ Bucket: input.bucket, Key: input.key, ...(header === undefined ? {} : { Range: header }), ...readEncryptionParams(settings) }),
+          { abortSignal },
+        ),
       );
     } catch (error) {
       if (range !== undefined && awsErrorCode(error) === "InvalidRange") return this.#emptyRead(input, range.offset, options);
-      throw toStowageError(error, { operation: "get object", bucket: input.bucket, key: input.key });
+      throw toStowageError(error, { ...context, signal: options.signal });
     }
     const body = out.Body;
     if (!(body instanceof Readable)) throw new StowageError(Code.Internal, "the S3 client returned a body that is not a Node stream");
     const contentLength = out.ContentLength ?? 0;
     const total = contentRangeTotal(out.ContentRange) ?? contentLength;
     const offset = range === undefined ? 0 : range.offset;
-    const signal = options.signal;
-    if (signal !== undefined) {
-      const onAbort = (): void => {
-        body.destroy(StowageError.from(signal.reason instanceof Error ? signal.reason : abortError()));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      body.once("close", () => signal.removeEventListener("abort", onAbort));
-    }
+    // A store that stops mid-body, a reset, the caller's cancellation: the reader gets a StowageError.
+    guardBody(body, {
+      idleTimeoutMs: settings.timeouts.idleTimeoutMs,
+      what: `read object ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)}`,
+      signal: options.signal,
+      mapError: (error) => toStowageError(error, { ...context, operation: "read object", signal: options.signal }),
+      metadata: { bucket: input.bucket, key: input.key },
+    });
     return { object: objectInfo(input.key, out, total), contentLength, offset, body };
   }
 
@@ -207,7 +232,9 @@ export class S3ObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     try {
-      const out = await settings.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, ...readEncryptionParams(settings) }), abortable(options.signal));
+      const out = await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "head object", (abortSignal) =>
+        settings.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, ...readEncryptionParams(settings) }), { abortSignal }),
+      );
       return objectInfo(input.key, out, out.ContentLength ?? 0);
     } catch (error) {
       const code = awsErrorCode(error);
@@ -217,18 +244,18 @@ export class S3ObjectStore implements ObjectStore {
         await this.#checkBucket(settings, input.bucket, options.signal);
         return undefined;
       }
-      throw toStowageError(error, { operation: "head object", bucket: input.bucket, key: input.key });
+      throw toStowageError(error, { operation: "head object", bucket: input.bucket, key: input.key, signal: options.signal });
     }
   }
 
   /** Fails with `BUCKET_NOT_FOUND` when the bucket does not exist. */
   async #checkBucket(settings: S3StoreSettings, bucket: string, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await settings.client.send(new HeadBucketCommand({ Bucket: bucket }), abortable(signal));
+      await withRequestTimeout(signal, settings.timeouts.requestTimeoutMs, "head bucket", (abortSignal) => settings.client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal }));
     } catch (error) {
       const code = awsErrorCode(error);
       if (code === "NotFound" || code === "NoSuchBucket") throw bucketNotFound(bucket);
-      throw toStowageError(error, { operation: "head bucket", bucket });
+      throw toStowageError(error, { operation: "head bucket", bucket, signal });
     }
   }
 
@@ -250,7 +277,7 @@ export class S3ObjectStore implements ObjectStore {
     for (;;) {
       let out;
       try {
-        out = await settings.client.send(
+        out = await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "list objects", (abortSignal) => settings.client.send(
           new ListObjectsV2Command({
             Bucket: input.bucket,
             MaxKeys: pageSize,
@@ -258,13 +285,13 @@ export class S3ObjectStore implements ObjectStore {
             ...(input.delimiter === undefined || input.delimiter === "" ? {} : { Delimiter: input.delimiter }),
             ...(token === undefined ? {} : { ContinuationToken: token }),
           }),
-          abortable(options.signal),
-        );
+          { abortSignal },
+        ));
       } catch (error) {
         if (token !== undefined && (awsErrorCode(error) === "InvalidArgument" || awsErrorCode(error) === "NotImplemented")) {
           throw new StowageError(Code.InvalidArgument, `page token ${JSON.stringify(token)} is not valid`, { reason: Reason.InvalidPageToken, cause: error });
         }
-        throw toStowageError(error, { operation: "list objects", bucket: input.bucket });
+        throw toStowageError(error, { operation: "list objects", bucket: input.bucket, signal: options.signal });
       }
       const continuation = out.IsTruncated === true ? (out.NextContinuationToken ?? "") : "";
       const next = continuation === "" ? "" : encodePageToken(continuation, prefix, delimiter);
@@ -291,10 +318,12 @@ export class S3ObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     try {
-      await settings.client.send(new DeleteObjectCommand({ Bucket: input.bucket, Key: input.key }), abortable(options.signal));
+      await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "delete object", (abortSignal) =>
+        settings.client.send(new DeleteObjectCommand({ Bucket: input.bucket, Key: input.key }), { abortSignal }),
+      );
     } catch (error) {
       if (awsErrorCode(error) === "NoSuchKey") return;
-      throw toStowageError(error, { operation: "delete object", bucket: input.bucket, key: input.key });
+      throw toStowageError(error, { operation: "delete object", bucket: input.bucket, key: input.key, signal: options.signal });
     }
   }
 
@@ -422,8 +451,4 @@ function rangeError(ref: ObjectRef, offset: number, size: number): StowageError 
     reason: Reason.InvalidRange,
     metadata: { bucket: ref.bucket, key: ref.key },
   });
-}
-
-function abortError(): Error {
-  return Object.assign(new Error("the call was cancelled"), { name: "AbortError" });
 }

@@ -5,10 +5,8 @@
  */
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { Code, Reason, StowageError, type PluginConfig } from "@stowage/sdk";
-import { configBoolean } from "@stowage/sdk/plugin";
+import { configBoolean, createBackendAgents, type BackendTimeouts } from "@stowage/sdk/plugin";
 import { readFile } from "node:fs/promises";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { rootCertificates } from "node:tls";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 
@@ -132,19 +130,22 @@ export async function parseTlsSettings(config: PluginConfig): Promise<TlsSetting
 export interface HttpHandlerSettings extends TlsSettings {
   /** Most sockets per host. */
   readonly maxSockets: number;
+  /** The connect and idle timeouts every request obeys. */
+  readonly timeouts: BackendTimeouts;
 }
 
-/** A request handler with keep-alive agents carrying the TLS settings. */
+/**
+ * A request handler with keep-alive agents carrying the TLS settings and enforcing the connect and
+ * idle timeouts (`connectTimeoutSeconds`, `idleTimeoutSeconds`) on every request; the request
+ * timeout is applied per call (see `withRequestTimeout`). A timed-out connection fails like a
+ * refused one, so the SDK's retry strategy retries it.
+ */
 export function httpHandler(settings: HttpHandlerSettings): NodeHttpHandler {
   const ca = settings.caCert === undefined ? undefined : [...rootCertificates, settings.caCert];
-  return new NodeHttpHandler({
-    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: settings.maxSockets }),
-    httpsAgent: new HttpsAgent({
-      keepAlive: true,
-      maxSockets: settings.maxSockets,
-      rejectUnauthorized: !settings.insecureSkipTLSVerify,
-      ...(ca === undefined ? {} : { ca }),
-    }),
-    connectionTimeout: 30_000,
+  const agents = createBackendAgents({
+    timeouts: settings.timeouts,
+    maxSockets: settings.maxSockets,
+    https: { rejectUnauthorized: !settings.insecureSkipTLSVerify, ...(ca === undefined ? {} : { ca }) },
   });
+  return new NodeHttpHandler({ httpAgent: agents.http, httpsAgent: agents.https });
 }

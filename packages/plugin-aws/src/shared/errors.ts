@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
+import { abortError, httpStatusError, networkErrorCode, tlsErrorCode } from "@stowage/sdk/plugin";
 
 /** What an AWS SDK service error carries. */
 interface AwsErrorShape {
@@ -27,6 +28,7 @@ export function awsHttpStatus(error: unknown): number {
   return (error as AwsErrorShape).$metadata?.httpStatusCode ?? 0;
 }
 
+/** S3 and EC2 error codes of throttling and transient server failures (the HTTP status may be 200 or 400 on some stores). */
 const THROTTLING = new Set([
   "Throttling",
   "ThrottlingException",
@@ -42,17 +44,6 @@ const THROTTLING = new Set([
   "RequestTimeoutException",
   "XMinioServerNotInitialized",
 ]);
-
-const TLS_ERRORS = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-]);
-
-const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "TimeoutError"]);
 
 /** KMS key errors: AWS S3 (`KMS.*`) and MinIO (`kms:*`). */
 const KMS_KEY_ERRORS = new Set(["KMS.NotFoundException", "KMS.DisabledException", "KMS.KMSInvalidStateException", "kms:KeyNotFound", "KMS.NotFound"]);
@@ -80,19 +71,29 @@ export interface ErrorContext {
   readonly key?: string | undefined;
   /** What was being done, e.g. `put object`. */
   readonly operation: string;
+  /**
+   * The call's signal: when it has fired, the call fails with its reason (`CANCELLED`,
+   * `DEADLINE_EXCEEDED`, or a request timeout's `UNAVAILABLE`), whatever the SDK threw.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
- * Converts anything an AWS SDK call threw into a StowageError:
- * `NoSuchKey`/404 → `OBJECT_NOT_FOUND`, `NoSuchBucket` → `BUCKET_NOT_FOUND`, `AccessDenied`/403 →
- * `ACCESS_DENIED`, bad credentials → `UNAUTHENTICATED`, throttling, 5xx and network failures →
- * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, `NotImplemented` → `UNIMPLEMENTED`/`UNSUPPORTED`, encryption
- * problems (unknown KMS key, SSE-C without HTTPS or without the object's key, no KMS on the store)
- * → `FAILED_PRECONDITION` with what to change, aborts → `CANCELLED`; anything else `INTERNAL`.
+ * Converts anything an AWS SDK call threw into a StowageError. S3 and EC2 error codes come first:
+ * `NoSuchKey` → `OBJECT_NOT_FOUND`, `NoSuchBucket` → `BUCKET_NOT_FOUND`, `AccessDenied` →
+ * `ACCESS_DENIED`, bad credentials → `UNAUTHENTICATED`, throttling codes →
+ * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, `NotImplemented` → `UNIMPLEMENTED`/`UNSUPPORTED`,
+ * encryption problems (unknown KMS key, SSE-C without HTTPS or without the object's key, no KMS on
+ * the store) → `FAILED_PRECONDITION` with what to change, untrusted TLS certificates →
+ * `FAILED_PRECONDITION`. Then the SDK's baseline: a fired call signal gives its reason; network
+ * failures and the request handler's timeouts (a store that is down or stalled) →
+ * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`; an HTTP status → the SDK's status table
+ * (`@stowage/sdk/plugin` `mapHttpStatus`); anything else `INTERNAL`.
  */
 export function toStowageError(error: unknown, context: ErrorContext): StowageError {
   if (error instanceof StowageError) return error;
-  if (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError")) return StowageError.from(error);
+  if (context.signal?.aborted === true) return abortError(context.signal);
+  if (error instanceof Error && error.name === "AbortError") return StowageError.from(error);
   const code = awsErrorCode(error);
   const status = awsHttpStatus(error);
   const detail = error instanceof Error ? error.message : String(error);
@@ -113,11 +114,10 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
   if (code === "InvalidAccessKeyId" || code === "SignatureDoesNotMatch" || code === "ExpiredToken" || code === "InvalidToken" || code === "AuthFailure") {
     return make(Code.Unauthenticated, Reason.AccessDenied);
   }
-  if (code === "AccessDenied" || code === "AllAccessDisabled" || code === "UnauthorizedOperation" || status === 403) {
-    return make(Code.PermissionDenied, Reason.AccessDenied);
-  }
+  if (code === "AccessDenied" || code === "AllAccessDisabled" || code === "UnauthorizedOperation") return make(Code.PermissionDenied, Reason.AccessDenied);
   if (code === "InvalidBucketName" || code === "KeyTooLongError" || code === "XMinioInvalidObjectName" || code === "InvalidObjectName") return make(Code.InvalidArgument, Reason.InvalidName);
   if (code === "BadDigest" || code === "XAmzContentSHA256Mismatch" || code === "InvalidDigest") return make(Code.DataLoss, Reason.IntegrityMismatch);
+  // The multipart upload was aborted (by a lifecycle rule, another client): retry the whole put.
   if (code === "NoSuchUpload") return make(Code.Aborted, undefined);
   const encryption = encryptionProblem(code, detail);
   if (encryption !== undefined) {
@@ -127,19 +127,25 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
       cause: error,
     });
   }
-  const rawErrno = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
-  const errno = typeof rawErrno === "string" ? rawErrno : "";
-  if (TLS_ERRORS.has(errno) || errno.startsWith("ERR_TLS_") || errno.startsWith("ERR_SSL_")) {
+  const tls = tlsErrorCode(error);
+  if (tls !== undefined) {
     return new StowageError(Code.FailedPrecondition, `${message}; the server's TLS certificate is not trusted: set caCert (or insecureSkipTLSVerify for tests)`, {
-      metadata: { ...metadata, tls_error: errno },
+      metadata: { ...metadata, tls_error: tls },
       cause: error,
     });
   }
-  if (code === "NotImplemented" || status === 501) return make(Code.Unimplemented, Reason.Unsupported);
-  if (THROTTLING.has(code) || status === 429 || status >= 500 || NETWORK.has(errno) || NETWORK.has(code)) {
-    return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (code === "NotImplemented") return make(Code.Unimplemented, Reason.Unsupported);
+  if (THROTTLING.has(code)) return make(Code.Unavailable, Reason.BackendUnavailable);
+  // No HTTP answer: the connection failed, broke or timed out (the request handler's own timeouts
+  // throw a TimeoutError): the store is down or stalled.
+  const network = status === 0 ? networkErrorCode(error) : undefined;
+  if (network !== undefined || (status === 0 && error instanceof Error && error.name === "TimeoutError")) {
+    return new StowageError(Code.Unavailable, `${message}; the store is unreachable or stalled, retry later`, {
+      reason: Reason.BackendUnavailable,
+      metadata: { ...metadata, ...(network === undefined ? {} : { error_code: network }) },
+      cause: error,
+    });
   }
-  if (status === 400) return make(Code.InvalidArgument, undefined);
-  if (status === 404) return make(Code.NotFound, undefined);
+  if (status !== 0) return httpStatusError(status, message, { metadata, cause: error });
   return make(Code.Internal, Reason.Internal);
 }

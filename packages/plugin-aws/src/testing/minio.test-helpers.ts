@@ -60,11 +60,21 @@ export async function* chunks(data: Buffer, chunk = 1024 * 1024): AsyncGenerator
   for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
 }
 
-/** The incomplete multipart uploads in a bucket. */
-export async function incompleteUploads(oob: Client, bucket: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const item of oob.listIncompleteUploads(bucket, "", true) as AsyncIterable<{ key: string }>) keys.push(item.key);
-  return keys;
+/**
+ * The incomplete multipart uploads in a bucket, or of one key. After a restart MinIO lists an
+ * upload only when asked for its object's exact key. An upload aborted while the client lists its
+ * parts makes the listing start again.
+ */
+export async function incompleteUploads(oob: Client, bucket: string, key = ""): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const keys: string[] = [];
+    try {
+      for await (const item of oob.listIncompleteUploads(bucket, key, true) as AsyncIterable<{ key: string }>) keys.push(item.key);
+      return keys;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "NoSuchUpload" || attempt >= 5) throw error;
+    }
+  }
 }
 
 /** Whether an object exists, asked out of band. */

@@ -43,7 +43,7 @@ beforeAll(async () => {
   await store.init({ ...config, requestTimeoutSeconds: "30" });
   // A short deadline for the tests of servers that stop answering.
   hangStore = new BlobObjectStore({ configure: { retryDelayMs: 20 } });
-  await hangStore.init({ ...config, requestTimeoutSeconds: "2" });
+  await hangStore.init({ ...config, requestTimeoutSeconds: "2", idleTimeoutSeconds: "2" });
 }, 60_000);
 
 afterEach(async () => {
@@ -182,7 +182,7 @@ describe("through a fault proxy", () => {
     expect((await cut.getSeenRequests()).length).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
-  it("a body that stalls mid-way ends with DEADLINE_EXCEEDED; a reader that pauses does not", async () => {
+  it("a body that stalls mid-way ends with UNAVAILABLE/BACKEND_UNAVAILABLE; a reader that pauses does not", async () => {
     await forwardTheRest();
     const data = bytes(256 * 1024);
     await store.putObject({ bucket: CONTAINER, key: "stalls", body: chunks(data) });
@@ -201,18 +201,19 @@ describe("through a fault proxy", () => {
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(StowageError);
-      expect((error as StowageError).code).toBe(Code.DeadlineExceeded);
+      expect((error as StowageError).code).toBe(Code.Unavailable);
+      expect((error as StowageError).reason).toBe(Reason.BackendUnavailable);
     } finally {
       stalled.destroy();
     }
     // The rule was used once: now the read goes to Azurite. A reader that waits longer than
-    // requestTimeoutSeconds (2 s) before reading still gets the whole body.
+    // idleTimeoutSeconds (2 s) before reading still gets the whole body.
     const paused = await hangStore.getObject({ bucket: CONTAINER, key: "stalls" });
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(sha256Hex(await readAll(paused.body))).toBe(sha256Hex(data));
   }, 30_000);
 
-  it("ends calls to a server that never answers with DEADLINE_EXCEEDED", async () => {
+  it("ends calls to a server that never answers with UNAVAILABLE/BACKEND_UNAVAILABLE", async () => {
     await proxy.forAnyRequest().matching((request) => request.url.includes("/faults/hang")).thenTimeout();
     await forwardTheRest();
     for (const call of [
@@ -222,8 +223,8 @@ describe("through a fault proxy", () => {
       () => hangStore.putObject({ bucket: CONTAINER, key: "hang", body: chunks(bytes(3 * MiB)) }),
     ]) {
       const error = await catchError(call());
-      expect(error.code).toBe(Code.DeadlineExceeded);
-      expect(error.reason).toBe(Reason.DeadlineExceeded);
+      expect(error.code).toBe(Code.Unavailable);
+      expect(error.reason).toBe(Reason.BackendUnavailable);
     }
     expect(await blobExists(azurite.oob, CONTAINER, "hang")).toBe(false);
   }, 60_000);

@@ -36,7 +36,18 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, iterateUntilAborted, redactConfig } from "@stowage/sdk/plugin";
+import {
+  contentRangeTotal,
+  decodeHeaderValue,
+  decodePageToken,
+  encodeHeaderValue,
+  encodePageToken,
+  guardBody,
+  iterateUntilAborted,
+  redactConfig,
+  requestDeadline,
+  withRequestTimeout,
+} from "@stowage/sdk/plugin";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
@@ -70,8 +81,10 @@ export interface BlobObjectStoreOptions {
  *   with one Put Block List once the whole body arrived and its size and SHA-256 matched; at most
  *   `blockSize × (uploadConcurrency + 1)` bytes are held. A failed or cancelled put commits
  *   nothing: Azure discards the uncommitted blocks (after at most 7 days).
- * - Every service call has its own deadline (`requestTimeoutSeconds`) through an AbortSignal, on
- *   top of the caller's signal.
+ * - Every service call has its own deadline (`requestTimeoutSeconds`, its retries included) on top
+ *   of the caller's signal; every connection obeys `connectTimeoutSeconds` and
+ *   `idleTimeoutSeconds`, and a read's body that stalls for `idleTimeoutSeconds` fails. A store
+ *   that misses them fails the call with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`.
  * - Deleting a missing blob succeeds.
  * - Signed URLs are read-only SAS URLs: a service SAS under shared-key auth, a user delegation SAS
  *   under Entra ID auth. Signed PUT URLs are not offered: a plain HTTP PUT to a SAS URL is refused
@@ -96,6 +109,13 @@ export class BlobObjectStore implements ObjectStore {
     this.#logger.info({ config: redactConfig(config, BLOB_CONFIG_KEYS), auth: this.#settings.auth, endpoint: this.#settings.endpoint, endpointSource: this.#settings.endpointSource }, "initialised");
   }
 
+  /** Closes the pooled connections. */
+  close(): void {
+    this.#settings?.agents.destroy();
+    this.#settings?.armHttpClient.destroy();
+    this.#settings = undefined;
+  }
+
   #ready(): BlobStoreSettings {
     if (this.#settings === undefined) {
       throw new StowageError(Code.FailedPrecondition, "the Azure Blob object store is not initialised; call init first", { reason: Reason.NotInitialized });
@@ -103,10 +123,12 @@ export class BlobObjectStore implements ObjectStore {
     return this.#settings;
   }
 
-  /** The caller's signal combined with a fresh per-call deadline. */
-  #deadline(settings: BlobStoreSettings, signal: AbortSignal | undefined): AbortSignal {
-    const timeout = AbortSignal.timeout(settings.requestTimeoutMs);
-    return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  /**
+   * Runs one service call under the caller's signal and `requestTimeoutSeconds`: a timed-out call
+   * fails with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, a cancelled one with the caller's reason.
+   */
+  #call<T>(settings: BlobStoreSettings, signal: AbortSignal | undefined, what: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    return withRequestTimeout(signal, settings.timeouts.requestTimeoutMs, what, call);
   }
 
   /** Streams the body into the blob; see the class description. */
@@ -156,15 +178,13 @@ export class BlobObjectStore implements ObjectStore {
       // Fixed-width IDs (Azure needs one length per blob); the nonce keeps concurrent puts apart.
       const id = Buffer.from(`${nonce}-${String(blockIds.length).padStart(8, "0")}`).toString("base64");
       blockIds.push(id);
-      const signal = this.#deadline(settings, upload.signal);
-      const task = blob
-        .stageBlock(id, buffer.subarray(0, length), length, { abortSignal: signal })
+      const task = this.#call(settings, upload.signal, "stage block", (abortSignal) => blob.stageBlock(id, buffer.subarray(0, length), length, { abortSignal }))
         .then(
           () => {
             pool.push(buffer);
           },
           (error: unknown) => {
-            failure ??= toStowageError(error, { ...context, signal });
+            failure ??= toStowageError(error, context);
             upload.abort(failure);
           },
         )
@@ -206,21 +226,19 @@ export class BlobObjectStore implements ObjectStore {
       if (blockIds.length === 0) {
         // The whole body fits one block: a single Put Blob.
         const body = current === undefined ? Buffer.alloc(0) : current.subarray(0, filled);
-        const signal = this.#deadline(settings, upload.signal);
         try {
-          etag = (await blob.upload(body, body.length, { blobHTTPHeaders: headers, metadata, abortSignal: signal })).etag;
+          etag = (await this.#call(settings, upload.signal, "put blob", (abortSignal) => blob.upload(body, body.length, { blobHTTPHeaders: headers, metadata, abortSignal }))).etag;
         } catch (error) {
-          throw toStowageError(error, { ...context, signal });
+          throw toStowageError(error, context);
         }
       } else {
         if (current !== undefined && filled > 0) await stage(current, filled);
         await Promise.all(inFlight);
         if (failure !== undefined) throw failure;
-        const signal = this.#deadline(settings, upload.signal);
         try {
-          etag = (await blob.commitBlockList(blockIds, { blobHTTPHeaders: headers, metadata, abortSignal: signal })).etag;
+          etag = (await this.#call(settings, upload.signal, "commit block list", (abortSignal) => blob.commitBlockList(blockIds, { blobHTTPHeaders: headers, metadata, abortSignal }))).etag;
         } catch (error) {
-          throw toStowageError(error, { ...context, operation: "commit block list", signal });
+          throw toStowageError(error, { ...context, operation: "commit block list" });
         }
       }
       return { size: bytes, etag: etag ?? "", ...(sha256 === undefined ? {} : { sha256 }) };
@@ -244,58 +262,43 @@ export class BlobObjectStore implements ObjectStore {
     }
     if (range?.length === 0) return this.#emptyRead(input, range.offset, options);
     const blob = blockBlob(settings, input.bucket, input.key);
-    // The deadline covers the wait for the response; the body then runs under the caller's signal only.
-    const call = new AbortController();
-    const timer = setTimeout(() => {
-      call.abort(new DOMException(`no response within ${settings.requestTimeoutMs} ms`, "TimeoutError"));
-    }, settings.requestTimeoutMs);
     const signal = options.signal;
-    const onAbort = (): void => {
-      call.abort(signal?.reason);
+    // The request timeout covers the wait for the response; the body is then the caller's to read,
+    // guarded against stalls. The request's own signal stays with the download (the SDK re-reads
+    // through it), so it is stopped when the body is given up.
+    const deadline = requestDeadline(signal, settings.timeouts.requestTimeoutMs, "get blob");
+    const call = new AbortController();
+    const onDeadline = (): void => {
+      call.abort(deadline.signal.reason);
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    deadline.signal.addEventListener("abort", onDeadline, { once: true });
     let out: BlobDownloadResponseParsed;
     try {
       out = await blob.download(range?.offset ?? 0, range?.length, { abortSignal: call.signal, maxRetryRequests: 3 });
     } catch (error) {
-      signal?.removeEventListener("abort", onAbort);
       if (range !== undefined && (azureErrorCode(error) === "InvalidRange" || azureHttpStatus(error) === 416) && !call.signal.aborted) {
         return await this.#emptyRead(input, range.offset, options);
       }
       throw toStowageError(error, { operation: "get blob", bucket: input.bucket, key: input.key, signal: call.signal });
     } finally {
-      clearTimeout(timer);
+      deadline.signal.removeEventListener("abort", onDeadline);
+      deadline.clear();
     }
     const body = out.readableStreamBody;
-    if (!(body instanceof Readable)) {
-      signal?.removeEventListener("abort", onAbort);
-      throw new StowageError(Code.Internal, "the Azure client returned a body that is not a Node stream");
-    }
-    signal?.removeEventListener("abort", onAbort);
-    if (signal !== undefined) {
-      const destroy = (): void => {
-        call.abort(signal.reason);
-        body.destroy(abortedError(signal, "get blob"));
-      };
-      signal.addEventListener("abort", destroy, { once: true });
-      body.once("close", () => signal.removeEventListener("abort", destroy));
-    }
-    // Errors after the first byte (the SDK's re-reads exhausted, a reset) reach the reader as StowageErrors.
+    if (!(body instanceof Readable)) throw new StowageError(Code.Internal, "the Azure client returned a body that is not a Node stream");
+    // Errors after the first byte (a stall, the SDK's re-reads exhausted, a reset, the caller's
+    // cancellation) reach the reader as StowageErrors.
     const context = { operation: "read blob body", bucket: input.bucket, key: input.key };
-    const destroy = body._destroy.bind(body);
-    body._destroy = (error: Error | null, callback: (error?: Error | null) => void): void => {
-      destroy(error, (failure?: Error | null) => {
-        callback(failure === null || failure === undefined ? failure : bodyError(failure, call.signal, context));
-      });
-    };
-    watchStalls(body, settings.requestTimeoutMs, () => {
-      body.destroy(
-        new StowageError(Code.DeadlineExceeded, `read blob body (container ${JSON.stringify(input.bucket)}, blob ${JSON.stringify(input.key)}) failed: the server sent no data for ${settings.requestTimeoutMs} ms`, {
-          reason: Reason.DeadlineExceeded,
-          metadata: { bucket: input.bucket, key: input.key },
-        }),
-      );
-      call.abort(new DOMException("the body stalled", "TimeoutError"));
+    guardBody(body, {
+      idleTimeoutMs: settings.timeouts.idleTimeoutMs,
+      what: `read blob body (container ${JSON.stringify(input.bucket)}, blob ${JSON.stringify(input.key)})`,
+      signal,
+      mapError: (failure) => bodyError(failure, signal, context),
+      metadata: { bucket: input.bucket, key: input.key },
+    });
+    // A body given up (read, failed, cancelled) stops the SDK's re-reads too.
+    body.once("close", () => {
+      call.abort();
     });
     const contentLength = out.contentLength ?? 0;
     const total = contentRangeTotal(out.contentRange) ?? contentLength;
@@ -324,30 +327,28 @@ export class BlobObjectStore implements ObjectStore {
   async headObject(input: ObjectRef, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
     const settings = this.#ready();
     checkRef(input);
-    const signal = this.#deadline(settings, options.signal);
     try {
-      const out = await blockBlob(settings, input.bucket, input.key).getProperties({ abortSignal: signal });
+      const out = await this.#call(settings, options.signal, "head blob", (abortSignal) => blockBlob(settings, input.bucket, input.key).getProperties({ abortSignal }));
       return objectInfo(input.key, out, out.contentLength ?? 0);
     } catch (error) {
       const code = azureErrorCode(error);
       if (code === "BlobNotFound") return undefined;
       if (code === "ContainerNotFound") throw bucketNotFound(input.bucket);
-      if (azureHttpStatus(error) === 404 && !signal.aborted) {
+      if (azureHttpStatus(error) === 404) {
         // No error code: ask the container.
         await this.#checkContainer(settings, input.bucket, options.signal);
         return undefined;
       }
-      throw toStowageError(error, { operation: "head blob", bucket: input.bucket, key: input.key, signal });
+      throw toStowageError(error, { operation: "head blob", bucket: input.bucket, key: input.key });
     }
   }
 
   async #checkContainer(settings: BlobStoreSettings, bucket: string, callerSignal: AbortSignal | undefined): Promise<void> {
-    const signal = this.#deadline(settings, callerSignal);
     try {
-      await settings.service.getContainerClient(bucket).getProperties({ abortSignal: signal });
+      await this.#call(settings, callerSignal, "get container properties", (abortSignal) => settings.service.getContainerClient(bucket).getProperties({ abortSignal }));
     } catch (error) {
       if (azureHttpStatus(error) === 404) throw bucketNotFound(bucket);
-      throw toStowageError(error, { operation: "get container properties", bucket, signal });
+      throw toStowageError(error, { operation: "get container properties", bucket });
     }
   }
 
@@ -369,21 +370,20 @@ export class BlobObjectStore implements ObjectStore {
     const container: ContainerClient = settings.service.getContainerClient(input.bucket);
     let pages = 0;
     for (;;) {
-      const signal = this.#deadline(settings, options.signal);
-      const listOptions = { abortSignal: signal, ...(prefix === "" ? {} : { prefix }) };
       let page: ListObjectsPage;
       let continuation: string;
       try {
+        const pageOptions = { maxPageSize: pageSize, ...(marker === undefined ? {} : { continuationToken: marker }) };
+        const listOptions = (abortSignal: AbortSignal) => ({ abortSignal, ...(prefix === "" ? {} : { prefix }) });
         if (delimiter === "") {
-          const result = await container.listBlobsFlat(listOptions).byPage({ maxPageSize: pageSize, ...(marker === undefined ? {} : { continuationToken: marker }) }).next();
+          const result = await this.#call(settings, options.signal, "list blobs", (abortSignal) => container.listBlobsFlat(listOptions(abortSignal)).byPage(pageOptions).next());
           const value = result.done === true ? undefined : result.value;
           continuation = value?.continuationToken ?? "";
           page = { objects: (value?.segment.blobItems ?? []).map(listedInfo), commonPrefixes: [], nextPageToken: "" };
         } else {
-          const result = await container
-            .listBlobsByHierarchy(delimiter, listOptions)
-            .byPage({ maxPageSize: pageSize, ...(marker === undefined ? {} : { continuationToken: marker }) })
-            .next();
+          const result = await this.#call(settings, options.signal, "list blobs", (abortSignal) =>
+            container.listBlobsByHierarchy(delimiter, listOptions(abortSignal)).byPage(pageOptions).next(),
+          );
           const value = result.done === true ? undefined : result.value;
           continuation = value?.continuationToken ?? "";
           page = {
@@ -400,7 +400,7 @@ export class BlobObjectStore implements ObjectStore {
             cause: error,
           });
         }
-        throw toStowageError(error, { operation: "list blobs", bucket: input.bucket, signal });
+        throw toStowageError(error, { operation: "list blobs", bucket: input.bucket });
       }
       const next = continuation === "" ? "" : encodePageToken(continuation, prefix, delimiter);
       pages += 1;
@@ -414,14 +414,13 @@ export class BlobObjectStore implements ObjectStore {
   async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
     const settings = this.#ready();
     checkRef(input);
-    const signal = this.#deadline(settings, options.signal);
     try {
-      await blockBlob(settings, input.bucket, input.key).delete({ deleteSnapshots: "include", abortSignal: signal });
+      await this.#call(settings, options.signal, "delete blob", (abortSignal) => blockBlob(settings, input.bucket, input.key).delete({ deleteSnapshots: "include", abortSignal }));
     } catch (error) {
       const code = azureErrorCode(error);
       if (code === "BlobNotFound") return;
       if (code === "ContainerNotFound") throw bucketNotFound(input.bucket);
-      throw toStowageError(error, { operation: "delete blob", bucket: input.bucket, key: input.key, signal });
+      throw toStowageError(error, { operation: "delete blob", bucket: input.bucket, key: input.key });
     }
   }
 
@@ -461,12 +460,11 @@ export class BlobObjectStore implements ObjectStore {
     if (settings.sharedKey !== undefined) {
       query = generateBlobSASQueryParameters(sasOptions, settings.sharedKey).toString();
     } else if (settings.auth === "entra-id") {
-      const signal = this.#deadline(settings, options.signal);
       try {
-        const key = await this.#userDelegationKey(settings.service, startsOn, expiresOn, signal);
+        const key = await this.#call(settings, options.signal, "get user delegation key", (abortSignal) => this.#userDelegationKey(settings.service, startsOn, expiresOn, abortSignal));
         query = generateBlobSASQueryParameters(sasOptions, key, settings.accountName).toString();
       } catch (error) {
-        throw toStowageError(error, { operation: "get user delegation key", bucket: input.bucket, key: input.key, signal });
+        throw toStowageError(error, { operation: "get user delegation key", bucket: input.bucket, key: input.key });
       }
     } else {
       throw new StowageError(Code.FailedPrecondition, "signed URLs need the account key (storageAccountKeyEnvVar) or Entra ID (useAAD=true); a SAS token cannot sign new URLs", {
@@ -510,45 +508,12 @@ function blockBlob(settings: BlobStoreSettings, bucket: string, key: string): Bl
 }
 
 /**
- * Calls `onStall` when the body has received nothing for `ms` while its buffer was below its high
- * water mark, i.e. while it was waiting for the server. A reader that does not read fills the
- * buffer, which is not a stall. Watches the body's `push` (no `data` listener, which would switch
- * the stream to flowing mode).
- */
-function watchStalls(body: Readable, ms: number, onStall: () => void): void {
-  let last = Date.now();
-  const push = body.push.bind(body);
-  body.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-    last = Date.now();
-    return push(chunk, encoding);
-  };
-  const timer = setInterval(
-    () => {
-      if (body.destroyed || body.readableEnded) {
-        clearInterval(timer);
-        return;
-      }
-      if (body.readableLength >= body.readableHighWaterMark) last = Date.now();
-      else if (Date.now() - last >= ms) {
-        clearInterval(timer);
-        onStall();
-      }
-    },
-    Math.min(1000, Math.max(50, Math.floor(ms / 4))),
-  );
-  timer.unref();
-  body.once("close", () => {
-    clearInterval(timer);
-  });
-}
-
-/**
  * A StowageError for a download body that failed after its first byte. The SDK reports a connection
  * the server cut as an `AbortError` and exhausted re-reads as "Data corruption failure": both are
  * `UNAVAILABLE` unless the call's own signal fired.
  */
-function bodyError(failure: Error, signal: AbortSignal, context: { operation: string; bucket: string; key: string }): StowageError {
-  if (signal.aborted || failure instanceof StowageError) return toStowageError(failure, { ...context, signal });
+function bodyError(failure: Error, signal: AbortSignal | undefined, context: { operation: string; bucket: string; key: string }): StowageError {
+  if (signal?.aborted === true || failure instanceof StowageError) return toStowageError(failure, { ...context, signal });
   if (isAbortError(failure) || failure.message.startsWith("Data corruption failure")) {
     return new StowageError(Code.Unavailable, `${context.operation} (container ${JSON.stringify(context.bucket)}, blob ${JSON.stringify(context.key)}) failed: the connection ended before the body was complete`, {
       reason: Reason.BackendUnavailable,

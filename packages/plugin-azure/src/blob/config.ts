@@ -7,11 +7,23 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { BlobServiceClient, StorageSharedKeyCredential, AnonymousCredential, StorageRetryPolicyType, type StoragePipelineOptions } from "@azure/storage-blob";
 import { Code, Reason, StowageError, type ConfigKeySpec, type Logger, type PluginConfig } from "@stowage/sdk";
-import { configBoolean, configInteger, validateConfig } from "@stowage/sdk/plugin";
-import { readFile } from "node:fs/promises";
+import {
+  backendTimeoutConfigKeys,
+  configBoolean,
+  configInteger,
+  createBackendAgents,
+  parseBackendTimeouts,
+  requestDeadline,
+  validateConfig,
+  type BackendAgents,
+  type BackendTimeouts,
+} from "@stowage/sdk/plugin";
+import type { Agent } from "node:http";
 import { rootCertificates } from "node:tls";
+import { readFile } from "node:fs/promises";
 import { armClientSettings, configHttpsUrl } from "../shared/arm.js";
 import { createTokenCredential, loadCredentialsFile, resolveCloud } from "../shared/credentials.js";
+import { timedHttpClient, type TimedHttpClient } from "../shared/http-client.js";
 import type { StorageManagementClient } from "@azure/arm-storage";
 import { discoverBlobEndpoint, exchangeAccountKey, resolveBlobEndpoint, storageManagementClient, type BlobEndpointSource, type StorageAccountLocation } from "./account-arm.js";
 
@@ -29,8 +41,6 @@ export const MAX_BLOCKS = 50_000;
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Largest `uploadConcurrency`. */
 export const MAX_UPLOAD_CONCURRENCY = 64;
-/** Default deadline of one service call (each staged block, commit, head, delete, list page), in seconds. */
-export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 120;
 
 /** The keys of the Blob ObjectStore (`stowage.io/azure`). */
 export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = [
@@ -62,7 +72,9 @@ export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = [
     description: `Block size of staged uploads, in bytes (or with a KiB/MiB suffix). Default 8 MiB; non-numeric or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
   },
   { name: "uploadConcurrency", description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSizeInBytes × (uploadConcurrency + 1).` },
-  { name: "requestTimeoutSeconds", description: `Deadline in seconds of each service call (a staged block, the commit, a head, a delete, one list page, a read until its response starts), retries included; also the longest a read's body may wait for the server mid-way. Default ${DEFAULT_REQUEST_TIMEOUT_SECONDS}.` },
+  // requestTimeoutSeconds bounds each service call (a staged block, the commit, a head, a delete, one
+  // list page, a read until its response starts), retries included.
+  ...backendTimeoutConfigKeys(),
   { name: "maxRetries", description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },
   { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
   {
@@ -96,8 +108,12 @@ export interface BlobStoreSettings {
   readonly blockSize: number;
   /** Blocks staged at once. */
   readonly uploadConcurrency: number;
-  /** Deadline of one service call, in milliseconds. */
-  readonly requestTimeoutMs: number;
+  /** Connect, request (per service call, retries included) and idle timeouts. */
+  readonly timeouts: BackendTimeouts;
+  /** The connections of the Blob requests; closed by `close()`. */
+  readonly agents: BackendAgents;
+  /** The HTTP client of the Resource Manager and Entra ID requests. */
+  readonly armHttpClient: TimedHttpClient;
 }
 
 /** Options of {@link configureBlobStore}. */
@@ -214,8 +230,7 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
   if (uploadConcurrency < 1 || uploadConcurrency > MAX_UPLOAD_CONCURRENCY) {
     throw invalidConfig("uploadConcurrency", `uploadConcurrency must be 1 to ${MAX_UPLOAD_CONCURRENCY}, got ${uploadConcurrency}`);
   }
-  const timeoutSeconds = configInteger(config, "requestTimeoutSeconds", DEFAULT_REQUEST_TIMEOUT_SECONDS);
-  if (timeoutSeconds < 1) throw invalidConfig("requestTimeoutSeconds", "requestTimeoutSeconds must be at least 1");
+  const timeouts = parseBackendTimeouts(config);
   const maxRetries = configInteger(config, "maxRetries", 3);
   if (maxRetries > 20) throw invalidConfig("maxRetries", `maxRetries must be 0 to 20, got ${maxRetries}`);
   const useAAD = configBoolean(config, "useAAD", false);
@@ -229,7 +244,10 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
   const values = await loadCredentialsFile(configString(config, "credentialsFile"), env);
   const authority = configString(config, "activeDirectoryAuthorityURI");
   const cloud = resolveCloud(values.AZURE_CLOUD_NAME, authority);
-  const arm = armClientSettings(cloud, { endpointOverride: resourceManagerEndpoint, maxRetries, retryDelayMs: options.retryDelayMs, caCert: ca });
+  const agents = createBackendAgents({ timeouts, https: ca === undefined ? undefined : { ca: [...rootCertificates, ca] } });
+  // Resource Manager and Entra ID requests are bounded one by one (their calls are the SDKs').
+  const armHttpClient = timedHttpClient({ timeouts, caCert: ca, perAttemptTimeout: true });
+  const arm = armClientSettings(cloud, { endpointOverride: resourceManagerEndpoint, maxRetries, retryDelayMs: options.retryDelayMs, caCert: ca, httpClient: armHttpClient });
   const subscriptionId = configString(config, "subscriptionId") ?? ((values.AZURE_SUBSCRIPTION_ID ?? "").trim() || undefined);
   const resourceGroup = configString(config, "resourceGroup") ?? ((values.AZURE_RESOURCE_GROUP ?? "").trim() || undefined);
   const location: StorageAccountLocation | undefined =
@@ -238,17 +256,14 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
   const tokenCredential = (): TokenCredential => {
     try {
       // caCert also covers the token endpoint (private clouds behind the same CA).
-      return options.tokenCredential ?? createTokenCredential(values, { authorityHost: authority, env, caCert: ca });
+      return options.tokenCredential ?? createTokenCredential(values, { authorityHost: authority, env, caCert: ca, httpClient: armHttpClient });
     } catch (error) {
       if (error instanceof StowageError) throw error;
       throw invalidConfig(useAAD ? "useAAD" : "credentialsFile", `cannot build an Entra ID credential from the credentials file: ${error instanceof Error ? error.message : String(error)}`, error);
     }
   };
   // Resource Manager calls made during init get the same deadline as a data call.
-  const armSignal = (): AbortSignal => {
-    const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
-    return options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
-  };
+  const armSignal = (what: string): AbortSignal => requestDeadline(options.signal, timeouts.requestTimeoutMs, what).signal;
 
   const keyName = configString(config, "storageAccountKeyEnvVar");
   let credential: StorageSharedKeyCredential | AnonymousCredential | TokenCredential;
@@ -292,7 +307,7 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
       );
     }
     armClient = storageManagementClient(tokenCredential(), location.subscriptionId, arm);
-    const key = await exchangeAccountKey(armClient, location, armSignal());
+    const key = await exchangeAccountKey(armClient, location, armSignal("list storage account keys"));
     try {
       sharedKey = new StorageSharedKeyCredential(accountName, key);
     } catch (error) {
@@ -307,16 +322,16 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
     accountName,
     storageEndpointSuffix: cloud.storageEndpointSuffix,
     configured: configuredEndpoint,
-    discover: discoverWith === undefined || location === undefined ? undefined : () => discoverBlobEndpoint(discoverWith, location, armSignal()),
+    discover: discoverWith === undefined || location === undefined ? undefined : () => discoverBlobEndpoint(discoverWith, location, armSignal("get storage account properties")),
     normalise: (url) => normaliseEndpoint(url, accountName),
     logger: options.logger,
   });
   options.signal?.throwIfAborted();
   const url = sasToken === undefined ? endpoint : `${endpoint}?${sasToken}`;
 
-  // The storage pipeline hands unknown options on to core-rest-pipeline, whose tlsPolicy sets the CA.
-  const pipelineOptions: StoragePipelineOptions & { tlsOptions?: { ca: string[] } } = {
-    ...(ca === undefined ? {} : { tlsOptions: { ca: [...rootCertificates, ca] } }),
+  // The agent carries the CA and the connect and idle timeouts (core-rest-pipeline's agentPolicy).
+  const pipelineOptions: StoragePipelineOptions & { agent: Agent } = {
+    agent: agents.forUrl(endpoint),
     retryOptions: {
       retryPolicyType: StorageRetryPolicyType.EXPONENTIAL,
       maxTries: maxRetries + 1,
@@ -327,5 +342,5 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
     userAgentOptions: { userAgentPrefix: "stowage-plugin-azure" },
   };
   const service = new BlobServiceClient(url, credential, pipelineOptions);
-  return { service, accountName, endpoint, endpointSource, auth, sharedKey, blockSize, uploadConcurrency, requestTimeoutMs: timeoutSeconds * 1000 };
+  return { service, accountName, endpoint, endpointSource, auth, sharedKey, blockSize, uploadConcurrency, timeouts, agents, armHttpClient };
 }

@@ -7,10 +7,11 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
-import { configBoolean, validateConfig } from "@stowage/sdk/plugin";
+import { backendTimeoutConfigKeys, configBoolean, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
 import { readFile } from "node:fs/promises";
 import { armClientOptions, armClientSettings, configHttpsUrl } from "../shared/arm.js";
 import { createTokenCredential, loadCredentialsFile, resolveCloud, type AzureCloud, type EnvironmentMap } from "../shared/credentials.js";
+import { timedHttpClient, type TimedHttpClient } from "../shared/http-client.js";
 
 /** Default `apiTimeout`: how long a snapshot, restore or delete may take, as in Velero. */
 export const DEFAULT_API_TIMEOUT_MS = 2 * 60_000;
@@ -36,6 +37,8 @@ export const DISKS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "activeDirectoryAuthorityURI", description: "Entra ID authority host override (https), for private clouds and tests. Default: the cloud's." },
   { name: "caCert", description: "Extra CA certificates (PEM text or the path of a PEM file) trusted for Resource Manager and Entra ID." },
   { name: "pollInterval", description: "Pause between polls of a long-running operation, as a duration (e.g. 500ms). Default 5s." },
+  // Per request to Resource Manager and Entra ID (each attempt); apiTimeout bounds the whole operation.
+  ...backendTimeoutConfigKeys(),
 ];
 
 /** The parsed configuration. */
@@ -64,6 +67,10 @@ export interface DisksSettings {
   readonly incremental: boolean | undefined;
   /** `tags`. */
   readonly tags: Readonly<Record<string, string>>;
+  /** Connect, request (per attempt) and idle timeouts of every request. */
+  readonly timeouts: BackendTimeouts;
+  /** The HTTP client of every Resource Manager and Entra ID request. */
+  readonly httpClient: TimedHttpClient;
   /** Returns the Compute client of a subscription (one per subscription, cached). */
   client(subscriptionId: string): ComputeManagementClient;
 }
@@ -151,6 +158,7 @@ export async function parseDisksConfig(config: PluginConfig, options: ParseDisks
   const pollIntervalMs = configDuration(config, "pollInterval", DEFAULT_POLL_INTERVAL_MS, 10);
   const incremental = configString(config, "incremental") === undefined ? undefined : configBoolean(config, "incremental", false);
   const tags = parseTags(config.tags);
+  const timeouts = parseBackendTimeouts(config);
   const ca = await parseCaCert(config);
   const authority = configHttpsUrl(config, "activeDirectoryAuthorityURI");
   const endpointOverride = configHttpsUrl(config, "resourceManagerEndpoint");
@@ -168,8 +176,9 @@ export async function parseDisksConfig(config: PluginConfig, options: ParseDisks
       { reason: Reason.InvalidConfig, metadata: { key: "credentialsFile", missing_keys: missing.join(",") } },
     );
   }
-  const credential = options.tokenCredential ?? createTokenCredential(values, { authorityHost: cloud.authorityHost, env, caCert: ca });
-  const arm = armClientSettings(cloud, { endpointOverride, maxRetries: options.maxRetries, caCert: ca });
+  const httpClient = timedHttpClient({ timeouts, caCert: ca, perAttemptTimeout: true });
+  const credential = options.tokenCredential ?? createTokenCredential(values, { authorityHost: cloud.authorityHost, env, caCert: ca, httpClient });
+  const arm = armClientSettings(cloud, { endpointOverride, maxRetries: options.maxRetries, caCert: ca, httpClient });
   const endpoint = arm.endpoint;
   const clients = new Map<string, ComputeManagementClient>();
   return {
@@ -185,6 +194,8 @@ export async function parseDisksConfig(config: PluginConfig, options: ParseDisks
     pollIntervalMs,
     incremental,
     tags,
+    timeouts,
+    httpClient,
     client(subscriptionId) {
       const key = subscriptionId.toLowerCase();
       let client = clients.get(key);

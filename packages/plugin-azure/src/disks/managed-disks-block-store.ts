@@ -87,12 +87,20 @@ export class ManagedDisksBlockStore implements BlockStore {
 
   /** Validates the configuration and reads the credentials file; see the package README for the keys. */
   async init(config: PluginConfig): Promise<void> {
-    this.#settings = await parseDisksConfig(config, {
+    const settings = await parseDisksConfig(config, {
       env: this.#options.env,
       tokenCredential: this.#options.tokenCredential,
       maxRetries: this.#options.maxRetries,
     });
+    // Calls still running keep the previous client; its idle connections close with the process.
+    this.#settings = settings;
     this.#logger.info({ config: redactConfig(config, DISKS_CONFIG_KEYS) }, "initialised");
+  }
+
+  /** Closes the pooled connections. */
+  close(): void {
+    this.#settings?.httpClient.destroy();
+    this.#settings = undefined;
   }
 
   #ready(): DisksSettings {

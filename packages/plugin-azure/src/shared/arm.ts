@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import type { HttpClient } from "@azure/core-rest-pipeline";
 import { Code, Reason, StowageError, type PluginConfig } from "@stowage/sdk";
 import { rootCertificates } from "node:tls";
 import type { AzureCloud } from "./credentials.js";
@@ -44,19 +45,25 @@ export interface ArmClientSettings {
   readonly retryDelayMs?: number | undefined;
   /** Extra PEM certificate authorities trusted in addition to the system roots. */
   readonly caCert?: string | undefined;
+  /** The HTTP client (with the plugin's timeouts); it then also carries `caCert`. Default: the SDK's. */
+  readonly httpClient?: HttpClient | undefined;
 }
 
 /**
  * The Resource Manager settings for a cloud: the `resourceManagerEndpoint` override if given, else
  * the cloud's endpoint, and a token scope for the cloud's Resource Manager audience.
  */
-export function armClientSettings(cloud: AzureCloud, options: { endpointOverride?: string | undefined; maxRetries?: number | undefined; retryDelayMs?: number | undefined; caCert?: string | undefined }): ArmClientSettings {
+export function armClientSettings(
+  cloud: AzureCloud,
+  options: { endpointOverride?: string | undefined; maxRetries?: number | undefined; retryDelayMs?: number | undefined; caCert?: string | undefined; httpClient?: HttpClient | undefined },
+): ArmClientSettings {
   return {
     endpoint: (options.endpointOverride ?? cloud.resourceManagerEndpoint).replace(/\/+$/, ""),
     scope: `${cloud.resourceManagerAudience.replace(/\/+$/, "")}/.default`,
     maxRetries: options.maxRetries ?? 3,
     retryDelayMs: options.retryDelayMs,
     caCert: options.caCert,
+    httpClient: options.httpClient,
   };
 }
 
@@ -68,8 +75,10 @@ export interface ArmClientOptions {
   credentials: { scopes: string[] };
   /** Exponential retry settings. */
   retryOptions: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number };
-  /** Trusted certificate authorities, when `caCert` is set. */
+  /** Trusted certificate authorities, when `caCert` is set (and no `httpClient`). */
   tlsOptions?: { ca: string[] };
+  /** The HTTP client, when given. */
+  httpClient?: HttpClient;
   /** The plugin's user agent prefix. */
   userAgentOptions: { userAgentPrefix: string };
 }
@@ -80,7 +89,11 @@ export function armClientOptions(settings: ArmClientSettings): ArmClientOptions 
     endpoint: settings.endpoint,
     credentials: { scopes: [settings.scope] },
     retryOptions: { maxRetries: settings.maxRetries, retryDelayInMs: settings.retryDelayMs ?? 800, maxRetryDelayInMs: 30_000 },
-    ...(settings.caCert === undefined ? {} : { tlsOptions: { ca: [...rootCertificates, settings.caCert] } }),
+    ...(settings.httpClient !== undefined
+      ? { httpClient: settings.httpClient }
+      : settings.caCert === undefined
+        ? {}
+        : { tlsOptions: { ca: [...rootCertificates, settings.caCert] } }),
     userAgentOptions: { userAgentPrefix: "stowage-plugin-azure" },
   };
 }

@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import type { TokenCredential } from "@azure/core-auth";
+import type { HttpClient } from "@azure/core-rest-pipeline";
 import { ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential, WorkloadIdentityCredential } from "@azure/identity";
 import { Code, Reason, StowageError } from "@stowage/sdk";
 import { parse } from "dotenv";
@@ -156,6 +157,11 @@ export interface TokenCredentialOptions {
    * roots (a private authority host or a test server).
    */
   readonly caCert?: string | undefined;
+  /**
+   * The HTTP client of the token requests (with the plugin's timeouts); it then also carries
+   * `caCert`. Default: the SDK's.
+   */
+  readonly httpClient?: HttpClient | undefined;
 }
 
 /** Whether `host` is the authority host of one of the known public or sovereign clouds. */
@@ -208,7 +214,12 @@ export function createTokenCredential(values: Readonly<Record<string, string>>, 
     .map((t) => t.trim())
     .filter((t) => t !== "");
   // A private authority (Azure Stack, a test server) is not in Microsoft's instance-discovery list.
-  const ca = (options.caCert ?? "").trim() === "" ? undefined : { tlsOptions: { ca: [...rootCertificates, options.caCert ?? ""] } };
+  const ca =
+    options.httpClient !== undefined
+      ? { httpClient: options.httpClient }
+      : (options.caCert ?? "").trim() === ""
+        ? undefined
+        : { tlsOptions: { ca: [...rootCertificates, options.caCert ?? ""] } };
   const common = {
     authorityHost,
     ...(isKnownAuthorityHost(authorityHost) ? {} : { disableInstanceDiscovery: true }),

@@ -65,6 +65,22 @@ describe("toStowageError", () => {
   });
 });
 
+describe("credential failures", () => {
+  it("never quote the token endpoint's answer, which may echo the client secret", () => {
+    const marker = "client-secret-marker-4711";
+    // @azure/identity's AuthenticationError carries the endpoint's answer in its message.
+    const echoed = Object.assign(new Error(`AADSTS7000215: Invalid client secret provided. Trace: client_id=c&client_secret=${marker}&grant_type=client_credentials`), {
+      name: "AuthenticationError",
+      statusCode: 401,
+    });
+    const mapped = toStowageError(echoed, { operation: "list storage account keys" });
+    expect([mapped.code, mapped.reason]).toEqual([Code.Unauthenticated, Reason.AccessDenied]);
+    expect(mapped.message).toContain("AADSTS7000215");
+    expect(`${mapped.message}${JSON.stringify(mapped.metadata)}`).not.toContain(marker);
+    expect(mapped.cause).toBeUndefined();
+  });
+});
+
 describe("helpers", () => {
   it("read codes, statuses and not-found answers", () => {
     expect(azureErrorCode(restError(404, undefined, "BlobNotFound"))).toBe("BlobNotFound");

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
+import { httpStatusError, networkErrorCode, tlsErrorCode } from "@stowage/sdk/plugin";
 
 /** What an Azure SDK error may carry (a `RestError`, or an ARM `CloudError` shaped like one). */
 interface AzureErrorShape {
@@ -52,17 +53,6 @@ export function azureHttpStatus(error: unknown): number {
   return 0;
 }
 
-/** Node's errno-style code of a network failure (`ECONNRESET`, ...), looking through `cause`. */
-function errnoCode(error: unknown): string {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && /^(E[A-Z0-9_]+|ERR_[A-Z0-9_]+|UND_ERR_[A-Z0-9_]+|[A-Z_]*CERT[A-Z_]*|UNABLE_TO_[A-Z_]+)$/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return "";
-}
-
 const NOT_FOUND_OBJECT = new Set(["BlobNotFound"]);
 const NOT_FOUND_BUCKET = new Set(["ContainerNotFound", "ContainerBeingDeleted"]);
 const NOT_FOUND_GENERIC = new Set(["ResourceNotFound", "NotFound", "ResourceGroupNotFound", "ParentResourceNotFound", "StorageAccountNotFound", "SubscriptionNotFound"]);
@@ -93,31 +83,6 @@ const INTEGRITY = new Set(["Md5Mismatch", "Crc64Mismatch", "InvalidMd5", "Invali
 const THROTTLED = new Set(["ServerBusy", "OperationTimedOut", "InternalError", "TooManyRequests", "RetryableError"]);
 const CONFLICT = new Set(["ConditionNotMet", "LeaseIdMissing", "LeaseIdMismatchWithBlobOperation", "LeaseIsBrokenAndCannotBeRenewed", "Conflict", "OperationNotAllowed"]);
 const QUOTA = new Set(["QuotaExceeded", "OperationNotAllowedQuotaExceeded", "BlockCountExceedsLimit", "BlockListTooLong"]);
-const TLS = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-const NETWORK = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ERR_STREAM_PREMATURE_CLOSE",
-  "UND_ERR_SOCKET",
-  "REQUEST_SEND_ERROR",
-  "PARSE_ERROR",
-]);
-
 /** Context of a failed call, put in messages and metadata. */
 export interface ErrorContext {
   /** What was being done, e.g. `put blob`, `create snapshot`. */
@@ -166,12 +131,16 @@ export function abortedError(signal: AbortSignal, operation: string, cause?: unk
 }
 
 /**
- * Converts anything an Azure SDK call threw into a StowageError:
- * `BlobNotFound`/404 → `NOT_FOUND`/`OBJECT_NOT_FOUND`, `ContainerNotFound` → `BUCKET_NOT_FOUND`,
- * bad or missing credentials → `UNAUTHENTICATED`, `AuthorizationFailure`/403 → `PERMISSION_DENIED`,
- * `InvalidRange`/416 → `OUT_OF_RANGE`, `ServerBusy`, 429, 5xx and network failures →
- * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, aborts → `CANCELLED` or `DEADLINE_EXCEEDED`; anything else
- * `INTERNAL`. StowageErrors pass through unchanged.
+ * Converts anything an Azure SDK call threw into a StowageError. Azure's error codes come first:
+ * `BlobNotFound` → `NOT_FOUND`/`OBJECT_NOT_FOUND`, `ContainerNotFound` → `BUCKET_NOT_FOUND`, bad
+ * or missing credentials → `UNAUTHENTICATED`, `AuthorizationFailure` → `PERMISSION_DENIED`,
+ * `InvalidRange` → `OUT_OF_RANGE`, `ServerBusy` and other throttling codes →
+ * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, conflicts → `ABORTED`, quotas → `RESOURCE_EXHAUSTED`;
+ * untrusted TLS certificates → `FAILED_PRECONDITION`; network failures and timed-out connections
+ * → `UNAVAILABLE`/`BACKEND_UNAVAILABLE`; aborts → the signal's reason (`CANCELLED`,
+ * `DEADLINE_EXCEEDED`, or a request timeout's `UNAVAILABLE`); any other HTTP status → the SDK's
+ * status table (`@stowage/sdk/plugin` `mapHttpStatus`); anything else `INTERNAL`. StowageErrors
+ * pass through unchanged. Credential failures never quote the token endpoint's answer.
  */
 export function toStowageError(error: unknown, context: ErrorContext): StowageError {
   if (error instanceof StowageError) return error;
@@ -180,7 +149,6 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
 
   const code = azureErrorCode(error);
   const status = azureHttpStatus(error);
-  const errno = errnoCode(error);
   const rawDetail = error instanceof Error ? error.message : String(error);
   // Storage error bodies repeat RequestId/Time lines; keep the first line.
   const detail = rawDetail.split("\n")[0] ?? rawDetail;
@@ -200,13 +168,21 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
 
   const errorName = typeof shape(error).name === "string" ? (shape(error).name as string) : "";
   if (errorName === "CredentialUnavailableError" || errorName === "AuthenticationError" || errorName === "AuthenticationRequiredError") {
-    return make(Code.Unauthenticated, Reason.AccessDenied, "; check the credentials file (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) or the workload/managed identity");
+    // The identity library's message may carry the token endpoint's answer (which a proxy could
+    // fill with the request, secret included): keep only the Entra ID error code.
+    const aadCode = /\bAADSTS\d+\b/.exec(rawDetail)?.[0];
+    const status401 = status === 0 ? "" : ` (HTTP ${String(status)})`;
+    return new StowageError(
+      Code.Unauthenticated,
+      `${context.operation}${where === "" ? "" : ` (${where})`} failed: Entra ID refused or could not issue a token${status401}${aadCode === undefined ? "" : `: ${aadCode}`}; check the credentials file (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) or the workload/managed identity`,
+      { reason: Reason.AccessDenied, metadata: { ...metadata, azure_code: aadCode ?? code } },
+    );
   }
   if (NOT_FOUND_OBJECT.has(code)) return make(Code.NotFound, Reason.ObjectNotFound);
   if (NOT_FOUND_BUCKET.has(code)) return make(Code.NotFound, Reason.BucketNotFound, "; create the container or fix the \"bucket\" setting");
-  if (code === "InvalidRange" || status === 416) return make(Code.OutOfRange, Reason.InvalidRange);
-  if (UNAUTHENTICATED.has(code) || status === 401) return make(Code.Unauthenticated, Reason.AccessDenied);
-  if (PERMISSION_DENIED.has(code) || status === 403) return make(Code.PermissionDenied, Reason.AccessDenied);
+  if (code === "InvalidRange") return make(Code.OutOfRange, Reason.InvalidRange);
+  if (UNAUTHENTICATED.has(code)) return make(Code.Unauthenticated, Reason.AccessDenied);
+  if (PERMISSION_DENIED.has(code)) return make(Code.PermissionDenied, Reason.AccessDenied);
   if (INTEGRITY.has(code)) return make(Code.DataLoss, Reason.IntegrityMismatch);
   if (QUOTA.has(code)) return make(Code.ResourceExhausted, undefined);
   if (NOT_FOUND_GENERIC.has(code) || status === 404) {
@@ -214,18 +190,25 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
     const reason = notFound === "object" ? Reason.ObjectNotFound : notFound === "bucket" ? Reason.BucketNotFound : notFound;
     return make(Code.NotFound, reason);
   }
-  if (TLS.has(errno) || errno.startsWith("ERR_TLS_") || errno.startsWith("ERR_SSL_")) {
+  const tls = tlsErrorCode(error);
+  if (tls !== undefined) {
     return new StowageError(Code.FailedPrecondition, `${message}; the server's TLS certificate is not trusted: set caCert to the PEM file of its CA`, {
-      metadata: { ...metadata, tls_error: errno },
+      metadata: { ...metadata, tls_error: tls },
       cause: error,
     });
   }
-  if (THROTTLED.has(code) || status === 429 || status >= 500 || NETWORK.has(errno) || NETWORK.has(code)) {
-    return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (THROTTLED.has(code)) return make(Code.Unavailable, Reason.BackendUnavailable);
+  const network = status === 0 ? networkErrorCode(error) : undefined;
+  if (network !== undefined || code === "REQUEST_SEND_ERROR" || code === "PARSE_ERROR") {
+    return new StowageError(Code.Unavailable, `${message}; the store is unreachable or stalled, retry later`, {
+      reason: Reason.BackendUnavailable,
+      metadata: { ...metadata, ...(network === undefined ? {} : { error_code: network }) },
+      cause: error,
+    });
   }
   if (code === "BlobAlreadyExists" || code === "ContainerAlreadyExists" || code === "ResourceAlreadyExists") return make(Code.AlreadyExists, undefined);
-  if (CONFLICT.has(code) || status === 409 || status === 412) return make(Code.Aborted, undefined);
+  if (CONFLICT.has(code)) return make(Code.Aborted, undefined);
   if (INVALID_NAME.has(code)) return make(Code.InvalidArgument, Reason.InvalidName);
-  if (status === 400) return make(Code.InvalidArgument, undefined);
+  if (status !== 0) return httpStatusError(status, message, { metadata, cause: error });
   return make(Code.Internal, Reason.Internal);
 }

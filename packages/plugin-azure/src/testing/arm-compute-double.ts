@@ -30,8 +30,9 @@
  *   403 `AuthorizationFailed` with ARM's message naming the missing action.
  *
  * Faults: {@link ArmComputeDouble.injectFault} answers matching requests with an error (e.g. 429
- * with `Retry-After`), {@link ArmComputeDouble.failNextOperations} makes operations end `Failed`,
- * and {@link ArmComputeDouble.hangNextOperations} makes them never finish.
+ * with `Retry-After`, 500) or never answers them at all, {@link ArmComputeDouble.failNextOperations}
+ * makes operations end `Failed`, and {@link ArmComputeDouble.hangNextOperations} makes them never
+ * finish.
  *
  * @packageDocumentation
  */
@@ -67,14 +68,18 @@ export interface ArmResource {
   properties: Record<string, unknown>;
 }
 
-/** A fault rule of {@link ArmComputeDouble.injectFault}. */
-export interface FaultRule {
+/** Which requests a {@link FaultRule} hits. */
+export interface FaultMatch {
   /** HTTP method to match; any when absent. */
   readonly method?: string | undefined;
   /** Matched against the request path (without the query). */
   readonly path: RegExp;
   /** How many matching requests fail; default 1. */
   readonly times?: number | undefined;
+}
+
+/** A fault that answers with an ARM error. */
+export interface ErrorFaultRule extends FaultMatch {
   /** Status to answer. */
   readonly status: number;
   /** ARM error code. */
@@ -84,6 +89,18 @@ export interface FaultRule {
   /** `Retry-After` header value in seconds. */
   readonly retryAfterSeconds?: number | undefined;
 }
+
+/**
+ * A fault that never answers: the request is read and the connection left open, silent, as a
+ * stalled front end or a lost response leaves it (until the client gives up or the double stops).
+ */
+export interface HangFaultRule extends FaultMatch {
+  /** Never answer. */
+  readonly hang: true;
+}
+
+/** A fault rule of {@link ArmComputeDouble.injectFault}. */
+export type FaultRule = ErrorFaultRule | HangFaultRule;
 
 /** A request the double received. */
 export interface RecordedRequest {
@@ -180,8 +197,10 @@ export interface ArmComputeDouble {
   resource(id: string): ArmResource | undefined;
   /** Marks a disk as attached to a VM (or detached with `undefined`). */
   attach(diskId: string, vmId: string | undefined): void;
-  /** Answers matching requests with an error; returns a counter of the requests it hit. */
+  /** Answers matching requests with an error (or never); returns a counter of the requests it hit. */
   injectFault(rule: FaultRule): { readonly hits: () => number };
+  /** Removes every injected fault; returns how many matching requests were still to fail. */
+  clearFaults(): number;
   /** The next `count` operations end `Failed` with this error. */
   failNextOperations(count: number, error: { code: string; message: string }): void;
   /** The next `count` operations stay `InProgress` forever. */
@@ -391,7 +410,9 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
       if (fault.left > 0 && fault.rule.path.test(path) && (fault.rule.method === undefined || fault.rule.method === req.method)) {
         fault.left -= 1;
         fault.hits += 1;
-        armError(res, fault.rule.status, fault.rule.code, fault.rule.message ?? `injected ${fault.rule.code}`, fault.rule.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.rule.retryAfterSeconds) });
+        const rule = fault.rule;
+        if ("hang" in rule) return;
+        armError(res, rule.status, rule.code, rule.message ?? `injected ${rule.code}`, rule.retryAfterSeconds === undefined ? {} : { "retry-after": String(rule.retryAfterSeconds) });
         return;
       }
     }
@@ -767,6 +788,11 @@ export async function startArmComputeDouble(options: ArmComputeDoubleOptions = {
       const entry = { rule, left: rule.times ?? 1, hits: 0 };
       faults.push(entry);
       return { hits: () => entry.hits };
+    },
+    clearFaults() {
+      const left = faults.reduce((sum, f) => sum + f.left, 0);
+      faults.length = 0;
+      return left;
     },
     failNextOperations(count, error) {
       for (let i = 0; i < count; i++) pendingOutcomes.push({ outcome: "fail", error });

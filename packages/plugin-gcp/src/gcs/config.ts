@@ -6,7 +6,7 @@
  */
 import { Storage } from "@google-cloud/storage";
 import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
-import { validateConfig } from "@stowage/sdk/plugin";
+import { backendTimeoutConfigKeys, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
 import { GoogleAuth } from "google-auth-library";
 import { createSign } from "node:crypto";
 import { loadGoogleCredentials, METADATA_SERVER_CREDENTIALS, type GoogleCredentials } from "../shared/credentials.js";
@@ -34,6 +34,9 @@ export const GCS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "signingEndpoint", description: "Base URL of the IAM Credentials API used by signBlob. Default https://iamcredentials.<universeDomain>." },
   { name: "publicUrl", description: "Base URL put in signed URLs instead of the storage endpoint (e.g. an address the CLI can reach)." },
   { name: "chunkSize", description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request." },
+  // No connectTimeoutSeconds: the Cloud Storage library opens its connections itself; they are
+  // bounded by requestTimeoutSeconds.
+  ...backendTimeoutConfigKeys(["requestTimeoutSeconds", "idleTimeoutSeconds"]),
 ];
 
 /** Signing locally with a service-account key. */
@@ -83,6 +86,8 @@ export interface GcsStoreSettings {
   readonly chunkSize: number;
   /** The credentials. */
   readonly credentials: GoogleCredentials;
+  /** Request and idle timeouts of the calls to Cloud Storage (the connect timeout is unused). */
+  readonly timeouts: BackendTimeouts;
 }
 
 function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
@@ -256,6 +261,7 @@ export async function configureGcs(config: PluginConfig, signal?: AbortSignal): 
   const publicUrl = configUrl(config, "publicUrl");
   const signingEndpoint = configUrl(config, "signingEndpoint") ?? `https://iamcredentials.${universeDomain ?? "googleapis.com"}`;
   const chunkSize = parseChunkSize(configString(config, "chunkSize"));
+  const timeouts = parseBackendTimeouts(config);
   const credentials = await loadGoogleCredentials({ credentialsFile: configString(config, "credentialsFile"), universeDomain, signal });
   const common = {
     ...(universeDomain === undefined ? {} : { universeDomain }),
@@ -265,5 +271,5 @@ export async function configureGcs(config: PluginConfig, signal?: AbortSignal): 
   const storage = new Storage({ ...common, authClient: credentials.auth });
   const signer = chooseSigner(credentials, serviceAccount, signingEndpoint);
   const signingStorage = signer.kind === "none" ? storage : new Storage({ ...common, authClient: new UrlSigningAuth(signer, credentials.auth) });
-  return { storage, signingStorage, signer, publicUrl, kmsKeyName, chunkSize, credentials };
+  return { storage, signingStorage, signer, publicUrl, kmsKeyName, chunkSize, credentials, timeouts };
 }

@@ -28,9 +28,9 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { decodePageToken, encodePageToken, redactConfig, untilAborted } from "@stowage/sdk/plugin";
+import { decodePageToken, encodePageToken, guardBody, idleWatchdog, redactConfig, untilAborted, withRequestTimeout } from "@stowage/sdk/plugin";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { PassThrough, Readable, type Writable } from "node:stream";
+import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isNotFound, toStowageError, type GoogleErrorContext } from "../shared/errors.js";
 import { GCS_CONFIG_KEYS, configureGcs, signingFailure, type GcsStoreSettings } from "./config.js";
@@ -61,6 +61,10 @@ export interface GcsObjectStoreOptions {
  *   carry the last entry returned, so they survive restarts.
  * - Signed URLs are V4, signed locally with a service-account key or through the IAM Credentials
  *   `signBlob` API otherwise.
+ * - Every call but a transfer waits at most `requestTimeoutSeconds` for Cloud Storage; a transfer
+ *   (put or read body) fails once Cloud Storage moved no data for `idleTimeoutSeconds`. Both fail
+ *   with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`. (The library takes no cancellation for its unary
+ *   calls: a request given up on is left to end by itself.)
  *
  * @example
  * ```ts
@@ -94,6 +98,11 @@ export class GcsObjectStore implements ObjectStore {
     return this.#settings;
   }
 
+  /** Waits for one library call under the caller's signal and `requestTimeoutSeconds`. */
+  #call<T>(settings: GcsStoreSettings, signal: AbortSignal | undefined, what: string, call: () => Promise<T>): Promise<T> {
+    return withRequestTimeout(signal, settings.timeouts.requestTimeoutMs, what, (abortSignal) => untilAborted(call(), abortSignal));
+  }
+
   #file(settings: GcsStoreSettings, ref: ObjectRef, generation?: string): File {
     return settings.storage.bucket(ref.bucket).file(ref.key, {
       ...(settings.kmsKeyName === undefined ? {} : { kmsKeyName: settings.kmsKeyName }),
@@ -115,7 +124,7 @@ export class GcsObjectStore implements ObjectStore {
   /** Fails with `BUCKET_NOT_FOUND` when the bucket does not exist. */
   async #checkBucket(settings: GcsStoreSettings, bucket: string, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await untilAborted(settings.storage.bucket(bucket).getMetadata(), signal);
+      await this.#call(settings, signal, "get bucket", () => settings.storage.bucket(bucket).getMetadata());
     } catch (error) {
       if (signal?.aborted !== true && isNotFound(error)) throw bucketNotFound(bucket);
       throw toStowageError(error, { operation: "get bucket", bucket, signal });
@@ -162,7 +171,26 @@ export class GcsObjectStore implements ObjectStore {
         sink = file.createWriteStream({ resumable: true, validation: "crc32c", chunkSize: settings.chunkSize, metadata });
         body = Readable.from(resume(head, source), { objectMode: false, highWaterMark: 64 * 1024 });
       }
-      await pipeline(body, sink, ...(signal === undefined ? [] : [{ signal }]));
+      // The library takes the body as Cloud Storage accepts it: a store that stops taking data (or
+      // stops answering after the last byte) for idleTimeoutSeconds ends the upload.
+      const stalled = new AbortController();
+      const watchdog = idleWatchdog(settings.timeouts.idleTimeoutMs, `put object ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)}`, (error) => {
+        stalled.abort(error);
+      });
+      const progress = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          watchdog.touch();
+          callback(null, chunk);
+        },
+      });
+      try {
+        await pipeline(body, progress, sink, { signal: signal === undefined ? stalled.signal : AbortSignal.any([signal, stalled.signal]) });
+      } catch (error) {
+        if (signal?.aborted !== true && stalled.signal.aborted) throw stalled.signal.reason as Error;
+        throw error;
+      } finally {
+        watchdog.stop();
+      }
       const stored = file.metadata;
       const size = Number(stored.size ?? Number.NaN);
       if (Number.isFinite(size) && size !== counter.bytes) {
@@ -196,16 +224,24 @@ export class GcsObjectStore implements ObjectStore {
     const whole = offset === 0 && end === info.size;
     // A whole-object read is checked against the stored CRC32C; a part cannot be.
     const download = file.createReadStream({ validation: whole ? "crc32c" : false, ...(whole ? {} : { start: offset, end: end - 1 }) });
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const onAbort = (): void => {
-      const error = toStowageError(signal?.reason, { operation: "get object", bucket: input.bucket, key: input.key, signal });
-      download.destroy(error);
-      body.destroy(error);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    body.once("close", () => {
-      signal?.removeEventListener("abort", onAbort);
+    // The download is stopped at once when the caller gives up or the body stalls (the library sends
+    // its request on the first read and cannot take an answer into a download destroyed meanwhile),
+    // and when the body is given up otherwise.
+    const stop = (): void => {
       download.destroy();
+    };
+    const body = guardBody(new PassThrough({ highWaterMark: 1024 * 1024 }), {
+      idleTimeoutMs: settings.timeouts.idleTimeoutMs,
+      what: `read object ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)}`,
+      signal,
+      mapError: (error) => toStowageError(error, { operation: "read object", bucket: input.bucket, key: input.key, signal }),
+      onStall: stop,
+      metadata: { bucket: input.bucket, key: input.key },
+    });
+    signal?.addEventListener("abort", stop, { once: true });
+    body.once("close", () => {
+      signal?.removeEventListener("abort", stop);
+      stop();
     });
     download.on("error", (error: unknown) => {
       // The generation read first is gone: the object was replaced or deleted during the read.
@@ -219,7 +255,6 @@ export class GcsObjectStore implements ObjectStore {
       body.destroy(mapped);
     });
     download.pipe(body);
-    if (signal?.aborted === true) onAbort();
     return { object: info, contentLength, offset, body };
   }
 
@@ -227,7 +262,7 @@ export class GcsObjectStore implements ObjectStore {
   async #metadata(settings: GcsStoreSettings, ref: ObjectRef, signal: AbortSignal | undefined): Promise<FileMetadata | undefined> {
     signal?.throwIfAborted();
     try {
-      const [metadata] = await untilAborted(this.#file(settings, ref).getMetadata(), signal);
+      const [metadata] = await this.#call(settings, signal, "get object metadata", () => this.#file(settings, ref).getMetadata());
       return metadata;
     } catch (error) {
       if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
@@ -277,7 +312,7 @@ export class GcsObjectStore implements ObjectStore {
       for (;;) {
         let response: GetFilesResponse;
         try {
-          response = await untilAborted(
+          response = await this.#call(settings, signal, "list objects", () =>
             bucket.getFiles({
               autoPaginate: false,
               maxResults: pageSize + 1,
@@ -286,7 +321,6 @@ export class GcsObjectStore implements ObjectStore {
               ...(after === undefined ? {} : { startOffset: after }),
               ...(gcsToken === undefined ? {} : { pageToken: gcsToken }),
             }),
-            signal,
           );
         } catch (error) {
           if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) throw bucketNotFound(input.bucket);
@@ -327,7 +361,7 @@ export class GcsObjectStore implements ObjectStore {
     const signal = options.signal;
     signal?.throwIfAborted();
     try {
-      await untilAborted(this.#file(settings, input).delete(), signal);
+      await this.#call(settings, signal, "delete object", () => this.#file(settings, input).delete());
     } catch (error) {
       if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
         await this.#checkBucket(settings, input.bucket, signal);
@@ -355,7 +389,7 @@ export class GcsObjectStore implements ObjectStore {
     const expiresAt = new Date(now + ttl * 1000);
     const file = settings.signingStorage.bucket(input.bucket).file(input.key);
     try {
-      const [url] = await untilAborted(
+      const [url] = await this.#call(settings, signal, "sign URL", () =>
         file.getSignedUrl({
           version: "v4",
           action: (input.method ?? "GET") === "PUT" ? "write" : "read",
@@ -363,8 +397,7 @@ export class GcsObjectStore implements ObjectStore {
           expires: expiresAt,
           ...(settings.publicUrl === undefined ? {} : { host: settings.publicUrl }),
         }),
-        signal,
-      );
+        );
       return { url, expiresAt };
     } catch (error) {
       throw toStowageError(signingFailure(error) ?? error, { operation: "sign URL", bucket: input.bucket, key: input.key, signal });

@@ -6,7 +6,7 @@
  */
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { configInteger, validateConfig } from "@stowage/sdk/plugin";
+import { backendTimeoutConfigKeys, configInteger, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
 import type { GoogleAuth } from "google-auth-library";
 import { loadGoogleCredentials } from "../shared/credentials.js";
 import { labelKey, labelValue } from "./labels.js";
@@ -21,6 +21,9 @@ export const PD_CONFIG_KEYS: readonly ConfigKeySpec[] = [
   { name: "labels", description: "Extra Compute Engine labels for new snapshots and restored disks: k1=v1,k2=v2 (lower-case letters, digits, _ and -)." },
   { name: "computeEndpoint", description: "Compute Engine API endpoint, http(s)://host[:port], for Private Service Connect or tests. Default: https://compute.googleapis.com." },
   { name: "operationTimeoutSeconds", description: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED. Default: 600." },
+  // Per request to Compute Engine, its retries included (the client opens its connections itself,
+  // so there is no connect or idle timeout of its own).
+  ...backendTimeoutConfigKeys(["requestTimeoutSeconds"]),
 ];
 
 /** The OAuth scope of the Compute Engine API. */
@@ -42,6 +45,8 @@ export interface PdSettings {
   readonly clientOptions: ComputeClientOptions;
   /** Longest time an operation is followed, in ms. */
   readonly operationTimeoutMs: number;
+  /** The request timeout (per request, retries included). */
+  readonly timeouts: BackendTimeouts;
 }
 
 /** The options handed to the `@google-cloud/compute` clients. */
@@ -133,6 +138,7 @@ export async function parsePdConfig(config: PluginConfig, signal?: AbortSignal):
     throw invalidConfig("snapshotLocation", `snapshotLocation ${JSON.stringify(snapshotLocation)} is not a Cloud Storage location (for example us-central1 or us)`);
   }
   const labels = parseLabels(configString(config, "labels"));
+  const timeouts = parseBackendTimeouts(config);
   const operationTimeoutSeconds = configInteger(config, "operationTimeoutSeconds", 600);
   if (operationTimeoutSeconds < 1) throw invalidConfig("operationTimeoutSeconds", "operationTimeoutSeconds must be at least 1");
   const endpointValue = configString(config, "computeEndpoint");
@@ -159,6 +165,7 @@ export async function parsePdConfig(config: PluginConfig, signal?: AbortSignal):
     snapshotType: rawType,
     labels,
     operationTimeoutMs: operationTimeoutSeconds * 1000,
+    timeouts,
     clientOptions: { auth, projectId: volumeProject, ...(endpoint ?? {}) },
   };
 }

@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
+import { httpStatusError, networkErrorCode } from "@stowage/sdk/plugin";
+import { fromCredentialEndpoint } from "../shared/errors.js";
 
 /** What a Compute Engine client error carries (google-gax's GoogleError). */
 interface GaxErrorShape {
@@ -75,15 +77,16 @@ function metadataOf(context: PdErrorContext, extra: Record<string, string>): Rec
   return out;
 }
 
-const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_SOCKET"]);
-
 /**
- * Converts anything a Compute Engine call threw into a StowageError: 401 → `UNAUTHENTICATED`, 403 →
- * `PERMISSION_DENIED` (quota reasons → `RESOURCE_EXHAUSTED`), 429, 5xx and network failures →
- * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, 400 → `INVALID_ARGUMENT` (`resourceNotReady` →
- * `FAILED_PRECONDITION`), 404 → `NOT_FOUND`, 409 → `ALREADY_EXISTS`, cancellation and deadlines →
- * `CANCELLED`/`DEADLINE_EXCEEDED`; anything else `INTERNAL`. Callers map the 404s that have a
- * contract reason (snapshot, volume) before calling this.
+ * Converts anything a Compute Engine call threw into a StowageError. Compute Engine's reasons come
+ * first: quota reasons → `RESOURCE_EXHAUSTED`, rate limits → `UNAVAILABLE`/`BACKEND_UNAVAILABLE`,
+ * `resourceNotReady`/`resourceInUseByAnotherResource` → `FAILED_PRECONDITION`, 409 `alreadyExists`
+ * → `ALREADY_EXISTS`; a request that got no answer in time (google-gax's per-attempt timeout) or
+ * whose connection failed → `UNAVAILABLE`/`BACKEND_UNAVAILABLE`; cancellation → `CANCELLED`; any
+ * other HTTP status → the SDK's status table (`@stowage/sdk/plugin` `mapHttpStatus`); anything else
+ * `INTERNAL`. Callers map the 404s that have a contract reason (snapshot, volume) before calling
+ * this, and the caller's deadline before it reaches the client. Token endpoint answers are never
+ * quoted.
  */
 export function toPdError(error: unknown, context: PdErrorContext): StowageError {
   if (error instanceof StowageError) return error;
@@ -91,7 +94,11 @@ export function toPdError(error: unknown, context: PdErrorContext): StowageError
   const status = httpStatus(error);
   const code = grpcCode(error);
   const reason = errorReason(error);
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = fromCredentialEndpoint(error)
+    ? `the credential endpoint refused the request${status === 0 ? "" : ` with HTTP ${String(status)}`} (its answer is not shown: it may repeat the credentials)`
+    : error instanceof Error
+      ? error.message
+      : String(error);
   const message = `${context.operation} failed: ${status === 0 ? "" : `HTTP ${String(status)}${reason === "" ? "" : ` ${reason}`}: `}${detail}`;
   const metadata = metadataOf(context, { http_status: String(status), ...(reason === "" ? {} : { gce_reason: reason }) });
   const make = (c: Code, r: string | undefined, text = message): StowageError => new StowageError(c, text, { ...(r === undefined ? {} : { reason: r }), metadata, cause: error });
@@ -101,17 +108,19 @@ export function toPdError(error: unknown, context: PdErrorContext): StowageError
     return make(Code.Unavailable, Reason.BackendUnavailable, `${context.operation} failed after retries: ${detail}; Compute Engine is throttling or unavailable, retry later`);
   }
   if (status === 0 && code === Code.Canceled) return make(Code.Canceled, Reason.Cancelled);
-  if (status === 0 && code === Code.DeadlineExceeded) return make(Code.DeadlineExceeded, Reason.DeadlineExceeded);
+  // The caller's deadline is handled before the client sees the call: this is the client's own
+  // per-attempt timeout, a Compute Engine that did not answer.
+  if (status === 0 && code === Code.DeadlineExceeded) {
+    return make(Code.Unavailable, Reason.BackendUnavailable, `${context.operation} failed: Compute Engine did not answer in time (requestTimeoutSeconds): ${detail}; retry later`);
+  }
   if (status === 401 || (status === 0 && code === Code.Unauthenticated)) return make(Code.Unauthenticated, Reason.AccessDenied, `${message}; check credentialsFile`);
   if (reason === "quotaExceeded" || reason === "limitExceeded") return make(Code.ResourceExhausted, undefined);
-  if (status === 429 || reason === "rateLimitExceeded" || reason === "userRateLimitExceeded" || status >= 500) return make(Code.Unavailable, Reason.BackendUnavailable);
-  if (status === 403 || (status === 0 && code === Code.PermissionDenied)) return make(Code.PermissionDenied, Reason.AccessDenied);
-  if (status === 404) return make(Code.NotFound, undefined);
-  if (status === 409) return make(reason === "alreadyExists" || reason === "" ? Code.AlreadyExists : Code.Aborted, undefined);
-  if (status === 412) return make(Code.FailedPrecondition, undefined);
-  if (status === 400) return make(reason === "resourceNotReady" || reason === "resourceInUseByAnotherResource" ? Code.FailedPrecondition : Code.InvalidArgument, undefined);
-  const errno = typeof error === "object" && error !== null ? (error as { code?: unknown; cause?: { code?: unknown } }).cause?.code : undefined;
-  if (status === 0 && (code === Code.Unavailable || (typeof errno === "string" && NETWORK.has(errno)))) return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (reason === "rateLimitExceeded" || reason === "userRateLimitExceeded") return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (status === 0 && code === Code.PermissionDenied) return make(Code.PermissionDenied, Reason.AccessDenied);
+  if (status === 409 && (reason === "alreadyExists" || reason === "")) return make(Code.AlreadyExists, undefined);
+  if (status === 400 && (reason === "resourceNotReady" || reason === "resourceInUseByAnotherResource")) return make(Code.FailedPrecondition, undefined);
+  if (status === 0 && (code === Code.Unavailable || networkErrorCode(error) !== undefined)) return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (status !== 0) return httpStatusError(status, message, { metadata, cause: error });
   return make(Code.Internal, Reason.Internal);
 }
 

@@ -24,7 +24,7 @@ import {
   type Volume,
   type VolumeRef,
 } from "@stowage/sdk";
-import { redactConfig } from "@stowage/sdk/plugin";
+import { redactConfig, withRequestTimeout } from "@stowage/sdk/plugin";
 import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { PD_CONFIG_KEYS, parsePdConfig, type PdSettings } from "./config.js";
@@ -59,21 +59,25 @@ const INTERNAL_LABELS = new Set<string>(Object.values(SOURCE_DISK_LABELS));
 
 /**
  * Retries of every Compute Engine request on the gRPC codes google-gax gives 429 (RESOURCE_EXHAUSTED),
- * 500 `backendError` (INTERNAL), 503 and network failures (UNAVAILABLE). Mutating requests carry a
- * `requestId`, so Compute Engine applies a retried request once.
+ * 500 `backendError` (INTERNAL), 503 and network failures (UNAVAILABLE), each attempt bounded by
+ * `requestTimeoutMs` (as is the whole request, retries included, by the caller of this). Mutating
+ * requests carry a `requestId`, so Compute Engine applies a retried request once.
  */
-const RETRY = {
-  retryCodes: [Code.Unavailable, Code.ResourceExhausted, Code.Internal],
-  backoffSettings: {
-    maxRetries: 4,
-    initialRetryDelayMillis: 200,
-    retryDelayMultiplier: 2,
-    maxRetryDelayMillis: 5000,
-    initialRpcTimeoutMillis: 60_000,
-    rpcTimeoutMultiplier: 1,
-    maxRpcTimeoutMillis: 60_000,
-  },
-};
+function retrySettings(requestTimeoutMs: number) {
+  return {
+    retryCodes: [Code.Unavailable, Code.ResourceExhausted, Code.Internal],
+    backoffSettings: {
+      maxRetries: 4,
+      initialRetryDelayMillis: 200,
+      retryDelayMultiplier: 2,
+      maxRetryDelayMillis: 5000,
+      initialRpcTimeoutMillis: requestTimeoutMs,
+      rpcTimeoutMultiplier: 1,
+      maxRpcTimeoutMillis: requestTimeoutMs,
+    },
+  };
+}
+type RetrySettings = ReturnType<typeof retrySettings>;
 
 /** Where a disk lives: a zone, or a region with its replica zones. */
 export interface DiskLocation {
@@ -273,15 +277,17 @@ export class PdBlockStore implements BlockStore {
     return this.#state;
   }
 
-  /** Runs one SDK call with the signal and retries, mapping a fired signal to its error. */
-  async #call<T>(signal: AbortSignal | undefined, run: (options: { signal?: AbortSignal; retry: typeof RETRY }) => Promise<T>): Promise<T> {
+  /**
+   * Runs one SDK call with the signal and retries, within `requestTimeoutSeconds` (retries
+   * included): a fired signal fails it with its reason, a Compute Engine that does not answer in
+   * time with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`.
+   */
+  async #call<T>(signal: AbortSignal | undefined, run: (options: { signal?: AbortSignal; retry: RetrySettings }) => Promise<T>): Promise<T> {
     if (signal?.aborted === true) throw abortError(signal);
-    try {
-      return await run({ ...(signal === undefined ? {} : { signal }), retry: RETRY });
-    } catch (error) {
-      if (isAborted(signal)) throw abortError(signal);
-      throw error;
-    }
+    const { timeouts } = this.#ready().settings;
+    return withRequestTimeout(signal, timeouts.requestTimeoutMs, "Compute Engine request", (abortSignal) =>
+      run({ signal: abortSignal, retry: retrySettings(timeouts.requestTimeoutMs) }),
+    );
   }
 
   async #sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -30,7 +30,8 @@ describe("toStowageError", () => {
       [apiError(404, "notFound", "No such object: b/k"), Code.NotFound, Reason.ObjectNotFound],
       [apiError(404, "notFound", "The specified bucket does not exist."), Code.NotFound, Reason.BucketNotFound],
       [apiError(409, "alreadyExists"), Code.AlreadyExists, undefined],
-      [apiError(412, "conditionNotMet"), Code.FailedPrecondition, undefined],
+      // A failed precondition is a test-and-set that lost: ABORTED, as in every plugin (the SDK's table).
+      [apiError(412, "conditionNotMet"), Code.Aborted, undefined],
       [apiError(416, "requestedRangeNotSatisfiable"), Code.OutOfRange, Reason.InvalidRange],
       [apiError(401, "required"), Code.Unauthenticated, Reason.AccessDenied],
       [apiError(403, "forbidden"), Code.PermissionDenied, Reason.AccessDenied],
@@ -52,6 +53,28 @@ describe("toStowageError", () => {
       expect(mapped.cause).toBe(error);
       expect(mapped.metadata.bucket).toBe("b");
     }
+  });
+
+  it("never quotes the answers of credential endpoints (token, signBlob), which may echo the credentials", () => {
+    const marker = "refresh-token-marker-4711";
+    for (const [url, code] of [
+      ["https://oauth2.googleapis.com/token", Code.Unauthenticated],
+      ["http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token", Code.Unauthenticated],
+      ["https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b:signBlob", Code.InvalidArgument],
+    ] as const) {
+      const echoed = Object.assign(new Error(`invalid_grant: grant_type=refresh_token&refresh_token=${marker}`), {
+        name: "GaxiosError",
+        status: 400,
+        config: { url },
+        response: { status: 400, data: `grant_type=refresh_token&refresh_token=${marker}` },
+      });
+      const mapped = toStowageError(echoed, ctx);
+      expect(mapped.code, url).toBe(code);
+      expect(`${mapped.message}${JSON.stringify(mapped.metadata)}`, url).not.toContain(marker);
+    }
+    // A refused token request is UNAUTHENTICATED, still without the answer.
+    const refused = toStowageError(Object.assign(new Error(`unauthorized_client ${marker}`), { name: "GaxiosError", status: 401, config: { url: "https://oauth2.googleapis.com/token" } }), ctx);
+    expect([refused.code, refused.message.includes(marker)]).toEqual([Code.Unauthenticated, false]);
   });
 
   it("honours notFoundReason, passes StowageErrors through, and maps aborts and deadlines", () => {

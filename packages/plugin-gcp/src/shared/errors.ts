@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
+import { abortError, httpStatusError, networkErrorCode, tlsErrorCode } from "@stowage/sdk/plugin";
 
 /** What the error classes of the Google client libraries carry. */
 interface GoogleErrorShape {
@@ -120,32 +121,6 @@ export interface GoogleErrorContext {
   readonly signal?: AbortSignal | undefined;
 }
 
-const NETWORK = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
-
-const TLS_ERRORS = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 const INTEGRITY = new Set(["FILE_NO_UPLOAD", "FILE_NO_UPLOAD_DELETE", "CONTENT_DOWNLOAD_MISMATCH"]);
 
 const THROTTLED = new Set(["rateLimitExceeded", "userRateLimitExceeded", "backendError", "internalError", "RESOURCE_EXHAUSTED", "UNAVAILABLE"]);
@@ -155,6 +130,31 @@ const AUTH_FAILURES = new Set(["invalid_grant", "invalid_client", "unauthorized_
 function firstLine(text: string): string {
   const line = text.split("\n")[0] ?? "";
   return line.length > 500 ? `${line.slice(0, 500)}…` : line;
+}
+
+/**
+ * Which credential endpoint the failed request went to: `"token"` for an OAuth token endpoint
+ * (`…/token`), an STS exchange or the metadata server, `"iam"` for the IAM Credentials API
+ * (`signBlob`, `generateAccessToken`, …); `undefined` for any other request. Their answers are never
+ * quoted: an endpoint or proxy that echoes the request would put a private key's assertion, a
+ * refresh token or a client secret into the error.
+ */
+export function credentialEndpoint(error: unknown): "token" | "iam" | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const shape = current as { config?: { url?: unknown }; response?: { config?: { url?: unknown } } };
+    const raw = shape.config?.url ?? shape.response?.config?.url;
+    const url = raw instanceof URL ? raw.href : typeof raw === "string" ? raw : "";
+    if (/:signBlob|:signJwt|:generateAccessToken|:generateIdToken/i.test(url)) return "iam";
+    if (/\/token(\?|$)|\/\/sts\.|metadata\.google\.internal|169\.254\.169\.254|\/computeMetadata\//i.test(url)) return "token";
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Whether the failed request went to a credential endpoint (see {@link credentialEndpoint}). */
+export function fromCredentialEndpoint(error: unknown): boolean {
+  return credentialEndpoint(error) !== undefined;
 }
 
 /**
@@ -173,12 +173,7 @@ function firstLine(text: string): string {
  */
 export function toStowageError(error: unknown, context: GoogleErrorContext): StowageError {
   if (error instanceof StowageError) return error;
-  if (context.signal?.aborted === true) {
-    const why: unknown = context.signal.reason;
-    if (why instanceof StowageError) return why;
-    if (why instanceof Error && why.name === "TimeoutError") return StowageError.from(why);
-    return StowageError.from(why instanceof Error && why.name === "AbortError" ? why : Object.assign(new Error(`${context.operation} cancelled`), { name: "AbortError" }));
-  }
+  if (context.signal?.aborted === true) return abortError(context.signal);
   if (isAbortError(error)) {
     const err = error as Error;
     if (err.name === "AbortError" || err.name === "TimeoutError") return StowageError.from(err);
@@ -187,7 +182,10 @@ export function toStowageError(error: unknown, context: GoogleErrorContext): Sto
   const status = httpStatus(error);
   const reason = errorReason(error);
   const errno = errnoOf(error);
-  const detail = firstLine(error instanceof Error ? error.message : String(error));
+  const credentials = credentialEndpoint(error);
+  const detail = credentials !== undefined
+    ? `the credential endpoint refused the request${status === 0 ? "" : ` with HTTP ${String(status)}`} (its answer is not shown: it may repeat the credentials)`
+    : firstLine(error instanceof Error ? error.message : String(error));
   const where = [
     context.bucket === undefined ? "" : `bucket ${JSON.stringify(context.bucket)}`,
     context.key === undefined ? "" : `key ${JSON.stringify(context.key)}`,
@@ -219,24 +217,24 @@ export function toStowageError(error: unknown, context: GoogleErrorContext): Sto
     return make(Code.NotFound, context.key === undefined ? undefined : Reason.ObjectNotFound);
   }
   if (status === 416) return make(Code.OutOfRange, Reason.InvalidRange);
-  if (status === 401 || AUTH_FAILURES.has(reason) || /could not load the default credentials/i.test(detail)) {
+  if (status === 401 || (credentials === "token" && (status === 400 || status === 403)) || AUTH_FAILURES.has(reason) || /could not load the default credentials/i.test(detail)) {
     return make(Code.Unauthenticated, Reason.AccessDenied, `${message}; check the credentials (credentialsFile or the application default credentials)`);
   }
   if (reason === "quotaExceeded" || reason === "limitExceeded" || reason === "storageQuotaExceeded") return make(Code.ResourceExhausted, undefined);
-  if (status === 429 || THROTTLED.has(reason) || status >= 500) return make(Code.Unavailable, Reason.BackendUnavailable);
-  if (status === 403 || reason === "forbidden" || reason === "accessDenied" || reason === "insufficientPermissions") {
+  if (THROTTLED.has(reason)) return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (status === 403 || (status === 0 && (reason === "forbidden" || reason === "accessDenied" || reason === "insufficientPermissions"))) {
     return make(Code.PermissionDenied, Reason.AccessDenied, `${message}; grant the identity the IAM permission this call needs`);
   }
-  if (status === 409) return make(reason === "alreadyExists" || reason === "" ? Code.AlreadyExists : Code.Aborted, undefined);
-  if (status === 412 || reason === "conditionNotMet") return make(Code.FailedPrecondition, undefined);
-  if (status === 400) {
-    if (/crc32c|md5/i.test(detail)) return make(Code.DataLoss, Reason.IntegrityMismatch);
-    return make(Code.InvalidArgument, undefined);
-  }
-  if (TLS_ERRORS.has(errno) || errno.startsWith("ERR_TLS_") || errno.startsWith("ERR_SSL_")) {
+  if (status === 409 && (reason === "alreadyExists" || reason === "")) return make(Code.AlreadyExists, undefined);
+  // A failed precondition (ifGenerationMatch, ...) is a test-and-set that lost: ABORTED (the SDK's table).
+  if (status === 0 && reason === "conditionNotMet") return make(Code.Aborted, undefined);
+  if (status === 400 && /crc32c|md5/i.test(detail)) return make(Code.DataLoss, Reason.IntegrityMismatch);
+  if (tlsErrorCode(error) !== undefined) {
     return make(Code.FailedPrecondition, undefined, `${message}; the server's TLS certificate is not trusted (set NODE_EXTRA_CA_CERTS to its CA)`);
   }
-  if (status === 0 && NETWORK.has(errno)) return make(Code.Unavailable, Reason.BackendUnavailable);
-  if (status === 0 && /socket hang up|fetch failed|network|ECONNRE/i.test(detail)) return make(Code.Unavailable, Reason.BackendUnavailable);
+  if (status === 0 && (networkErrorCode(error) !== undefined || /fetch failed|network/i.test(detail))) {
+    return make(Code.Unavailable, Reason.BackendUnavailable, `${message}; the store is unreachable or stalled, retry later`);
+  }
+  if (status !== 0) return httpStatusError(status, message, { metadata, cause: error });
   return make(Code.Internal, Reason.Internal);
 }

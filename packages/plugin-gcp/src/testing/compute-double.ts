@@ -14,7 +14,8 @@
  * - `projects.get` with the `SNAPSHOTS` quota;
  * - `requestId` de-duplication of mutating calls, as Compute Engine does;
  * - errors in Compute Engine's JSON shape: 400 `invalid`/`resourceNotReady`, 401, 404 `notFound`,
- *   409 `alreadyExists`/`resourceInUseByAnotherResource`, injected 429 `rateLimitExceeded` and 5xx;
+ *   409 `alreadyExists`/`resourceInUseByAnotherResource`, injected 429 `rateLimitExceeded` (with
+ *   `Retry-After` when asked) and 5xx, and injected requests that are never answered;
  * - OAuth: every request needs `Authorization: Bearer` with a token issued by the double's token
  *   endpoint (`POST /token`, the JWT-bearer grant of a service-account key the double generated) or a
  *   self-signed JWT of that key.
@@ -38,10 +39,17 @@ export interface FailureRule {
   readonly method?: string | undefined;
   /** Matched against the path after `/compute/v1/projects/{project}` (for example `/global/snapshots`). */
   readonly path: RegExp;
-  /** HTTP status to answer. */
+  /** HTTP status to answer (ignored with `hang`). */
   readonly status: number;
-  /** `errors[].reason`, for example `rateLimitExceeded`. */
+  /** `errors[].reason`, for example `rateLimitExceeded` (ignored with `hang`). */
   readonly reason: string;
+  /** `Retry-After` header of the answer, in seconds (a throttled client should wait that long). */
+  readonly retryAfterSeconds?: number | undefined;
+  /**
+   * Never answer: the request is read and the connection left open and silent, as a stalled front
+   * end leaves it, until the client gives up or the double stops.
+   */
+  readonly hang?: boolean | undefined;
   /** Error message. */
   readonly message?: string | undefined;
   /** How many matching requests fail; default 1. */
@@ -118,15 +126,18 @@ interface SnapshotState {
 class HttpError extends Error {
   readonly status: number;
   readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(status: number, reason: string, message: string, headers: Readonly<Record<string, string>> = {}) {
     super(message);
     this.status = status;
     this.reason = reason;
+    this.headers = headers;
   }
 }
 
 function injectedError(rule: FailureRule): HttpError {
-  return new HttpError(rule.status, rule.reason, rule.message ?? (rule.status === 429 ? "Rate Limit Exceeded" : `injected ${rule.reason}`));
+  const headers = rule.retryAfterSeconds === undefined ? {} : { "retry-after": String(rule.retryAfterSeconds) };
+  return new HttpError(rule.status, rule.reason, rule.message ?? (rule.status === 429 ? "Rate Limit Exceeded" : `injected ${rule.reason}`), headers);
 }
 
 function int64(value: unknown, fallback: number): number {
@@ -310,6 +321,13 @@ export class ComputeDouble {
     this.#failures.push({ ...rule, left: rule.times ?? 1 });
   }
 
+  /** Removes every injected request failure; returns how many matching requests were still to fail. */
+  clearFailures(): number {
+    const left = this.#failures.reduce((sum, f) => sum + f.left, 0);
+    this.#failures.length = 0;
+    return left;
+  }
+
   /** Makes the next matching operations end DONE with an error. */
   failOperations(rule: OperationFailureRule): void {
     this.#operationFailures.push({ ...rule, left: rule.times ?? 1 });
@@ -342,25 +360,31 @@ export class ComputeDouble {
       const project = decodeURIComponent(m[1] ?? "");
       const rest = m[2] ?? "";
       const rule = this.#injected(method, rest);
+      if (rule?.hang === true) return;
       if (rule !== undefined && rule.afterProcessing !== true) throw injectedError(rule);
       const result = await this.#route(method, project, rest, url.searchParams, body as Resource | undefined);
       if (rule !== undefined) throw injectedError(rule);
       this.#send(res, 200, result);
     } catch (error) {
       if (error instanceof HttpError) {
-        this.#send(res, error.status, {
-          // Compute Engine's v1 error body: no gRPC `status` field, unlike newer Google APIs.
-          error: { code: error.status, message: error.message, errors: [{ message: error.message, domain: "global", reason: error.reason }] },
-        });
+        this.#send(
+          res,
+          error.status,
+          {
+            // Compute Engine's v1 error body: no gRPC `status` field, unlike newer Google APIs.
+            error: { code: error.status, message: error.message, errors: [{ message: error.message, domain: "global", reason: error.reason }] },
+          },
+          error.headers,
+        );
       } else {
         this.#send(res, 500, { error: { code: 500, message: String(error), errors: [{ message: String(error), domain: "global", reason: "backendError" }] } });
       }
     }
   }
 
-  #send(res: ServerResponse, status: number, body: unknown): void {
+  #send(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json; charset=UTF-8", "content-length": Buffer.byteLength(text) });
+    res.writeHead(status, { "content-type": "application/json; charset=UTF-8", "content-length": Buffer.byteLength(text), ...headers });
     res.end(text);
   }
 

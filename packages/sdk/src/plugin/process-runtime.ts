@@ -13,7 +13,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { GRPCController } from "../gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio } from "../gen/plugin/grpc_stdio_pb.js";
-import { createHclogLogger, type Logger, type LogLevel } from "../logging.js";
+import { createHclogLogger, SecretRedactor, type Logger, type LogLevel } from "../logging.js";
 import { CORE_PROTOCOL_VERSION, ENV } from "../protocol/constants.js";
 import { formatHandshake } from "../protocol/handshake.js";
 import { serviceDefinition } from "../wire/rpc.js";
@@ -51,14 +51,16 @@ export interface RunOptions {
 /** Serves `protocol` until Shutdown, SIGTERM or the parent's disappearance; then exits 0. */
 export async function runPluginProcess(protocol: ProcessProtocol, options: RunOptions): Promise<void> {
   const { env } = options;
-  const logger = createHclogLogger({ level: options.logLevel });
+  // Secret configuration values (registered by the registry at each Init) never reach a log line.
+  const secrets = new SecretRedactor();
+  const logger = createHclogLogger({ level: options.logLevel, secrets });
   const offered = env[ENV.protocolVersions];
   if (offered !== undefined && !offered.split(",").map((v) => v.trim()).includes(String(protocol.appVersion))) {
     logger.warn({ offered }, `${protocol.peer} does not offer protocol version ${String(protocol.appVersion)}; answering it anyway so it can report the mismatch`);
   }
   let registry: PluginRegistry;
   try {
-    registry = new PluginRegistry(options.plugins, logger);
+    registry = new PluginRegistry(options.plugins, logger, secrets);
   } catch (error) {
     process.stderr.write(`stowage plugin: ${(error as Error).message}\n`);
     process.exit(1);
