@@ -166,6 +166,18 @@ describe("object calls through a plugin process", () => {
     expect(await store.headObject({ bucket: "b", key: "partial" })).toBeUndefined();
   });
 
+  it("a PUT whose plugin closes the data connection, then fails after a slow cleanup, reports the plugin's error", async () => {
+    const h = await host("ok", { dataChannel: true });
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b", slowPutFailure: "true" });
+    async function* body() {
+      for (let i = 0; i < 256; i++) yield randomBytes(64 * 1024);
+    }
+    const error = await rejection(store.putObject({ bucket: "b", key: "k", body: body() }));
+    expect(error).toMatchObject({ code: Code.Unavailable, reason: Reason.BackendUnavailable });
+    expect(error.message).toMatch(/the store went away mid-upload/);
+  });
+
   it("a PUT whose body source fails is abandoned without an object", async () => {
     const h = await host();
     const store = h.objectStore(PLUGIN);

@@ -4,7 +4,6 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, Reason, StowageError } from "../errors.js";
 import { ObjectStoreService, PutObjectRequestSchema, type GetObjectResponse } from "../gen/stowage/v1/object_store_pb.js";
@@ -29,7 +28,7 @@ import type {
 import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/convert.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
-import { chunksOf, pump } from "../wire/chunks.js";
+import { chunksOf, ConnectionBrokenError, pump } from "../wire/chunks.js";
 import { commandName } from "./command-line.js";
 import { IdleWatch } from "./idle-watch.js";
 import type { PluginProcess } from "./plugin-process.js";
@@ -332,15 +331,17 @@ export class RemoteObjectStore implements ObjectStore {
       socket?.destroy();
       return { size: toNumber(res.size), etag: res.etag, sha256: res.sha256.length > 0 ? res.sha256 : undefined };
     } catch (error) {
-      idle.stop();
-      if (idle.error === undefined && !(error instanceof StowageError) && options?.signal?.aborted !== true) {
-        // A broken data connection usually means the plugin failed or died: its status says which.
-        const status = await Promise.race([call.response.then(() => undefined, (e: unknown) => e), sleep(500).then(() => undefined)]);
+      if (error instanceof ConnectionBrokenError && idle.error === undefined && options?.signal?.aborted !== true) {
+        // The plugin closed the data connection: it failed the call or died, and its status (or
+        // the crash, or its silence under the idle watch) says which.
+        const status = await idle.wait(call.response.then(() => undefined, (e: unknown) => e)).catch((e: unknown) => e);
         if (status instanceof StowageError) {
+          idle.stop();
           socket?.destroy();
           throw status;
         }
       }
+      idle.stop();
       call.cancel();
       socket?.destroy();
       if (idle.error !== undefined) throw idle.error;

@@ -32,7 +32,7 @@ import {
   type PutObjectResponse,
 } from "../gen/stowage/v1/object_store_pb.js";
 import { MAX_CHUNK_BYTES } from "../protocol/constants.js";
-import { pump, streamChunks } from "../wire/chunks.js";
+import { ConnectionBrokenError, pump, streamChunks } from "../wire/chunks.js";
 import type { ByteSource } from "../types.js";
 import { objectInfoToWire, signedUrlMethodFromWire, toNumber } from "../wire/convert.js";
 import { rechunk, verifiedBody, type BodyResult } from "./body.js";
@@ -72,18 +72,11 @@ async function* hostClosedIsCancel(source: AsyncIterable<Buffer>, outcome: strin
  * failure of the body itself passes unchanged.
  */
 async function pumpToHost(source: AsyncIterable<Uint8Array>, socket: Socket, signal: AbortSignal): Promise<number> {
-  let closedByHost: Error | undefined;
-  const onError = (error: Error): void => {
-    closedByHost ??= error;
-  };
-  socket.on("error", onError);
   try {
     return await pump(source, socket, signal);
   } catch (error) {
-    if (!(error instanceof StowageError) && (closedByHost !== undefined || socket.destroyed)) throw hostClosed("before the body was sent", closedByHost ?? error);
+    if (error instanceof ConnectionBrokenError) throw hostClosed("before the body was sent", error.cause ?? error);
     throw error;
-  } finally {
-    socket.off("error", onError);
   }
 }
 

@@ -113,6 +113,15 @@ export type WaitWrapper = <T>(wait: Promise<T>) => Promise<T>;
  * or the target fails. `during` wraps every wait on the target (for room to write, for the end),
  * not the waits on the source.
  */
+/** The connection failed or closed under a transfer (as opposed to the body source failing). */
+export class ConnectionBrokenError extends Error {
+  override readonly name = "ConnectionBrokenError";
+}
+
+function broken(cause: Error): ConnectionBrokenError {
+  return new ConnectionBrokenError(cause.message, { cause });
+}
+
 export async function pump(
   source: AsyncIterable<Uint8Array>,
   target: NodeJS.WritableStream & { destroyed: boolean; once(event: string, listener: (...args: unknown[]) => void): unknown; off(event: string, listener: (...args: unknown[]) => void): unknown },
@@ -126,7 +135,7 @@ export async function pump(
   };
   // The error listener sets `failure` between awaits; read it through a call so it is re-checked.
   const rethrow = (): void => {
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw broken(failure);
   };
   target.once("error", onError);
   try {
@@ -152,14 +161,14 @@ export async function pump(
           signal?.addEventListener("abort", aborted, { once: true });
         }));
         rethrow();
-        if (target.destroyed) throw new Error("the connection closed while sending");
+        if (target.destroyed) throw new ConnectionBrokenError("the connection closed while sending");
       }
     }
     signal?.throwIfAborted();
     await during(
       new Promise<void>((resolve, reject) => {
         target.end(() => {
-          if (failure !== undefined) reject(failure);
+          if (failure !== undefined) reject(broken(failure));
           else resolve();
         });
       }),
