@@ -135,6 +135,15 @@ describe("object calls through a plugin process", () => {
     expect(await store.headObject({ bucket: "b", key: "k" })).toBeUndefined();
   });
 
+  it("a failed Init leaves the last successful configuration in effect (contract 3.6.3)", async () => {
+    const h = await host();
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b" });
+    await store.putObject({ bucket: "b", key: "k", body: Readable.from([Buffer.from("x")]) });
+    expect((await rejection(store.init({ buckets: "b", regoin: "x" }))).reason).toBe(Reason.InvalidConfig);
+    expect((await store.headObject({ bucket: "b", key: "k" }))?.size).toBe(1);
+  });
+
   it("refuses a body whose size or checksum does not match, storing nothing", async () => {
     const h = await host();
     const store = h.objectStore(PLUGIN);

@@ -95,7 +95,8 @@ export class PluginRegistry {
     if (entry !== undefined) this.secrets.set(owner, [...entry.secrets, ...attempted]);
     try {
       const found = this.#entry(kind, name);
-      found.initialised = false;
+      // A failed Init leaves the last successful configuration in effect (contract 3.6.3): the
+      // plugin stays initialised; implementations check a new configuration before applying it.
       const instance = found.instance;
       if (instance === undefined) throw new StowageError(Code.Internal, `plugin ${name} has no instance`);
       await instance.init(config, { signal });
