@@ -242,6 +242,35 @@ describe("stream idle timeout", () => {
     expect(put.message).toMatch(/PutObject of "k" was idle/);
   }, 60_000);
 
+  it.each([true, false])("an upload whose own body stalls forever still ends with its deadline or cancellation, and the body is closed (dataChannel=%s)", async (dataChannel) => {
+    const h = await host({ healthCheck: { intervalMs: 0 }, dataChannel });
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b" });
+    // The caller's body: one chunk, then nothing, ever (a source that hung). Only closing it ends it.
+    const closed: string[] = [];
+    function stalled(name: string): Readable {
+      let sent = false;
+      const body = new Readable({
+        read() {
+          if (!sent) this.push(Buffer.alloc(64 * 1024, 1));
+          sent = true;
+        },
+      });
+      body.on("close", () => closed.push(name));
+      return body;
+    }
+    const late = await rejection(store.putObject({ bucket: "b", key: "late", body: stalled("late") }, { timeoutMs: 300 }));
+    expect(late).toMatchObject({ code: Code.DeadlineExceeded });
+    const controller = new AbortController();
+    const cancelled = store.putObject({ bucket: "b", key: "cancelled", body: stalled("cancelled") }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    expect(await rejection(cancelled)).toMatchObject({ code: Code.Canceled });
+    await eventually(() => closed.length === 2);
+    expect(closed.sort()).toEqual(["cancelled", "late"]);
+    expect(await store.headObject({ bucket: "b", key: "late" })).toBeUndefined();
+    expect(await store.headObject({ bucket: "b", key: "cancelled" })).toBeUndefined();
+  }, 60_000);
+
   it.each([true, false])("a reader that pauses longer than the idle timeout is not failed (dataChannel=%s)", async (dataChannel) => {
     const h = await host({ streamIdleTimeoutMs: 1000, healthCheck: { intervalMs: 0 }, dataChannel });
     const store = h.objectStore(PLUGIN);

@@ -927,7 +927,7 @@ const streamingCases: ConformanceCase[] = [
       const giveUp = new AbortController();
       const started = Date.now();
       const error = await expectError("PutObject with a 0.5 s deadline whose body stalls", { code: Code.DeadlineExceeded }, () =>
-        ctx.objectStore.putObject({ bucket: ctx.objectSettings.bucket, key, body: stallingBody(MIB, pulled, giveUp.signal, 900) }, { signal: ctx.signal, timeoutMs: 500 }),
+        ctx.objectStore.putObject({ bucket: ctx.objectSettings.bucket, key, body: stallingBody(MIB, pulled, giveUp.signal, 5000) }, { signal: ctx.signal, timeoutMs: 500 }),
       );
       giveUp.abort();
       ctx.note(`failed after ${String(Date.now() - started)} ms: ${error.rawMessage}`);

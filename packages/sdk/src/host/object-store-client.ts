@@ -28,7 +28,7 @@ import type {
 import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/convert.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
-import { chunksOf, ConnectionBrokenError, pump } from "../wire/chunks.js";
+import { chunksOf, ConnectionBrokenError, pump, untilAborted } from "../wire/chunks.js";
 import { commandName } from "./command-line.js";
 import { IdleWatch } from "./idle-watch.js";
 import type { PluginProcess } from "./plugin-process.js";
@@ -308,22 +308,25 @@ export class RemoteObjectStore implements ObjectStore {
           }),
         ),
       );
-      if (socket !== undefined) {
-        const abort = new AbortController();
-        call.response.catch(() => {
-          abort.abort();
-        });
-        try {
-          sent = await pump(chunksOf(input.body), socket, abort.signal, during);
-        } catch (error) {
-          if (abort.signal.aborted) await call.response;
-          throw error;
+      // When the call fails (deadline, cancellation, plugin error) the body is abandoned at once,
+      // even while it stalls, and the call's status is the answer.
+      const failed = new AbortController();
+      call.response.catch(() => {
+        failed.abort();
+      });
+      const body = untilAborted(chunksOf(input.body), failed.signal);
+      try {
+        if (socket !== undefined) {
+          sent = await pump(body, socket, failed.signal, during);
+        } else {
+          for await (const chunk of rechunk(body, MAX_CHUNK_BYTES)) {
+            sent += chunk.byteLength;
+            await idle.wait(call.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: chunk } })));
+          }
         }
-      } else {
-        for await (const chunk of rechunk(chunksOf(input.body), MAX_CHUNK_BYTES)) {
-          sent += chunk.byteLength;
-          await idle.wait(call.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: chunk } })));
-        }
+      } catch (error) {
+        if (failed.signal.aborted) await call.response;
+        throw error;
       }
       await idle.wait(call.write(create(PutObjectRequestSchema, { part: { case: "trailer", value: { size: BigInt(sent) } } })));
       const res = await idle.wait(call.finish());

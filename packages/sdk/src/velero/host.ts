@@ -37,7 +37,7 @@ import {
   checkVolumeRef,
   persistentVolumeBytes,
 } from "../host/validate.js";
-import { chunksOf } from "../wire/chunks.js";
+import { chunksOf, untilAborted } from "../wire/chunks.js";
 import type {
   CallOptions,
   CreateSignedUrlInput,
@@ -333,14 +333,10 @@ export class VeleroObjectStore extends RemoteObjectStore {
     const call = channel.clientStream(VeleroObjectStoreService.method.putObject, {});
     let abandoned: Promise<void> | undefined;
     const abandon = (): Promise<void> => (abandoned ??= abandonUpload(call));
-    // Settles (rejects) when the caller cancels or the deadline passes, so a stalled body cannot hold the call.
-    let stop: (reason: unknown) => void = () => undefined;
-    const stopped = new Promise<never>((_resolve, reject) => {
-      stop = reject;
-    });
-    stopped.catch(() => undefined);
+    // Fires when the caller cancels or the deadline passes, so a stalled body cannot hold the call.
+    const stop = new AbortController();
     const onAbort = (): void => {
-      stop(options?.signal?.reason);
+      stop.abort(options?.signal?.reason);
       void abandon();
     };
     options?.signal?.addEventListener("abort", onAbort, { once: true });
@@ -351,24 +347,18 @@ export class VeleroObjectStore extends RemoteObjectStore {
         ? undefined
         : setTimeout(() => {
             timedOut = new StowageError(Code.DeadlineExceeded, `the upload did not finish within ${String(timeoutMs)} ms; nothing was stored`);
-            stop(timedOut);
+            stop.abort(timedOut);
             void abandon();
           }, timeoutMs);
-    const chunks = chunksOf(input.body)[Symbol.asyncIterator]();
-    let bodyDone = false;
+    // A body left unfinished is closed (a Readable is destroyed), without waiting for a stalled one.
+    const chunks = untilAborted(chunksOf(input.body), stop.signal);
     const header = { plugin: this.descriptor.name, bucket: input.bucket, key: input.key };
     const hash = input.sha256 !== undefined && input.sha256.length > 0 ? createHash("sha256") : undefined;
     let size = 0;
     let sent = 0;
     let digest: Buffer | undefined;
     try {
-      for (;;) {
-        const next = await Promise.race([chunks.next(), stopped]);
-        if (next.done === true) {
-          bodyDone = true;
-          break;
-        }
-        const chunk = next.value;
+      for await (const chunk of chunks) {
         for (let offset = 0; offset < chunk.byteLength; offset += VELERO_CHUNK_BYTES) {
           const body = chunk.subarray(offset, Math.min(chunk.byteLength, offset + VELERO_CHUNK_BYTES));
           hash?.update(body);
@@ -400,8 +390,6 @@ export class VeleroObjectStore extends RemoteObjectStore {
     } finally {
       clearTimeout(timer);
       options?.signal?.removeEventListener("abort", onAbort);
-      // A body left unfinished is closed (a Readable is destroyed), without waiting for a stalled one.
-      if (!bodyDone) void Promise.resolve(chunks.return?.()).catch(() => undefined);
     }
     return { size, etag: "", ...(digest === undefined ? {} : { sha256: new Uint8Array(digest) }) };
   }

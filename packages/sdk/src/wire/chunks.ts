@@ -108,11 +108,32 @@ function isReadable(value: unknown): value is Readable {
 export type WaitWrapper = <T>(wait: Promise<T>) => Promise<T>;
 
 /**
- * Writes every chunk of `source` to `target` with backpressure, then ends it and waits until the
- * data is handed to the kernel. Returns the number of bytes written. Rejects when `signal` fires
- * or the target fails. `during` wraps every wait on the target (for room to write, for the end),
- * not the waits on the source.
+ * The items of `source` until `signal` fires: a wait on a stalled source then ends at once with
+ * the signal's reason, and the source is told to stop (a Readable is destroyed) without waiting
+ * for it. A caller's deadline or cancellation thus never waits on a body that sends nothing.
  */
+export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const aborted = new Promise<never>((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener("abort", () => { reject(signal.reason as Error); }, { once: true });
+  });
+  aborted.catch(() => undefined);
+  let done = false;
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done === true) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!done) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+  }
+}
+
 /** The connection failed or closed under a transfer (as opposed to the body source failing). */
 export class ConnectionBrokenError extends Error {
   override readonly name = "ConnectionBrokenError";
@@ -121,6 +142,13 @@ export class ConnectionBrokenError extends Error {
 function broken(cause: Error): ConnectionBrokenError {
   return new ConnectionBrokenError(cause.message, { cause });
 }
+
+/**
+ * Writes every chunk of `source` to `target` with backpressure, then ends it and waits until the
+ * data is handed to the kernel. Returns the number of bytes written. Rejects when `signal` fires
+ * or the target fails. `during` wraps every wait on the target (for room to write, for the end),
+ * not the waits on the source (wrap the source in {@link untilAborted} for those).
+ */
 
 export async function pump(
   source: AsyncIterable<Uint8Array>,
