@@ -29,7 +29,9 @@ interface Sample {
   readonly hostFds: number;
   readonly pluginFds: number;
   readonly hostRss: number;
+  readonly hostHeap: number;
   readonly pluginRss: number;
+  readonly pluginHeap: number;
 }
 interface Summary {
   readonly ops: number;
@@ -45,7 +47,7 @@ async function soak(name: string, command: PluginCommand, plugin: string, config
   // Eight large PUT+GETs spread over the run, never at its very end (the driver runs them in the
   // middle of each eighth), so the last samples measure the steady state, not a transfer's peak.
   const spec = { command, plugin, config, bucket, ops, concurrency: CONCURRENCY, keys: 200, largeEvery: Math.floor(ops / 8), largeBytes, samples: 40 };
-  const { stdout } = await promisify(execFile)("prlimit", [`--nofile=${String(OPEN_FILE_LIMIT)}`, process.execPath, DRIVER, JSON.stringify(spec)], {
+  const { stdout } = await promisify(execFile)("prlimit", [`--nofile=${String(OPEN_FILE_LIMIT)}`, process.execPath, "--expose-gc", DRIVER, JSON.stringify(spec)], {
     maxBuffer: 16 * MiB,
     cwd: repoRoot,
   });
@@ -70,20 +72,25 @@ async function soak(name: string, command: PluginCommand, plugin: string, config
     hostFds: [max(early, (s) => s.hostFds), max(late, (s) => s.hostFds)],
     pluginFds: [max(early, (s) => s.pluginFds), max(late, (s) => s.pluginFds)],
     hostRssMiB: [mean(early, (s) => s.hostRss) / MiB, mean(late, (s) => s.hostRss) / MiB],
+    hostHeapMiB: [mean(early, (s) => s.hostHeap) / MiB, mean(late, (s) => s.hostHeap) / MiB],
     pluginRssMiB: [mean(early, (s) => s.pluginRss) / MiB, mean(late, (s) => s.pluginRss) / MiB],
+    pluginHeapMiB: [mean(early, (s) => s.pluginHeap) / MiB, mean(late, (s) => s.pluginHeap) / MiB],
   };
   const fmt = ([a, b]: number[]) => `${(a ?? 0).toFixed(0)}→${(b ?? 0).toFixed(0)}`;
   recordTrial({
     trial: `soak: ${name}, ${String(CONCURRENCY)} in flight, ulimit -n ${String(OPEN_FILE_LIMIT)}`,
     runs: ops,
-    result: `0 failures (${String(summary.counts.notFound ?? 0)} expected NOT_FOUND), no relaunch, ${(ops / summary.seconds).toFixed(0)} calls/s; fds host ${fmt(figures.hostFds)}, plugin ${fmt(figures.pluginFds)}; RSS MiB host ${fmt(figures.hostRssMiB)}, plugin ${fmt(figures.pluginRssMiB)}`,
+    result: `0 failures (${String(summary.counts.notFound ?? 0)} expected NOT_FOUND), no relaunch, ${(ops / summary.seconds).toFixed(0)} calls/s; fds host ${fmt(figures.hostFds)}, plugin ${fmt(figures.pluginFds)}; RSS MiB host ${fmt(figures.hostRssMiB)}, plugin ${fmt(figures.pluginRssMiB)}; heap after GC MiB host ${fmt(figures.hostHeapMiB)}, plugin ${fmt(figures.pluginHeapMiB)}`,
   });
   expect(figures.hostFds[1]).toBeLessThanOrEqual((figures.hostFds[0] ?? 0) + 2 * CONCURRENCY);
   expect(figures.pluginFds[1]).toBeLessThanOrEqual((figures.pluginFds[0] ?? 0) + 2 * CONCURRENCY);
-  // Memory: GC timing and the large transfers move the mean by some MiB either way; a leak of a
-  // few KiB per call (a socket's buffers, a listener) grows it by tens of MiB over the run.
+  // Memory, sampled after a full collection in both processes: the allocator and the large
+  // transfers move RSS by some MiB either way, the live heap by less; a leak of a few KiB per call
+  // (a socket's buffers, a listener) grows both by tens of MiB over the run.
   expect(figures.hostRssMiB[1]).toBeLessThanOrEqual((figures.hostRssMiB[0] ?? 0) * 1.15 + 16);
   expect(figures.pluginRssMiB[1]).toBeLessThanOrEqual((figures.pluginRssMiB[0] ?? 0) * 1.15 + 16);
+  expect(figures.hostHeapMiB[1]).toBeLessThanOrEqual((figures.hostHeapMiB[0] ?? 0) * 1.1 + 4);
+  expect(figures.pluginHeapMiB[1]).toBeLessThanOrEqual((figures.pluginHeapMiB[0] ?? 0) * 1.1 + 4);
 }
 
 const pluginMain = (pkg: string): string => join(repoRoot, "packages", pkg, "dist", "main.js");
