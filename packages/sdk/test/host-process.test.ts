@@ -175,6 +175,18 @@ describe("object calls through a plugin process", () => {
     expect(await store.headObject({ bucket: "b", key: "partial" })).toBeUndefined();
   });
 
+  it("a GET whose store answers only after the plugin's wait for unclaimed data connections (10 s) still gets its body", async () => {
+    const h = await host("ok", { dataChannel: true, defaultTimeoutMs: 0, streamIdleTimeoutMs: 0 });
+    const store = h.objectStore(PLUGIN);
+    await store.init({ buckets: "b" });
+    const data = randomBytes(256 * 1024);
+    await store.putObject({ bucket: "b", key: "k", body: Readable.from([data]) });
+    // A slow backend: the plugin's store answers 11 s after the call (and its connection) arrived.
+    await store.init({ buckets: "b", slowGetMs: "11000" });
+    const got = await store.getObject({ bucket: "b", key: "k" });
+    expect(sha256(await drain(got.body))).toBe(sha256(data));
+  }, 60_000);
+
   it("a PUT whose plugin closes the data connection, then fails after a slow cleanup, reports the plugin's error", async () => {
     const h = await host("ok", { dataChannel: true });
     const store = h.objectStore(PLUGIN);

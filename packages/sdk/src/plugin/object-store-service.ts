@@ -252,6 +252,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       const scope = deps.scope(call);
       const end = endStream(scope, call, deps);
       let socket: Socket | undefined;
+      let claiming: Promise<Socket> | undefined;
       const run = async (): Promise<void> => {
         const req = call.request;
         requireNonEmpty(req.bucket, "bucket");
@@ -260,6 +261,14 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         const useChannel = req.dataChannelToken.length > 0;
         if (useChannel && dataChannel === undefined) {
           throw new StowageError(Code.Unimplemented, "this plugin offers no data channel", { reason: Reason.Unsupported });
+        }
+        // Claimed as the call arrives, not once the store has answered: the host opened the
+        // connection before the call, and a backend slower than the wait for an unclaimed
+        // connection would otherwise have it closed as abandoned.
+        if (useChannel && dataChannel !== undefined) {
+          claiming = dataChannel.claim(req.dataChannelToken, scope.signal);
+          // Awaited below; a failure before then is handled where the call fails.
+          claiming.catch(() => undefined);
         }
         const range =
           req.range === undefined
@@ -287,8 +296,8 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
             }),
           );
           let sent = 0;
-          if (useChannel && dataChannel !== undefined) {
-            socket = await dataChannel.claim(req.dataChannelToken, scope.signal);
+          if (claiming !== undefined) {
+            socket = await claiming;
             sent = await pumpToHost(streamChunks(out.body), socket, scope.signal);
           } else {
             for await (const chunk of rechunk(streamChunks(out.body), MAX_CHUNK_BYTES)) {
@@ -321,9 +330,14 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           end.ok(undefined);
         },
         (error: unknown) => {
-          // A call that failed before its body moved never claimed the connection the host opened.
-          if (socket !== undefined) socket.destroy();
-          else dataChannel?.discard(call.request.dataChannelToken);
+          // A call that failed before its body moved gives up the connection the host opened,
+          // whether it has arrived yet or not.
+          if (claiming === undefined) dataChannel?.discard(call.request.dataChannelToken);
+          else
+            void claiming.then(
+              (claimed) => claimed.destroy(),
+              () => dataChannel?.discard(call.request.dataChannelToken),
+            );
           end.fail(error);
         },
       );
