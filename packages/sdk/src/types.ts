@@ -243,6 +243,11 @@ export interface ListSnapshotsInput {
   readonly pageSize?: number | undefined;
   /** Continue after the page that returned this token. */
   readonly pageToken?: string | undefined;
+  /**
+   * Stop after this many pages when the listing is iterated (host side; 0 or absent: all). A
+   * plugin's implementation returns one page per call and ignores it.
+   */
+  readonly maxPages?: number | undefined;
 }
 
 /** One page of snapshots. */
