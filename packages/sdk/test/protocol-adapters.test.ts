@@ -82,8 +82,8 @@ describe("what the host hands out", () => {
   it("clients are typed by their interfaces and show nothing but them", async () => {
     const objects = host.objectStore("fixture.stowage.io/memory");
     const blocks = host.blockStore("fixture.stowage.io/blocks");
-    expectTypeOf(host.objectStore).returns.toEqualTypeOf<HostObjectStore>();
-    expectTypeOf(host.blockStore).returns.toEqualTypeOf<HostBlockStore>();
+    expectTypeOf(objects).toEqualTypeOf<HostObjectStore>();
+    expectTypeOf(blocks).toEqualTypeOf<HostBlockStore>();
     // Public state is the descriptor and the protocol; everything else lives in private fields.
     expect(Object.keys(objects).sort()).toEqual(["descriptor", "protocol"]);
     expect(Object.keys(blocks).sort()).toEqual(["descriptor", "protocol"]);

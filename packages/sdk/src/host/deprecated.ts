@@ -1,9 +1,9 @@
 /**
  * Names the host entry point exported before its clients became interfaces; kept so that code
  * using them as types still compiles. The classes behind them are internal: `instanceof` checks no
- * longer work; use {@link HostedClient.protocol} instead.
+ * longer work; test the client's `protocol` instead.
  */
-import type { HostBlockStore, HostedClient, HostObjectStore } from "./protocol-adapter.js";
+import type { HostBlockStore, HostObjectStore } from "./protocol-adapter.js";
 
 /**
  * An ObjectStore client of the host.

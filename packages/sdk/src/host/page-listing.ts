@@ -38,7 +38,7 @@ export class PageListing<P extends { readonly nextPageToken: string }> extends P
   /** The pages, from the first. */
   async *[Symbol.asyncIterator](): AsyncGenerator<P, void, undefined> {
     const fetch = this.#fetch;
-    let page: P = await (this as Promise<P>);
+    let page: P = await this;
     let pages = 1;
     for (;;) {
       yield page;
