@@ -11,9 +11,16 @@ import { Code, StowageError } from "../errors.js";
  *
  * Awaiting it directly yields the first page only: that form is deprecated, kept for callers
  * written when `listSnapshots` returned one page.
+ *
+ * @typeParam P - The page type (`ListSnapshotsPage`).
  */
-export class PageListing<P extends { readonly nextPageToken: string }> extends Promise<P> implements AsyncIterable<P> {
-  // Promise methods (then, catch, finally) return plain promises, not listings.
+export class PageListing<
+  P extends {
+    /** Token of the next page; empty on the last. */
+    readonly nextPageToken: string;
+  },
+> extends Promise<P> implements AsyncIterable<P> {
+  /** Promise methods (then, catch, finally) return plain promises, not listings. */
   static override get [Symbol.species](): PromiseConstructor {
     return Promise;
   }
@@ -25,6 +32,7 @@ export class PageListing<P extends { readonly nextPageToken: string }> extends P
    * @param fetch - Fetches the page that `pageToken` names ("" for the first).
    * @param pageToken - Where the listing starts.
    * @param maxPages - Pages to yield at most; 0 or absent: all.
+   * @internal Listings are made by the host's clients.
    */
   constructor(fetch: (pageToken: string) => Promise<P>, pageToken = "", maxPages = 0) {
     // The first page is fetched at once, as the one-page form always did.
