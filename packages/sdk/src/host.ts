@@ -15,7 +15,7 @@ export type { HealthCheckOptions } from "./host/health-monitor.js";
 export { discoverExecutables } from "./host/discover.js";
 export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
-export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host/deprecated.js";
+export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 
 // Only relevant to tools that inspect the protocol.
 export { parseHandshake, formatHandshake } from "./protocol/handshake.js";

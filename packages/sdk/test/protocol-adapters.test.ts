@@ -5,7 +5,7 @@
  * registry) fail the check when broken.
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -144,6 +144,17 @@ describe("PageListing", () => {
 });
 
 describe("the module rules (pnpm run check-deps)", () => {
+  it("no module of the core (host/, plugin/, wire/) names a foreign protocol: those live in src/protocols/", async () => {
+    const named: string[] = [];
+    for (const dir of ["host", "plugin", "wire"]) {
+      for (const file of await readdir(join(sdkDir, "src", dir), { recursive: true })) {
+        if (!file.endsWith(".ts")) continue;
+        if (/velero/i.test(await readFile(join(sdkDir, "src", dir, file), "utf8"))) named.push(`${dir}/${file}`);
+      }
+    }
+    expect(named).toEqual([]);
+  });
+
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "stowage-depcruise-"));

@@ -23,7 +23,7 @@ export interface ServeOptions {
 
 /**
  * Reads `--log-level` from server-style arguments, accepting `--flag=value` and `--flag value`
- * and ignoring every other flag (Velero passes all of its own server flags to plugins).
+ * and ignoring every other flag (a backup server may pass all of its own server flags to plugins).
  */
 export function logLevelFromArgs(argv: readonly string[]): LogLevel | undefined {
   for (let i = 0; i < argv.length; i++) {

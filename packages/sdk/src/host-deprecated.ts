@@ -3,7 +3,7 @@
  * using them as types still compiles. The classes behind them are internal: `instanceof` checks no
  * longer work; test the client's `protocol` instead.
  */
-import type { HostBlockStore, HostObjectStore } from "./protocol-adapter.js";
+import type { HostBlockStore, HostObjectStore } from "./host/protocol-adapter.js";
 
 /**
  * An ObjectStore client of the host.
