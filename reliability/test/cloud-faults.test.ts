@@ -10,7 +10,7 @@
  *   and a request that is never answered (a typed UNAVAILABLE/BACKEND_UNAVAILABLE, no hang).
  */
 import { Code, Reason, StowageError, type Snapshot } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type RemoteBlockStore, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type HostBlockStore, type HostObjectStore } from "@stowage/sdk/host";
 import { startMinio, type MinioServer } from "@stowage/test-servers";
 import { Client } from "minio";
 import { randomBytes } from "node:crypto";
@@ -60,7 +60,7 @@ describe("MinIO killed or stopped mid-PUT under plugin-aws", () => {
   let minio: MinioServer;
   let oob: Client;
   let host: PluginHost;
-  let store: RemoteObjectStore;
+  let store: HostObjectStore;
   let dir: string;
   const BUCKET = "trials";
 
@@ -161,7 +161,7 @@ describe("MinIO killed or stopped mid-PUT under plugin-aws", () => {
 describe("Managed Disks BlockStore against the Microsoft.Compute double with faults", () => {
   let double: ArmComputeDouble;
   let host: PluginHost;
-  let store: RemoteBlockStore;
+  let store: HostBlockStore;
   let dir: string;
 
   beforeAll(async () => {
@@ -235,7 +235,7 @@ describe("Persistent Disk BlockStore against the Compute Engine double with faul
   const ZONE = "europe-west4-b";
   let double: ComputeDouble;
   let host: PluginHost;
-  let store: RemoteBlockStore;
+  let store: HostBlockStore;
   let dir: string;
 
   beforeAll(async () => {

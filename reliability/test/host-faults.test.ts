@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError, codeName, silentLogger } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type PluginCommand, type PluginHostOptions, type RemoteBlockStore, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type PluginCommand, type PluginHostOptions, type HostBlockStore, type HostObjectStore } from "@stowage/sdk/host";
 import { createLocalVolume } from "@stowage/plugin-local";
 import { recordTrial, runs } from "./support/trials.js";
 
@@ -140,8 +140,8 @@ interface RandomCall {
 }
 
 interface Target {
-  readonly objects: RemoteObjectStore;
-  readonly blocks: RemoteBlockStore;
+  readonly objects: HostObjectStore;
+  readonly blocks: HostBlockStore;
   readonly volumeId: string;
 }
 

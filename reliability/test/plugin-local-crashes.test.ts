@@ -6,7 +6,7 @@
  * with UNAVAILABLE/PLUGIN_CRASHED.
  */
 import { Code, Reason, StowageError, silentLogger } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
 import { createLocalVolume, INTERRUPTED_MESSAGE } from "@stowage/plugin-local";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -288,7 +288,7 @@ describe("plugin-local out of disk space", () => {
     }
     try {
       await mkdir(join(root, "b"));
-      const store: RemoteObjectStore = host.objectStore(NAME, { instance: "tiny" });
+      const store: HostObjectStore = host.objectStore(NAME, { instance: "tiny" });
       await store.init({ root });
       const now = Promise.resolve();
       await store.putObject({ bucket: "b", key: "filler", body: gatedBody(3 * MiB, now), size: 3 * MiB });

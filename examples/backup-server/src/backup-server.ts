@@ -15,7 +15,7 @@ import { once } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { Code, StowageError, type Logger } from "@stowage/sdk";
-import { PluginHost, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, type HostObjectStore } from "@stowage/sdk/host";
 import { create as createTar, extract as extractTar } from "tar";
 import type { StorageLocation } from "./locations.js";
 
@@ -46,9 +46,9 @@ const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 /** The backup server. */
 export class BackupServer {
   readonly #host: PluginHost;
-  readonly #stores: ReadonlyMap<string, { readonly location: StorageLocation; readonly store: RemoteObjectStore }>;
+  readonly #stores: ReadonlyMap<string, { readonly location: StorageLocation; readonly store: HostObjectStore }>;
 
-  private constructor(host: PluginHost, stores: ReadonlyMap<string, { location: StorageLocation; store: RemoteObjectStore }>) {
+  private constructor(host: PluginHost, stores: ReadonlyMap<string, { location: StorageLocation; store: HostObjectStore }>) {
     this.#host = host;
     this.#stores = stores;
   }
@@ -62,7 +62,7 @@ export class BackupServer {
   static async start(options: BackupServerOptions): Promise<BackupServer> {
     const host = new PluginHost({ pluginDir: options.pluginDir, logger: options.logger });
     await host.start();
-    const stores = new Map<string, { location: StorageLocation; store: RemoteObjectStore }>();
+    const stores = new Map<string, { location: StorageLocation; store: HostObjectStore }>();
     try {
       for (const location of options.locations) {
         const store = host.objectStore(location.provider, { instance: location.name });
@@ -89,7 +89,7 @@ export class BackupServer {
     return [...this.#stores.values()].map((s) => s.location);
   }
 
-  #location(name: string): { location: StorageLocation; store: RemoteObjectStore } {
+  #location(name: string): { location: StorageLocation; store: HostObjectStore } {
     const found = this.#stores.get(name);
     if (found === undefined) throw new StowageError(Code.NotFound, `no storage location named ${JSON.stringify(name)}; known: [${[...this.#stores.keys()].join(", ")}]`);
     return found;
@@ -144,7 +144,7 @@ export class BackupServer {
     return records;
   }
 
-  async #record(location: StorageLocation, store: RemoteObjectStore, name: string, signal?: AbortSignal): Promise<BackupRecord> {
+  async #record(location: StorageLocation, store: HostObjectStore, name: string, signal?: AbortSignal): Promise<BackupRecord> {
     const out = await store.getObject({ bucket: location.bucket, key: BackupServer.#key(location, name, "stowage-backup.json") }, { signal });
     const chunks: Buffer[] = [];
     for await (const chunk of out.body) chunks.push(chunk as Buffer);

@@ -8,7 +8,7 @@
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { PluginConfig } from "@stowage/sdk";
-import type { PluginHost, RemoteBlockStore, RemoteObjectStore } from "@stowage/sdk/host";
+import type { PluginHost, HostBlockStore, HostObjectStore } from "@stowage/sdk/host";
 import type { Command } from "commander";
 import { collect, parseKeyValues } from "./parse.js";
 import { registerSecrets } from "./secrets.js";
@@ -88,7 +88,7 @@ export async function openObjectStore(
   store: StoreOptions,
   signal: AbortSignal,
   defaults: { readonly createBuckets?: boolean } = {},
-): Promise<RemoteObjectStore> {
+): Promise<HostObjectStore> {
   const client = host.objectStore(store.provider);
   const config = await prepareConfig(store, defaults);
   registerSecrets(host, "object-store", store.provider, config);
@@ -97,7 +97,7 @@ export async function openObjectStore(
 }
 
 /** The provider's BlockStore, initialised. Unknown plugins and invalid configs fail with exit status 2. */
-export async function openBlockStore(host: PluginHost, store: StoreOptions, signal: AbortSignal): Promise<RemoteBlockStore> {
+export async function openBlockStore(host: PluginHost, store: StoreOptions, signal: AbortSignal): Promise<HostBlockStore> {
   const client = host.blockStore(store.provider);
   const config = await prepareConfig(store);
   registerSecrets(host, "block-store", store.provider, config);

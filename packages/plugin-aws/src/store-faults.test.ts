@@ -6,7 +6,7 @@
  * MinIO is back.
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,7 +56,7 @@ describe("stowage-plugin-aws through the PluginHost when MinIO stalls or dies", 
   let host: PluginHost;
   let dir: string;
   let config: Record<string, string>;
-  let store: RemoteObjectStore;
+  let store: HostObjectStore;
 
   beforeAll(async () => {
     minio = await startMinioFixture();

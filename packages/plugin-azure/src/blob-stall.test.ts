@@ -4,7 +4,7 @@
  * UNAVAILABLE/BACKEND_UNAVAILABLE, and a put that failed commits nothing.
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "./testing/blob-fixture.js";
@@ -29,7 +29,7 @@ async function failure(promise: Promise<unknown>): Promise<StowageError> {
 describe("stowage-plugin-azure (Blob) through the PluginHost when Azurite stalls", () => {
   let azurite: AzuriteFixture;
   let host: PluginHost;
-  let store: RemoteObjectStore;
+  let store: HostObjectStore;
 
   beforeAll(async () => {
     azurite = await startAzuriteFixture([CONTAINER]);

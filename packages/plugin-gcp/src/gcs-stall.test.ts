@@ -4,7 +4,7 @@
  * UNAVAILABLE/BACKEND_UNAVAILABLE, and a put that failed leaves no object.
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bytes, oobMetadata, startGcsFixture, type GcsFixture } from "./gcs/gcs.test-helpers.js";
@@ -28,7 +28,7 @@ async function failure(promise: Promise<unknown>): Promise<StowageError> {
 describe("stowage-plugin-gcp (Cloud Storage) through the PluginHost when fake-gcs-server stalls", () => {
   let fx: GcsFixture;
   let host: PluginHost;
-  let store: RemoteObjectStore;
+  let store: HostObjectStore;
 
   beforeAll(async () => {
     fx = await startGcsFixture();

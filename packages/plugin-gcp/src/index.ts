@@ -9,7 +9,9 @@ export { GCP_PLUGIN_NAME, gcpPlugins } from "./plugins.js";
 
 // --- Cloud Storage (ObjectStore) exports: owned by the ObjectStore work ---
 export { gcpObjectStorePlugin } from "./plugins.js";
-export { GcsObjectStore, MAX_SIGNED_URL_TTL_SECONDS, MAX_LIST_PAGE_SIZE as MAX_GCS_LIST_PAGE_SIZE, compareUtf8, type GcsObjectStoreOptions } from "./gcs/gcs-object-store.js";
+export { GcsObjectStore, MAX_SIGNED_URL_TTL_SECONDS, MAX_LIST_PAGE_SIZE as MAX_GCS_LIST_PAGE_SIZE, type GcsObjectStoreOptions } from "./gcs/gcs-object-store.js";
+/** The listing order of the contract, from the SDK (kept here for callers that imported it from this package). */
+export { compareUtf8 } from "@stowage/sdk/plugin";
 export { GCS_CONFIG_KEYS, CHUNK_GRANULARITY, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, parseChunkSize, chooseSigner, configureGcs, signingFailure, type GcsStoreSettings, type UrlSigner, type KeyUrlSigner, type SignBlobUrlSigner, type NoUrlSigner } from "./gcs/config.js";
 export { toStowageError, isNotFound, isAbortError, httpStatus, errorReason, errnoOf, type GoogleErrorContext } from "./shared/errors.js";
 export {

@@ -7,16 +7,15 @@
 // Relevant to backup-server authors.
 export { PluginHost } from "./host/plugin-host.js";
 export type { PluginHostOptions, HostedPlugin, ClientOptions } from "./host/plugin-host.js";
-export { RemoteObjectStore } from "./host/object-store-client.js";
-export type { RemoteClientOptions } from "./host/object-store-client.js";
-export { RemoteBlockStore } from "./host/block-store-client.js";
-export type { PluginCommand } from "./host/plugin-process.js";
+export type { HostObjectStore, HostBlockStore, HostedClient } from "./host/protocol-adapter.js";
+export type { PageListing } from "./host/page-listing.js";
+export type { PluginCommand } from "./host/command-line.js";
 export type { RestartPolicy } from "./host/supervisor.js";
 export type { HealthCheckOptions } from "./host/health-monitor.js";
 export { discoverExecutables } from "./host/discover.js";
 export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
-// Velero interop (docs/velero.md): adapters handed out for `PluginCommand.protocol: "velero"`.
-export { VeleroObjectStore, VeleroBlockStore } from "./velero/host.js";
+// eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
+export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 
 // Only relevant to tools that inspect the protocol.
 export { parseHandshake, formatHandshake } from "./protocol/handshake.js";

@@ -41,6 +41,9 @@ export type {
 } from "./types.js";
 export { createHclogLogger, hclogTimestamp, isLogLevel, silentLogger, SecretRedactor, REDACTED, MIN_REDACTED_LENGTH } from "./logging.js";
 export type { Logger, LogFn, LogLevel } from "./logging.js";
+// What the contract defines once for plugins, hosts and tools: the plugin-name rule and the listing order.
+export { checkPluginName, isPluginName } from "./plugin-name.js";
+export { compareUtf8 } from "./key-order.js";
 
 // Only relevant to implementers of hosts and plugins in other languages.
 export { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, APP_PROTOCOL_VERSION, CORE_PROTOCOL_VERSION, CONTRACT_VERSION, MAX_CHUNK_BYTES } from "./protocol/constants.js";

@@ -8,7 +8,9 @@
 // Relevant to plugin authors.
 export { serve, logLevelFromArgs } from "./plugin/serve.js";
 export type { ServeOptions } from "./plugin/serve.js";
-export { defineObjectStore, defineBlockStore, checkPluginName } from "./plugin/definition.js";
+export { defineObjectStore, defineBlockStore } from "./plugin/definition.js";
+export { checkPluginName, isPluginName } from "./plugin-name.js";
+export { compareUtf8 } from "./key-order.js";
 export type { PluginContext, PluginDefinition, ObjectStorePluginDefinition, BlockStorePluginDefinition } from "./plugin/definition.js";
 export { validateConfig, redactConfig, configBoolean, configInteger } from "./plugin/config.js";
 export { encodePageToken, decodePageToken } from "./plugin/page-token.js";

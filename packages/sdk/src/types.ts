@@ -30,8 +30,8 @@ export interface ObjectInfo {
   /** Full key. */
   readonly key: string;
   /**
-   * Size in bytes. Stowage plugins always report it; `-1` means unknown and comes only from a Velero
-   * plugin reached through the host's Velero adapter (contract 7.5).
+   * Size in bytes. Stowage plugins always report it; `-1` means unknown and comes only from a host
+   * protocol adapter whose protocol carries no sizes, today Velero's (contract 7.5).
    */
   readonly size: number;
   /** Entity tag, opaque; empty when the store has none. */
@@ -243,6 +243,11 @@ export interface ListSnapshotsInput {
   readonly pageSize?: number | undefined;
   /** Continue after the page that returned this token. */
   readonly pageToken?: string | undefined;
+  /**
+   * Stop after this many pages when the listing is iterated (host side; 0 or absent: all). A
+   * plugin's implementation returns one page per call and ignores it.
+   */
+  readonly maxPages?: number | undefined;
 }
 
 /** One page of snapshots. */

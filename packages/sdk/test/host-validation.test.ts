@@ -8,12 +8,12 @@
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason } from "../src/errors.js";
-import type { PluginHost, RemoteBlockStore, RemoteObjectStore } from "../src/host.js";
+import type { PluginHost, HostBlockStore, HostObjectStore } from "../src/host.js";
 import { rejection, startFixtureHost } from "./helpers.js";
 
 let host: PluginHost;
-let objects: RemoteObjectStore;
-let blocks: RemoteBlockStore;
+let objects: HostObjectStore;
+let blocks: HostBlockStore;
 let pid: number | undefined;
 
 beforeAll(async () => {

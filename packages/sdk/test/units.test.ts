@@ -12,7 +12,7 @@ import { parseLogLine } from "../src/host/log-forward.js";
 import { hclogTimestamp } from "../src/logging.js";
 import { verifiedBody, rechunk } from "../src/plugin/body.js";
 import { configBoolean, configInteger, redactConfig, validateConfig } from "../src/plugin/config.js";
-import { checkPluginName } from "../src/plugin/definition.js";
+import { checkPluginName } from "../src/plugin-name.js";
 import { logLevelFromArgs } from "../src/plugin/serve.js";
 import { formatHandshake, parseHandshake } from "../src/protocol/handshake.js";
 import { fromGrpcError, toGrpcStatus } from "../src/wire/status.js";

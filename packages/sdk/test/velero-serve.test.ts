@@ -16,8 +16,8 @@ import { ObjectStore, PutObjectRequestSchema } from "../src/gen/generated/Object
 import { methodCodec } from "../src/wire/rpc.js";
 import { PluginLister } from "../src/gen/generated/PluginLister_pb.js";
 import { VolumeSnapshotter } from "../src/gen/generated/VolumeSnapshotter_pb.js";
-import { reexecCommand, veleroConfig } from "../src/velero/server.js";
-import { stackOf } from "../src/velero/errors.js";
+import { reexecCommand, veleroConfig } from "../src/protocols/velero/serve.js";
+import { stackOf } from "../src/protocols/velero/errors.js";
 import { memoryFixture } from "./helpers.js";
 import { clientStream, isServiceError, launchLikeVelero, serverStream, unary, type VeleroLaunch } from "./velero-helpers.js";
 

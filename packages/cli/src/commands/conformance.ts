@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createHclogLogger, silentLogger, type PluginKind } from "@stowage/sdk";
+import { createHclogLogger, isPluginName, silentLogger, type PluginKind } from "@stowage/sdk";
 import type { PluginCommand } from "@stowage/sdk/host";
 import { createLocalVolume } from "@stowage/plugin-local";
 import { loadConfigFile, loadKnownFailing, runConformance, sweep, type CasePatterns, type ConformanceConfig } from "@stowage/conformance";
@@ -32,7 +32,6 @@ interface ConformanceOptions {
 }
 
 /** A plugin name as the contract defines it (`<dns-subdomain>/<name>`), as opposed to a path. */
-const PLUGIN_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[^/\s]+$/;
 
 /** Where the plugin under test comes from. */
 interface Selection {
@@ -63,7 +62,7 @@ async function select(operands: readonly string[], globals: GlobalOptions, rawPl
     const path = resolve(raw);
     const info = await stat(path).catch(() => undefined);
     if (info?.isFile() === true) plugins.push({ command: path });
-    else if (PLUGIN_NAME.test(raw)) {
+    else if (isPluginName(raw)) {
       if (pluginName !== undefined) throw usageError(`--plugin names two plugins to test, ${pluginName} and ${raw}; name one`);
       pluginName = raw;
     } else throw usageError(`--plugin ${raw} is neither a plugin executable nor a plugin name such as example.com/s3`);

@@ -9,6 +9,7 @@ import { realpathSync } from "node:fs";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isPluginName } from "@stowage/sdk";
 import type { Command } from "commander";
 import { usageError } from "../exit.js";
 import { globalOptions } from "../host-options.js";
@@ -21,7 +22,6 @@ interface NewPluginOptions {
   readonly cli?: string;
 }
 
-const PLUGIN_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[^/\s]+$/;
 const SHORT_NAME = /^[a-z0-9][-a-z0-9_.]*$/;
 
 /** The directory of an installed `@stowage/*` package this CLI resolves, or undefined. */
@@ -355,7 +355,7 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 async function newPlugin(name: string, options: NewPluginOptions, command: Command): Promise<void> {
   const globals = globalOptions(command);
   let pluginName = name;
-  if (!PLUGIN_NAME.test(name)) {
+  if (!isPluginName(name)) {
     if (!SHORT_NAME.test(name)) throw usageError(`${JSON.stringify(name)} is not a plugin name: use <domain>/<name>, for example example.com/memory`);
     pluginName = `example.com/${name}`;
   }

@@ -3,14 +3,14 @@
  *
  * @packageDocumentation
  */
-import { Code, Reason, StowageError, type ObjectStore } from "@stowage/sdk";
+import { Code, compareUtf8, Reason, StowageError, type ObjectStore } from "@stowage/sdk";
 import { CaseSkipped, ConfigProblem, defineCase } from "../define.js";
 import { MIB, bodyOf, digestStream, pseudoRandomBytes, pseudoRandomStream, readAll, sha256Bytes, sha256Hex } from "../harness/data.js";
 import { CaseFailure, check, describeFailure, expectError, expectOk, showKey } from "../harness/expect.js";
 import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
 import { UNINITIALISED_INSTANCE } from "./protocol.js";
-import { checkSameKeys, compareUtf8, drain, getBytes, keyOfBytes, listAll, putBytes, showSize, trackedPut, trackKey, untrackKey } from "./objects.js";
+import { checkSameKeys, drain, getBytes, keyOfBytes, listAll, putBytes, showSize, trackedPut, trackKey, untrackKey } from "./objects.js";
 
 const OS = ["object-store"] as const;
 

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import type { ListObjectsInput, ListObjectsPage, ObjectInfo, PutObjectInput, PutObjectResult } from "@stowage/sdk";
+import { compareUtf8, type ListObjectsInput, type ListObjectsPage, type ObjectInfo, type PutObjectInput, type PutObjectResult } from "@stowage/sdk";
 import { bodyOf, readAll } from "../harness/data.js";
 import { check, expectOk, showKey } from "../harness/expect.js";
 import type { CaseContext } from "../types.js";
@@ -98,11 +98,6 @@ export async function listAll(ctx: CaseContext, input: Omit<ListObjectsInput, "b
     objects: pages.flatMap((p) => p.objects),
     prefixes: pages.flatMap((p) => p.commonPrefixes),
   };
-}
-
-/** Byte-wise comparison of UTF-8 encodings, the order of clause 5.5.5. */
-export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 /** Checks clauses 5.5.5 to 5.5.8 on the pages of one listing. */

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { status } from "@grpc/grpc-js";
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, compareUtf8, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, type PluginCommand } from "@stowage/sdk/host";
 import { silentLogger } from "@stowage/sdk";
 import { CaseSkipped, defineCase } from "../define.js";
@@ -14,7 +14,6 @@ import { CaseFailure, check, describeFailure, expectError, expectOk } from "../h
 import { appVersionOf, childPids, processAlive, protocolOf, RawPlugin, runWithoutCookie, VELERO_APP_PROTOCOL_VERSION, VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE } from "../harness/raw-plugin.js";
 import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
-import { compareUtf8 } from "./objects.js";
 
 const BOTH = ["object-store", "block-store"] as const;
 

@@ -28,7 +28,7 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { decodePageToken, encodePageToken, guardBody, idleWatchdog, redactConfig, untilAborted, withRequestTimeout } from "@stowage/sdk/plugin";
+import { compareUtf8, decodePageToken, encodePageToken, guardBody, idleWatchdog, redactConfig, untilAborted, withRequestTimeout } from "@stowage/sdk/plugin";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -448,11 +448,6 @@ class BodyCounter {
       this.sha256 = new Uint8Array(actual);
     }
   }
-}
-
-/** Compares strings by the bytes of their UTF-8 encoding (Cloud Storage's listing order). */
-export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 /** The last entry a page token says was returned; it must lie inside the listing's prefix. */

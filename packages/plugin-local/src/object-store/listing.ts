@@ -23,10 +23,9 @@
  * @packageDocumentation
  */
 import { createHash } from "node:crypto";
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, compareUtf8, Reason, StowageError } from "@stowage/sdk";
 import { throwIfAborted } from "@stowage/sdk/plugin";
 import type { DirectoryCache } from "../shared/directory-cache.js";
-import { compareUtf8 } from "./byte-order.js";
 import { MinHeap } from "./heap.js";
 import { MAX_KEY_BYTES, objectPath, parseEntryName } from "./key-layout.js";
 

@@ -1,9 +1,9 @@
 /**
- * {@link BlockStore} over a plugin process.
+ * {@link BlockStore} over a plugin process speaking Stowage's own protocol. Internal: the host
+ * hands it out as a {@link HostBlockStore}.
  */
 import { BlockStoreService } from "../gen/stowage/v1/block_store_pb.js";
 import type {
-  BlockStore,
   CallOptions,
   CreateSnapshotInput,
   CreateVolumeFromSnapshotInput,
@@ -16,8 +16,8 @@ import type {
   VolumeRef,
 } from "../types.js";
 import { snapshotFromWire, volumeFromWire } from "../wire/convert.js";
-import type { RemoteClientOptions } from "./object-store-client.js";
-import type { Supervisor } from "./supervisor.js";
+import { PageListing } from "./page-listing.js";
+import type { ClientSettings, HostBlockStore, ProcessSource } from "./protocol-adapter.js";
 import {
   checkCallOptions,
   checkConfig,
@@ -30,17 +30,20 @@ import {
   persistentVolumeBytes,
 } from "./validate.js";
 
-/** A BlockStore served by a plugin process. */
-export class RemoteBlockStore implements BlockStore {
+/** A BlockStore served by a plugin process that speaks Stowage's protocol. */
+export class BlockStoreClient implements HostBlockStore {
   /** What the plugin announced. */
   readonly descriptor: PluginDescriptor;
-  readonly #supervisor: Supervisor;
-  readonly #options: RemoteClientOptions;
+  /** Stowage's own protocol. */
+  readonly protocol: string;
+  readonly #supervisor: ProcessSource;
+  readonly #options: ClientSettings;
 
-  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
-    this.#supervisor = supervisor;
+  constructor(processes: ProcessSource, descriptor: PluginDescriptor, options: ClientSettings, protocol: string) {
+    this.#supervisor = processes;
     this.descriptor = descriptor;
     this.#options = options;
+    this.protocol = protocol;
   }
 
   #opts(options: CallOptions | undefined): CallOptions {
@@ -75,14 +78,20 @@ export class RemoteBlockStore implements BlockStore {
     return snapshotFromWire(res.snapshot);
   }
 
-  async listSnapshots(input: ListSnapshotsInput, options?: CallOptions): Promise<ListSnapshotsPage> {
-    checkListSnapshotsInput(input);
-    const res = await (await this.#channel()).unary(
-      BlockStoreService.method.listSnapshots,
-      { plugin: this.descriptor.name, tagFilter: { ...input.tagFilter }, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? "" },
-      this.#opts(options),
+  listSnapshots(input: ListSnapshotsInput, options?: CallOptions): PageListing<ListSnapshotsPage> {
+    return new PageListing(
+      async (pageToken) => {
+        checkListSnapshotsInput(input);
+        const res = await (await this.#channel()).unary(
+          BlockStoreService.method.listSnapshots,
+          { plugin: this.descriptor.name, tagFilter: { ...input.tagFilter }, pageSize: input.pageSize ?? 0, pageToken },
+          this.#opts(options),
+        );
+        return { snapshots: res.snapshots.map((s) => snapshotFromWire(s)), nextPageToken: res.nextPageToken };
+      },
+      input?.pageToken ?? "",
+      input?.maxPages ?? 0,
     );
-    return { snapshots: res.snapshots.map((s) => snapshotFromWire(s)), nextPageToken: res.nextPageToken };
   }
 
   async deleteSnapshot(snapshotId: string, options?: CallOptions): Promise<void> {

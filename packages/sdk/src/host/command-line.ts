@@ -1,10 +1,27 @@
 /**
- * How a plugin command line is named in errors and log lines. A command that runs an interpreter on
+ * How a plugin executable is given (`PluginCommand`) and how its command line is named in errors and log lines. A command that runs an interpreter on
  * a script (`python3 -u plugin.py`, `node --flag main.mjs`, `deno run -A main.ts`) is named after
  * the script, not the interpreter: "plugin python3" says nothing about which plugin failed.
  */
 import { basename } from "node:path";
-import type { PluginCommand } from "./plugin-process.js";
+
+/** How to start a plugin executable. */
+export interface PluginCommand {
+  /** Path of the executable. */
+  readonly command: string;
+  /** Extra arguments. */
+  readonly args?: readonly string[] | undefined;
+  /** Extra environment variables. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Name used in logs (default: the executable's file name, or the script's for `node script`). */
+  readonly label?: string | undefined;
+  /**
+   * The protocol the executable speaks, by the name of a protocol adapter of the SDK: `stowage`
+   * (default) or another one docs/architecture.md lists, for example the adapter for unmodified
+   * plugin binaries of another backup server. An unknown name fails the launch.
+   */
+  readonly protocol?: string | undefined;
+}
 
 interface Interpreter {
   /** Subcommands that come before the script (`deno run main.ts`, `bun run main.ts`). */

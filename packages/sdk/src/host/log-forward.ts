@@ -32,8 +32,8 @@ export function parseLogLine(line: string): ParsedLogLine {
           const level: LogLevel = isLogLevel(rawLevel) ? rawLevel : "debug";
           const fields: Record<string, unknown> = {};
           for (const [k, v] of Object.entries(record)) {
-            // logrus (Velero's Go plugins) repeats the level and time without "@"; the host's
-            // logger has its own, so those keys are dropped as Velero itself does.
+            // Go plugins logging with logrus repeat the level and time without "@"; the host's
+            // logger has its own, so those keys are dropped (as go-plugin hosts written in Go do).
             if (k === "@message" || k === "@level" || k === "@timestamp" || k === "level" || k === "time" || k === "timestamp") continue;
             fields[k === "@module" ? "module" : k] = v;
           }

@@ -1,4 +1,4 @@
-import type { PluginCommand } from "./plugin-process.js";
+import type { PluginCommand } from "./command-line.js";
 
 /**
  * V8 options for processes that stream large bodies. A 1 MiB young generation makes V8 scavenge

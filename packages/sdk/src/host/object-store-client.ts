@@ -1,5 +1,7 @@
 /**
- * {@link ObjectStore} over a plugin process: the remote twin of an in-process implementation.
+ * {@link ObjectStore} over a plugin process speaking Stowage's own protocol (stowage.v1 and the
+ * data channel): the remote twin of an in-process implementation. Internal: the host hands it out
+ * as a {@link HostObjectStore}.
  */
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
@@ -7,7 +9,6 @@ import { Readable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { Code, Reason, StowageError } from "../errors.js";
 import { ObjectStoreService, PutObjectRequestSchema, type GetObjectResponse } from "../gen/stowage/v1/object_store_pb.js";
-import type { Logger } from "../logging.js";
 import { DATA_CHANNEL_TOKEN_BYTES, MAX_CHUNK_BYTES } from "../protocol/constants.js";
 import type {
   CallOptions,
@@ -18,7 +19,6 @@ import type {
   ListObjectsPage,
   ObjectInfo,
   ObjectRef,
-  ObjectStore,
   PluginConfig,
   PluginDescriptor,
   PutObjectInput,
@@ -29,23 +29,9 @@ import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/con
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
 import { chunksOf, ConnectionBrokenError, pump, untilAborted } from "../wire/chunks.js";
-import { commandName } from "./command-line.js";
 import { IdleWatch } from "./idle-watch.js";
-import type { PluginProcess } from "./plugin-process.js";
-import type { Supervisor } from "./supervisor.js";
+import type { ClientSettings, HostObjectStore, LaunchedProcess, ProcessSource } from "./protocol-adapter.js";
 import { checkCallOptions, checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "./validate.js";
-
-/** Client settings. */
-export interface RemoteClientOptions {
-  /** Deadline applied to unary calls that set none, in ms (0: none). */
-  readonly defaultTimeoutMs: number;
-  /** Use the plugin's data channel for bodies when it offers one. */
-  readonly dataChannel: boolean;
-  /** Longest wait on the plugin without progress in a streaming call, in ms (0 or absent: none). */
-  readonly streamIdleTimeoutMs?: number | undefined;
-  /** Where the client reports a data channel it stopped using. */
-  readonly logger?: Logger | undefined;
-}
 
 function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
   return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? (timeoutMs > 0 ? timeoutMs : undefined) };
@@ -81,7 +67,7 @@ async function openDataChannel(address: string, token: Uint8Array): Promise<Sock
 }
 
 /** Processes whose data channel failed: their bodies travel in gRPC messages from then on. */
-const brokenDataChannels = new WeakSet<PluginProcess>();
+const brokenDataChannels = new WeakSet<LaunchedProcess>();
 
 /**
  * Opens the data-channel connection of one call before the call starts, or returns undefined when
@@ -89,7 +75,7 @@ const brokenDataChannels = new WeakSet<PluginProcess>();
  * none, or its data channel failed (then once per process a warning says so, and no put or get
  * ever fails because of it).
  */
-async function dataChannelFor(proc: PluginProcess, options: RemoteClientOptions, token: Uint8Array): Promise<Socket | undefined> {
+async function dataChannelFor(proc: LaunchedProcess, options: ClientSettings, token: Uint8Array): Promise<Socket | undefined> {
   const address = proc.info.dataChannelAddress;
   if (!options.dataChannel || !address.startsWith("unix:") || brokenDataChannels.has(proc)) return undefined;
   try {
@@ -98,8 +84,8 @@ async function dataChannelFor(proc: PluginProcess, options: RemoteClientOptions,
     if (!brokenDataChannels.has(proc)) {
       brokenDataChannels.add(proc);
       options.logger?.warn(
-        { plugin: commandName(proc.command), pid: proc.pid, dataChannelAddress: address },
-        `the data channel of plugin ${commandName(proc.command)} failed (${(error as Error).message}); its object bodies travel in gRPC messages from now on`,
+        { plugin: proc.name, pid: proc.pid, dataChannelAddress: address },
+        `the data channel of plugin ${proc.name} failed (${(error as Error).message}); its object bodies travel in gRPC messages from now on`,
       );
     }
     return undefined;
@@ -184,17 +170,20 @@ class DataChannelBody extends Readable {
   }
 }
 
-/** An ObjectStore served by a plugin process. */
-export class RemoteObjectStore implements ObjectStore {
+/** An ObjectStore served by a plugin process that speaks Stowage's protocol. */
+export class ObjectStoreClient implements HostObjectStore {
   /** What the plugin announced. */
   readonly descriptor: PluginDescriptor;
-  readonly #supervisor: Supervisor;
-  readonly #options: RemoteClientOptions;
+  /** Stowage's own protocol. */
+  readonly protocol: string;
+  readonly #supervisor: ProcessSource;
+  readonly #options: ClientSettings;
 
-  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
-    this.#supervisor = supervisor;
+  constructor(processes: ProcessSource, descriptor: PluginDescriptor, options: ClientSettings, protocol: string) {
+    this.#supervisor = processes;
     this.descriptor = descriptor;
     this.#options = options;
+    this.protocol = protocol;
   }
 
   get #name(): string {

@@ -8,13 +8,12 @@ import type { PluginDescriptor, PluginKind } from "../types.js";
 import { commandName } from "./command-line.js";
 import { discoverExecutables } from "./discover.js";
 import { HEALTH_CHECK_DEFAULTS, type HealthCheckOptions, type HealthCheckSettings } from "./health-monitor.js";
-import { RemoteBlockStore } from "./block-store-client.js";
-import { RemoteObjectStore, type RemoteClientOptions } from "./object-store-client.js";
-import type { PluginCommand } from "./plugin-process.js";
+import { hostAdapter } from "../protocols/registry.js";
+import { STOWAGE_PROTOCOL } from "../protocol/constants.js";
+import type { PluginCommand } from "./command-line.js";
+import type { ClientSettings, HostBlockStore, HostObjectStore } from "./protocol-adapter.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
 import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
-// Velero interop hook (docs/velero.md).
-import { VeleroBlockStore, VeleroObjectStore } from "../velero/host.js";
 
 /** Options of {@link PluginHost}. */
 export interface PluginHostOptions {
@@ -93,7 +92,7 @@ function checkOptions(options: PluginHostOptions): void {
 
 /** Identifies a command line: the executable and its arguments. */
 function commandKey(command: PluginCommand): string {
-  return [command.protocol ?? "stowage", command.command, ...(command.args ?? [])].join("\0");
+  return [command.protocol ?? STOWAGE_PROTOCOL, command.command, ...(command.args ?? [])].join("\0");
 }
 
 interface Served {
@@ -120,7 +119,8 @@ export class PluginHost {
   readonly #logger: Logger;
   readonly #served = new Map<string, Served>();
   readonly #supervisors = new Map<string, Supervisor>();
-  readonly #clients = new Map<string, RemoteObjectStore | RemoteBlockStore>();
+  readonly #objectStores = new Map<string, HostObjectStore>();
+  readonly #blockStores = new Map<string, HostBlockStore>();
   #started = false;
   #closed = false;
 
@@ -151,7 +151,7 @@ export class PluginHost {
     };
   }
 
-  #clientOptions(): RemoteClientOptions {
+  #clientOptions(): ClientSettings {
     return {
       defaultTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000,
       dataChannel: this.#options.dataChannel ?? true,
@@ -182,7 +182,7 @@ export class PluginHost {
     });
     const launched = await Promise.allSettled(
       commands.map(async (command) => {
-        const supervisor = new Supervisor(command, this.#supervisorOptions());
+        const supervisor = this.#newSupervisor(command);
         const proc = await supervisor.acquire();
         return { supervisor, proc };
       }),
@@ -246,44 +246,53 @@ export class PluginHost {
     return served;
   }
 
+  /** A supervisor for `command`, speaking the protocol it names (an unknown one fails here, naming the executable). */
+  #newSupervisor(command: PluginCommand): Supervisor {
+    let adapter;
+    try {
+      adapter = hostAdapter(command.protocol);
+    } catch (error) {
+      throw new StowageError(Code.InvalidArgument, `plugin ${commandName(command)}: ${StowageError.from(error).rawMessage}`, { metadata: { command: command.command } });
+    }
+    return new Supervisor(command, adapter, this.#supervisorOptions());
+  }
+
   #supervisor(command: PluginCommand, instance: string): Supervisor {
     const key = `${commandKey(command)}\0\0${instance}`;
     let supervisor = this.#supervisors.get(key);
     if (supervisor === undefined) {
-      supervisor = new Supervisor(command, this.#supervisorOptions());
+      supervisor = this.#newSupervisor(command);
       this.#supervisors.set(key, supervisor);
     }
     return supervisor;
   }
 
   /** A client for the named ObjectStore plugin. Call `init` on it before anything else. */
-  objectStore(name: string, options: ClientOptions = {}): RemoteObjectStore {
+  objectStore(name: string, options: ClientOptions = {}): HostObjectStore {
     const served = this.#lookup("object-store", name);
     const instance = options.instance ?? "default";
-    const key = `object-store:${name}\0${instance}`;
-    let client = this.#clients.get(key);
+    const key = `${name}\0${instance}`;
+    let client = this.#objectStores.get(key);
     if (client === undefined) {
-      // Velero interop hook: a Velero plugin binary is reached through an adapter with the same interface.
-      const Client = served.command.protocol === "velero" ? VeleroObjectStore : RemoteObjectStore;
-      client = new Client(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
-      this.#clients.set(key, client);
+      const supervisor = this.#supervisor(served.command, instance);
+      client = supervisor.adapter.objectStore(supervisor, served.descriptor, this.#clientOptions());
+      this.#objectStores.set(key, client);
     }
-    return client as RemoteObjectStore;
+    return client;
   }
 
   /** A client for the named BlockStore plugin. Call `init` on it before anything else. */
-  blockStore(name: string, options: ClientOptions = {}): RemoteBlockStore {
+  blockStore(name: string, options: ClientOptions = {}): HostBlockStore {
     const served = this.#lookup("block-store", name);
     const instance = options.instance ?? "default";
-    const key = `block-store:${name}\0${instance}`;
-    let client = this.#clients.get(key);
+    const key = `${name}\0${instance}`;
+    let client = this.#blockStores.get(key);
     if (client === undefined) {
-      // Velero interop hook: a Velero plugin binary is reached through an adapter with the same interface.
-      const Client = served.command.protocol === "velero" ? VeleroBlockStore : RemoteBlockStore;
-      client = new Client(this.#supervisor(served.command, instance), served.descriptor, this.#clientOptions());
-      this.#clients.set(key, client);
+      const supervisor = this.#supervisor(served.command, instance);
+      client = supervisor.adapter.blockStore(supervisor, served.descriptor, this.#clientOptions());
+      this.#blockStores.set(key, client);
     }
-    return client as RemoteBlockStore;
+    return client;
   }
 
   /** Stops every plugin process (Shutdown RPC, grace period, SIGKILL) and waits for them to exit. */

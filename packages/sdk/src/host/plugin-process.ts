@@ -16,38 +16,14 @@ import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { Code, Reason, StowageError } from "../errors.js";
 import { EmptySchema as ControllerEmptySchema, GRPCController } from "../gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio, StdioData_Channel, type StdioData } from "../gen/plugin/grpc_stdio_pb.js";
-import { PluginInfoService, GetPluginInfoRequestSchema, PluginKind as WirePluginKind } from "../gen/stowage/v1/plugin_info_pb.js";
 import type { Logger } from "../logging.js";
-import { APP_PROTOCOL_VERSION, ENV, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "../protocol/constants.js";
+import { ENV } from "../protocol/constants.js";
 import { parseHandshake } from "../protocol/handshake.js";
-import type { PluginDescriptor } from "../types.js";
-import { checkPluginName } from "../plugin/definition.js";
-import { descriptorFromWire, kindFromWire } from "../wire/convert.js";
 import { methodCodec } from "../wire/rpc.js";
-import { commandLabel, commandName } from "./command-line.js";
+import { commandLabel, commandName, type PluginCommand } from "./command-line.js";
 import { StderrForwarder } from "./log-forward.js";
+import type { ExecutableInfo, ExecutableListing, HostProtocolAdapter, LaunchedProcess } from "./protocol-adapter.js";
 import { RpcChannel } from "./rpc-channel.js";
-// Velero interop hook (docs/velero.md).
-import { VELERO_APP_PROTOCOL_VERSION, VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE } from "../velero/constants.js";
-import { drainBroker, listVeleroPlugins } from "../velero/host.js";
-
-/** How to start a plugin executable. */
-export interface PluginCommand {
-  /** Path of the executable. */
-  readonly command: string;
-  /** Extra arguments. */
-  readonly args?: readonly string[] | undefined;
-  /** Extra environment variables. */
-  readonly env?: Readonly<Record<string, string>> | undefined;
-  /** Name used in logs (default: the executable's file name, or the script's for `node script`). */
-  readonly label?: string | undefined;
-  /**
-   * The protocol the executable speaks: `stowage` (default) or `velero` for an unmodified Velero
-   * plugin binary (started with `VELERO_PLUGIN=hello`, protocol version 2, asked with
-   * `generated.PluginLister`; see docs/velero.md).
-   */
-  readonly protocol?: "stowage" | "velero" | undefined;
-}
 
 /** Launch settings. */
 export interface LaunchOptions {
@@ -61,14 +37,6 @@ export interface LaunchOptions {
 export interface ExitInfo {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
-}
-
-/** What GetPluginInfo reported. */
-export interface ExecutableInfo {
-  readonly contractVersion: string;
-  readonly runtime: string;
-  readonly plugins: readonly PluginDescriptor[];
-  readonly dataChannelAddress: string;
 }
 
 const live = new Set<ChildProcess>();
@@ -88,7 +56,7 @@ function describeExit(exit: ExitInfo): string {
 }
 
 /** A running plugin process and its gRPC connection. */
-export class PluginProcess {
+export class PluginProcess implements LaunchedProcess {
   readonly command: PluginCommand;
   readonly pid: number;
   readonly channel: RpcChannel;
@@ -120,6 +88,11 @@ export class PluginProcess {
       this.#exit = exit;
     });
 
+  }
+
+  /** The executable's name, for messages. */
+  get name(): string {
+    return commandName(this.command);
   }
 
   /** The name its log lines are tagged with. */
@@ -177,17 +150,16 @@ export class PluginProcess {
    * a StowageError that names the executable, says what went wrong and quotes its stderr tail; the
    * process is killed before the error is thrown.
    */
-  static async launch(command: PluginCommand, options: LaunchOptions): Promise<PluginProcess> {
+  static async launch(command: PluginCommand, adapter: HostProtocolAdapter, options: LaunchOptions): Promise<PluginProcess> {
     installExitHook();
     const logger = options.logger.child({ plugin: commandLabel(command) });
     const socketDir = await mkdtemp(join(tmpdir(), "stowage-"));
-    const velero = command.protocol === "velero"; // Velero interop hook
-    const appVersion = velero ? VELERO_APP_PROTOCOL_VERSION : APP_PROTOCOL_VERSION;
+    const appVersion = adapter.appVersion;
     const child = spawn(command.command, [...(command.args ?? [])], {
       env: {
-        ...(velero ? withoutKey(process.env, MAGIC_COOKIE_KEY) : process.env),
+        ...withoutKeys(process.env, adapter.withheldEnv),
         ...command.env,
-        ...(velero ? { [VELERO_COOKIE_KEY]: VELERO_COOKIE_VALUE } : { [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE }),
+        [adapter.cookie.key]: adapter.cookie.value,
         [ENV.protocolVersions]: String(appVersion),
         [ENV.unixSocketDir]: socketDir,
         [ENV.minPort]: "10000",
@@ -226,7 +198,7 @@ export class PluginProcess {
     try {
       line = await readFirstLine(child, exited, spawnError, options.handshakeTimeoutMs);
     } catch (error) {
-      if (error instanceof EarlyExit) return fail((tail) => error.describe(tail, velero));
+      if (error instanceof EarlyExit) return fail((tail) => error.describe(tail, adapter));
       return fail((error as Error).message);
     }
     let handshake;
@@ -247,24 +219,19 @@ export class PluginProcess {
     });
     const channel = new RpcChannel(client);
     drainStdio(client, logger);
-    if (velero) drainBroker(client, logger); // Velero interop hook
-    let info: ExecutableInfo & { readonly problems: readonly string[] };
+    adapter.connected?.(client, logger);
+    let info: ExecutableListing;
     try {
-      info = velero ? { ...(await fetchVeleroInfo(channel, options.handshakeTimeoutMs, logger)), problems: [] } : await fetchInfo(channel, options.handshakeTimeoutMs, logger);
+      info = await adapter.describe(channel, options.handshakeTimeoutMs, logger);
     } catch (error) {
       client.close();
       const converted = StowageError.from(error);
-      const hint =
-        converted.code === Code.Unimplemented
-          ? velero
-            ? "it does not serve generated.PluginLister, so it is not a Velero plugin"
-            : "it does not serve stowage.v1.PluginInfoService, so it is not a Stowage plugin"
-          : converted.rawMessage;
-      return fail(`${velero ? "ListPlugins" : "GetPluginInfo"} failed: ${hint}`);
+      const hint = converted.code === Code.Unimplemented ? adapter.notServedHint : converted.rawMessage;
+      return fail(`${adapter.describeMethod} failed: ${hint}`);
     }
     if (info.problems.length > 0) {
       client.close();
-      return fail(`its GetPluginInfo answer breaks the contract, so the host refuses it:\n- ${info.problems.join("\n- ")}`);
+      return fail(`its ${adapter.describeMethod} answer breaks the contract, so the host refuses it:\n- ${info.problems.join("\n- ")}`);
     }
     if (info.dataChannelAddress !== "" && options.dataChannel) {
       const problem = await checkDataChannel(info.dataChannelAddress, Math.min(options.handshakeTimeoutMs, 5000));
@@ -278,7 +245,7 @@ export class PluginProcess {
     }
     stderr.release();
     logger.debug({ pid: child.pid, plugins: info.plugins.map((p) => `${p.kind}:${p.name}`), runtime: info.runtime }, "plugin started");
-    const processHandle = new PluginProcess({ command, child, channel, info, exited, stderr });
+    const processHandle = new PluginProcess({ command, child, channel, info: executableInfo(info), exited, stderr });
     void exited.then(async (exit) => {
       client.close();
       await rm(socketDir, { recursive: true, force: true });
@@ -383,13 +350,12 @@ class EarlyExit extends Error {
    * with go-plugin's refusal on stderr (it expects another cookie), or status 1 in silence (it may).
    * A plugin that said something else understood the cookie and failed for its own reasons.
    */
-  describe(stderrTail: string, velero: boolean): string {
-    const given = velero ? "VELERO_PLUGIN" : MAGIC_COOKIE_KEY;
+  describe(stderrTail: string, adapter: HostProtocolAdapter): string {
     let hint = "";
     if (this.exit.code === 1 && COOKIE_REFUSAL.test(stderrTail)) {
-      hint = ` — it lacks the magic cookie it expects (it was given ${given}), so it is not a ${velero ? "Velero" : "Stowage"} plugin${velero ? "" : " (Velero's plugins expect VELERO_PLUGIN; launch those with protocol \"velero\")"}`;
+      hint = ` — it lacks the magic cookie it expects (it was given ${adapter.cookie.key}), so it is not a ${adapter.title} plugin${adapter.cookieRefusalHint}`;
     } else if (this.exit.code === 1 && stderrTail === "" && this.stdout === "") {
-      hint = ` without saying why; a go-plugin binary does this when it lacks the magic cookie it expects, so it may not be a ${velero ? "Velero" : "Stowage"} plugin`;
+      hint = ` without saying why; a go-plugin binary does this when it lacks the magic cookie it expects, so it may not be a ${adapter.title} plugin`;
     }
     return `${this.message}${hint}${this.stdout === "" ? "" : `; stdout had ${JSON.stringify(this.stdout.slice(0, 200))}`}`;
   }
@@ -407,43 +373,6 @@ function drainStdio(client: Client, logger: Logger): void {
   stream.on("error", () => {
     // The stream ends with an error when the plugin stops; nothing to report.
   });
-}
-
-/**
- * Calls GetPluginInfo and checks the answer against contract 3.1: `problems` lists every rule it
- * breaks (an executable with problems is refused). Descriptors of kinds this host does not know
- * (a newer contract's) are ignored, as clause 1.1.7 asks.
- */
-async function fetchInfo(channel: RpcChannel, timeoutMs: number, logger: Logger): Promise<ExecutableInfo & { readonly problems: readonly string[] }> {
-  const res = await channel.unary(PluginInfoService.method.getPluginInfo, create(GetPluginInfoRequestSchema), { timeoutMs });
-  if (!/^1\.\d+$/.test(res.contractVersion)) {
-    throw new StowageError(Code.FailedPrecondition, `the plugin implements contract ${JSON.stringify(res.contractVersion)}; this host speaks 1.x`);
-  }
-  const problems: string[] = [];
-  const plugins: PluginDescriptor[] = [];
-  const seen = new Set<string>();
-  if (res.plugins.length === 0) problems.push("it lists no plugin; every executable serves at least one (contract 3.1.3)");
-  for (const [i, d] of res.plugins.entries()) {
-    const nameProblem = checkPluginName(d.name);
-    if (nameProblem !== undefined) problems.push(`plugin ${String(i + 1)}: ${nameProblem} (contract 3.1.7, 3.2)`);
-    if (d.kind === WirePluginKind.UNSPECIFIED) {
-      problems.push(`plugin ${JSON.stringify(d.name)} has kind PLUGIN_KIND_UNSPECIFIED; it must be an object store or a block store (contract 3.1.8, 3.3)`);
-      continue;
-    }
-    const kind = kindFromWire(d.kind);
-    if (kind === undefined) {
-      logger.warn({ plugin: d.name, kind: d.kind }, "ignoring a plugin of a kind this host does not know (a newer contract's)");
-      continue;
-    }
-    const id = `${kind}:${d.name}`;
-    if (seen.has(id)) {
-      problems.push(`it lists the ${kind} plugin ${JSON.stringify(d.name)} twice; (kind, name) must be unique within one executable (contract 3.1.9)`);
-      continue;
-    }
-    seen.add(id);
-    if (nameProblem === undefined) plugins.push(descriptorFromWire(d, kind));
-  }
-  return { contractVersion: res.contractVersion, runtime: res.runtime, plugins, dataChannelAddress: res.dataChannelAddress, problems };
 }
 
 /**
@@ -478,17 +407,15 @@ export async function checkDataChannel(address: string, timeoutMs: number): Prom
   }
 }
 
-/** Velero interop hook: what `generated.PluginLister/ListPlugins` reported, as ExecutableInfo. */
-async function fetchVeleroInfo(channel: RpcChannel, timeoutMs: number, logger: Logger): Promise<ExecutableInfo> {
-  const listing = await listVeleroPlugins(channel, timeoutMs);
-  if (listing.ignored.length > 0) logger.debug({ ignored: listing.ignored }, "ignoring Velero plugin kinds Stowage does not map");
-  return { contractVersion: `velero/${String(VELERO_APP_PROTOCOL_VERSION)}`, runtime: "velero-plugin (go-plugin)", plugins: listing.plugins, dataChannelAddress: "" };
+/** The listing without its (empty) problem list. */
+function executableInfo(listing: ExecutableListing): ExecutableInfo {
+  return { contractVersion: listing.contractVersion, runtime: listing.runtime, plugins: listing.plugins, dataChannelAddress: listing.dataChannelAddress };
 }
 
-/** Velero interop hook: the host's environment without our cookie (a Velero plugin gets Velero's only). */
-function withoutKey(env: NodeJS.ProcessEnv, key: string): NodeJS.ProcessEnv {
+/** The host's environment without `keys` (another protocol's cookie). */
+function withoutKeys(env: NodeJS.ProcessEnv, keys: readonly string[]): NodeJS.ProcessEnv {
   const copy = { ...env };
   // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- copying an environment map
-  delete copy[key];
+  for (const key of keys) delete copy[key];
   return copy;
 }

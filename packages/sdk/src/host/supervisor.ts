@@ -5,16 +5,15 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
 import { Code, Reason, StowageError } from "../errors.js";
-import { BlockStoreService } from "../gen/stowage/v1/block_store_pb.js";
-import { ObjectStoreService, ObjectStoreServiceInitRequestSchema } from "../gen/stowage/v1/object_store_pb.js";
 import type { Logger } from "../logging.js";
 import type { PluginConfig, PluginKind } from "../types.js";
 import { fromGrpcError } from "../wire/status.js";
 import { commandName } from "./command-line.js";
 import { HealthMonitor, type HealthCheckSettings } from "./health-monitor.js";
-import { PluginProcess, type LaunchOptions, type PluginCommand } from "./plugin-process.js";
+import type { PluginCommand } from "./command-line.js";
+import { PluginProcess, type LaunchOptions } from "./plugin-process.js";
+import type { HostProtocolAdapter, ProcessSource } from "./protocol-adapter.js";
 
 /** Restart policy. */
 export interface RestartPolicy {
@@ -50,8 +49,10 @@ function processIsDead(pid: number): boolean {
 }
 
 /** Supervises one executable (one instance of it). */
-export class Supervisor {
+export class Supervisor implements ProcessSource {
   readonly command: PluginCommand;
+  /** The protocol the executable speaks. */
+  readonly adapter: HostProtocolAdapter;
   readonly #options: SupervisorOptions;
   readonly #inits = new Map<string, { kind: PluginKind; name: string; config: PluginConfig }>();
   readonly #crashes: number[] = [];
@@ -60,8 +61,9 @@ export class Supervisor {
   #givenUp: StowageError | undefined;
   #closed = false;
 
-  constructor(command: PluginCommand, options: SupervisorOptions) {
+  constructor(command: PluginCommand, adapter: HostProtocolAdapter, options: SupervisorOptions) {
     this.command = command;
+    this.adapter = adapter;
     this.#options = options;
   }
 
@@ -99,7 +101,7 @@ export class Supervisor {
     const restarting = this.#current !== undefined;
     let proc: PluginProcess;
     try {
-      proc = await PluginProcess.launch(this.command, this.#options);
+      proc = await PluginProcess.launch(this.command, this.adapter, this.#options);
     } catch (error) {
       if (restarting) this.#recordCrash(StowageError.from(error).rawMessage);
       throw error;
@@ -127,11 +129,7 @@ export class Supervisor {
       this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
       for (const { kind, name, config } of this.#inits.values()) {
         try {
-          if (kind === "object-store") {
-            await proc.channel.unary(ObjectStoreService.method.init, create(ObjectStoreServiceInitRequestSchema, { plugin: name, config }), { timeoutMs: this.#options.initTimeoutMs });
-          } else {
-            await proc.channel.unary(BlockStoreService.method.init, { plugin: name, config }, { timeoutMs: this.#options.initTimeoutMs });
-          }
+          await this.adapter.replayInit?.(proc.channel, kind, name, config, this.#options.initTimeoutMs);
         } catch (error) {
           throw new StowageError(Code.Unavailable, `plugin ${name} was restarted but replaying its Init failed: ${StowageError.from(error).rawMessage}`, {
             reason: Reason.PluginCrashed,

@@ -185,6 +185,7 @@ export function checkListSnapshotsInput(input: ListSnapshotsInput): void {
   checkStringMap(input.tagFilter, "tagFilter", Reason.InvalidName);
   checkOptionalCount(input.pageSize, "pageSize", INT32_MAX);
   checkOptionalName(input.pageToken, "pageToken");
+  checkOptionalCount(input.maxPages, "maxPages", INT32_MAX);
 }
 
 /** The input of `createVolumeFromSnapshot`. */

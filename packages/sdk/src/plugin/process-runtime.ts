@@ -1,6 +1,6 @@
 /**
- * The life of a plugin process under go-plugin's protocol, shared by Stowage's own protocol
- * (`serve()`) and Velero's (`serveVelero()`): version check, the named plugins, a private socket,
+ * The life of a plugin process under go-plugin's protocol, shared by every protocol adapter
+ * (`serve()` picks one by the magic cookie): version check, the named plugins, a private socket,
  * go-plugin's health/controller/stdio services, the handshake line, stdout capture, signals,
  * orphan detection, and a bounded graceful stop. Each protocol only registers its own services.
  */
@@ -13,43 +13,26 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { GRPCController } from "../gen/plugin/grpc_controller_pb.js";
 import { GRPCStdio } from "../gen/plugin/grpc_stdio_pb.js";
-import { createHclogLogger, SecretRedactor, type Logger, type LogLevel } from "../logging.js";
+import { createHclogLogger, SecretRedactor, type LogLevel } from "../logging.js";
 import { CORE_PROTOCOL_VERSION, ENV } from "../protocol/constants.js";
 import { formatHandshake } from "../protocol/handshake.js";
 import { serviceDefinition } from "../wire/rpc.js";
 import type { PluginDefinition } from "./definition.js";
 import { controllerService, healthService, StdioForwarder } from "./go-plugin-services.js";
+import type { ServeProtocolAdapter } from "./protocol-adapter.js";
 import { PluginRegistry } from "./registry.js";
-
-/** What a protocol's services get to work with. */
-export interface ProcessContext {
-  readonly registry: PluginRegistry;
-  readonly logger: Logger;
-  /** Fires when the process starts shutting down. */
-  readonly shutdown: AbortSignal;
-  /** The private directory holding the plugin's sockets. */
-  readonly socketDir: string;
-}
-
-/** One application protocol served over go-plugin's process protocol. */
-export interface ProcessProtocol {
-  /** Application protocol version written in the handshake. */
-  readonly appVersion: number;
-  /** Who started the process, for log lines ("the host", "Velero"). */
-  readonly peer: string;
-  /** Adds the protocol's services; may return a closer run (bounded) at shutdown. */
-  register(server: Server, context: ProcessContext): Promise<(() => Promise<void>) | undefined>;
-}
 
 /** Options of {@link runPluginProcess}. */
 export interface RunOptions {
   readonly plugins: readonly PluginDefinition[];
   readonly logLevel: LogLevel;
   readonly env: NodeJS.ProcessEnv;
+  /** Offer a bulk data channel where the protocol has one. */
+  readonly dataChannel: boolean;
 }
 
 /** Serves `protocol` until Shutdown, SIGTERM or the parent's disappearance; then exits 0. */
-export async function runPluginProcess(protocol: ProcessProtocol, options: RunOptions): Promise<void> {
+export async function runPluginProcess(protocol: ServeProtocolAdapter, options: RunOptions): Promise<void> {
   const { env } = options;
   // Secret configuration values (registered by the registry at each Init) never reach a log line.
   const secrets = new SecretRedactor();
@@ -76,7 +59,7 @@ export async function runPluginProcess(protocol: ProcessProtocol, options: RunOp
   const shutdown = new AbortController();
   const stdio = new StdioForwarder();
   const server = new Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.max_send_message_length": -1 });
-  const closeProtocol = await protocol.register(server, { registry, logger, shutdown: shutdown.signal, socketDir });
+  const closeProtocol = await protocol.register(server, { registry, logger, shutdown: shutdown.signal, socketDir, dataChannel: options.dataChannel });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {

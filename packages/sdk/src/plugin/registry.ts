@@ -2,7 +2,8 @@ import { Code, Reason, StowageError } from "../errors.js";
 import { SecretRedactor, type Logger } from "../logging.js";
 import type { BlockStore, ObjectStore, PluginConfig, PluginDescriptor, PluginKind } from "../types.js";
 import { redactError, redactingProxy, secretValues } from "./secrets.js";
-import { checkPluginName, type PluginDefinition } from "./definition.js";
+import { checkPluginName } from "../plugin-name.js";
+import type { PluginDefinition } from "./definition.js";
 
 interface Entry<T> {
   readonly definition: PluginDefinition;

@@ -33,3 +33,6 @@ export const ENV = {
   clientCert: "PLUGIN_CLIENT_CERT",
   multiplexGrpc: "PLUGIN_MULTIPLEX_GRPC",
 } as const;
+
+/** The name of Stowage's own protocol in `PluginCommand.protocol` (the default). */
+export const STOWAGE_PROTOCOL = "stowage";

@@ -23,3 +23,5 @@ export const VELERO_INJECTED_KEYS: readonly string[] = ["bucket", "prefix", "caC
 export const PANIC_PREFIX = "plugin panicked: ";
 /** Any type URL of Velero's error-location detail. */
 export const STACK_TYPE_URL = "type.googleapis.com/generated.Stack";
+/** The protocol's name in `PluginCommand.protocol`. */
+export const VELERO_PROTOCOL = "velero";

@@ -1,16 +1,21 @@
 /**
  * Ordering of keys by the bytes of their UTF-8 encoding, the order the contract prescribes for
- * listings.
+ * listings (clause 5.5.5).
  *
  * @packageDocumentation
  */
 
 /**
  * Compares two well-formed strings in the lexicographic order of their UTF-8 bytes, which is the
- * order of their code points. JavaScript's `<` compares UTF-16 code units instead and disagrees
- * for characters above U+FFFF (surrogate pairs, `\uD800`–`\uDFFF`) against characters
- * `\uE000`–`\uFFFF`. This function fixes that up at the first differing unit, without encoding
- * either string.
+ * order of their code points and the order of listings (contract 5.5.5). JavaScript's `<` compares
+ * UTF-16 code units instead and disagrees for characters above U+FFFF (surrogate pairs,
+ * `\uD800`–`\uDFFF`) against characters `\uE000`–`\uFFFF`. This function fixes that up at the
+ * first differing unit, without encoding either string.
+ *
+ * @example
+ * ```ts
+ * keys.sort(compareUtf8);
+ * ```
  *
  * @returns A negative number, zero or a positive number, like `Buffer.compare`.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareUtf8 } from "./byte-order.js";
+import { compareUtf8 } from "../src/key-order.js";
 
 const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 

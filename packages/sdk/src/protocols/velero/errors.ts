@@ -7,10 +7,10 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Metadata, status as Status, type ServiceError, type StatusObject } from "@grpc/grpc-js";
-import { Code, Reason, StowageError } from "../errors.js";
-import { StatusSchema } from "../gen/google/rpc/status_pb.js";
-import { StackFrameSchema, StackSchema, type StackFrame } from "../gen/generated/Shared_pb.js";
-import type { Logger } from "../logging.js";
+import { Code, Reason, StowageError } from "../../errors.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { StackFrameSchema, StackSchema, type StackFrame } from "../../gen/generated/Shared_pb.js";
+import type { Logger } from "../../logging.js";
 import { PANIC_PREFIX } from "./constants.js";
 
 const DETAILS_KEY = "grpc-status-details-bin";

@@ -1,5 +1,5 @@
 /**
- * Velero mode of `serve()`: the same plugin executable, started by Velero (`VELERO_PLUGIN=hello`),
+ * The plugin side of Velero interop: the same plugin executable, started by Velero (`VELERO_PLUGIN=hello`),
  * serves Velero's protocol — go-plugin handshake with app version 2, health, GRPCController,
  * GRPCStdio, `generated.PluginLister`, `generated.ObjectStore` and `generated.VolumeSnapshotter` —
  * backed by the very same ObjectStore/BlockStore implementations. See docs/velero.md.
@@ -15,7 +15,7 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Code, StowageError } from "../errors.js";
+import { Code, StowageError } from "../../errors.js";
 import {
   BytesSchema,
   CreateSignedURLResponseSchema,
@@ -36,9 +36,9 @@ import {
   type ObjectExistsResponse,
   type ObjectStoreInitRequest,
   type PutObjectRequest,
-} from "../gen/generated/ObjectStore_pb.js";
-import { ListPluginsResponseSchema, PluginLister, type ListPluginsResponse } from "../gen/generated/PluginLister_pb.js";
-import { EmptySchema, type Empty } from "../gen/generated/Shared_pb.js";
+} from "../../gen/generated/ObjectStore_pb.js";
+import { ListPluginsResponseSchema, PluginLister, type ListPluginsResponse } from "../../gen/generated/PluginLister_pb.js";
+import { EmptySchema, type Empty } from "../../gen/generated/Shared_pb.js";
 import {
   CreateSnapshotResponseSchema,
   CreateVolumeResponseSchema,
@@ -58,32 +58,15 @@ import {
   type SetVolumeIDRequest,
   type SetVolumeIDResponse,
   type VolumeSnapshotterInitRequest,
-} from "../gen/generated/VolumeSnapshotter_pb.js";
-import type { Logger, LogLevel } from "../logging.js";
-import { callScope, type CallScope } from "../plugin/call-context.js";
-import type { PluginDefinition } from "../plugin/definition.js";
-import type { PluginRegistry } from "../plugin/registry.js";
-import { runPluginProcess } from "../plugin/process-runtime.js";
-import type { ByteSource, PluginConfig, PluginDescriptor, PluginKind } from "../types.js";
-import { serviceDefinition } from "../wire/rpc.js";
-import { VELERO_APP_PROTOCOL_VERSION, VELERO_CHUNK_BYTES, VELERO_INJECTED_KEYS, VELERO_KIND_OBJECT_STORE, VELERO_KIND_VOLUME_SNAPSHOTTER } from "./constants.js";
+} from "../../gen/generated/VolumeSnapshotter_pb.js";
+import type { Logger } from "../../logging.js";
+import { callScope, type CallScope } from "../../plugin/call-context.js";
+import type { PluginRegistry } from "../../plugin/registry.js";
+import type { ServeProtocolAdapter } from "../../plugin/protocol-adapter.js";
+import type { ByteSource, PluginConfig, PluginDescriptor, PluginKind } from "../../types.js";
+import { serviceDefinition } from "../../wire/rpc.js";
+import { VELERO_APP_PROTOCOL_VERSION, VELERO_CHUNK_BYTES, VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE, VELERO_PROTOCOL, VELERO_INJECTED_KEYS, VELERO_KIND_OBJECT_STORE, VELERO_KIND_VOLUME_SNAPSHOTTER } from "./constants.js";
 import { toVeleroStatus } from "./errors.js";
-
-/** What `serve()` hands to Velero mode. */
-export interface VeleroServeOptions {
-  /** The plugins this executable serves. */
-  readonly plugins: readonly PluginDefinition[];
-  /** Log level (from `--log-level`, already parsed tolerantly). */
-  readonly logLevel: LogLevel;
-  /** Environment. */
-  readonly env: NodeJS.ProcessEnv;
-  /**
-   * The command Velero should re-execute to reach this plugin (reported by ListPlugins). Default:
-   * the absolute path of the script or binary that was started (`process.argv[1]`, or
-   * `process.execPath` for a single-executable build).
-   */
-  readonly command?: string | undefined;
-}
 
 /** The path Velero can re-execute: the started script (node) or the executable itself. */
 export function reexecCommand(argv: readonly string[] = process.argv, execPath: string = process.execPath): string {
@@ -349,23 +332,20 @@ function pluginListerService(ctx: Ctx, command: string): UntypedServiceImplement
 }
 
 /**
- * Serves the plugins over Velero's protocol. Never returns normally: the process exits after
- * `GRPCController/Shutdown`, on SIGTERM, or when its parent disappears.
+ * Velero's protocol, as `serve()` speaks it when Velero starts the executable: `PluginLister`,
+ * `ObjectStore` and `VolumeSnapshotter` over the same implementations. ListPlugins reports the
+ * command Velero should re-execute: the absolute path of the script or binary that was started.
  */
-export async function serveVelero(options: VeleroServeOptions): Promise<void> {
-  const command = options.command ?? reexecCommand();
-  await runPluginProcess(
-    {
-      appVersion: VELERO_APP_PROTOCOL_VERSION,
-      peer: "Velero",
-      async register(server, { registry, logger, shutdown }) {
-        const ctx: Ctx = { registry, logger, shutdown, descriptors: registry.descriptors() };
-        server.addService(serviceDefinition(PluginLister), pluginListerService(ctx, command));
-        server.addService(serviceDefinition(VeleroObjectStoreService), objectStoreService(ctx));
-        server.addService(serviceDefinition(VolumeSnapshotter), volumeSnapshotterService(ctx));
-        return undefined;
-      },
-    },
-    options,
-  );
-}
+export const veleroServeAdapter: ServeProtocolAdapter = {
+  name: VELERO_PROTOCOL,
+  cookie: { key: VELERO_COOKIE_KEY, value: VELERO_COOKIE_VALUE },
+  appVersion: VELERO_APP_PROTOCOL_VERSION,
+  peer: "Velero",
+  async register(server, { registry, logger, shutdown }) {
+    const ctx: Ctx = { registry, logger, shutdown, descriptors: registry.descriptors() };
+    server.addService(serviceDefinition(PluginLister), pluginListerService(ctx, reexecCommand()));
+    server.addService(serviceDefinition(VeleroObjectStoreService), objectStoreService(ctx));
+    server.addService(serviceDefinition(VolumeSnapshotter), volumeSnapshotterService(ctx));
+    return undefined;
+  },
+};

@@ -1,53 +1,25 @@
 /**
- * The host side of Velero interop: asking a Velero plugin binary what it serves
- * (`generated.PluginLister/ListPlugins`), draining go-plugin's broker stream, and the adapters that
- * present its `generated.ObjectStore` / `generated.VolumeSnapshotter` as our {@link ObjectStore} and
- * {@link BlockStore} interfaces. See docs/velero.md for the mapping and where Velero's contract is
- * weaker than ours.
+ * The host's ObjectStore over a Velero ObjectStore plugin such as velero-plugin-for-aws
+ * (docs/velero.md).
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import { Metadata, type Client } from "@grpc/grpc-js";
-import { Code, objectNotFound, Reason, StowageError } from "../errors.js";
-import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes, type PutObjectRequest } from "../gen/generated/ObjectStore_pb.js";
-import { PluginLister } from "../gen/generated/PluginLister_pb.js";
-import { GRPCBroker, type ConnInfo } from "../gen/plugin/grpc_broker_pb.js";
-import { VolumeSnapshotter } from "../gen/generated/VolumeSnapshotter_pb.js";
-import type { Logger } from "../logging.js";
-import { RemoteBlockStore } from "../host/block-store-client.js";
-import { RemoteObjectStore, type RemoteClientOptions } from "../host/object-store-client.js";
-import type { PluginProcess } from "../host/plugin-process.js";
-import type { ClientStreamCall, RpcChannel } from "../host/rpc-channel.js";
-import type { Supervisor } from "../host/supervisor.js";
-import {
-  checkCallOptions,
-  checkConfig,
-  checkCreateSnapshotInput,
-  checkCreateVolumeInput,
-  checkGetInput,
-  checkListInput,
-  checkObjectRef,
-  checkPutInput,
-  checkSignedUrlInput,
-  checkSnapshotId,
-  checkVolumeId,
-  checkVolumeRef,
-  persistentVolumeBytes,
-} from "../host/validate.js";
-import { chunksOf, untilAborted } from "../wire/chunks.js";
+import { Code, objectNotFound, Reason, StowageError } from "../../errors.js";
+import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes, type PutObjectRequest } from "../../gen/generated/ObjectStore_pb.js";
+import type { ClientSettings, HostObjectStore, ProcessSource } from "../../host/protocol-adapter.js";
+import type { ClientStreamCall } from "../../host/rpc-channel.js";
+import { checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "../../host/validate.js";
+import { compareUtf8 } from "../../key-order.js";
 import type {
   CallOptions,
   CreateSignedUrlInput,
-  CreateSnapshotInput,
-  CreateVolumeFromSnapshotInput,
   GetObjectInput,
   GetObjectOutput,
   ListObjectsInput,
   ListObjectsPage,
-  ListSnapshotsPage,
   ObjectInfo,
   ObjectRef,
   PluginConfig,
@@ -55,139 +27,16 @@ import type {
   PutObjectInput,
   PutObjectResult,
   SignedUrl,
-  Snapshot,
-  Volume,
-  VolumeRef,
-} from "../types.js";
-import { methodCodec } from "../wire/rpc.js";
-import { VELERO_CHUNK_BYTES, VELERO_KIND_OBJECT_STORE, VELERO_KIND_VOLUME_SNAPSHOTTER } from "./constants.js";
+} from "../../types.js";
+import { chunksOf, untilAborted } from "../../wire/chunks.js";
+import { InitTracker, unsupported, veleroCall, withDefault } from "./client-support.js";
+import { VELERO_CHUNK_BYTES, VELERO_PROTOCOL } from "./constants.js";
 import { fromVeleroError } from "./errors.js";
-
-/** What a Velero plugin binary serves, as (kind, name) pairs translated to our descriptors. */
-export interface VeleroListing {
-  readonly plugins: readonly PluginDescriptor[];
-  /** Kinds we do not map (item actions, …), as `kind:name`. */
-  readonly ignored: readonly string[];
-}
-
-/** Calls `generated.PluginLister/ListPlugins` and maps ObjectStore/VolumeSnapshotter entries. */
-export async function listVeleroPlugins(channel: RpcChannel, timeoutMs: number): Promise<VeleroListing> {
-  const res = await channel.unary(PluginLister.method.listPlugins, {}, { timeoutMs });
-  const plugins: PluginDescriptor[] = [];
-  const ignored: string[] = [];
-  for (const p of res.plugins) {
-    if (p.kind === VELERO_KIND_OBJECT_STORE) {
-      // CreateSignedURL is part of every Velero ObjectStore and always signs GETs.
-      plugins.push({ name: p.name, kind: "object-store", capabilities: ["SIGNED_GET_URLS"], description: `Velero ObjectStore plugin (${p.command})`, configKeys: [] });
-    } else if (p.kind === VELERO_KIND_VOLUME_SNAPSHOTTER) {
-      plugins.push({ name: p.name, kind: "block-store", capabilities: [], description: `Velero VolumeSnapshotter plugin (${p.command})`, configKeys: [] });
-    } else {
-      ignored.push(`${p.kind}:${p.name}`);
-    }
-  }
-  return { plugins, ignored };
-}
-
-/**
- * Opens go-plugin's broker stream like the Go client does and keeps reading it (Velero never
- * brokers connections; an error, e.g. UNIMPLEMENTED from a non-Go plugin, is ignored).
- */
-export function drainBroker(client: Client, logger: Logger): void {
-  const codec = methodCodec(GRPCBroker.method.startStream);
-  const stream = client.makeBidiStreamRequest(codec.path, codec.serializeRequest, codec.deserializeResponse, new Metadata(), {});
-  stream.on("data", (info: ConnInfo) => {
-    logger.debug({ serviceId: info.serviceId }, "ignoring a go-plugin broker message");
-  });
-  stream.on("error", () => undefined);
-}
-
-function unsupported(what: string): StowageError {
-  return new StowageError(Code.Unimplemented, `${what} is not offered by Velero plugins`, { reason: Reason.Unsupported });
-}
-
-function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
-  checkCallOptions(options);
-  return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? (timeoutMs > 0 ? timeoutMs : undefined) };
-}
-
-/**
- * Re-runs Init on a freshly (re)started process before the first other call, as Velero's
- * restartable wrappers do; the supervisor's own Init replay speaks Stowage's services only.
- */
-class InitTracker {
-  readonly #supervisor: Supervisor;
-  readonly #init: (proc: PluginProcess, config: PluginConfig, options: CallOptions) => Promise<void>;
-  readonly #done = new WeakSet<PluginProcess>();
-  #config: PluginConfig | undefined;
-
-  constructor(supervisor: Supervisor, init: (proc: PluginProcess, config: PluginConfig, options: CallOptions) => Promise<void>) {
-    this.#supervisor = supervisor;
-    this.#init = init;
-  }
-
-  async init(config: PluginConfig, options: CallOptions): Promise<void> {
-    const proc = await this.#supervisor.acquire();
-    try {
-      await this.#init(proc, config, options);
-    } catch (error) {
-      throw initError(error);
-    }
-    this.#config = { ...config };
-    this.#done.add(proc);
-  }
-
-  async channel(options: CallOptions): Promise<RpcChannel> {
-    if (this.#config === undefined) {
-      // Velero plugins are never called before Init; Go implementations typically dereference nil then.
-      throw new StowageError(Code.FailedPrecondition, "call init first: Velero plugins must be initialised before any other call", { reason: Reason.NotInitialized });
-    }
-    const proc = await this.#supervisor.acquire();
-    if (this.#config !== undefined && !this.#done.has(proc)) {
-      await this.#init(proc, this.#config, options);
-      this.#done.add(proc);
-    }
-    return proc.channel;
-  }
-}
-
-/**
- * Velero's framework validates config keys with a fixed message ("config has invalid keys [..];
- * valid keys are [..]"); that one is recognisably INVALID_CONFIG. Other Init failures stay as they are.
- */
-function initError(error: unknown): StowageError {
-  const converted = fromVeleroError(error);
-  const m = /config has invalid keys \[([^\]]*)\]; valid keys are \[([^\]]*)\]/.exec(converted.rawMessage);
-  if (converted.code !== Code.Unknown || m === null) return converted;
-  // Contract 4.3.3: names separated by commas, sorted (Velero lists the valid keys in declaration order).
-  const list = (text: string | undefined): string =>
-    (text ?? "")
-      .split(/[\s,]+/)
-      .filter((k) => k !== "")
-      .sort()
-      .join(",");
-  return new StowageError(Code.InvalidArgument, converted.rawMessage, {
-    reason: Reason.InvalidConfig,
-    metadata: { ...converted.metadata, invalid_keys: list(m[1]), valid_keys: list(m[2]) },
-    cause: converted,
-  });
-}
-
-async function veleroCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw fromVeleroError(error);
-  }
-}
 
 /** An entry of a host-side listing. */
 interface Entry {
   readonly name: string;
   readonly prefix: boolean;
-}
-
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 /** A host-side page token: the listing it belongs to and the last entry returned. */
@@ -216,19 +65,23 @@ function parseToken(token: string, prefix: string, delimiter: string): string {
  * PUT URLs (those throw UNIMPLEMENTED/UNSUPPORTED); object sizes are unknown (`size: -1`,
  * `contentLength: -1`) and etags empty; listings are fetched whole and cut into pages on the host.
  */
-export class VeleroObjectStore extends RemoteObjectStore {
+export class VeleroObjectStore implements HostObjectStore {
+  /** What the plugin announced. */
+  readonly descriptor: PluginDescriptor;
+  /** Velero's protocol. */
+  readonly protocol = VELERO_PROTOCOL;
   readonly #tracker: InitTracker;
   readonly #timeoutMs: number;
 
-  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
-    super(supervisor, descriptor, options);
+  constructor(supervisor: ProcessSource, descriptor: PluginDescriptor, options: ClientSettings) {
+    this.descriptor = descriptor;
     this.#timeoutMs = options.defaultTimeoutMs;
     this.#tracker = new InitTracker(supervisor, async (proc, config, opts) => {
       await veleroCall(() => proc.channel.unary(VeleroObjectStoreService.method.init, { plugin: descriptor.name, config: { ...config } }, opts));
     });
   }
 
-  override async init(config: PluginConfig, options?: CallOptions): Promise<void> {
+  async init(config: PluginConfig, options?: CallOptions): Promise<void> {
     checkConfig(config);
     await this.#tracker.init(config, withDefault(options, this.#timeoutMs));
   }
@@ -242,12 +95,12 @@ export class VeleroObjectStore extends RemoteObjectStore {
   }
 
   /** ObjectExists; Velero reports nothing else about an object, so size is -1 (unknown). */
-  override async headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined> {
+  async headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined> {
     if (!(await this.#exists(input, options))) return undefined;
     return { key: input.key, size: -1, etag: "", contentType: "", metadata: {} };
   }
 
-  override async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
+  async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
     checkObjectRef(input);
     const opts = withDefault(options, this.#timeoutMs);
     const channel = await this.#tracker.channel(opts);
@@ -255,7 +108,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
   }
 
   /** GET URLs only; the TTL goes over the wire in nanoseconds. `expiresAt` is computed here (Velero does not report it). */
-  override async createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
+  async createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
     checkSignedUrlInput(input);
     if ((input.method ?? "GET") !== "GET") throw unsupported("a signed PUT URL");
     if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds < 1) throw new StowageError(Code.InvalidArgument, `ttlSeconds must be at least 1, not ${String(input.ttlSeconds)}`);
@@ -287,7 +140,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
    * ListObjects (and, with a delimiter, ListCommonPrefixes), fetched whole, sorted, and cut into pages
    * here. The page token is the last entry of the previous page.
    */
-  override async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage> {
+  async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage> {
     checkListInput(input);
     const pageSize = input.pageSize ?? 1000;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new StowageError(Code.InvalidArgument, `pageSize must be 1 to 1000, not ${String(pageSize)}`);
@@ -295,8 +148,8 @@ export class VeleroObjectStore extends RemoteObjectStore {
     const delimiter = input.delimiter ?? "";
     let after: string | undefined;
     if (input.pageToken !== undefined && input.pageToken !== "") after = parseToken(input.pageToken, prefix, delimiter);
-    const entries = (await this.#entries(input, options)).sort((a, b) => compareBytes(a.name, b.name));
-    let start = after === undefined ? 0 : entries.findIndex((e) => compareBytes(e.name, after) > 0);
+    const entries = (await this.#entries(input, options)).sort((a, b) => compareUtf8(a.name, b.name));
+    let start = after === undefined ? 0 : entries.findIndex((e) => compareUtf8(e.name, after) > 0);
     if (start < 0) start = entries.length;
     let pages = 0;
     do {
@@ -323,7 +176,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
    * kept here for the same reason (no gRPC deadline is sent). Metadata cannot be carried;
    * `contentType` is dropped.
    */
-  override async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
+  async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
     checkPutInput(input);
     if (input.metadata !== undefined && Object.keys(input.metadata).length > 0) throw unsupported("object metadata");
     const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
@@ -399,7 +252,7 @@ export class VeleroObjectStore extends RemoteObjectStore {
    * here. Velero sends no length: `contentLength` and `object.size` are -1. A failure on a key that
    * ObjectExists denies becomes NOT_FOUND / OBJECT_NOT_FOUND.
    */
-  override async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
+  async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
     checkGetInput(input);
     if (input.range !== undefined) throw unsupported("a ranged read");
     const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
@@ -476,99 +329,3 @@ async function abandonUpload(call: ClientStreamCall<PutObjectRequest, unknown>):
 
 /** How long {@link abandonUpload} waits for each step. */
 const ABANDON_WAIT_MS = 1000;
-
-/**
- * A `BlockStore` served by a Velero VolumeSnapshotter plugin. Velero has no snapshot state,
- * progress, listing or volume deletion: `getSnapshot`, `listSnapshots` and `deleteVolume` throw
- * UNIMPLEMENTED/UNSUPPORTED, and `createSnapshot` returns the snapshot as `pending` with unknown
- * size (Velero itself treats a created snapshot as usable).
- */
-export class VeleroBlockStore extends RemoteBlockStore {
-  readonly #tracker: InitTracker;
-  readonly #timeoutMs: number;
-
-  constructor(supervisor: Supervisor, descriptor: PluginDescriptor, options: RemoteClientOptions) {
-    super(supervisor, descriptor, options);
-    this.#timeoutMs = options.defaultTimeoutMs;
-    this.#tracker = new InitTracker(supervisor, async (proc, config, opts) => {
-      await veleroCall(() => proc.channel.unary(VolumeSnapshotter.method.init, { plugin: descriptor.name, config: { ...config } }, opts));
-    });
-  }
-
-  async #call<T>(options: CallOptions | undefined, fn: (channel: RpcChannel, opts: CallOptions) => Promise<T>): Promise<T> {
-    const opts = withDefault(options, this.#timeoutMs);
-    const channel = await this.#tracker.channel(opts);
-    return veleroCall(() => fn(channel, opts));
-  }
-
-  override async init(config: PluginConfig, options?: CallOptions): Promise<void> {
-    checkConfig(config);
-    await this.#tracker.init(config, withDefault(options, this.#timeoutMs));
-  }
-
-  override async createSnapshot(input: CreateSnapshotInput, options?: CallOptions): Promise<Snapshot> {
-    checkCreateSnapshotInput(input);
-    const res = await this.#call(options, (c, o) =>
-      c.unary(VolumeSnapshotter.method.createSnapshot, { plugin: this.descriptor.name, volumeID: input.volumeId, volumeAZ: input.zone ?? "", tags: { ...input.tags } }, o),
-    );
-    return {
-      snapshotId: res.snapshotID,
-      volumeId: input.volumeId,
-      state: "pending",
-      sizeBytes: 0,
-      tags: { ...input.tags },
-      zone: input.zone ?? "",
-      message: "Velero plugins do not report snapshot state",
-    };
-  }
-
-  override async getSnapshot(): Promise<Snapshot> {
-    throw unsupported("reading a snapshot's state");
-  }
-
-  override async listSnapshots(): Promise<ListSnapshotsPage> {
-    throw unsupported("listing snapshots");
-  }
-
-  override async deleteSnapshot(snapshotId: string, options?: CallOptions): Promise<void> {
-    checkSnapshotId(snapshotId);
-    await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.deleteSnapshot, { plugin: this.descriptor.name, snapshotID: snapshotId }, o));
-  }
-
-  /** Tags cannot be carried by Velero's CreateVolumeFromSnapshot and are dropped. */
-  override async createVolumeFromSnapshot(input: CreateVolumeFromSnapshotInput, options?: CallOptions): Promise<string> {
-    checkCreateVolumeInput(input);
-    const res = await this.#call(options, (c, o) =>
-      c.unary(
-        VolumeSnapshotter.method.createVolumeFromSnapshot,
-        { plugin: this.descriptor.name, snapshotID: input.snapshotId, volumeType: input.volumeType ?? "", volumeAZ: input.zone ?? "", iops: BigInt(Math.trunc(input.iops ?? 0)) },
-        o,
-      ),
-    );
-    return res.volumeID;
-  }
-
-  /** Type and IOPS from the plugin (IOPS 0 = unset); zone echoed from the input; size unknown (0). */
-  override async getVolumeInfo(input: VolumeRef, options?: CallOptions): Promise<Volume> {
-    checkVolumeRef(input);
-    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeInfo, { plugin: this.descriptor.name, volumeID: input.volumeId, volumeAZ: input.zone ?? "" }, o));
-    return { volumeId: input.volumeId, volumeType: res.volumeType, ...(res.iops === 0n ? {} : { iops: Number(res.iops) }), zone: input.zone ?? "", sizeBytes: 0 };
-  }
-
-  override async deleteVolume(): Promise<void> {
-    throw unsupported("deleting a volume");
-  }
-
-  override async getVolumeId(persistentVolume: unknown, options?: CallOptions): Promise<string> {
-    const pv = persistentVolumeBytes(persistentVolume);
-    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.getVolumeID, { plugin: this.descriptor.name, persistentVolume: pv }, o));
-    return res.volumeID;
-  }
-
-  override async setVolumeId(persistentVolume: unknown, volumeId: string, options?: CallOptions): Promise<unknown> {
-    const pv = persistentVolumeBytes(persistentVolume);
-    checkVolumeId(volumeId);
-    const res = await this.#call(options, (c, o) => c.unary(VolumeSnapshotter.method.setVolumeID, { plugin: this.descriptor.name, persistentVolume: pv, volumeID: volumeId }, o));
-    return JSON.parse(Buffer.from(res.persistentVolume).toString("utf8")) as unknown;
-  }
-}
