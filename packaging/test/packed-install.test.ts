@@ -152,6 +152,18 @@ describe("the published packages, installed from their tarballs into an empty pr
     expect(result.stdout.trim()).toBe("ok 9");
   });
 
+  it("each installed plugin names its executable: a bin entry, and the ./main export resolves to it without loading it", async () => {
+    const script = [
+      "const { existsSync, realpathSync } = await import('node:fs');",
+      "const { fileURLToPath } = await import('node:url');",
+      "const main = realpathSync(fileURLToPath(import.meta.resolve('@stowage/plugin-local/main')));",
+      "const bin = realpathSync('node_modules/.bin/stowage-plugin-local');",
+      "console.log(JSON.stringify({ exists: existsSync(main), same: main === bin }));",
+    ].join("\n");
+    const result = await ok(process.execPath, ["--input-type=module", "-e", script], project);
+    expect(JSON.parse(result.stdout.trim())).toEqual({ exists: true, same: true });
+  });
+
   let pluginMain: string | undefined;
 
   it("scaffolds a plugin with the installed `stowage new plugin`, which installs, builds and passes the installed kit by its own printed steps", async () => {
