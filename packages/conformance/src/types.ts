@@ -41,7 +41,11 @@ export interface ConformanceCase {
   readonly requires: readonly Requirement[];
   /** Time limit for the case, in milliseconds, cleanup excluded. */
   readonly timeoutMs: number;
-  /** The check: resolves when the plugin conforms, throws a {@link CaseFailure} (or any error) when not. */
+  /**
+   * The check: resolves when the plugin conforms, throws a `CaseFailure` (or any error) when not.
+   *
+   * @internal The kit runs it; its context is not part of the package's API.
+   */
   run(context: CaseContext): Promise<void>;
 }
 

@@ -5,7 +5,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { CASES, catalogueMarkdown } from "../src/index.js";
+import { CASES } from "../src/index.js";
+import { catalogueMarkdown } from "../src/catalogue.js";
 
 const DOC = fileURLToPath(new URL("../../../docs/conformance.md", import.meta.url));
 const CONTRACT = fileURLToPath(new URL("../../../docs/contract.md", import.meta.url));

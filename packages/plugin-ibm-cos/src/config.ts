@@ -16,7 +16,7 @@ import {
   parseS3CommonConfig,
   s3StoreSettings,
   type S3StoreSettings,
-} from "@stowage/plugin-aws";
+} from "@stowage/plugin-aws/s3";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
 import { validateConfig } from "@stowage/sdk/plugin";
 import type { AwsCredentialIdentityProvider, FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from "@smithy/types";

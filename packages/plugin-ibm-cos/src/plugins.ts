@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { S3ObjectStore } from "@stowage/plugin-aws";
+import { S3ObjectStore } from "@stowage/plugin-aws/s3";
 import type { Logger } from "@stowage/sdk";
 import { defineObjectStore } from "@stowage/sdk/plugin";
 import { IBM_COS_CONFIG_KEYS, configureIbmCos } from "./config.js";

@@ -5,9 +5,9 @@
  *
  * @packageDocumentation
  */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isPluginName } from "@stowage/sdk";
 import type { Command } from "commander";
@@ -34,18 +34,62 @@ function packageDir(specifier: string): string | undefined {
   }
 }
 
+/** The `@stowage/*` packages a project installed from files (tarballs or folders), by name: `file:` specs with absolute paths. */
+type FileInstalls = Readonly<Record<string, string>>;
+
+/**
+ * The `@stowage/*` packages that the npm project holding `dir` (a package under its
+ * `node_modules`) installed from files, read from the project's lockfile (`package-lock.json`,
+ * else npm's hidden `node_modules/.package-lock.json`), with their `file:` paths made absolute.
+ * Empty when `dir` is not under `node_modules` or nothing was installed from a file.
+ */
+function fileInstalls(dir: string): FileInstalls {
+  const at = dir.lastIndexOf(`${sep}node_modules${sep}`);
+  if (at < 0) return {};
+  const project = dir.slice(0, at);
+  for (const lockfile of [join(project, "package-lock.json"), join(project, "node_modules", ".package-lock.json")]) {
+    let packages: Record<string, { resolved?: unknown }>;
+    try {
+      packages = (JSON.parse(readFileSync(lockfile, "utf8")) as { packages?: Record<string, { resolved?: unknown }> }).packages ?? {};
+    } catch {
+      continue;
+    }
+    const found: Record<string, string> = {};
+    for (const [path, entry] of Object.entries(packages)) {
+      const name = /^node_modules\/(@stowage\/[^/]+)$/.exec(path)?.[1];
+      if (name !== undefined && typeof entry.resolved === "string" && entry.resolved.startsWith("file:")) {
+        found[name] = `file:${resolve(project, entry.resolved.slice("file:".length))}`;
+      }
+    }
+    return found;
+  }
+  return {};
+}
+
 /**
  * The dependency spec for a Stowage package in the scaffold: `file:` to the package this CLI runs
- * with when that is a source checkout (not under node_modules), else a version range.
+ * with when that is a source checkout (not under node_modules); the tarball (or folder) it was
+ * installed from when npm installed it from a file, as `npm install ./stowage-cli-0.1.0.tgz` does;
+ * else this CLI's version, for a registry.
  */
-function defaultSpec(specifier: string): string {
+function defaultSpec(specifier: string, installs: FileInstalls): string {
   const dir = packageDir(specifier);
   if (dir !== undefined && !dir.split(/[\\/]/).includes("node_modules")) return `file:${dir}`;
-  return `^${VERSION}`;
+  return installs[specifier] ?? `^${VERSION}`;
+}
+
+/**
+ * The scaffold's npm `overrides`: every `@stowage/*` package this CLI's project installed from a
+ * file, so that the CLI's own Stowage dependencies (the kit, the local plugin) come from the same
+ * files rather than from a registry that may not serve them; a direct dependency is referred to
+ * as `$<name>`, as npm requires.
+ */
+function scaffoldOverrides(installs: FileInstalls, direct: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(installs).map(([name, spec]) => [name, direct.includes(name) ? `$${name}` : spec]));
 }
 
 /** Files of the scaffold, by relative path. */
-export function scaffoldFiles(pluginName: string, packageName: string, sdkSpec: string, cliSpec: string): Record<string, string> {
+export function scaffoldFiles(pluginName: string, packageName: string, sdkSpec: string, cliSpec: string, overrides: Readonly<Record<string, string>> = {}): Record<string, string> {
   const short = pluginName.slice(pluginName.indexOf("/") + 1);
   return {
     "package.json": `${JSON.stringify(
@@ -63,6 +107,7 @@ export function scaffoldFiles(pluginName: string, packageName: string, sdkSpec: 
         },
         dependencies: { "@stowage/sdk": sdkSpec },
         devDependencies: { "@stowage/cli": cliSpec, "@types/node": "^24.19.2", typescript: "~6.0.3" },
+        ...(Object.keys(overrides).length === 0 ? {} : { overrides }),
       },
       null,
       2,
@@ -363,7 +408,10 @@ async function newPlugin(name: string, options: NewPluginOptions, command: Comma
   const dir = resolve(options.dir ?? short);
   if (!(await isEmptyOrMissing(dir))) throw usageError(`${dir} exists and is not empty; choose another --dir`);
   const packageName = `stowage-plugin-${short}`;
-  const files = scaffoldFiles(pluginName, packageName, options.sdk ?? defaultSpec("@stowage/sdk"), options.cli ?? defaultSpec("@stowage/cli"));
+  // This file is <@stowage/cli>/dist/commands/new-plugin.js.
+  const installs = fileInstalls(realpathSync(fileURLToPath(new URL("../../", import.meta.url))));
+  const overrides = scaffoldOverrides(installs, ["@stowage/sdk", "@stowage/cli"]);
+  const files = scaffoldFiles(pluginName, packageName, options.sdk ?? defaultSpec("@stowage/sdk", installs), options.cli ?? defaultSpec("@stowage/cli", installs), overrides);
   for (const [path, text] of Object.entries(files)) {
     const target = join(dir, path);
     await mkdir(dirname(target), { recursive: true });
@@ -393,7 +441,7 @@ export function registerNewCommand(program: Command): void {
     .description("scaffold a plugin package that builds, serves an in-memory ObjectStore and passes the conformance kit")
     .argument("<name>", "plugin name, <domain>/<name> (for example example.com/memory)")
     .option("--dir <dir>", "directory to create (default: ./<name>)")
-    .option("--sdk <spec>", "dependency spec for @stowage/sdk (default: this checkout's, or the CLI's version)")
+    .option("--sdk <spec>", "dependency spec for @stowage/sdk (default: this checkout's, the tarball this CLI was installed from, or the CLI's version)")
     .option("--cli <spec>", "dependency spec for @stowage/cli, which runs the kit (default: like --sdk)")
     .action(async (name: string, options: NewPluginOptions, command: Command) => {
       await newPlugin(name, options, command);

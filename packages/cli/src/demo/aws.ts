@@ -2,6 +2,10 @@
  * The AWS flavour of `stowage demo`: `stowage-plugin-aws` in its own process, in front of a MinIO
  * server the demo starts itself (`@stowage/test-servers`) and stops at the end.
  *
+ * Both packages are development dependencies of the CLI, loaded only when this demo runs: MinIO and
+ * `@stowage/test-servers` exist only in a Stowage source checkout, so an installed `stowage` needs
+ * neither (nor Azurite, which `@stowage/test-servers` depends on) for any other command.
+ *
  * @packageDocumentation
  */
 import { createHash, createHmac } from "node:crypto";
@@ -11,16 +15,45 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code, StowageError, type LogLevel, type PluginConfig } from "@stowage/sdk";
 import { nodePluginCommand, type PluginCommand } from "@stowage/sdk/host";
-import { startMinio, type MinioServer } from "@stowage/test-servers";
+import type { MinioServer } from "@stowage/test-servers";
 
 /** Name of the AWS plugins. */
 export const AWS_PLUGIN = "stowage.io/aws";
 /** Label of the AWS plugin in logs. */
 const AWS_LABEL = "stowage-plugin-aws";
 
+/** Why `--provider aws` cannot run where `specifier` is not installed (outside a source checkout). */
+function checkoutOnly(specifier: string, cause: unknown): StowageError {
+  return new StowageError(
+    Code.FailedPrecondition,
+    `stowage demo --provider aws needs ${specifier}, which only a Stowage source checkout has: run it there (bash scripts/stowage demo --provider aws), or run the local demo (stowage demo)`,
+    { cause },
+  );
+}
+
+/** Whether `error` says that a module or package could not be found. */
+function isModuleNotFound(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ERR_MODULE_NOT_FOUND" || code === "ERR_PACKAGE_PATH_NOT_EXPORTED" || code === "MODULE_NOT_FOUND";
+}
+
+/** `@stowage/test-servers`, imported on first use; a clear error where it is not installed. */
+async function testServers(): Promise<typeof import("@stowage/test-servers")> {
+  try {
+    return await import("@stowage/test-servers");
+  } catch (error) {
+    throw isModuleNotFound(error) ? checkoutOnly("@stowage/test-servers (which starts MinIO)", error) : error;
+  }
+}
+
 /** The path of `@stowage/plugin-aws`'s `stowage-plugin-aws` executable, through module resolution. */
 export function awsPluginPath(): string {
-  const manifestPath = fileURLToPath(import.meta.resolve("@stowage/plugin-aws/package.json"));
+  let manifestPath: string;
+  try {
+    manifestPath = fileURLToPath(import.meta.resolve("@stowage/plugin-aws/package.json"));
+  } catch (error) {
+    throw isModuleNotFound(error) ? checkoutOnly("@stowage/plugin-aws", error) : error;
+  }
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: unknown };
   const bin = manifest.bin;
   const rel = typeof bin === "string" ? bin : typeof bin === "object" && bin !== null ? (bin as Record<string, unknown>)[AWS_LABEL] : undefined;
@@ -84,6 +117,7 @@ async function createBucket(server: MinioServer, bucket: string, signal: AbortSi
  * @throws Error naming `bash scripts/install-test-servers minio` when MinIO is not installed.
  */
 export async function startDemoMinio(dir: string, bucket: string, signal: AbortSignal): Promise<DemoMinio> {
+  const { startMinio } = await testServers();
   // When MinIO is missing, startMinio's error names `bash scripts/install-test-servers minio`.
   const server = await startMinio();
   try {

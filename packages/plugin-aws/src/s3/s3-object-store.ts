@@ -77,7 +77,7 @@ export interface S3ObjectStoreOptions {
  * An ObjectStore on Amazon S3 or an S3-compatible store (MinIO, IBM COS, Ceph RGW, ...).
  *
  * - Puts copy the body into at most `uploadConcurrency + 1` reused part buffers of `partSize` bytes
- *   (see {@link uploadObject}): one PutObject for bodies of at most one part, a multipart upload
+ *   (see `uploadObject` in `s3/multipart-upload.ts`): one PutObject for bodies of at most one part, a multipart upload
  *   with `uploadConcurrency` parts in flight otherwise, so a put holds at most
  *   `partSize × (uploadConcurrency + 1)` bytes of body. A failed, cancelled or mis-sized put aborts
  *   its multipart upload, so neither an object nor orphaned parts remain.

@@ -69,7 +69,7 @@ const CLOCK_SKEW_MS = 10 * 60 * 1000;
 export interface BlobObjectStoreOptions {
   /** Where to log; nothing is logged by default. */
   readonly logger?: Logger | undefined;
-  /** Passed to {@link configureBlobStore} (token credential for tests, retry delay, environment). */
+  /** Passed to `configureBlobStore` (token credential for tests, retry delay, environment). */
   readonly configure?: Omit<ConfigureBlobStoreOptions, "logger" | "signal"> | undefined;
 }
 

@@ -116,7 +116,7 @@ export interface BlobStoreSettings {
   readonly armHttpClient: TimedHttpClient;
 }
 
-/** Options of {@link configureBlobStore}. */
+/** Options of `configureBlobStore`. */
 export interface ConfigureBlobStoreOptions {
   /** Receives warnings about lenient values (`blockSizeInBytes`). */
   readonly logger?: Logger | undefined;
