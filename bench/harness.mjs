@@ -279,7 +279,8 @@ export async function writeJson(values, results) {
  * - `rssSettings(settings)`: overrides of `settings` for the memory scenario (optional);
  * - `results(settings)`: the run's parameters recorded first in the JSON;
  * - `extraFigures(runs)`: more figures from the scenarios' results (optional);
- * - `rows(results, settings)`: the table's rows, with `standardRows` to reuse.
+ * - `columns`: the table's heading (default `figure | value`), and `rows(results, settings)` its
+ *   rows, with `standardRows` to reuse.
  *
  * Every scenario runs in a fresh child process; the memory scenario runs when `--rss-size-mib` > 0.
  */
