@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, incompleteUploads, readAll, sha256Hex, startMinioFixture, type MinioFixture } from "./testing/minio.test-helpers.js";
+import { bytes, chunks, incompleteUploads, startMinioFixture, type MinioFixture } from "./testing/minio.test-helpers.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 // The process-level test runs the built executable: `pnpm run build` first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -57,10 +59,10 @@ describe("stowage-plugin-aws through the PluginHost against MinIO", () => {
     const data = bytes(12 * MiB);
     const put = await store.putObject({ bucket: "hosted", key: "via/host.bin", body: chunks(data), size: data.length, metadata: { via: "host" } });
     expect(put.size).toBe(data.length);
-    expect(sha256Hex(await readAll(await minio.oob.getObject("hosted", "via/host.bin")))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(await minio.oob.getObject("hosted", "via/host.bin")))).toBe(sha256Hex(data));
     expect((await minio.oob.statObject("hosted", "via/host.bin")).metaData.via).toBe("host");
     const got = await store.getObject({ bucket: "hosted", key: "via/host.bin", range: { offset: MiB, length: MiB } });
-    expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data.subarray(MiB, 2 * MiB)));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data.subarray(MiB, 2 * MiB)));
     expect(await store.headObject({ bucket: "hosted", key: "nope" })).toBeUndefined();
     expect(await incompleteUploads(minio.oob, "hosted")).toEqual([]);
   }, 60_000);

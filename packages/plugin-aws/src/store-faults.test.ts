@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, readAll, sha256Hex, startMinioFixture, type MinioFixture } from "./testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "./testing/minio.test-helpers.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 // The process-level test runs the built executable: `pnpm run build` first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -149,6 +151,6 @@ describe("stowage-plugin-aws through the PluginHost when MinIO stalls or dies", 
     // MinIO is back and the plugin works again.
     const data = bytes(6 * MiB);
     await store.putObject({ bucket: BUCKET, key: "killed/after.bin", body: chunks(data), size: data.length });
-    expect(sha256Hex(await readAll(await minio.oob.getObject(BUCKET, "killed/after.bin")))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(await minio.oob.getObject(BUCKET, "killed/after.bin")))).toBe(sha256Hex(data));
   }, 240_000);
 });

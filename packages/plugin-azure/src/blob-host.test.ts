@@ -2,7 +2,9 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, readAll, sha256Hex, startAzuriteFixture, type AzuriteFixture } from "./testing/blob-fixture.js";
+import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "./testing/blob-fixture.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 // The process-level test runs the built executable: build first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -51,7 +53,7 @@ describe("stowage-plugin-azure (Blob ObjectStore) through the PluginHost against
     expect(((await client.getBlockList("committed")).committedBlocks ?? []).length).toBe(6);
     expect((await store.headObject({ bucket: "hosted", key: "via/host.bin" }))?.metadata).toEqual({ "backup-name": "host" });
     const got = await store.getObject({ bucket: "hosted", key: "via/host.bin", range: { offset: MiB, length: MiB } });
-    expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data.subarray(MiB, 2 * MiB)));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data.subarray(MiB, 2 * MiB)));
     const signed = await store.createSignedUrl({ bucket: "hosted", key: "via/host.bin", ttlSeconds: 30 });
     const response = await fetch(signed.url, { headers: { Range: "bytes=0-9" } });
     expect(Buffer.from(await response.arrayBuffer()).equals(data.subarray(0, 10))).toBe(true);

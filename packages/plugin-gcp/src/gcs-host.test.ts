@@ -6,7 +6,9 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, oobDownload, oobMetadata, readAll, sha256Hex, startGcsFixture, verifyV4, type GcsFixture } from "./gcs/gcs.test-helpers.js";
+import { bytes, chunks, oobDownload, oobMetadata, startGcsFixture, verifyV4, type GcsFixture } from "./gcs/gcs.test-helpers.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const MiB = 1024 * 1024;
@@ -63,9 +65,9 @@ describe("stowage-plugin-gcp (Cloud Storage) through the PluginHost against fake
     expect((await oobMetadata(fx.server.endpoint, "hosted", "via/host.bin"))?.metadata).toEqual({ via: "host" });
     const got = await store.getObject({ bucket: "hosted", key: "via/host.bin", range: { offset: MiB, length: MiB } });
     expect(got.object.size).toBe(data.length);
-    expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data.subarray(MiB, 2 * MiB)));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data.subarray(MiB, 2 * MiB)));
     const whole = await store.getObject({ bucket: "hosted", key: "via/host.bin" });
-    expect(sha256Hex(await readAll(whole.body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(whole.body))).toBe(sha256Hex(data));
     expect(await store.headObject({ bucket: "hosted", key: "nope" })).toBeUndefined();
 
     const signed = await store.createSignedUrl({ bucket: "hosted", key: "via/host.bin", ttlSeconds: 60 });

@@ -1,4 +1,4 @@
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { startMinio, type MinioServer } from "@stowage/test-servers";
 import { Client } from "minio";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -10,16 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IBM_COS_CONFIG_KEYS } from "./config.js";
 import { IAM_APIKEY_GRANT_TYPE, IamTokenManager } from "./iam.js";
 import { createIbmCosObjectStore } from "./plugins.js";
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
+import { rejection } from "@stowage/sdk/testing";
 
 async function* body(text: string): AsyncGenerator<Uint8Array> {
   yield Buffer.from(text);
@@ -65,12 +56,12 @@ afterAll(async () => {
 
 describe("config", () => {
   it("rejects unknown keys listing the valid ones, and bad endpoint types", async () => {
-    const unknown = await catchError(createIbmCosObjectStore().init({ region: "us-geo", endpoint: "x" }));
+    const unknown = await rejection(createIbmCosObjectStore().init({ region: "us-geo", endpoint: "x" }));
     expect(unknown.reason).toBe(Reason.InvalidConfig);
     for (const key of IBM_COS_CONFIG_KEYS) expect(unknown.metadata.valid_keys).toContain(key.name);
-    const type = await catchError(createIbmCosObjectStore().init({ region: "us-geo", endpointType: "secret" }));
+    const type = await rejection(createIbmCosObjectStore().init({ region: "us-geo", endpointType: "secret" }));
     expect(type.reason).toBe(Reason.InvalidConfig);
-    const none = await catchError(createIbmCosObjectStore().init({}));
+    const none = await rejection(createIbmCosObjectStore().init({}));
     expect(none.reason).toBe(Reason.InvalidConfig);
   });
 });
@@ -95,7 +86,7 @@ describe("IAM token manager (stub IAM)", () => {
   });
 
   it("fails a wrong API key with UNAUTHENTICATED", async () => {
-    const error = await catchError(new IamTokenManager({ apiKey: "bad", endpoint }).token());
+    const error = await rejection(new IamTokenManager({ apiKey: "bad", endpoint }).token());
     expect(error.code).toBe(Code.Unauthenticated);
   });
 });
@@ -130,13 +121,13 @@ describe("IAM bearer tokens on S3 requests (stub IAM + stub COS)", () => {
     const head = await store.headObject({ bucket: "b", key: "k" });
     expect(head?.size).toBe(5);
     expect(seen.at(-1)?.auth).toBe("Bearer token-2");
-    const signed = await catchError(store.createSignedUrl({ bucket: "b", key: "k", ttlSeconds: 60 }));
+    const signed = await rejection(store.createSignedUrl({ bucket: "b", key: "k", ttlSeconds: 60 }));
     expect(signed.code).toBe(Code.FailedPrecondition);
     store.close();
   });
 
   it("fails init when the API key is refused", async () => {
-    const error = await catchError(createIbmCosObjectStore().init({ s3Url: cosUrl, apiKey: "bad", iamEndpoint: iamUrl }));
+    const error = await rejection(createIbmCosObjectStore().init({ s3Url: cosUrl, apiKey: "bad", iamEndpoint: iamUrl }));
     expect(error.code).toBe(Code.Unauthenticated);
   });
 });

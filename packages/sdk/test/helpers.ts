@@ -2,8 +2,6 @@ import { readdirSync } from "node:fs";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { expect } from "vitest";
-import { StowageError } from "../src/errors.js";
 import type { Logger } from "../src/logging.js";
 import { PluginHost, type PluginHostOptions } from "../src/host.js";
 
@@ -43,27 +41,7 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Resolves once `predicate` holds, polling. */
-export async function eventually(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** How many file descriptors a process holds open (Linux: the entries of /proc/<pid>/fd). */
 export function openFileDescriptors(pid: number): number {
   return readdirSync(`/proc/${String(pid)}/fd`).length;
-}
-
-/** Awaits `promise`, expects it to reject with a StowageError, and returns that error. */
-export async function rejection(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a rejection");
 }

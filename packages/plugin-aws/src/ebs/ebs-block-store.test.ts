@@ -1,24 +1,15 @@
 import { CreateVolumeCommand, DescribeVolumesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { startMoto, type MotoServer } from "@stowage/test-servers";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EbsBlockStore, SOURCE_VOLUME_TAGS } from "./ebs-block-store.js";
+import { rejection } from "@stowage/sdk/testing";
 
 let moto: MotoServer;
 let ec2: EC2Client;
 let store: EbsBlockStore;
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 async function createVolume(input: { type: "gp3" | "gp2" | "io2"; iops?: number; throughput?: number; tags?: Record<string, string> }): Promise<string> {
   const out = await ec2.send(
@@ -51,10 +42,10 @@ afterAll(async () => {
 
 describe("EBS against moto", () => {
   it("rejects unknown keys and a missing region", async () => {
-    const unknown = await catchError(new EbsBlockStore().init({ region: "us-east-1", endpoint: "x" }));
+    const unknown = await rejection(new EbsBlockStore().init({ region: "us-east-1", endpoint: "x" }));
     expect(unknown.reason).toBe(Reason.InvalidConfig);
     expect(unknown.metadata.valid_keys).toContain("ec2Endpoint");
-    const missing = await catchError(new EbsBlockStore().init({}));
+    const missing = await rejection(new EbsBlockStore().init({}));
     expect(missing.reason).toBe(Reason.InvalidConfig);
   });
 
@@ -95,12 +86,12 @@ describe("EBS against moto", () => {
   });
 
   it("treats missing snapshots and volumes as the contract says", async () => {
-    const missing = await catchError(store.getSnapshot("snap-0123456789abcdef0"));
+    const missing = await rejection(store.getSnapshot("snap-0123456789abcdef0"));
     expect(missing.reason).toBe(Reason.SnapshotNotFound);
     await store.deleteSnapshot("snap-0123456789abcdef0");
-    const volume = await catchError(store.getVolumeInfo({ volumeId: "vol-0123456789abcdef0" }));
+    const volume = await rejection(store.getVolumeInfo({ volumeId: "vol-0123456789abcdef0" }));
     expect(volume.reason).toBe(Reason.VolumeNotFound);
-    const snap = await catchError(store.createSnapshot({ volumeId: "vol-0123456789abcdef0" }));
+    const snap = await rejection(store.createSnapshot({ volumeId: "vol-0123456789abcdef0" }));
     expect(snap.reason).toBe(Reason.VolumeNotFound);
     await store.deleteVolume({ volumeId: "vol-0123456789abcdef0" });
   });
@@ -110,7 +101,7 @@ describe("EBS against moto", () => {
     const snapshot = await store.createSnapshot({ volumeId });
     await store.deleteSnapshot(snapshot.snapshotId);
     await store.deleteSnapshot(snapshot.snapshotId);
-    expect((await catchError(store.getSnapshot(snapshot.snapshotId))).code).toBe(Code.NotFound);
+    expect((await rejection(store.getSnapshot(snapshot.snapshotId))).code).toBe(Code.NotFound);
     await store.deleteVolume({ volumeId });
     await store.deleteVolume({ volumeId });
   });

@@ -1,11 +1,13 @@
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, readAll, sha256Hex, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
 import { S3ObjectStore } from "./s3-object-store.js";
+import { rejection, sha256Hex } from "@stowage/sdk/testing";
+import { buffer } from "node:stream/consumers";
 
 // One MinIO over HTTPS (SSE-C needs TLS) with a static KMS key (SSE-S3 and SSE-KMS need a KMS).
 const MiB = 1024 * 1024;
@@ -14,16 +16,6 @@ let minio: MinioFixture;
 let dir: string;
 let keyFile: string;
 let customerKey: Buffer;
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 /** What an out-of-band HEAD reports about an object's encryption. */
 async function oobEncryption(key: string): Promise<Record<string, unknown>> {
@@ -50,9 +42,9 @@ async function roundTrip(store: S3ObjectStore, prefix: string): Promise<void> {
     const head = await store.headObject({ bucket: BUCKET, key });
     expect(head).toMatchObject({ size, contentType: "application/x-test", metadata: { kind: name } });
     const got = await store.getObject({ bucket: BUCKET, key });
-    expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data));
     const range = await store.getObject({ bucket: BUCKET, key, range: { offset: 10, length: 20 } });
-    expect(Buffer.compare(await readAll(range.body), data.subarray(10, 30))).toBe(0);
+    expect(Buffer.compare(await buffer(range.body), data.subarray(10, 30))).toBe(0);
   }
 }
 
@@ -85,21 +77,21 @@ describe("SSE-C (customerKeyEncryptionFile)", () => {
         SSECustomerKey: customerKey.toString("base64"),
         SSECustomerKeyMD5: createHash("md5").update(customerKey).digest("base64"),
       });
-      expect((await readAll(withKey)).length).toBe(key.endsWith("small") ? 100_000 : 11 * MiB + 5);
+      expect((await buffer(withKey)).length).toBe(key.endsWith("small") ? 100_000 : 11 * MiB + 5);
     }
     expect(await incompleteUploads(minio.oob, BUCKET)).toEqual([]);
   }, 60_000);
 
   it("cannot read SSE-C objects through a store without the key, nor with another key", async () => {
     const plain = await storeWith({});
-    const noKey = await catchError(plain.getObject({ bucket: BUCKET, key: "sse-c/small" }));
+    const noKey = await rejection(plain.getObject({ bucket: BUCKET, key: "sse-c/small" }));
     expect(noKey.code).toBe(Code.FailedPrecondition);
     expect(noKey.message).toContain("set customerKeyEncryptionFile to the key it was written with");
     plain.close();
     const otherFile = join(dir, "other.key");
     await writeFile(otherFile, randomBytes(32));
     const other = await storeWith({ customerKeyEncryptionFile: otherFile });
-    const wrongKey = await catchError(other.getObject({ bucket: BUCKET, key: "sse-c/small" }));
+    const wrongKey = await rejection(other.getObject({ bucket: BUCKET, key: "sse-c/small" }));
     // S3 and MinIO answer a wrong customer key with 403.
     expect(wrongKey.reason).toBe(Reason.AccessDenied);
     other.close();
@@ -117,13 +109,13 @@ describe("SSE-KMS (kmsKeyId)", () => {
       expect(encryption["x-amz-server-side-encryption"]).toBe("aws:kms");
       expect(String(encryption["x-amz-server-side-encryption-aws-kms-key-id"])).toContain(kmsKeyId);
       // SSE-KMS is transparent to readers with access: out of band, no key is needed.
-      expect((await readAll(await minio.oob.getObject(BUCKET, key))).length).toBeGreaterThan(0);
+      expect((await buffer(await minio.oob.getObject(BUCKET, key))).length).toBeGreaterThan(0);
     }
   }, 60_000);
 
   it("reports a key the KMS does not know when the put fails, leaving nothing", async () => {
     const store = await storeWith({ kmsKeyId: "no-such-key" });
-    const error = await catchError(store.putObject({ bucket: BUCKET, key: "sse-kms/unknown-key", body: chunks(bytes(11 * MiB)) }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "sse-kms/unknown-key", body: chunks(bytes(11 * MiB)) }));
     expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.message).toContain("sse-kms/unknown-key");
     expect(error.message).toContain("check kmsKeyId");
@@ -165,7 +157,7 @@ describe("invalid combinations", () => {
     await writeFile(short, randomBytes(16));
     cases.push([{ customerKeyEncryptionFile: short }, "customerKeyEncryptionFile", /must hold a 32-byte key, it has 16 bytes/]);
     for (const [config, key, message] of cases) {
-      const error = await catchError(new S3ObjectStore().init({ ...minio.config, ...config }));
+      const error = await rejection(new S3ObjectStore().init({ ...minio.config, ...config }));
       expect(error.reason).toBe(Reason.InvalidConfig);
       expect(error.message).toMatch(message);
       expect(JSON.stringify(error.metadata)).toContain(key);
@@ -193,7 +185,7 @@ describe("what MinIO refuses (plain HTTP, no KMS)", () => {
   it("SSE-C over plain HTTP: FAILED_PRECONDITION naming https", async () => {
     const store = new S3ObjectStore();
     await store.init({ ...plain.config, customerKeyEncryptionFile: keyFile });
-    const error = await catchError(store.putObject({ bucket: BUCKET, key: "k", body: chunks(Buffer.from("x")) }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "k", body: chunks(Buffer.from("x")) }));
     expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.reason).toBe(Reason.Unsupported);
     expect(error.message).toContain("needs an https:// s3Url");
@@ -205,7 +197,7 @@ describe("what MinIO refuses (plain HTTP, no KMS)", () => {
     for (const config of [{ serverSideEncryption: "AES256" }, { kmsKeyId: "any" }]) {
       const store = new S3ObjectStore();
       await store.init({ ...plain.config, ...config });
-      const error = await catchError(store.putObject({ bucket: BUCKET, key: "k", body: chunks(Buffer.from("x")) }));
+      const error = await rejection(store.putObject({ bucket: BUCKET, key: "k", body: chunks(Buffer.from("x")) }));
       expect(error.code).toBe(Code.FailedPrecondition);
       expect(error.reason).toBe(Reason.Unsupported);
       expect(error.message).toContain("the store has no KMS");

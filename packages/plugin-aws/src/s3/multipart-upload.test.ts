@@ -1,7 +1,9 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, readAll, sha256Hex, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
 import { PartBufferPool, uploadObject, type UploadObjectInput } from "./multipart-upload.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 const MiB = 1024 * 1024;
 const BUCKET = "uploads";
@@ -43,7 +45,7 @@ function input(client: S3Client, key: string, body: AsyncIterable<Uint8Array>, e
 }
 
 async function stored(key: string): Promise<Buffer> {
-  return readAll(await minio.oob.getObject(BUCKET, key));
+  return buffer(await minio.oob.getObject(BUCKET, key));
 }
 
 beforeAll(async () => {

@@ -1,27 +1,19 @@
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, readAll, sha256Hex, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
 import { S3_CONFIG_KEYS, discoverBucketRegion, createS3Clients, parseS3CommonConfig } from "./config.js";
 import { S3ObjectStore } from "./s3-object-store.js";
+import { rejection, sha256Hex } from "@stowage/sdk/testing";
+import { buffer } from "node:stream/consumers";
 
 const MiB = 1024 * 1024;
 const BUCKET = "stowage";
 let minio: MinioFixture;
 let store: S3ObjectStore;
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 beforeAll(async () => {
   minio = await startMinioFixture();
@@ -37,7 +29,7 @@ afterAll(async () => {
 
 describe("init", () => {
   it("rejects unknown keys, listing the valid ones", async () => {
-    const error = await catchError(new S3ObjectStore().init({ ...minio.config, s3url: "x" }));
+    const error = await rejection(new S3ObjectStore().init({ ...minio.config, s3url: "x" }));
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.message).toContain("[s3url]");
@@ -46,7 +38,7 @@ describe("init", () => {
 
   it("rejects malformed values", async () => {
     for (const bad of [{ s3Url: "ftp://x" }, { s3ForcePathStyle: "yes" }, { partSize: "1MiB" }, { checksumAlgorithm: "MD4" }, { tagging: "a=1&a=2" }]) {
-      const error = await catchError(new S3ObjectStore().init({ ...minio.config, ...bad }));
+      const error = await rejection(new S3ObjectStore().init({ ...minio.config, ...bad }));
       expect(error.reason).toBe(Reason.InvalidConfig);
     }
   });
@@ -65,7 +57,7 @@ describe("init", () => {
     await withFile.init({ ...minio.config, credentialsFile: file, profile: "backup" });
     await withFile.putObject({ bucket: BUCKET, key: "creds/file", body: chunks(Buffer.from("x")) });
     withFile.close();
-    const error = await catchError(new S3ObjectStore().init({ ...minio.config, credentialsFile: file, profile: "nope" }));
+    const error = await rejection(new S3ObjectStore().init({ ...minio.config, credentialsFile: file, profile: "nope" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
     await rm(dir, { recursive: true });
   });
@@ -88,13 +80,13 @@ describe("objects", () => {
     expect(stat.metaData["content-type"]).toBe("application/x-test");
     expect(stat.metaData.owner).toBe("stowage");
     expect(stat.metaData["backup-name"]).toBe("nightly");
-    expect(sha256Hex(await readAll(await minio.oob.getObject(BUCKET, "small/a.bin")))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(await minio.oob.getObject(BUCKET, "small/a.bin")))).toBe(sha256Hex(data));
 
     const got = await store.getObject({ bucket: BUCKET, key: "small/a.bin" });
     expect(got.object.contentType).toBe("application/x-test");
     expect(got.object.metadata).toEqual({ owner: "stowage", "backup-name": "nightly" });
     expect(got.contentLength).toBe(data.length);
-    expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data));
 
     const head = await store.headObject({ bucket: BUCKET, key: "small/a.bin" });
     expect(head?.size).toBe(data.length);
@@ -110,9 +102,9 @@ describe("objects", () => {
     const data = bytes(20 * MiB + 123);
     const put = await store.putObject({ bucket: BUCKET, key: "big/multipart.bin", body: chunks(data, 256 * 1024), size: data.length });
     expect(put.etag).toMatch(/-5"?$/);
-    expect(sha256Hex(await readAll(await minio.oob.getObject(BUCKET, "big/multipart.bin")))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(await minio.oob.getObject(BUCKET, "big/multipart.bin")))).toBe(sha256Hex(data));
     const got = await store.getObject({ bucket: BUCKET, key: "big/multipart.bin" });
-    expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data));
     expect(await incompleteUploads(minio.oob, BUCKET)).toEqual([]);
   }, 60_000);
 
@@ -121,7 +113,7 @@ describe("objects", () => {
     await crc.init({ ...minio.config, checksumAlgorithm: "CRC32", partSize: "5MiB" });
     const data = bytes(11 * MiB);
     await crc.putObject({ bucket: BUCKET, key: "big/crc32.bin", body: chunks(data) });
-    expect(sha256Hex(await readAll(await minio.oob.getObject(BUCKET, "big/crc32.bin")))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(await minio.oob.getObject(BUCKET, "big/crc32.bin")))).toBe(sha256Hex(data));
     crc.close();
   }, 60_000);
 
@@ -134,7 +126,7 @@ describe("objects", () => {
         await sleep(5);
       }
     }
-    const error = await catchError(store.putObject({ bucket: BUCKET, key: "cancel/me.bin", body: slow() }, { signal: controller.signal }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "cancel/me.bin", body: slow() }, { signal: controller.signal }));
     expect(error.code).toBe(Code.Canceled);
     expect(await incompleteUploads(minio.oob, BUCKET)).toEqual([]);
     expect(await exists(minio.oob, BUCKET, "cancel/me.bin")).toBe(false);
@@ -142,7 +134,7 @@ describe("objects", () => {
 
   it("fails a body shorter than announced with INTEGRITY_MISMATCH and leaves nothing", async () => {
     const data = bytes(11 * MiB);
-    const error = await catchError(store.putObject({ bucket: BUCKET, key: "short/body.bin", body: chunks(data), size: 12 * MiB }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "short/body.bin", body: chunks(data), size: 12 * MiB }));
     expect(error.reason).toBe(Reason.IntegrityMismatch);
     expect(await incompleteUploads(minio.oob, BUCKET)).toEqual([]);
     expect(await exists(minio.oob, BUCKET, "short/body.bin")).toBe(false);
@@ -150,7 +142,7 @@ describe("objects", () => {
 
   it("fails a body whose SHA-256 differs and stores nothing", async () => {
     const data = bytes(1000);
-    const error = await catchError(store.putObject({ bucket: BUCKET, key: "sha/bad", body: chunks(data), sha256: new Uint8Array(32) }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "sha/bad", body: chunks(data), sha256: new Uint8Array(32) }));
     expect(error.reason).toBe(Reason.IntegrityMismatch);
     expect(await exists(minio.oob, BUCKET, "sha/bad")).toBe(false);
     const ok = await store.putObject({ bucket: BUCKET, key: "sha/good", body: chunks(data), sha256: Buffer.from(sha256Hex(data), "hex") });
@@ -164,28 +156,28 @@ describe("objects", () => {
     expect(mid.offset).toBe(3);
     expect(mid.contentLength).toBe(4);
     expect(mid.object.size).toBe(10);
-    expect((await readAll(mid.body)).toString()).toBe("3456");
+    expect((await buffer(mid.body)).toString()).toBe("3456");
     const tail = await store.getObject({ bucket: BUCKET, key: "range/digits", range: { offset: 8, length: 100 } });
-    expect((await readAll(tail.body)).toString()).toBe("89");
+    expect((await buffer(tail.body)).toString()).toBe("89");
     const open = await store.getObject({ bucket: BUCKET, key: "range/digits", range: { offset: 5 } });
-    expect((await readAll(open.body)).toString()).toBe("56789");
+    expect((await buffer(open.body)).toString()).toBe("56789");
     const end = await store.getObject({ bucket: BUCKET, key: "range/digits", range: { offset: 10 } });
     expect(end.contentLength).toBe(0);
-    expect((await readAll(end.body)).length).toBe(0);
-    const past = await catchError(store.getObject({ bucket: BUCKET, key: "range/digits", range: { offset: 11 } }));
+    expect((await buffer(end.body)).length).toBe(0);
+    const past = await rejection(store.getObject({ bucket: BUCKET, key: "range/digits", range: { offset: 11 } }));
     expect(past.reason).toBe(Reason.InvalidRange);
   });
 
   it("reports missing objects and buckets with their reasons", async () => {
     expect(await store.headObject({ bucket: BUCKET, key: "missing" })).toBeUndefined();
     await store.deleteObject({ bucket: BUCKET, key: "missing" });
-    const missing = await catchError(store.getObject({ bucket: BUCKET, key: "missing" }));
+    const missing = await rejection(store.getObject({ bucket: BUCKET, key: "missing" }));
     expect(missing.code).toBe(Code.NotFound);
     expect(missing.reason).toBe(Reason.ObjectNotFound);
-    const noBucket = await catchError(store.putObject({ bucket: "no-such-bucket", key: "k", body: chunks(Buffer.from("x")) }));
+    const noBucket = await rejection(store.putObject({ bucket: "no-such-bucket", key: "k", body: chunks(Buffer.from("x")) }));
     expect(noBucket.reason).toBe(Reason.BucketNotFound);
     const listing = store.listObjects({ bucket: "no-such-bucket" });
-    const listError = await catchError(
+    const listError = await rejection(
       (async () => {
         for await (const page of listing) expect(page).toBeUndefined();
       })(),
@@ -199,7 +191,7 @@ describe("objects", () => {
     await writeFile(file, "[default]\naws_access_key_id=wrong\naws_secret_access_key=wrongwrong\n");
     const wrong = new S3ObjectStore();
     await wrong.init({ ...minio.config, credentialsFile: file });
-    const error = await catchError(wrong.putObject({ bucket: BUCKET, key: "k", body: chunks(Buffer.from("x")) }));
+    const error = await rejection(wrong.putObject({ bucket: BUCKET, key: "k", body: chunks(Buffer.from("x")) }));
     expect([Code.Unauthenticated, Code.PermissionDenied]).toContain(error.code);
     expect(error.reason).toBe(Reason.AccessDenied);
     wrong.close();
@@ -217,7 +209,7 @@ describe("objects", () => {
     for (const key of keys) {
       await store.putObject({ bucket: BUCKET, key, body: chunks(Buffer.from(key)) });
       expect(await exists(minio.oob, BUCKET, key)).toBe(true);
-      expect((await readAll((await store.getObject({ bucket: BUCKET, key })).body)).toString()).toBe(key);
+      expect((await buffer((await store.getObject({ bucket: BUCKET, key })).body)).toString()).toBe(key);
     }
     const listed: string[] = [];
     for await (const page of store.listObjects({ bucket: BUCKET, prefix: "awk/" })) listed.push(...page.objects.map((o) => o.key));
@@ -225,7 +217,7 @@ describe("objects", () => {
   });
 
   it("maps a key the store refuses (MinIO: a//b) to INVALID_NAME", async () => {
-    const error = await catchError(store.putObject({ bucket: BUCKET, key: "awk/a//b", body: chunks(Buffer.from("x")) }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "awk/a//b", body: chunks(Buffer.from("x")) }));
     expect(error.reason).toBe(Reason.InvalidName);
   });
 
@@ -286,7 +278,7 @@ describe("signed URLs", () => {
     const put = await store.createSignedUrl({ bucket: BUCKET, key: "signed/up load", method: "PUT", ttlSeconds: 60 });
     const response = await fetch(put.url, { method: "PUT", body: "via signed url" });
     expect(response.status).toBe(200);
-    expect((await readAll(await minio.oob.getObject(BUCKET, "signed/up load"))).toString()).toBe("via signed url");
+    expect((await buffer(await minio.oob.getObject(BUCKET, "signed/up load"))).toString()).toBe("via signed url");
     const get = await store.createSignedUrl({ bucket: BUCKET, key: "signed/up load", ttlSeconds: 60 });
     expect(await (await fetch(get.url)).text()).toBe("via signed url");
     expect(get.expiresAt.getTime()).toBeGreaterThan(Date.now());

@@ -4,9 +4,8 @@
  */
 import { startMinio, type MinioOptions, type MinioServer } from "@stowage/test-servers";
 import { Client } from "minio";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Agent } from "node:https";
-import type { Readable } from "node:stream";
 
 /** A started MinIO with an out-of-band client. */
 export interface MinioFixture {
@@ -36,18 +35,6 @@ export async function startMinioFixture(options: MinioOptions = {}): Promise<Min
   process.env.AWS_ACCESS_KEY_ID = server.accessKey;
   process.env.AWS_SECRET_ACCESS_KEY = server.secretKey;
   return { server, oob, config: { s3Url: server.endpoint, region: server.region, s3ForcePathStyle: "true", ...(ca === undefined ? {} : { caCert: ca }) } };
-}
-
-/** Reads a whole stream. */
-export async function readAll(stream: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-/** SHA-256 hex. */
-export function sha256Hex(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
 }
 
 /** Random bytes. */

@@ -10,8 +10,10 @@ import { createServer, request, type Server } from "node:https";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { bytes, chunks, readAll, sha256Hex, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
 import { BlobObjectStore } from "./blob-object-store.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 const MiB = 1024 * 1024;
 const CONTAINER = "entra";
@@ -33,7 +35,7 @@ class FakeEntraCredential implements TokenCredential {
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { ca }, (res) => {
-      readAll(res).then((body) => {
+      buffer(res).then((body) => {
         resolve({ status: res.statusCode ?? 0, body });
       }, reject);
     });
@@ -141,7 +143,7 @@ describe("Entra ID over HTTPS", () => {
     expect(azurite.server.blobEndpoint.startsWith("https://")).toBe(true);
     const data = bytes(3 * MiB + 5);
     await store.putObject({ bucket: CONTAINER, key: "aad/blob", body: chunks(data), size: data.length, metadata: { "backup-name": "aad" } });
-    expect(sha256Hex(await readAll((await store.getObject({ bucket: CONTAINER, key: "aad/blob" })).body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer((await store.getObject({ bucket: CONTAINER, key: "aad/blob" })).body))).toBe(sha256Hex(data));
     expect((await store.headObject({ bucket: CONTAINER, key: "aad/blob" }))?.metadata).toEqual({ "backup-name": "aad" });
     const keys: string[] = [];
     for await (const page of store.listObjects({ bucket: CONTAINER, prefix: "aad/" })) keys.push(...page.objects.map((o) => o.key));
@@ -228,7 +230,7 @@ describe("Entra ID credentials from the credentials file, against a fake authori
     const sp = new BlobObjectStore({ configure: { env: {} } });
     await sp.init({ ...config, caCert: bundle, credentialsFile: file, activeDirectoryAuthorityURI: authority.url });
     await sp.putObject({ bucket: CONTAINER, key: "sp/blob", body: chunks(Buffer.from("service principal")) });
-    expect((await readAll((await sp.getObject({ bucket: CONTAINER, key: "sp/blob" })).body)).toString()).toBe("service principal");
+    expect((await buffer((await sp.getObject({ bucket: CONTAINER, key: "sp/blob" })).body)).toString()).toBe("service principal");
     const signed = await sp.createSignedUrl({ bucket: CONTAINER, key: "sp/blob", ttlSeconds: 60 });
     expect((await httpsGet(signed.url, azurite.server.caCertPem ?? "")).body.toString()).toBe("service principal");
     const last = authority.requests.at(-1);

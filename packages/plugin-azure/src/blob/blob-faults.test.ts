@@ -8,8 +8,10 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { getLocal, type Mockttp } from "mockttp";
 import { PassThrough } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { blobExists, bytes, chunks, readAll, sha256Hex, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
 import { BlobObjectStore } from "./blob-object-store.js";
+import { rejection, sha256Hex } from "@stowage/sdk/testing";
+import { buffer } from "node:stream/consumers";
 
 const MiB = 1024 * 1024;
 const CONTAINER = "faults";
@@ -17,16 +19,6 @@ let azurite: AzuriteFixture;
 let proxy: Mockttp;
 let store: BlobObjectStore;
 let hangStore: BlobObjectStore;
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 beforeAll(async () => {
   azurite = await startAzuriteFixture([CONTAINER]);
@@ -118,13 +110,13 @@ describe("through a fault proxy", () => {
     // Both 503s were served (the rule is used up) and the put still succeeded.
     expect(await flaky.isPending()).toBe(false);
     expect(answered).toBeGreaterThanOrEqual(2);
-    expect(sha256Hex(await readAll((await store.getObject({ bucket: CONTAINER, key: "flaky" })).body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer((await store.getObject({ bucket: CONTAINER, key: "flaky" })).body))).toBe(sha256Hex(data));
   }, 30_000);
 
   it("surfaces 503s that outlast the retries as UNAVAILABLE", async () => {
     const busy = await proxy.forHead(/\/faults\/busy/).always().thenReply(503, "", { "x-ms-error-code": "ServerBusy" });
     await forwardTheRest();
-    const error = await catchError(store.headObject({ bucket: CONTAINER, key: "busy" }));
+    const error = await rejection(store.headObject({ bucket: CONTAINER, key: "busy" }));
     expect(error.code).toBe(Code.Unavailable);
     expect(error.reason).toBe(Reason.BackendUnavailable);
     expect((await busy.getSeenRequests()).length).toBe(4);
@@ -137,7 +129,7 @@ describe("through a fault proxy", () => {
       .always()
       .thenResetConnection();
     await forwardTheRest();
-    const error = await catchError(store.putObject({ bucket: CONTAINER, key: "reset-me", body: chunks(bytes(4 * MiB)) }));
+    const error = await rejection(store.putObject({ bucket: CONTAINER, key: "reset-me", body: chunks(bytes(4 * MiB)) }));
     expect(error.code).toBe(Code.Unavailable);
     expect((await reset.getSeenRequests()).length).toBeGreaterThanOrEqual(4);
     expect(await blobExists(azurite.oob, CONTAINER, "reset-me")).toBe(false);
@@ -173,7 +165,7 @@ describe("through a fault proxy", () => {
     setTimeout(() => partial.destroy(new Error("cut by the test")), 300);
     const out = await store.getObject({ bucket: CONTAINER, key: "cut-short" });
     try {
-      await readAll(out.body);
+      await buffer(out.body);
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(StowageError);
@@ -197,7 +189,7 @@ describe("through a fault proxy", () => {
     });
     const out = await hangStore.getObject({ bucket: CONTAINER, key: "stalls" });
     try {
-      await readAll(out.body);
+      await buffer(out.body);
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(StowageError);
@@ -210,7 +202,7 @@ describe("through a fault proxy", () => {
     // idleTimeoutSeconds (2 s) before reading still gets the whole body.
     const paused = await hangStore.getObject({ bucket: CONTAINER, key: "stalls" });
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(sha256Hex(await readAll(paused.body))).toBe(sha256Hex(data));
+    expect(sha256Hex(await buffer(paused.body))).toBe(sha256Hex(data));
   }, 30_000);
 
   it("ends calls to a server that never answers with UNAVAILABLE/BACKEND_UNAVAILABLE", async () => {
@@ -222,7 +214,7 @@ describe("through a fault proxy", () => {
       () => hangStore.deleteObject({ bucket: CONTAINER, key: "hang" }),
       () => hangStore.putObject({ bucket: CONTAINER, key: "hang", body: chunks(bytes(3 * MiB)) }),
     ]) {
-      const error = await catchError(call());
+      const error = await rejection(call());
       expect(error.code).toBe(Code.Unavailable);
       expect(error.reason).toBe(Reason.BackendUnavailable);
     }
@@ -235,7 +227,7 @@ describe("through a fault proxy", () => {
     const controller = new AbortController();
     const pending = hangStore.headObject({ bucket: CONTAINER, key: "hang" }, { signal: controller.signal });
     setTimeout(() => controller.abort(), 200);
-    const error = await catchError(pending);
+    const error = await rejection(pending);
     expect(error.code).toBe(Code.Canceled);
   }, 30_000);
 });

@@ -5,7 +5,7 @@
  * double (with its token endpoint); the account is Azurite's, so the data calls really run.
  */
 import type { Logger } from "@stowage/sdk";
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME } from "@stowage/test-servers";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -13,10 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../testing/arm-compute-double.js";
-import { blobExists, chunks, readAll, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { blobExists, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
 import { LIST_KEYS_ACTION, resolveBlobEndpoint } from "./account-arm.js";
 import { BlobObjectStore } from "./blob-object-store.js";
 import { configureBlobStore } from "./config.js";
+import { rejection } from "@stowage/sdk/testing";
+import { buffer } from "node:stream/consumers";
 
 vi.setConfig({ testTimeout: 30_000 });
 
@@ -52,16 +54,6 @@ function config(extra: Record<string, string> = {}): Record<string, string> {
 /** The config without `resourceGroup` and `subscriptionId`. */
 function withoutLocation(c: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(c).filter(([k]) => k !== "resourceGroup" && k !== "subscriptionId"));
-}
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
 }
 
 /** A logger that records the level and message of every line. */
@@ -137,7 +129,7 @@ describe("ListKeys exchange (no storageAccountKeyEnvVar, no useAAD)", () => {
     await store.putObject({ bucket: CONTAINER, key: "velero/backups/b1/velero-backup.json", body: chunks(Buffer.from('{"kind":"Backup"}')) });
     expect(await blobExists(azurite.oob, CONTAINER, "velero/backups/b1/velero-backup.json")).toBe(true);
     const got = await store.getObject({ bucket: CONTAINER, key: "velero/backups/b1/velero-backup.json" });
-    expect((await readAll(got.body)).toString()).toBe('{"kind":"Backup"}');
+    expect((await buffer(got.body)).toString()).toBe('{"kind":"Backup"}');
     const keys: string[] = [];
     for await (const page of store.listObjects({ bucket: CONTAINER, prefix: "velero/" })) keys.push(...page.objects.map((o) => o.key));
     expect(keys).toEqual(["velero/backups/b1/velero-backup.json"]);
@@ -174,7 +166,7 @@ describe("ListKeys exchange (no storageAccountKeyEnvVar, no useAAD)", () => {
 
   it("a 403 on ListKeys fails init with PERMISSION_DENIED naming the permission and both alternatives", async () => {
     double.denyStorageActions(["listKeys"]);
-    const error = await catchError(new BlobObjectStore().init(config()));
+    const error = await rejection(new BlobObjectStore().init(config()));
     expect(error.code).toBe(Code.PermissionDenied);
     expect(error.message).toContain(LIST_KEYS_ACTION);
     expect(error.message).toContain("storageAccountKeyEnvVar");
@@ -184,17 +176,17 @@ describe("ListKeys exchange (no storageAccountKeyEnvVar, no useAAD)", () => {
   });
 
   it("no key with Full permissions fails init with a clear error", async () => {
-    const error = await catchError(new BlobObjectStore().init(config({ resourceGroup: READ_ONLY_RG })));
+    const error = await rejection(new BlobObjectStore().init(config({ resourceGroup: READ_ONLY_RG })));
     expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.message).toContain("no key with Full permissions");
     expect(error.message).toContain("key1 (Read)");
   });
 
   it("an unknown account or resource group fails with INVALID_CONFIG naming the key to fix", async () => {
-    const account = await catchError(new BlobObjectStore().init(config({ storageAccount: "nosuchaccount" })));
+    const account = await rejection(new BlobObjectStore().init(config({ storageAccount: "nosuchaccount" })));
     expect(account.reason).toBe(Reason.InvalidConfig);
     expect(account.metadata.key).toBe("storageAccount");
-    const group = await catchError(new BlobObjectStore().init(config({ resourceGroup: "no-such-group" })));
+    const group = await rejection(new BlobObjectStore().init(config({ resourceGroup: "no-such-group" })));
     expect(group.reason).toBe(Reason.InvalidConfig);
     expect(group.metadata.key).toBe("resourceGroup");
     expect(group.message).toContain("no-such-group");
@@ -204,11 +196,11 @@ describe("ListKeys exchange (no storageAccountKeyEnvVar, no useAAD)", () => {
     const file = await writeCredentialsFile(double, dir, { AZURE_SUBSCRIPTION_ID: "", AZURE_RESOURCE_GROUP: "" }, "no-location");
     const rest = withoutLocation(config({ credentialsFile: file }));
     const before = storageRequests().length;
-    const noSubscription = await catchError(new BlobObjectStore().init({ ...rest, resourceGroup: RG }));
+    const noSubscription = await rejection(new BlobObjectStore().init({ ...rest, resourceGroup: RG }));
     expect(noSubscription.reason).toBe(Reason.InvalidConfig);
     expect(noSubscription.metadata.key).toBe("subscriptionId");
     expect(noSubscription.message).toContain("AZURE_SUBSCRIPTION_ID");
-    const noGroup = await catchError(new BlobObjectStore().init({ ...rest, subscriptionId: double.subscriptionId }));
+    const noGroup = await rejection(new BlobObjectStore().init({ ...rest, subscriptionId: double.subscriptionId }));
     expect(noGroup.metadata.key).toBe("resourceGroup");
     expect(noGroup.message).toContain("AZURE_RESOURCE_GROUP");
     expect(storageRequests().length).toBe(before);
@@ -217,7 +209,7 @@ describe("ListKeys exchange (no storageAccountKeyEnvVar, no useAAD)", () => {
   it("a wrong client secret fails init with UNAUTHENTICATED before any key is listed", async () => {
     const file = await writeCredentialsFile(double, dir, { AZURE_CLIENT_SECRET: "wrong" }, "wrong-secret");
     const before = storageRequests().length;
-    const error = await catchError(new BlobObjectStore().init(config({ credentialsFile: file })));
+    const error = await rejection(new BlobObjectStore().init(config({ credentialsFile: file })));
     expect(error.code).toBe(Code.Unauthenticated);
     expect(storageRequests().length).toBe(before);
   });

@@ -1,24 +1,16 @@
 import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from "@azure/storage-blob";
-import { Code, Reason, StowageError, type Logger } from "@stowage/sdk";
+import { Code, Reason, type Logger } from "@stowage/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blobExists, bytes, chunks, readAll, sha256Hex, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
 import { BlobObjectStore, decodeMetadata, encodeMetadata } from "./blob-object-store.js";
 import { BLOB_CONFIG_KEYS, DEFAULT_BLOCK_SIZE, MAX_CONFIG_BLOCK_SIZE, parseBlockSize } from "./config.js";
+import { rejection, sha256Hex } from "@stowage/sdk/testing";
+import { buffer } from "node:stream/consumers";
 
 const MiB = 1024 * 1024;
 const CONTAINER = "stowage";
 let azurite: AzuriteFixture;
 let store: BlobObjectStore;
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 beforeAll(async () => {
   azurite = await startAzuriteFixture([CONTAINER]);
@@ -32,7 +24,7 @@ afterAll(async () => {
 
 describe("init", () => {
   it("rejects unknown keys, listing the valid ones", async () => {
-    const error = await catchError(new BlobObjectStore().init({ ...azurite.config, storageaccount: "x" }));
+    const error = await rejection(new BlobObjectStore().init({ ...azurite.config, storageaccount: "x" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
     for (const key of BLOB_CONFIG_KEYS) expect(error.metadata.valid_keys).toContain(key.name);
   });
@@ -45,27 +37,27 @@ describe("init", () => {
       [{ storageAccount: "Bad_Name" }, "storageAccount"],
       [{ caCert: "/nonexistent/ca.pem" }, "caCert"],
     ] as const) {
-      const error = await catchError(new BlobObjectStore().init({ ...azurite.config, ...bad }));
+      const error = await rejection(new BlobObjectStore().init({ ...azurite.config, ...bad }));
       expect(error.reason).toBe(Reason.InvalidConfig);
       expect(error.metadata.key).toBe(key);
     }
   });
 
   it("names the missing credentials-file entry of storageAccountKeyEnvVar", async () => {
-    const error = await catchError(new BlobObjectStore().init({ ...azurite.config, storageAccountKeyEnvVar: "NO_SUCH_ENTRY" }));
+    const error = await rejection(new BlobObjectStore().init({ ...azurite.config, storageAccountKeyEnvVar: "NO_SUCH_ENTRY" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.message).toContain("NO_SUCH_ENTRY");
   });
 
   it("without key, SAS or useAAD needs the subscription for the ListKeys exchange, naming the key and the credentials-file entry", async () => {
     const rest = Object.fromEntries(Object.entries(azurite.config).filter(([key]) => key !== "storageAccountKeyEnvVar"));
-    const error = await catchError(new BlobObjectStore({ configure: { env: {} } }).init(rest));
+    const error = await rejection(new BlobObjectStore({ configure: { env: {} } }).init(rest));
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.metadata.key).toBe("subscriptionId");
     expect(error.message).toContain("AZURE_SUBSCRIPTION_ID");
     expect(error.message).toContain("ListKeys");
     expect(error.message).toContain("useAAD=true");
-    const withSubscription = await catchError(new BlobObjectStore({ configure: { env: {} } }).init({ ...rest, subscriptionId: "00000000-0000-4000-8000-000000000009" }));
+    const withSubscription = await rejection(new BlobObjectStore({ configure: { env: {} } }).init({ ...rest, subscriptionId: "00000000-0000-4000-8000-000000000009" }));
     expect(withSubscription.metadata.key).toBe("resourceGroup");
     expect(withSubscription.message).toContain("AZURE_RESOURCE_GROUP");
   });
@@ -84,7 +76,7 @@ describe("init", () => {
   });
 
   it("fails calls before init with NOT_INITIALIZED", async () => {
-    const error = await catchError(new BlobObjectStore().headObject({ bucket: CONTAINER, key: "k" }));
+    const error = await rejection(new BlobObjectStore().headObject({ bucket: CONTAINER, key: "k" }));
     expect(error.reason).toBe(Reason.NotInitialized);
   });
 });
@@ -122,7 +114,7 @@ describe("put", () => {
   it("stores nothing when the size or SHA-256 does not match", async () => {
     const data = bytes(3 * MiB);
     for (const extra of [{ size: data.length + 1 }, { size: data.length - 1 }, { sha256: new Uint8Array(32) }]) {
-      const error = await catchError(store.putObject({ bucket: CONTAINER, key: "bad/integrity", body: chunks(data, 65_536), ...extra }));
+      const error = await rejection(store.putObject({ bucket: CONTAINER, key: "bad/integrity", body: chunks(data, 65_536), ...extra }));
       expect(error.reason).toBe(Reason.IntegrityMismatch);
       expect(await blobExists(azurite.oob, CONTAINER, "bad/integrity")).toBe(false);
     }
@@ -140,13 +132,13 @@ describe("put", () => {
       // A body that would never end on its own.
       await new Promise(() => undefined);
     }
-    const error = await catchError(store.putObject({ bucket: CONTAINER, key: "cancelled", body: body() }, { signal: controller.signal }));
+    const error = await rejection(store.putObject({ bucket: CONTAINER, key: "cancelled", body: body() }, { signal: controller.signal }));
     expect(error.code).toBe(Code.Canceled);
     expect(await blobExists(azurite.oob, CONTAINER, "cancelled")).toBe(false);
   });
 
   it("fails with BUCKET_NOT_FOUND in a missing container", async () => {
-    const error = await catchError(store.putObject({ bucket: "no-such-container", key: "k", body: chunks(bytes(3 * MiB)) }));
+    const error = await rejection(store.putObject({ bucket: "no-such-container", key: "k", body: chunks(bytes(3 * MiB)) }));
     expect(error.reason).toBe(Reason.BucketNotFound);
   });
 
@@ -164,7 +156,7 @@ describe("put", () => {
   it("keeps dot segments and double slashes in keys distinct", async () => {
     const keys = ["d/a//b", "d/a/b", "d/a/./b", "d/a/../b", "d/a/"];
     for (const key of keys) await store.putObject({ bucket: CONTAINER, key, body: chunks(Buffer.from(key)) });
-    for (const key of keys) expect((await readAll((await store.getObject({ bucket: CONTAINER, key })).body)).toString()).toBe(key);
+    for (const key of keys) expect((await buffer((await store.getObject({ bucket: CONTAINER, key })).body)).toString()).toBe(key);
     const listed: string[] = [];
     for await (const page of store.listObjects({ bucket: CONTAINER, prefix: "d/" })) listed.push(...page.objects.map((o) => o.key));
     expect(listed.sort()).toEqual([...keys].sort());
@@ -178,21 +170,21 @@ describe("get, head, delete", () => {
       const out = await store.getObject({ bucket: CONTAINER, key: "ten", range: { offset, ...(length === undefined ? {} : { length }) } });
       expect(out.object.size).toBe(10);
       expect(out.offset).toBe(offset);
-      return (await readAll(out.body)).toString();
+      return (await buffer(out.body)).toString();
     };
     expect(await read(2, 3)).toBe("234");
     expect(await read(8, 5)).toBe("89");
     expect(await read(4)).toBe("456789");
     expect(await read(10)).toBe("");
     expect(await read(3, 0)).toBe("");
-    expect((await catchError(read(11))).reason).toBe(Reason.InvalidRange);
+    expect((await rejection(read(11))).reason).toBe(Reason.InvalidRange);
   });
 
   it("reports missing blobs and containers", async () => {
     expect(await store.headObject({ bucket: CONTAINER, key: "missing" })).toBeUndefined();
-    expect((await catchError(store.getObject({ bucket: CONTAINER, key: "missing" }))).reason).toBe(Reason.ObjectNotFound);
-    expect((await catchError(store.headObject({ bucket: "no-such-container", key: "k" }))).reason).toBe(Reason.BucketNotFound);
-    expect((await catchError(store.getObject({ bucket: "no-such-container", key: "k" }))).reason).toBe(Reason.BucketNotFound);
+    expect((await rejection(store.getObject({ bucket: CONTAINER, key: "missing" }))).reason).toBe(Reason.ObjectNotFound);
+    expect((await rejection(store.headObject({ bucket: "no-such-container", key: "k" }))).reason).toBe(Reason.BucketNotFound);
+    expect((await rejection(store.getObject({ bucket: "no-such-container", key: "k" }))).reason).toBe(Reason.BucketNotFound);
   });
 
   it("deletes, and deleting a missing blob succeeds", async () => {
@@ -200,12 +192,12 @@ describe("get, head, delete", () => {
     await store.deleteObject({ bucket: CONTAINER, key: "doomed" });
     expect(await blobExists(azurite.oob, CONTAINER, "doomed")).toBe(false);
     await store.deleteObject({ bucket: CONTAINER, key: "doomed" });
-    expect((await catchError(store.deleteObject({ bucket: "no-such-container", key: "k" }))).reason).toBe(Reason.BucketNotFound);
+    expect((await rejection(store.deleteObject({ bucket: "no-such-container", key: "k" }))).reason).toBe(Reason.BucketNotFound);
   });
 
   it("refuses keys over 1024 bytes and empty names", async () => {
-    expect((await catchError(store.headObject({ bucket: CONTAINER, key: "x".repeat(1025) }))).reason).toBe(Reason.InvalidName);
-    expect((await catchError(store.headObject({ bucket: CONTAINER, key: "" }))).reason).toBe(Reason.InvalidName);
+    expect((await rejection(store.headObject({ bucket: CONTAINER, key: "x".repeat(1025) }))).reason).toBe(Reason.InvalidName);
+    expect((await rejection(store.headObject({ bucket: CONTAINER, key: "" }))).reason).toBe(Reason.InvalidName);
   });
 });
 
@@ -223,7 +215,7 @@ describe("list", () => {
     const rest: string[] = [];
     for await (const page of store.listObjects({ bucket: CONTAINER, prefix: "l/", pageSize: 2, pageToken: token })) rest.push(...page.objects.map((o) => o.key));
     expect(rest).toEqual(["l/b/2", "l/c", "l/d"]);
-    const wrong = await catchError(store.listObjects({ bucket: CONTAINER, prefix: "other/", pageToken: token })[Symbol.asyncIterator]().next());
+    const wrong = await rejection(store.listObjects({ bucket: CONTAINER, prefix: "other/", pageToken: token })[Symbol.asyncIterator]().next());
     expect(wrong.reason).toBe(Reason.InvalidPageToken);
   });
 
@@ -239,7 +231,7 @@ describe("list", () => {
   });
 
   it("fails with BUCKET_NOT_FOUND for a missing container", async () => {
-    const error = await catchError(store.listObjects({ bucket: "no-such-container" })[Symbol.asyncIterator]().next());
+    const error = await rejection(store.listObjects({ bucket: "no-such-container" })[Symbol.asyncIterator]().next());
     expect(error.reason).toBe(Reason.BucketNotFound);
   });
 });
@@ -261,8 +253,8 @@ describe("signed URLs and SAS auth", () => {
   });
 
   it("refuses PUT URLs and ttl 0", async () => {
-    expect((await catchError(store.createSignedUrl({ bucket: CONTAINER, key: "k", method: "PUT", ttlSeconds: 60 }))).code).toBe(Code.Unimplemented);
-    expect((await catchError(store.createSignedUrl({ bucket: CONTAINER, key: "k", ttlSeconds: 0 }))).code).toBe(Code.InvalidArgument);
+    expect((await rejection(store.createSignedUrl({ bucket: CONTAINER, key: "k", method: "PUT", ttlSeconds: 60 }))).code).toBe(Code.Unimplemented);
+    expect((await rejection(store.createSignedUrl({ bucket: CONTAINER, key: "k", ttlSeconds: 0 }))).code).toBe(Code.InvalidArgument);
   });
 
   it("authenticates with a SAS token from the credentials file, which cannot sign URLs", async () => {
@@ -280,8 +272,8 @@ describe("signed URLs and SAS auth", () => {
     await sasStore.init({ storageAccount: azurite.server.accountName, storageAccountURI: azurite.server.blobEndpoint, credentialsFile: file });
     const data = bytes(2 * MiB + 1);
     await sasStore.putObject({ bucket: CONTAINER, key: "via-sas", body: chunks(data), size: data.length });
-    expect(sha256Hex(await readAll((await sasStore.getObject({ bucket: CONTAINER, key: "via-sas" })).body))).toBe(sha256Hex(data));
-    const error = await catchError(sasStore.createSignedUrl({ bucket: CONTAINER, key: "via-sas", ttlSeconds: 60 }));
+    expect(sha256Hex(await buffer((await sasStore.getObject({ bucket: CONTAINER, key: "via-sas" })).body))).toBe(sha256Hex(data));
+    const error = await rejection(sasStore.createSignedUrl({ bucket: CONTAINER, key: "via-sas", ttlSeconds: 60 }));
     expect(error.code).toBe(Code.FailedPrecondition);
   });
 
@@ -289,7 +281,7 @@ describe("signed URLs and SAS auth", () => {
     const file = await azurite.credentialsFile({ AZURE_STORAGE_ACCOUNT_ACCESS_KEY: Buffer.alloc(64, 1).toString("base64") });
     const bad = new BlobObjectStore();
     await bad.init({ ...azurite.config, credentialsFile: file });
-    const error = await catchError(bad.headObject({ bucket: CONTAINER, key: "small" }));
+    const error = await rejection(bad.headObject({ bucket: CONTAINER, key: "small" }));
     expect([Code.Unauthenticated, Code.PermissionDenied]).toContain(error.code);
     expect(error.reason).toBe(Reason.AccessDenied);
   });

@@ -4,6 +4,7 @@
  */
 import type { ComputeManagementClient } from "@azure/arm-compute";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import { caught } from "@stowage/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { armComputeClient, createDisk, startArmComputeDouble, type ArmComputeDouble } from "./arm-compute-double.js";
 
@@ -21,15 +22,6 @@ afterAll(async () => {
   await double.stop();
 });
 
-async function restError(promise: Promise<unknown>): Promise<{ statusCode?: number; code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { statusCode?: number; code?: string };
-  }
-  throw new Error("expected a failure");
-}
-
 describe("the ARM Microsoft.Compute double", () => {
   it("requires api-version", async () => {
     const strip: PipelinePolicy = {
@@ -43,31 +35,31 @@ describe("the ARM Microsoft.Compute double", () => {
     };
     const broken = await armComputeClient(double);
     broken.pipeline.addPolicy(strip, { afterPhase: "Retry" });
-    expect(await restError(broken.disks.get("stowage-disks", "d1"))).toMatchObject({ statusCode: 400, code: "MissingApiVersionParameter" });
+    expect(await caught(broken.disks.get("stowage-disks", "d1"))).toMatchObject({ statusCode: 400, code: "MissingApiVersionParameter" });
   });
 
   it("requires a bearer token it issued", async () => {
     const anonymous = await armComputeClient(double);
     anonymous.pipeline.removePolicy({ name: "bearerTokenAuthenticationPolicy" });
-    expect(await restError(anonymous.disks.get("stowage-disks", "d1"))).toMatchObject({ statusCode: 401, code: "AuthenticationFailed" });
+    expect(await caught(anonymous.disks.get("stowage-disks", "d1"))).toMatchObject({ statusCode: 401, code: "AuthenticationFailed" });
     const forged = await armComputeClient(double);
     forged.pipeline.addPolicy({ name: "forge", sendRequest: (request, next) => (request.headers.set("authorization", "Bearer forged"), next(request)) }, { afterPhase: "Sign" });
-    expect(await restError(forged.disks.get("stowage-disks", "d1"))).toMatchObject({ statusCode: 401, code: "InvalidAuthenticationToken" });
+    expect(await caught(forged.disks.get("stowage-disks", "d1"))).toMatchObject({ statusCode: 401, code: "InvalidAuthenticationToken" });
   });
 
   it("answers 404 ResourceNotFound, ResourceGroupNotFound, and 204 for deleting a missing resource", async () => {
-    expect(await restError(client.disks.get("stowage-disks", "nope"))).toMatchObject({ statusCode: 404, code: "ResourceNotFound" });
-    expect(await restError(client.disks.get("no-group", "d1"))).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
+    expect(await caught(client.disks.get("stowage-disks", "nope"))).toMatchObject({ statusCode: 404, code: "ResourceNotFound" });
+    expect(await caught(client.disks.get("no-group", "d1"))).toMatchObject({ statusCode: 404, code: "ResourceGroupNotFound" });
     await client.snapshots.delete("stowage-snapshots", "nope", { updateIntervalInMs: 10 }).pollUntilDone();
   });
 
   it("refuses bad names, '/' in tag names and changes of creationData", async () => {
     const bad = client.disks.createOrUpdate("stowage-disks", "bad-", { location: "westeurope", creationData: { createOption: "Empty" }, diskSizeGB: 1 }).pollUntilDone();
-    expect(await restError(bad)).toMatchObject({ statusCode: 400, code: "InvalidResourceName" });
+    expect(await caught(bad)).toMatchObject({ statusCode: 400, code: "InvalidResourceName" });
     const tags = client.disks.createOrUpdate("stowage-disks", "tagged", { location: "westeurope", tags: { "a/b": "c" }, creationData: { createOption: "Empty" }, diskSizeGB: 1 }).pollUntilDone();
-    expect(await restError(tags)).toMatchObject({ statusCode: 400, code: "InvalidTagNameCharacters" });
+    expect(await caught(tags)).toMatchObject({ statusCode: 400, code: "InvalidTagNameCharacters" });
     const change = client.disks.createOrUpdate("stowage-disks", "d1", { location: "westeurope", creationData: { createOption: "Copy", sourceResourceId: double.diskId("stowage-disks", "d2") } }).pollUntilDone();
-    expect(await restError(change)).toMatchObject({ statusCode: 409, code: "PropertyChangeNotAllowed" });
+    expect(await caught(change)).toMatchObject({ statusCode: 409, code: "PropertyChangeNotAllowed" });
   });
 
   it("answers 409 Conflict while an operation on the resource runs, and reports failed operations", async () => {
@@ -78,10 +70,10 @@ describe("the ARM Microsoft.Compute double", () => {
       .pollUntilDone({ abortSignal: controller.signal });
     hung.catch(() => undefined);
     while (double.resource(double.snapshotId("stowage-snapshots", "busy")) === undefined) await new Promise((r) => setTimeout(r, 5));
-    expect(await restError(client.snapshots.delete("stowage-snapshots", "busy").pollUntilDone())).toMatchObject({ statusCode: 409, code: "Conflict" });
+    expect(await caught(client.snapshots.delete("stowage-snapshots", "busy").pollUntilDone())).toMatchObject({ statusCode: 409, code: "Conflict" });
     controller.abort();
     double.failNextOperations(1, { code: "InternalDiskManagementError", message: "boom" });
-    const failed = await restError(client.snapshots.createOrUpdate("stowage-snapshots", "fails", { location: "westeurope", creationData: { createOption: "Copy", sourceResourceId: double.diskId("stowage-disks", "d1") } }, { updateIntervalInMs: 10 }).pollUntilDone());
+    const failed = await caught(client.snapshots.createOrUpdate("stowage-snapshots", "fails", { location: "westeurope", creationData: { createOption: "Copy", sourceResourceId: double.diskId("stowage-disks", "d1") } }, { updateIntervalInMs: 10 }).pollUntilDone());
     expect((failed as Error).message).toContain("InternalDiskManagementError");
   });
 

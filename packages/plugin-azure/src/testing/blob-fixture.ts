@@ -5,7 +5,7 @@
  */
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { startAzurite, type AzuriteOptions, type AzuriteServer } from "@stowage/test-servers";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,18 +62,6 @@ export async function startAzuriteFixture(containers: readonly string[], options
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Reads a whole stream. */
-export async function readAll(stream: AsyncIterable<Uint8Array> | NodeJS.ReadableStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
-}
-
-/** SHA-256 hex. */
-export function sha256Hex(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
 }
 
 /** Random bytes. */

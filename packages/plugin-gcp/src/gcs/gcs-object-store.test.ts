@@ -9,7 +9,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GcsObjectStore } from "./gcs-object-store.js";
-import { bytes, chunks, verifyV4, oobDownload, oobMetadata, oobUpload, readAll, sha256Hex, startGcsFixture, type GcsFixture } from "./gcs.test-helpers.js";
+import { bytes, chunks, verifyV4, oobDownload, oobMetadata, oobUpload, startGcsFixture, type GcsFixture } from "./gcs.test-helpers.js";
+import { buffer } from "node:stream/consumers";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -120,7 +122,7 @@ describe("GcsObjectStore against fake-gcs-server", () => {
       expect((await oobMetadata(fx.server.endpoint, BUCKET, "empty"))?.size).toBe("0");
       const got = await store.getObject({ bucket: BUCKET, key: "empty" });
       expect(got.contentLength).toBe(0);
-      expect((await readAll(got.body)).length).toBe(0);
+      expect((await buffer(got.body)).length).toBe(0);
     });
 
     it("returns the SHA-256 when one is announced, and refuses a wrong one storing nothing", async () => {
@@ -153,15 +155,15 @@ describe("GcsObjectStore against fake-gcs-server", () => {
       await oobUpload(fx.server.endpoint, BUCKET, "range/ten", data);
       const whole = await store.getObject({ bucket: BUCKET, key: "range/ten" });
       expect([whole.offset, whole.contentLength, whole.object.size]).toEqual([0, 10, 10]);
-      expect((await readAll(whole.body)).equals(data)).toBe(true);
+      expect((await buffer(whole.body)).equals(data)).toBe(true);
       const tail = await store.getObject({ bucket: BUCKET, key: "range/ten", range: { offset: 8, length: 5 } });
       expect([tail.offset, tail.contentLength, tail.object.size]).toEqual([8, 2, 10]);
-      expect((await readAll(tail.body)).equals(data.subarray(8))).toBe(true);
+      expect((await buffer(tail.body)).equals(data.subarray(8))).toBe(true);
       const rest = await store.getObject({ bucket: BUCKET, key: "range/ten", range: { offset: 4 } });
-      expect((await readAll(rest.body)).equals(data.subarray(4))).toBe(true);
+      expect((await buffer(rest.body)).equals(data.subarray(4))).toBe(true);
       const atEnd = await store.getObject({ bucket: BUCKET, key: "range/ten", range: { offset: 10 } });
       expect(atEnd.contentLength).toBe(0);
-      expect((await readAll(atEnd.body)).length).toBe(0);
+      expect((await buffer(atEnd.body)).length).toBe(0);
       const past = await expectStowageError(store.getObject({ bucket: BUCKET, key: "range/ten", range: { offset: 11 } }));
       expect([past.code, past.reason]).toEqual([Code.OutOfRange, Reason.InvalidRange]);
       const negative = await expectStowageError(store.getObject({ bucket: BUCKET, key: "range/ten", range: { offset: -1 } }));
@@ -218,7 +220,7 @@ describe("GcsObjectStore against fake-gcs-server", () => {
       const controller = new AbortController();
       const got = await store.getObject({ bucket: BUCKET, key: "cancel/read" }, { signal: controller.signal });
       controller.abort();
-      const error = await expectStowageError(readAll(got.body));
+      const error = await expectStowageError(buffer(got.body));
       expect(error.code).toBe(Code.Canceled);
     });
   });
@@ -234,7 +236,7 @@ describe("GcsObjectStore against fake-gcs-server", () => {
       expect(oob?.metadata).toEqual({ m: "1" });
       expect(sha256Hex(await oobDownload(fx.server.endpoint, BUCKET, "resumable/one"))).toBe(sha256Hex(data));
       const got = await store.getObject({ bucket: BUCKET, key: "resumable/one" });
-      expect(sha256Hex(await readAll(got.body))).toBe(sha256Hex(data));
+      expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data));
     });
 
     it("leaves no object when the upload is cancelled mid-way", async () => {
@@ -513,7 +515,7 @@ describe("GcsObjectStore on the wire (through a proxy in front of fake-gcs-serve
     await store.init({ ...fx.config, storeEndpoint: proxy.url });
     const got = await store.getObject({ bucket: BUCKET, key: "wire/replaced" });
     expect(got.object.size).toBe(1000);
-    const error = await expectStowageError(readAll(got.body));
+    const error = await expectStowageError(buffer(got.body));
     expect(replaced).toBe(true);
     expect(error.code).toBe(Code.Aborted);
   });

@@ -7,7 +7,6 @@ import { createHash, createVerify, generateKeyPairSync, randomBytes, type KeyObj
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 
 /** A service-account key generated for the test. */
 export interface TestServiceAccount {
@@ -126,18 +125,6 @@ export function bytes(size: number, seed = 1): Buffer {
 /** Splits data into chunks of at most `size` bytes. */
 export async function* chunks(data: Uint8Array, size = 64 * 1024): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, Math.min(data.length, i + size));
-}
-
-/** Reads a stream to the end. */
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream) parts.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(parts);
-}
-
-/** SHA-256 in hex. */
-export function sha256Hex(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
 }
 
 /**

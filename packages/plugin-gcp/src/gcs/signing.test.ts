@@ -9,7 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GcsObjectStore } from "./gcs-object-store.js";
-import { bytes, chunks, oobMetadata, readAll, startGcsFixture, verifyV4, type GcsFixture } from "./gcs.test-helpers.js";
+import { bytes, chunks, oobMetadata, startGcsFixture, verifyV4, type GcsFixture } from "./gcs.test-helpers.js";
+import { buffer } from "node:stream/consumers";
 
 const WI_EMAIL = "velero@wi-project.iam.gserviceaccount.com";
 const TOKEN = "metadata-access-token";
@@ -148,7 +149,7 @@ describe("signed URLs through the IAM signBlob API with metadata-server credenti
     expect(response.status).toBe(200);
     expect(Buffer.from(await response.arrayBuffer()).equals(bytes(64))).toBe(true);
     const got = await store.getObject({ bucket: "wi", key: "obj" });
-    expect((await readAll(got.body)).equals(bytes(64))).toBe(true);
+    expect((await buffer(got.body)).equals(bytes(64))).toBe(true);
   });
 
   it("signs as serviceAccount when it is set", async () => {
