@@ -1,7 +1,7 @@
 /**
  * The host loads Velero plugins: PluginHost with `protocol: "velero"`, adapters implementing our
  * ObjectStore/BlockStore. The peer here is a Stowage executable in Velero mode (same wire as a Go
- * Velero plugin); velero-aws.test.ts runs the same path against the real velero-plugin-for-aws.
+ * Velero plugin); velero-aws.external.test.ts runs the same path against the real velero-plugin-for-aws.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -24,7 +24,7 @@ const AWS_PLUGIN = fileURLToPath(new URL("../../../.tools/bin/velero-plugin-for-
 const DOC = fileURLToPath(new URL("../../../docs/velero.md", import.meta.url));
 /** The markers around a published table: `name` is `velero-aws-kit` (objects) or `velero-aws-ebs-kit` (volumes). */
 function markers(name: string): { start: string; end: string } {
-  return { start: `<!-- ${name}:start (checked by packages/conformance/test/velero-aws.test.ts; STOWAGE_UPDATE_DOCS=1 rewrites the outcomes) -->`, end: `<!-- ${name}:end -->` };
+  return { start: `<!-- ${name}:start (checked by packages/conformance/test/velero-aws.external.test.ts; STOWAGE_UPDATE_DOCS=1 rewrites the outcomes) -->`, end: `<!-- ${name}:end -->` };
 }
 const BUCKET = "velero-conformance";
 
