@@ -24,7 +24,7 @@ import {
   tlsErrorCode,
   withRequestTimeout,
 } from "../src/plugin.js";
-import { caught } from "../src/testing.js";
+import { caught, eventually } from "../src/testing.js";
 
 async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
   let bytes = 0;
@@ -159,7 +159,9 @@ describe("guardBody", () => {
   it("idleWatchdog fires once when not touched, with UNAVAILABLE", async () => {
     const fired: StowageError[] = [];
     const watchdog = idleWatchdog(100, "put object", (error) => fired.push(error));
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await eventually(() => fired.length > 0, { what: "the watchdog to fire" });
+    // Three more idle periods pass without a second firing.
+    await new Promise((resolve) => setTimeout(resolve, 300));
     watchdog.stop();
     expect(fired.map((e) => e.reason)).toEqual([Reason.BackendUnavailable]);
   });

@@ -5,7 +5,7 @@
 import { registerConformanceSuites } from "../src/vitest.js";
 import { fixture, memoryConfig, SDK_KNOWN_FAILING } from "./helpers.js";
 
-// The slow cases are left out here: fixtures.test.ts runs every case against the same fixture.
+// The slow cases are left out here: fixtures.slow.test.ts runs every case against the same fixture.
 registerConformanceSuites({
   plugin: fixture("good-memory-plugin"),
   config: memoryConfig(),
