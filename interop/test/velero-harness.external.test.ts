@@ -30,7 +30,7 @@ import {
   stepsOf,
   type HarnessRun,
   type Report,
-} from "./harness.js";
+} from "./support/harness.js";
 
 const STOWAGE_BUCKET = "stowage-harness";
 const VELERO_BUCKET = "velero-harness";

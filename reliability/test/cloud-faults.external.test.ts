@@ -20,8 +20,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../../packages/plugin-azure/src/testing/arm-compute-double.js";
-import { ComputeDouble } from "../../packages/plugin-gcp/src/testing/compute-double.js";
+import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../../packages/plugin-azure/test/support/arm-compute-double.js";
+import { ComputeDouble } from "../../packages/plugin-gcp/test/support/compute-double.js";
 import { recordTrial, runs } from "./support/trials.js";
 
 const executable = (pkg: string): string => fileURLToPath(new URL(`../../packages/${pkg}/dist/main.js`, import.meta.url));

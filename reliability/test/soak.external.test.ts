@@ -15,8 +15,8 @@ import { startMinio, type MinioServer } from "@stowage/test-servers";
 import { Client } from "minio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The plugins' own test fixtures: a server, its credentials and the matching plugin config.
-import { startAzuriteFixture } from "../../packages/plugin-azure/src/testing/blob-fixture.js";
-import { startGcsFixture } from "../../packages/plugin-gcp/src/gcs/gcs.test-helpers.js";
+import { startAzuriteFixture } from "../../packages/plugin-azure/test/support/blob-fixture.js";
+import { startGcsFixture } from "../../packages/plugin-gcp/test/support/gcs.js";
 import { recordTrial, repoRoot, runs } from "./support/trials.js";
 
 const DRIVER = fileURLToPath(new URL("../soak/soak-driver.mjs", import.meta.url));

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { runCli, tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./support/cli.js";
 
 const FIXTURES = fileURLToPath(new URL("../../conformance/test/fixtures/", import.meta.url));
 const GOOD = join(FIXTURES, "good-memory-plugin.mjs");

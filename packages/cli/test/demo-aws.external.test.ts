@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { toolsDir } from "@stowage/test-servers";
 import { describe, expect, it } from "vitest";
-import { runCli, tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./support/cli.js";
 
 interface DemoReport {
   ok: boolean;

@@ -6,7 +6,7 @@
 import { Writable } from "node:stream";
 import { describe, it } from "vitest";
 import { runConformance } from "../src/index.js";
-import { fixture, memoryConfig, SDK_KNOWN_FAILING } from "./helpers.js";
+import { fixture, memoryConfig, SDK_KNOWN_FAILING } from "./support/fixtures.js";
 
 const FIXTURES: readonly (readonly [string, string | undefined, string])[] = [
   ["good-memory-plugin", undefined, "nothing broken"],

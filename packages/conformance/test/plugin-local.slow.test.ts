@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createLocalVolume } from "@stowage/plugin-local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runConformance, type ConformanceOutcome } from "../src/index.js";
-import { FAST, LOCAL_KNOWN_FAILING, localPlugin, tempDir } from "./helpers.js";
+import { FAST, LOCAL_KNOWN_FAILING, localPlugin, tempDir } from "./support/fixtures.js";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {

@@ -3,7 +3,7 @@
  * conformant in-memory fixture, one test per case.
  */
 import { registerConformanceSuites } from "../src/vitest.js";
-import { fixture, memoryConfig, SDK_KNOWN_FAILING } from "./helpers.js";
+import { fixture, memoryConfig, SDK_KNOWN_FAILING } from "./support/fixtures.js";
 
 // The slow cases are left out here: fixtures.slow.test.ts runs every case against the same fixture.
 registerConformanceSuites({

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, incompleteUploads, startMinioFixture, type MinioFixture } from "./testing/minio.test-helpers.js";
+import { bytes, chunks, incompleteUploads, startMinioFixture, type MinioFixture } from "../test/support/minio.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";
 

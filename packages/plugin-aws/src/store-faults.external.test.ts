@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "./testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../test/support/minio.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";
 

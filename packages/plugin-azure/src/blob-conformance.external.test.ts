@@ -5,7 +5,7 @@
 import { registerConformanceSuites } from "@stowage/conformance/vitest";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe } from "vitest";
-import { startAzuriteFixture, type AzuriteFixture } from "./testing/blob-fixture.js";
+import { startAzuriteFixture, type AzuriteFixture } from "../test/support/blob-fixture.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let azurite: AzuriteFixture | undefined;

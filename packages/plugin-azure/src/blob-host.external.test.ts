@@ -2,7 +2,7 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "./testing/blob-fixture.js";
+import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../test/support/blob-fixture.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";
 

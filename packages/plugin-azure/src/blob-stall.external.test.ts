@@ -7,7 +7,7 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "./testing/blob-fixture.js";
+import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../test/support/blob-fixture.js";
 
 // The process-level test runs the built executable: build first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));

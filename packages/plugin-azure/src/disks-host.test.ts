@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "./testing/arm-compute-double.js";
+import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../test/support/arm-compute-double.js";
 import { rejection } from "@stowage/sdk/testing";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));

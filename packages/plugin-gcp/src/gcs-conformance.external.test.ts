@@ -7,7 +7,7 @@
 import { registerConformanceSuites } from "@stowage/conformance/vitest";
 import { afterAll, describe } from "vitest";
 import { fileURLToPath } from "node:url";
-import { startGcsFixture, type GcsFixture } from "./gcs/gcs.test-helpers.js";
+import { startGcsFixture, type GcsFixture } from "../test/support/gcs.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let fx: GcsFixture | undefined;

@@ -6,7 +6,7 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, oobDownload, oobMetadata, startGcsFixture, verifyV4, type GcsFixture } from "./gcs/gcs.test-helpers.js";
+import { bytes, chunks, oobDownload, oobMetadata, startGcsFixture, verifyV4, type GcsFixture } from "../test/support/gcs.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";
 

@@ -7,7 +7,7 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type RemoteObjectStore } from "@stowage/sdk/host";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bytes, oobMetadata, startGcsFixture, type GcsFixture } from "./gcs/gcs.test-helpers.js";
+import { bytes, oobMetadata, startGcsFixture, type GcsFixture } from "../test/support/gcs.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const MiB = 1024 * 1024;

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe } from "vitest";
-import { ComputeDouble } from "./testing/compute-double.js";
+import { ComputeDouble } from "../test/support/compute-double.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const PROJECT = "conformance-proj";

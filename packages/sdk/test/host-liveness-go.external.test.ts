@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, Reason } from "../src/errors.js";
 import { PluginHost as Host } from "../src/host.js";
-import { FAST_CHECKS, alive, capturingLogger } from "./helpers.js";
+import { FAST_CHECKS, alive, capturingLogger } from "./support/host.js";
 import { eventually, rejection } from "../src/testing.js";
 
 const hosts: Host[] = [];

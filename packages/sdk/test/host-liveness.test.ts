@@ -16,7 +16,7 @@ import { HealthMonitor } from "../src/host/health-monitor.js";
 import { IdleWatch } from "../src/host/idle-watch.js";
 import type { RpcChannel } from "../src/host/rpc-channel.js";
 import { silentLogger } from "../src/logging.js";
-import { FAST_CHECKS, alive, capturingLogger, memoryFixture, startFixtureHost } from "./helpers.js";
+import { FAST_CHECKS, alive, capturingLogger, memoryFixture, startFixtureHost } from "./support/host.js";
 import { eventually, rejection } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";

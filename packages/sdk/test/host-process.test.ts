@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
 import type { PluginHost } from "../src/host.js";
 import { MAGIC_COOKIE_KEY } from "../src/protocol/constants.js";
-import { alive, capturingLogger, memoryFixture, openFileDescriptors, startFixtureHost } from "./helpers.js";
+import { alive, capturingLogger, memoryFixture, openFileDescriptors, startFixtureHost } from "./support/host.js";
 import { eventually, rejection, sha256Hex } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";

@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason } from "../src/errors.js";
 import type { PluginHost, RemoteBlockStore, RemoteObjectStore } from "../src/host.js";
-import { startFixtureHost } from "./helpers.js";
+import { startFixtureHost } from "./support/host.js";
 import { rejection } from "../src/testing.js";
 
 let host: PluginHost;

@@ -6,7 +6,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { StderrForwarder } from "../src/host/log-forward.js";
-import { capturingLogger } from "./helpers.js";
+import { capturingLogger } from "./support/host.js";
 import { eventually } from "../src/testing.js";
 
 /** pino's numeric levels. */

@@ -24,7 +24,7 @@ import type { PluginHost } from "../src/host.js";
 import { ENV, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "../src/protocol/constants.js";
 import { parseHandshake } from "../src/protocol/handshake.js";
 import { methodCodec } from "../src/wire/rpc.js";
-import { capturingLogger, memoryFixture, startFixtureHost } from "./helpers.js";
+import { capturingLogger, memoryFixture, startFixtureHost } from "./support/host.js";
 import { eventually } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";

@@ -11,8 +11,8 @@ import { Code } from "../src/errors.js";
 import { ObjectStore } from "../src/gen/generated/ObjectStore_pb.js";
 import { PluginHost } from "../src/host.js";
 import { SecretRedactor } from "../src/logging.js";
-import { capturingLogger } from "./helpers.js";
-import { isServiceError, launchLikeVelero, unary, type VeleroLaunch } from "./velero-helpers.js";
+import { capturingLogger } from "./support/host.js";
+import { isServiceError, launchLikeVelero, unary, type VeleroLaunch } from "./support/velero.js";
 import { rejection } from "../src/testing.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/secret-echo-plugin.mjs", import.meta.url));

@@ -10,7 +10,7 @@ import { ObjectStoreService } from "../src/gen/stowage/v1/object_store_pb.js";
 import { HEALTH_CHECK_DEFAULTS } from "../src/host/health-monitor.js";
 import { Supervisor, type SupervisorOptions } from "../src/host/supervisor.js";
 import type { PluginProcess } from "../src/host/plugin-process.js";
-import { alive, capturingLogger, memoryFixture } from "./helpers.js";
+import { alive, capturingLogger, memoryFixture } from "./support/host.js";
 import { rejection } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";

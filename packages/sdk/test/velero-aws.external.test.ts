@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, StowageError } from "../src/errors.js";
 import { PluginHost } from "../src/host.js";
 import type { ListObjectsPage, ObjectStore } from "../src/types.js";
-import { capturingLogger } from "./helpers.js";
+import { capturingLogger } from "./support/host.js";
 
 const AWS_PLUGIN = fileURLToPath(new URL("../../../.tools/bin/velero-plugin-for-aws", import.meta.url));
 const BUCKET = "velero-interop";

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason } from "../src/errors.js";
 import { PluginHost } from "../src/host.js";
 import type { ListObjectsPage, ObjectStore } from "../src/types.js";
-import { capturingLogger, memoryFixture } from "./helpers.js";
+import { capturingLogger, memoryFixture } from "./support/host.js";
 import { rejection } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";

@@ -1,7 +1,7 @@
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, describe, expect, it } from "vitest";
 import { startAzurite, type AzuriteServer } from "../src/index.js";
-import { expectPortClosed, expectProcessGone } from "./helpers.js";
+import { expectPortClosed, expectProcessGone } from "./support/servers.js";
 
 describe("startAzurite", () => {
   let server: AzuriteServer | undefined;

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { startFakeGcs, type FakeGcsServer } from "../src/index.js";
-import { expectPortClosed, expectProcessGone } from "./helpers.js";
+import { expectPortClosed, expectProcessGone } from "./support/servers.js";
 
 async function ok(response: Response): Promise<Response> {
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);

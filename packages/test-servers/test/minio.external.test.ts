@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { Client } from "minio";
 import { afterAll, describe, expect, it } from "vitest";
 import { startMinio, type MinioServer } from "../src/index.js";
-import { expectPortClosed, expectProcessGone } from "./helpers.js";
+import { expectPortClosed, expectProcessGone } from "./support/servers.js";
 
 describe("startMinio", () => {
   let server: MinioServer | undefined;

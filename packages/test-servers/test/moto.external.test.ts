@@ -2,7 +2,7 @@ import { DescribeAvailabilityZonesCommand, EC2Client } from "@aws-sdk/client-ec2
 import { CreateBucketCommand, GetObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, describe, expect, it } from "vitest";
 import { startMoto, type MotoServer } from "../src/index.js";
-import { expectPortClosed, expectProcessGone } from "./helpers.js";
+import { expectPortClosed, expectProcessGone } from "./support/servers.js";
 
 describe("startMoto", () => {
   let server: MotoServer | undefined;

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../../test/support/minio.js";
 import { S3ObjectStore } from "./s3-object-store.js";
 import { rejection, sha256Hex } from "@stowage/sdk/testing";
 import { buffer } from "node:stream/consumers";

@@ -1,6 +1,6 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../../test/support/minio.js";
 import { PartBufferPool, uploadObject, type UploadObjectInput } from "./multipart-upload.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../testing/minio.test-helpers.js";
+import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../../test/support/minio.js";
 import { S3_CONFIG_KEYS, discoverBucketRegion, createS3Clients, parseS3CommonConfig } from "./config.js";
 import { S3ObjectStore } from "./s3-object-store.js";
 import { rejection, sha256Hex } from "@stowage/sdk/testing";

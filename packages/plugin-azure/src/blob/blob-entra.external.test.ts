@@ -10,7 +10,7 @@ import { createServer, request, type Server } from "node:https";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../../test/support/blob-fixture.js";
 import { BlobObjectStore } from "./blob-object-store.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";

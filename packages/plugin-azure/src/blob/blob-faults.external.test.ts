@@ -8,7 +8,7 @@ import { Code, Reason, StowageError } from "@stowage/sdk";
 import { getLocal, type Mockttp } from "mockttp";
 import { PassThrough } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../../test/support/blob-fixture.js";
 import { BlobObjectStore } from "./blob-object-store.js";
 import { rejection, sha256Hex } from "@stowage/sdk/testing";
 import { buffer } from "node:stream/consumers";

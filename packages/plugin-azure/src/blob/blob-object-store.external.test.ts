@@ -1,7 +1,7 @@
 import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { Code, Reason, type Logger } from "@stowage/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../testing/blob-fixture.js";
+import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../../test/support/blob-fixture.js";
 import { BlobObjectStore, decodeMetadata, encodeMetadata } from "./blob-object-store.js";
 import { BLOB_CONFIG_KEYS, DEFAULT_BLOCK_SIZE, MAX_CONFIG_BLOCK_SIZE, parseBlockSize } from "./config.js";
 import { rejection, sha256Hex } from "@stowage/sdk/testing";

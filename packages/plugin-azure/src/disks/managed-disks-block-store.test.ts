@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../testing/arm-compute-double.js";
+import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../../test/support/arm-compute-double.js";
 import { ManagedDisksBlockStore } from "./managed-disks-block-store.js";
 import { TAG_NAMES_TAG } from "./tags.js";
 import { rejection } from "@stowage/sdk/testing";

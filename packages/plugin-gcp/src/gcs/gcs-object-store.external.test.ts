@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GcsObjectStore } from "./gcs-object-store.js";
-import { bytes, chunks, verifyV4, oobDownload, oobMetadata, oobUpload, startGcsFixture, type GcsFixture } from "./gcs.test-helpers.js";
+import { bytes, chunks, verifyV4, oobDownload, oobMetadata, oobUpload, startGcsFixture, type GcsFixture } from "../../test/support/gcs.js";
 import { buffer } from "node:stream/consumers";
 import { sha256Hex } from "@stowage/sdk/testing";
 

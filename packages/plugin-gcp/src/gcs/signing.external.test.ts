@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GcsObjectStore } from "./gcs-object-store.js";
-import { bytes, chunks, oobMetadata, startGcsFixture, verifyV4, type GcsFixture } from "./gcs.test-helpers.js";
+import { bytes, chunks, oobMetadata, startGcsFixture, verifyV4, type GcsFixture } from "../../test/support/gcs.js";
 import { buffer } from "node:stream/consumers";
 
 const WI_EMAIL = "velero@wi-project.iam.gserviceaccount.com";

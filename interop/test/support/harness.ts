@@ -11,8 +11,8 @@ export const HARNESS = join(toolsDir(), "bin", "velero-interop-harness");
 /** The Go velero-plugin-for-aws the same script installs (the baseline run). */
 export const VELERO_AWS_PLUGIN = join(toolsDir(), "bin", "velero-plugin-for-aws");
 /** Stowage's plugin executables, as `pnpm run build` leaves them. */
-export const STOWAGE_AWS_MAIN = fileURLToPath(new URL("../../packages/plugin-aws/dist/main.js", import.meta.url));
-export const STOWAGE_LOCAL_MAIN = fileURLToPath(new URL("../../packages/plugin-local/dist/main.js", import.meta.url));
+export const STOWAGE_AWS_MAIN = fileURLToPath(new URL("../../../packages/plugin-aws/dist/main.js", import.meta.url));
+export const STOWAGE_LOCAL_MAIN = fileURLToPath(new URL("../../../packages/plugin-local/dist/main.js", import.meta.url));
 
 /** Fails with the command that fixes it when an executable is missing. */
 export async function requireExecutable(file: string, fix: string): Promise<void> {

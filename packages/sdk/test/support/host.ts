@@ -2,14 +2,14 @@ import { readdirSync } from "node:fs";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import type { Logger } from "../src/logging.js";
-import { PluginHost, type PluginHostOptions } from "../src/host.js";
+import type { Logger } from "../../src/logging.js";
+import { PluginHost, type PluginHostOptions } from "../../src/host.js";
 
 /** Health checks every 100 ms, 300 ms each, 2 failures: a wedged plugin is replaced within about a second. */
 export const FAST_CHECKS: PluginHostOptions = { healthCheck: { intervalMs: 100, timeoutMs: 300, failures: 2 }, defaultTimeoutMs: 0, streamIdleTimeoutMs: 0 };
 
 /** Path of the in-memory fixture plugin. */
-export const memoryFixture = fileURLToPath(new URL("./fixtures/memory-plugin.mjs", import.meta.url));
+export const memoryFixture = fileURLToPath(new URL("../fixtures/memory-plugin.mjs", import.meta.url));
 
 /** A logger that keeps every line it is given, parsed. */
 export function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { methodCodec } from "../src/wire/rpc.js";
+import { methodCodec } from "../../src/wire/rpc.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { input: I; output: O };
 

@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PluginCommand } from "@stowage/sdk/host";
-import type { ConformanceConfig } from "../src/config.js";
+import type { ConformanceConfig } from "../../src/config.js";
 
 /** The built `stowage-plugin-local` executable. */
-export const LOCAL_PLUGIN_MAIN = fileURLToPath(new URL("../../plugin-local/dist/main.js", import.meta.url));
+export const LOCAL_PLUGIN_MAIN = fileURLToPath(new URL("../../../plugin-local/dist/main.js", import.meta.url));
 
 /** A fixture plugin under test/fixtures, run by this Node. */
 export function fixture(name: string): PluginCommand {

@@ -6,7 +6,7 @@ import type { ComputeManagementClient } from "@azure/arm-compute";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { caught } from "@stowage/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { armComputeClient, createDisk, startArmComputeDouble, type ArmComputeDouble } from "./arm-compute-double.js";
+import { armComputeClient, createDisk, startArmComputeDouble, type ArmComputeDouble } from "./support/arm-compute-double.js";
 
 let double: ArmComputeDouble;
 let client: ComputeManagementClient;

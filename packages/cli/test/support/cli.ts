@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach } from "vitest";
 
 /** The built CLI. */
-export const CLI = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
 
 /** What a finished CLI run produced. */
 export interface RunResult {

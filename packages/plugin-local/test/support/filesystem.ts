@@ -1,11 +1,10 @@
 /**
- * Test helpers: the error of a call expected to fail, a byte-for-byte picture of a directory
+ * Test helpers: a byte-for-byte picture of a directory
  * tree (to prove that an operation left it untouched), mounting inside a test when the sandbox
  * allows it, and a free port.
  *
  * @packageDocumentation
  */
-import { StowageError } from "@stowage/sdk";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstat, readFile, readdir, readlink } from "node:fs/promises";
@@ -13,7 +12,6 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { expect } from "vitest";
 
 const run = promisify(execFile);
 
@@ -54,17 +52,6 @@ export async function tryMount(args: readonly string[]): Promise<string | undefi
 /** Unmounts `path` (lazily, so an open descriptor cannot keep it). */
 export async function unmount(path: string): Promise<void> {
   await run("umount", ["-l", path]);
-}
-
-/** The StowageError a call fails with; fails the test when it succeeds or throws anything else. */
-export async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** A loopback port that was free a moment ago. */
