@@ -9,7 +9,6 @@ import { Code, Reason, StowageError, silentLogger } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
 import { createLocalVolume, INTERRUPTED_MESSAGE } from "@stowage/plugin-local";
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +16,7 @@ import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openFileDescriptors, recordTrial, repoRoot, runs } from "./support/trials.js";
+import { sha256Hex } from "@stowage/sdk/testing";
 
 const MAIN = join(repoRoot, "packages", "plugin-local", "dist", "main.js");
 const NAME = "stowage.io/local";
@@ -115,10 +115,6 @@ async function expectCrashed(promise: Promise<unknown>): Promise<void> {
   expect({ code: (failure as StowageError).code, reason: (failure as StowageError).reason }).toEqual({ code: Code.Unavailable, reason: Reason.PluginCrashed });
 }
 
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 describe("plugin-local killed mid-call", () => {
   it("mid-PUT: the killed put fails typed, and the next call leaves no temporary byte and no partial object", async () => {
     const root = join(base, "puts");
@@ -164,7 +160,7 @@ describe("plugin-local killed mid-call", () => {
         while (next.done !== true) next = await reader.next();
       })());
       const again = await store.getObject({ bucket: "b", key: "big" });
-      expect(sha256(Buffer.concat(await again.body.toArray()))).toBe(sha256(data));
+      expect(sha256Hex(Buffer.concat(await again.body.toArray()))).toBe(sha256Hex(data));
       expect(await leftovers(root)).toEqual({ files: [], bytes: 0 });
     }
     recordTrial({ trial: "kill plugin-local mid-GET (16 MiB object, killed after the first chunk)", runs: count, result: "every read failed UNAVAILABLE/PLUGIN_CRASHED; the object read back whole after the relaunch; 0 bytes left" });

@@ -1,7 +1,10 @@
 /**
- * An in-memory ObjectStore written the way a third party would: only `@stowage/sdk` (types,
- * errors) and `@stowage/sdk/plugin` (config helpers). It announces ranged reads and object
- * metadata, bounds its memory, and follows the contract's rules the comments cite.
+ * An ObjectStore that keeps objects in memory: small, but complete and conformant, written the way
+ * a third party would (only `@stowage/sdk` and `@stowage/sdk/plugin`). It serves ranged reads and
+ * object metadata, bounds its memory, and follows the contract's rules the comments cite (clause
+ * numbers refer to the Stowage contract, docs/contract.md). `stowage new plugin` scaffolds this
+ * very file, so that the conformance kit passes before anything is changed: replace the Map with
+ * your backend, keeping those rules.
  *
  * @packageDocumentation
  */

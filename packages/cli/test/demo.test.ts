@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli, tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./support/cli.js";
 
 interface DemoReport {
   ok: boolean;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli, runJson, startCli, tempDir } from "./helpers.js";
+import { runCli, runJson, startCli, tempDir } from "./support/cli.js";
 
 interface ListDoc {
   bucket: string;

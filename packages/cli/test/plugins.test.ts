@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runCli, runJson, tempDir } from "./helpers.js";
+import { runCli, runJson, tempDir } from "./support/cli.js";
 
 const INFO_FIXTURE = fileURLToPath(new URL("../../sdk/test/fixtures/info-plugin.mjs", import.meta.url));
 

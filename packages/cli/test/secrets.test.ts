@@ -13,7 +13,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./support/cli.js";
 
 /** Every plugin executable of the repository (built). */
 const PLUGINS = ["plugin-local", "plugin-aws", "plugin-ibm-cos", "plugin-azure", "plugin-gcp"].map((p) => fileURLToPath(new URL(`../../${p}/dist/main.js`, import.meta.url)));

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createLocalVolume, localVolumePath } from "@stowage/plugin-local";
 import { describe, expect, it } from "vitest";
-import { runCli, runJson, tempDir } from "./helpers.js";
+import { runCli, runJson, tempDir } from "./support/cli.js";
 
 interface SnapshotDoc {
   snapshotId: string;

@@ -9,7 +9,7 @@ import { PluginHost } from "@stowage/sdk/host";
 import { silentLogger } from "@stowage/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode, loadConfigFile, parseConfig, runConformance, sweep, ConfigError, CasePatterns, loadKnownFailing } from "../src/index.js";
-import { fixture, localPlugin, memoryConfig, tempDir } from "./helpers.js";
+import { fixture, localPlugin, memoryConfig, tempDir } from "./support/fixtures.js";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {

@@ -3,7 +3,7 @@
  * Microsoft.Compute double: deadlines, cancellation and errors across the process boundary.
  * The process-level test runs the built executable: build first.
  */
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,19 +11,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "./testing/arm-compute-double.js";
+import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../test/support/arm-compute-double.js";
+import { rejection } from "@stowage/sdk/testing";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
-
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 describe("stowage-plugin-azure (Managed Disks BlockStore) through the PluginHost against the ARM double", () => {
   let double: ArmComputeDouble;
@@ -65,14 +56,14 @@ describe("stowage-plugin-azure (Managed Disks BlockStore) through the PluginHost
     expect(moved).toEqual({ ...pv, spec: { csi: { driver: "disk.csi.azure.com", volumeHandle: double.diskId("stowage-disks", volumeId) } } });
     await store.deleteVolume({ volumeId });
     await store.deleteSnapshot(snapshot.snapshotId);
-    expect((await failure(store.getSnapshot(snapshot.snapshotId))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.getSnapshot(snapshot.snapshotId))).reason).toBe(Reason.SnapshotNotFound);
   }, 30_000);
 
   it("ends a never-finishing operation at the caller's deadline, and the plugin stops polling", async () => {
     const store = host.blockStore("stowage.io/azure", { instance: "deadline" });
     await store.init(config);
     double.hangNextOperations(1);
-    const error = await failure(store.createSnapshot({ volumeId: "hosted" }, { timeoutMs: 1500 }));
+    const error = await rejection(store.createSnapshot({ volumeId: "hosted" }, { timeoutMs: 1500 }));
     expect(error.code).toBe(Code.DeadlineExceeded);
     const polls = (): number => double.requests.filter((r) => r.path.includes("/DiskOperations/")).length;
     // Twenty poll intervals later no poll has been added: the plugin gave up with the call.
@@ -86,7 +77,7 @@ describe("stowage-plugin-azure (Managed Disks BlockStore) through the PluginHost
     const store = host.blockStore("stowage.io/azure", { instance: "api-timeout" });
     await store.init({ ...config, apiTimeout: "1s" });
     double.hangNextOperations(1);
-    const error = await failure(store.createSnapshot({ volumeId: "hosted" }));
+    const error = await rejection(store.createSnapshot({ volumeId: "hosted" }));
     expect(error).toMatchObject({ code: Code.DeadlineExceeded, reason: Reason.DeadlineExceeded });
     expect(error.message).toContain("apiTimeout");
     expect(error.metadata.snapshot_id).toMatch(/\/snapshots\/hosted-/);

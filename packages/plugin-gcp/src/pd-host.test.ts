@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ComputeDouble } from "./testing/compute-double.js";
+import { ComputeDouble } from "../test/support/compute-double.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const PROJECT = "host-proj";

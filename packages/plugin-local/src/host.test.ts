@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, freePort, pictureOf } from "./test-support.js";
+import { freePort, pictureOf } from "../test/support/filesystem.js";
+import { rejection } from "@stowage/sdk/testing";
 
 // The process-level test runs the built executable: `pnpm run build` first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
@@ -81,16 +82,16 @@ describe("confinement across the process boundary", () => {
       () => objects.headObject({ bucket: "b", key: "sub/victim" }),
       () => objects.deleteObject({ bucket: "b", key: "sub/victim" }),
     ]) {
-      const error = await failure(call());
+      const error = await rejection(call());
       expect({ code: error.code, reason: error.reason, path: error.metadata.path }).toEqual({ code: Code.PermissionDenied, reason: Reason.UnsafePath, path: component });
     }
-    const listing = await failure(objects.listObjects({ bucket: "linked" }).next());
+    const listing = await rejection(objects.listObjects({ bucket: "linked" }).next());
     expect([listing.reason, listing.metadata.path]).toEqual([Reason.UnsafePath, join(root, "linked")]);
     const blocks = host.blockStore(NAME);
     await mkdir(join(base, "blocks", "volumes"), { recursive: true });
     await symlink(join(outside, "victim~o"), join(base, "blocks", "volumes", "vol-x.img"));
     await blocks.init({ root: join(base, "blocks") });
-    const volume = await failure(blocks.getVolumeInfo({ volumeId: "vol-x" }));
+    const volume = await rejection(blocks.getVolumeInfo({ volumeId: "vol-x" }));
     expect([volume.code, volume.reason, volume.metadata.path]).toEqual([Code.PermissionDenied, Reason.UnsafePath, join(base, "blocks", "volumes", "vol-x.img")]);
     expect(await pictureOf(outside)).toEqual(before);
   });
@@ -115,7 +116,7 @@ describe("attributes and signed URLs", () => {
     await mkdir(join(root, "b"), { recursive: true });
     const objects = host.objectStore(NAME, { instance: "attributes" });
     await objects.init({ root });
-    const error = await failure(objects.putObject({ bucket: "b", key: "k", body: body("x"), contentType: "text/html\r\nX-Injected: 1" }));
+    const error = await rejection(objects.putObject({ bucket: "b", key: "k", body: body("x"), contentType: "text/html\r\nX-Injected: 1" }));
     // The message names the field (metadata travels only with a reason, and none fits here).
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.message).toMatch(/^\[invalid_argument\] content type "text\/html\\r\\nX-Injected: 1" is invalid/);

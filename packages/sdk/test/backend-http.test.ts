@@ -24,15 +24,7 @@ import {
   tlsErrorCode,
   withRequestTimeout,
 } from "../src/plugin.js";
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
+import { caught, eventually } from "../src/testing.js";
 
 async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
   let bytes = 0;
@@ -114,7 +106,7 @@ describe("timeout settings", () => {
 
 describe("request deadlines", () => {
   it("fail a request that gets no answer in time with UNAVAILABLE/BACKEND_UNAVAILABLE, whatever the library throws", async () => {
-    const error = await rejection(
+    const error = await caught(
       withRequestTimeout(undefined, 100, "head object", (signal) => new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(Object.assign(new Error("aborted"), { name: "AbortError" }))))),
     );
     expect(error).toBeInstanceOf(StowageError);
@@ -126,9 +118,9 @@ describe("request deadlines", () => {
     const caller = new AbortController();
     const pending = withRequestTimeout(caller.signal, 60_000, "get", (signal) => new Promise((_resolve, reject) => signal.addEventListener("abort", () => reject(new Error("aborted")))));
     caller.abort(new StowageError(Code.DeadlineExceeded, "the call's deadline passed", { reason: Reason.DeadlineExceeded }));
-    expect(((await rejection(pending)) as StowageError).code).toBe(Code.DeadlineExceeded);
+    expect(((await caught(pending)) as StowageError).code).toBe(Code.DeadlineExceeded);
     const own = new Error("NoSuchKey");
-    expect(await rejection(withRequestTimeout(undefined, 60_000, "get", () => Promise.reject(own)))).toBe(own);
+    expect(await caught(withRequestTimeout(undefined, 60_000, "get", () => Promise.reject(own)))).toBe(own);
     expect(await withRequestTimeout(undefined, 60_000, "get", () => Promise.resolve(42))).toBe(42);
   });
 });
@@ -137,7 +129,7 @@ describe("guardBody", () => {
   it("destroys a body whose backend stops sending with UNAVAILABLE/BACKEND_UNAVAILABLE", async () => {
     const body = guardBody(new PassThrough(), { idleTimeoutMs: 200, what: "read object", mapError: (e) => StowageError.from(e) });
     body.write(Buffer.alloc(10));
-    const error = await rejection((async () => {
+    const error = await caught((async () => {
       for await (const chunk of body as AsyncIterable<Buffer>) expect(chunk.length).toBe(10);
     })());
     expect([(error as StowageError).code, (error as StowageError).reason]).toEqual([Code.Unavailable, Reason.BackendUnavailable]);
@@ -157,17 +149,19 @@ describe("guardBody", () => {
   it("maps the body's own failures, and ends it with the caller's reason when the caller gives up", async () => {
     const broken = guardBody(new PassThrough(), { idleTimeoutMs: 60_000, what: "read", mapError: () => new StowageError(Code.Unavailable, "mapped", { reason: Reason.BackendUnavailable }) });
     broken.destroy(new Error("socket hang up"));
-    expect(((await rejection(drain(broken as AsyncIterable<Buffer>))) as StowageError).rawMessage).toBe("mapped");
+    expect(((await caught(drain(broken as AsyncIterable<Buffer>))) as StowageError).rawMessage).toBe("mapped");
     const caller = new AbortController();
     const cancelled = guardBody(new PassThrough(), { idleTimeoutMs: 60_000, what: "read", signal: caller.signal, mapError: (e) => StowageError.from(e) });
     caller.abort();
-    expect(((await rejection(drain(cancelled as AsyncIterable<Buffer>))) as StowageError).code).toBe(Code.Canceled);
+    expect(((await caught(drain(cancelled as AsyncIterable<Buffer>))) as StowageError).code).toBe(Code.Canceled);
   });
 
   it("idleWatchdog fires once when not touched, with UNAVAILABLE", async () => {
     const fired: StowageError[] = [];
     const watchdog = idleWatchdog(100, "put object", (error) => fired.push(error));
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await eventually(() => fired.length > 0, { what: "the watchdog to fire" });
+    // Three more idle periods pass without a second firing.
+    await new Promise((resolve) => setTimeout(resolve, 300));
     watchdog.stop();
     expect(fired.map((e) => e.reason)).toEqual([Reason.BackendUnavailable]);
   });
@@ -211,7 +205,7 @@ describe("backend agents", () => {
 
   it("end a request whose server never answers with an ETIMEDOUT BackendTimeoutError (idle)", async () => {
     const agents = createBackendAgents({ timeouts: { connectTimeoutMs: 5000, idleTimeoutMs: 300 } });
-    const error = await rejection(get(silentUrl, agents));
+    const error = await caught(get(silentUrl, agents));
     expect(error).toBeInstanceOf(BackendTimeoutError);
     expect([(error as BackendTimeoutError).code, (error as BackendTimeoutError).timeout]).toEqual(["ETIMEDOUT", "idleTimeoutSeconds"]);
     agents.destroy();
@@ -219,7 +213,7 @@ describe("backend agents", () => {
 
   it("end a request whose connection is never established with an ETIMEDOUT BackendTimeoutError (connect)", async () => {
     const agents = createBackendAgents({ timeouts: { connectTimeoutMs: 300, idleTimeoutMs: 60_000 } });
-    const error = await rejection(get(`http://127.0.0.1:${String(stoppedPort)}/`, agents));
+    const error = await caught(get(`http://127.0.0.1:${String(stoppedPort)}/`, agents));
     expect(error).toBeInstanceOf(BackendTimeoutError);
     expect((error as BackendTimeoutError).timeout).toBe("connectTimeoutSeconds");
     agents.destroy();

@@ -5,12 +5,14 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
 import type { PluginHost } from "../src/host.js";
 import { MAGIC_COOKIE_KEY } from "../src/protocol/constants.js";
-import { alive, capturingLogger, eventually, memoryFixture, openFileDescriptors, rejection, startFixtureHost } from "./helpers.js";
+import { alive, capturingLogger, memoryFixture, openFileDescriptors, startFixtureHost } from "./support/host.js";
+import { eventually, rejection, sha256Hex } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 let hosts: PluginHost[] = [];
@@ -25,16 +27,6 @@ afterEach(async () => {
   await Promise.all(hosts.map((h) => h.close()));
   hosts = [];
 });
-
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-async function drain(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
 
 describe("handshake and discovery", () => {
   it("lists the fixture's plugin with its descriptor and a live pid", async () => {
@@ -94,9 +86,9 @@ describe("object calls through a plugin process", () => {
     const got = await store.getObject({ bucket: "b", key: "dir/obj" });
     expect(got.contentLength).toBe(data.length);
     expect(got.object).toMatchObject({ key: "dir/obj", size: data.length, contentType: "application/gzip", metadata: { a: "1" } });
-    expect(sha256(await drain(got.body))).toBe(sha256(data));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data));
     const ranged = await store.getObject({ bucket: "b", key: "dir/obj", range: { offset: 100, length: 50 } });
-    expect(Buffer.compare(await drain(ranged.body), data.subarray(100, 150))).toBe(0);
+    expect(Buffer.compare(await buffer(ranged.body), data.subarray(100, 150))).toBe(0);
     const pages = [];
     for await (const page of store.listObjects({ bucket: "b", delimiter: "/" })) pages.push(page);
     expect(pages.flatMap((p) => p.commonPrefixes)).toEqual(["dir/"]);
@@ -113,7 +105,7 @@ describe("object calls through a plugin process", () => {
     expect((await store.putObject({ bucket: "b", key: "empty", body: Readable.from([]) })).size).toBe(0);
     const got = await store.getObject({ bucket: "b", key: "empty" });
     expect(got.contentLength).toBe(0);
-    expect((await drain(got.body)).length).toBe(0);
+    expect((await buffer(got.body)).length).toBe(0);
   });
 
   it("maps plugin errors to typed StowageErrors with reasons", async () => {
@@ -155,7 +147,7 @@ describe("object calls through a plugin process", () => {
     expect(wrongSum.reason).toBe(Reason.IntegrityMismatch);
     expect(await store.headObject({ bucket: "b", key: "k" })).toBeUndefined();
     const ok = await store.putObject({ bucket: "b", key: "k", body: Readable.from([data]), sha256: createHash("sha256").update(data).digest() });
-    expect(Buffer.from(ok.sha256 ?? []).toString("hex")).toBe(sha256(data));
+    expect(Buffer.from(ok.sha256 ?? []).toString("hex")).toBe(sha256Hex(data));
   });
 
   it("a PUT cancelled mid-body leaves no object and the plugin keeps serving", async () => {
@@ -184,7 +176,7 @@ describe("object calls through a plugin process", () => {
     // A slow backend: the plugin's store answers 11 s after the call (and its connection) arrived.
     await store.init({ buckets: "b", slowGetMs: "11000" });
     const got = await store.getObject({ bucket: "b", key: "k" });
-    expect(sha256(await drain(got.body))).toBe(sha256(data));
+    expect(sha256Hex(await buffer(got.body))).toBe(sha256Hex(data));
   }, 60_000);
 
   it("a PUT whose plugin closes the data connection, then fails after a slow cleanup, reports the plugin's error", async () => {
@@ -249,7 +241,7 @@ describe("resources", () => {
     const pid = h.plugins()[0]?.pid ?? -1;
     const round = async (i: number): Promise<void> => {
       await store.putObject({ bucket: "b", key: `k${String(i % 7)}`, body: Readable.from([Buffer.from([i & 0xff])]) });
-      await drain((await store.getObject({ bucket: "b", key: `k${String(i % 7)}` })).body);
+      await buffer((await store.getObject({ bucket: "b", key: `k${String(i % 7)}` })).body);
       await rejection(store.putObject({ bucket: "b", key: "mismatch", body: Readable.from([Buffer.from("abc")]), size: 4 }));
       await rejection(store.getObject({ bucket: "b", key: "missing" }));
       await rejection(store.putObject({ bucket: "missing", key: "k", body: Readable.from([Buffer.from("abc")]) }));

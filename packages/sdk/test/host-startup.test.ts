@@ -15,7 +15,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Code } from "../src/errors.js";
 import { PluginHost, type PluginCommand, type PluginHostOptions } from "../src/host.js";
 import { commandLabel, commandName, scriptOf } from "../src/host/command-line.js";
-import { capturingLogger, memoryFixture, rejection } from "./helpers.js";
+import { capturingLogger, memoryFixture } from "./support/host.js";
+import { rejection } from "../src/testing.js";
 
 const infoFixture = fileURLToPath(new URL("./fixtures/info-plugin.mjs", import.meta.url));
 const OBJECT_STORE = 1;

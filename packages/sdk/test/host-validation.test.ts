@@ -9,7 +9,8 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason } from "../src/errors.js";
 import type { PluginHost, HostBlockStore, HostObjectStore } from "../src/host.js";
-import { rejection, startFixtureHost } from "./helpers.js";
+import { startFixtureHost } from "./support/host.js";
+import { rejection } from "../src/testing.js";
 
 let host: PluginHost;
 let objects: HostObjectStore;

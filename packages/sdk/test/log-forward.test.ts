@@ -6,7 +6,8 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { StderrForwarder } from "../src/host/log-forward.js";
-import { capturingLogger, eventually } from "./helpers.js";
+import { capturingLogger } from "./support/host.js";
+import { eventually } from "../src/testing.js";
 
 /** pino's numeric levels. */
 const PINO_LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;

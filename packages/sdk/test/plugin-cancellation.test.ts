@@ -24,7 +24,8 @@ import type { PluginHost } from "../src/host.js";
 import { ENV, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "../src/protocol/constants.js";
 import { parseHandshake } from "../src/protocol/handshake.js";
 import { methodCodec } from "../src/wire/rpc.js";
-import { capturingLogger, eventually, memoryFixture, startFixtureHost } from "./helpers.js";
+import { capturingLogger, memoryFixture, startFixtureHost } from "./support/host.js";
+import { eventually } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 
@@ -189,7 +190,7 @@ describe("a deadline only the plugin enforces", () => {
     expect(reasonSent(error)).toBe(Reason.DeadlineExceeded);
     const logged = (): Record<string, unknown>[] => stderr.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["@message"] !== undefined);
     // The plugin logs the call's end at debug; everything it logged about the call comes before that line.
-    await eventually(() => logged().some((l) => l["@level"] === "debug" && l.method === put.path && l.code === 4 && l.reason === Reason.DeadlineExceeded), 30_000);
+    await eventually(() => logged().some((l) => l["@level"] === "debug" && l.method === put.path && l.code === 4 && l.reason === Reason.DeadlineExceeded), { timeoutMs: 30_000 });
     expect(logged().filter((l) => l["@level"] === "error" || l["@level"] === "warn")).toEqual([]);
     client.close();
   }, 60_000);

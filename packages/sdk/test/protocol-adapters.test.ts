@@ -18,7 +18,8 @@ import { PageListing as Listing } from "../src/host/page-listing.js";
 import { APP_PROTOCOL_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "../src/protocol/constants.js";
 import { hostAdapter, protocolNames, serveAdapterFor } from "../src/protocols/registry.js";
 import type { ListSnapshotsPage } from "../src/types.js";
-import { memoryFixture, rejection, startFixtureHost } from "./helpers.js";
+import { memoryFixture, startFixtureHost } from "./support/host.js";
+import { rejection } from "../src/testing.js";
 
 const run = promisify(execFile);
 const sdkDir = dirname(dirname(fileURLToPath(import.meta.url)));

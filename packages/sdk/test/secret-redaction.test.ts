@@ -7,12 +7,13 @@
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, StowageError } from "../src/errors.js";
+import { Code } from "../src/errors.js";
 import { ObjectStore } from "../src/gen/generated/ObjectStore_pb.js";
 import { PluginHost } from "../src/host.js";
 import { SecretRedactor } from "../src/logging.js";
-import { capturingLogger } from "./helpers.js";
-import { isServiceError, launchLikeVelero, unary, type VeleroLaunch } from "./velero-helpers.js";
+import { capturingLogger } from "./support/host.js";
+import { isServiceError, launchLikeVelero, unary, type VeleroLaunch } from "./support/velero.js";
+import { rejection } from "../src/testing.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/secret-echo-plugin.mjs", import.meta.url));
 const PLUGIN = "fixture.stowage.io/secret-echo";
@@ -22,16 +23,6 @@ const MARKER = `s3cr3t "${randomBytes(6).toString("hex")}"/+&=`;
 /** Every form the marker could take in text. */
 function leaks(text: string): boolean {
   return [MARKER, JSON.stringify(MARKER).slice(1, -1), encodeURIComponent(MARKER), new URLSearchParams({ v: MARKER }).toString().slice(2)].some((form) => text.includes(form));
-}
-
-async function failure(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
 }
 
 describe("SecretRedactor", () => {
@@ -72,24 +63,24 @@ describe("a plugin that echoes its secret, under a real PluginHost", () => {
   it("redacts the secret from Init errors (its own, the SDK's config parsing, unexpected ones) and from every log line", async () => {
     const store = host.objectStore(PLUGIN);
     for (const mode of ["fail", "parse", "throw"]) {
-      const error = await failure(store.init({ token: MARKER, mode }));
+      const error = await rejection(store.init({ token: MARKER, mode }));
       expect(error.code === Code.InvalidArgument || error.code === Code.Internal, error.message).toBe(true);
       expect(leaks(error.message), error.message).toBe(false);
       expect(leaks(JSON.stringify(error.metadata))).toBe(false);
     }
     await store.init({ token: MARKER, buckets: "b" });
     // The calls fail with the secret in their errors: the SDK redacts them.
-    const denied = await failure(store.deleteObject({ bucket: "b", key: "k" }));
+    const denied = await rejection(store.deleteObject({ bucket: "b", key: "k" }));
     expect(denied.code).toBe(Code.PermissionDenied);
     expect(leaks(denied.message) || leaks(JSON.stringify(denied.metadata))).toBe(false);
-    const listing = await failure(
+    const listing = await rejection(
       (async () => {
         for await (const page of store.listObjects({ bucket: "b" })) expect(page).toBeDefined();
       })(),
     );
     expect(listing.code).toBe(Code.Unavailable);
     expect(leaks(listing.message)).toBe(false);
-    const read = await failure(
+    const read = await rejection(
       (async () => {
         const out = await store.getObject({ bucket: "b", key: "k" });
         for await (const chunk of out.body) expect(chunk).toBeDefined();

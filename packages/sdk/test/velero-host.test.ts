@@ -1,7 +1,7 @@
 /**
  * The host loads Velero plugins: PluginHost with `protocol: "velero"`, adapters implementing our
  * ObjectStore/BlockStore. The peer here is a Stowage executable in Velero mode (same wire as a Go
- * Velero plugin); velero-aws.test.ts runs the same path against the real velero-plugin-for-aws.
+ * Velero plugin); velero-aws.external.test.ts runs the same path against the real velero-plugin-for-aws.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -11,23 +11,14 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, Reason, StowageError } from "../src/errors.js";
+import { Code, Reason } from "../src/errors.js";
 import { PluginHost } from "../src/host.js";
 import type { ListObjectsPage, ObjectStore } from "../src/types.js";
-import { capturingLogger, memoryFixture } from "./helpers.js";
+import { capturingLogger, memoryFixture } from "./support/host.js";
+import { rejection } from "../src/testing.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 const localMain = fileURLToPath(new URL("../../plugin-local/dist/main.js", import.meta.url));
-
-async function rejection(p: Promise<unknown>): Promise<StowageError> {
-  try {
-    await p;
-  } catch (error) {
-    if (error instanceof StowageError) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
-}
 
 async function pages(store: ObjectStore, input: Parameters<ObjectStore["listObjects"]>[0]): Promise<ListObjectsPage[]> {
   const out: ListObjectsPage[] = [];

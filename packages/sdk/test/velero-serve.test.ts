@@ -18,8 +18,8 @@ import { PluginLister } from "../src/gen/generated/PluginLister_pb.js";
 import { VolumeSnapshotter } from "../src/gen/generated/VolumeSnapshotter_pb.js";
 import { reexecCommand, veleroConfig } from "../src/protocols/velero/serve.js";
 import { stackOf } from "../src/protocols/velero/errors.js";
-import { memoryFixture } from "./helpers.js";
-import { clientStream, isServiceError, launchLikeVelero, serverStream, unary, type VeleroLaunch } from "./velero-helpers.js";
+import { memoryFixture } from "./support/host.js";
+import { clientStream, isServiceError, launchLikeVelero, serverStream, unary, type VeleroLaunch } from "./support/velero.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 const localMain = fileURLToPath(new URL("../../plugin-local/dist/main.js", import.meta.url));

@@ -15,6 +15,7 @@ import { usageError } from "../exit.js";
 import { globalOptions } from "../host-options.js";
 import { printJson, printLines } from "../output.js";
 import { VERSION } from "../version.js";
+import { SCAFFOLD_STORE_TS } from "./scaffold-store.js";
 
 interface NewPluginOptions {
   readonly dir?: string;
@@ -161,195 +162,14 @@ await serve({
     defineObjectStore({
       name: ${JSON.stringify(pluginName)},
       description: "Keeps objects in the plugin process's memory (a starting point: replace the storage).",
+      capabilities: ["RANGED_READS", "OBJECT_METADATA"],
       configKeys: CONFIG_KEYS,
       create: ({ logger }) => new MemoryStore(logger),
     }),
   ],
 });
 `,
-    "src/store.ts": `/**
- * An ObjectStore that keeps objects in memory: small, but complete and conformant, so that the
- * conformance kit passes before you change anything. Replace the Map with your backend, keeping
- * the rules the comments point at (clause numbers refer to the Stowage contract, docs/contract.md).
- */
-import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
-import {
-  Code,
-  Reason,
-  StowageError,
-  bucketNotFound,
-  objectNotFound,
-  type CallOptions,
-  type ConfigKeySpec,
-  type GetObjectInput,
-  type GetObjectOutput,
-  type ListObjectsInput,
-  type ListObjectsPage,
-  type Logger,
-  type ObjectInfo,
-  type ObjectRef,
-  type ObjectStore,
-  type PluginConfig,
-  type PutObjectInput,
-  type PutObjectResult,
-  type SignedUrl,
-} from "@stowage/sdk";
-import { validateConfig } from "@stowage/sdk/plugin";
-
-/** The configuration keys Init accepts (unknown keys fail with INVALID_CONFIG, clause 5.1.1). */
-export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "buckets", required: true, description: "Comma-separated names of the buckets to create at Init." },
-];
-
-interface Stored {
-  readonly info: ObjectInfo;
-  readonly data: Buffer;
-}
-
-/** Keys are compared and listed as UTF-8 bytes (clauses 1.3.2, 5.5.5). */
-function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
-}
-
-/** A key is 1 to 1024 bytes of UTF-8 (clause 1.3.1). */
-function checkKey(key: string): void {
-  const bytes = Buffer.byteLength(key, "utf8");
-  if (bytes < 1 || bytes > 1024) {
-    throw new StowageError(Code.InvalidArgument, \`a key is 1 to 1024 bytes of UTF-8; this one has \${String(bytes)}\`, { reason: Reason.InvalidName });
-  }
-}
-
-/** Page tokens name their listing, so that a token from another listing is refused (clause 5.5.11). */
-function encodeToken(listing: string, after: string): string {
-  return Buffer.from(JSON.stringify([listing, after]), "utf8").toString("base64url");
-}
-
-function decodeToken(token: string, listing: string): string {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (Array.isArray(value) && value[0] === listing && typeof value[1] === "string") return value[1];
-  } catch {
-    // Not one of ours.
-  }
-  throw new StowageError(Code.InvalidArgument, "the page token does not belong to this listing; restart it without a token", { reason: Reason.InvalidPageToken });
-}
-
-/** The ObjectStore. */
-export class MemoryStore implements ObjectStore {
-  readonly #logger: Logger;
-  #buckets = new Map<string, Map<string, Stored>>();
-
-  constructor(logger: Logger) {
-    this.#logger = logger;
-  }
-
-  async init(config: PluginConfig): Promise<void> {
-    validateConfig(config, CONFIG_KEYS);
-    const buckets = new Map<string, Map<string, Stored>>();
-    for (const name of (config.buckets ?? "").split(",").map((b) => b.trim()).filter((b) => b !== "")) {
-      buckets.set(name, this.#buckets.get(name) ?? new Map<string, Stored>());
-    }
-    this.#buckets = buckets;
-    this.#logger.info({ buckets: [...buckets.keys()] }, "configured");
-  }
-
-  /** A missing bucket is NOT_FOUND/BUCKET_NOT_FOUND in every call (clause 5.0.2). */
-  #bucket(name: string): Map<string, Stored> {
-    const bucket = this.#buckets.get(name);
-    if (bucket === undefined) throw bucketNotFound(name);
-    return bucket;
-  }
-
-  async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
-    checkKey(input.key); // names before buckets (contract 4.8)
-    const bucket = this.#bucket(input.bucket);
-    const chunks: Buffer[] = [];
-    for await (const chunk of input.body) {
-      options.signal?.throwIfAborted();
-      chunks.push(Buffer.from(chunk));
-    }
-    // A cancelled upload stores nothing (clause 2.4.4); the SDK has already checked size and SHA-256.
-    options.signal?.throwIfAborted();
-    const data = Buffer.concat(chunks);
-    const etag = createHash("sha256").update(data).digest("hex");
-    const info: ObjectInfo = { key: input.key, size: data.length, etag, lastModified: new Date(), contentType: input.contentType ?? "", metadata: { ...input.metadata } };
-    bucket.set(input.key, { info, data });
-    return { size: data.length, etag };
-  }
-
-  async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
-    checkKey(input.key); // names before buckets (contract 4.8)
-    const bucket = this.#bucket(input.bucket);
-    if (input.range !== undefined) {
-      // Without the RANGED_READS capability a range is refused, never ignored (clause 5.3.9).
-      throw new StowageError(Code.Unimplemented, "this plugin does not offer ranged reads; read the whole object", { reason: Reason.Unsupported });
-    }
-    const stored = bucket.get(input.key);
-    if (stored === undefined) throw objectNotFound(input.bucket, input.key);
-    return { object: stored.info, contentLength: stored.data.length, offset: 0, body: Readable.from(stored.data.length === 0 ? [] : [stored.data]) };
-  }
-
-  async headObject(input: ObjectRef): Promise<ObjectInfo | undefined> {
-    checkKey(input.key); // names before buckets (contract 4.8)
-    const bucket = this.#bucket(input.bucket);
-    return bucket.get(input.key)?.info;
-  }
-
-  async deleteObject(input: ObjectRef): Promise<void> {
-    checkKey(input.key); // names before buckets (contract 4.8)
-    const bucket = this.#bucket(input.bucket);
-    // A missing key is success (clause 5.6.2).
-    bucket.delete(input.key);
-  }
-
-  async *listObjects(input: ListObjectsInput): AsyncGenerator<ListObjectsPage> {
-    const prefix = input.prefix ?? "";
-    const delimiter = input.delimiter ?? "";
-    const pageSize = input.pageSize ?? 1000;
-    const listing = JSON.stringify([input.bucket, prefix, delimiter]);
-    // The page token before the bucket (contract 4.8).
-    const after = input.pageToken === undefined ? undefined : decodeToken(input.pageToken, listing);
-    const bucket = this.#bucket(input.bucket);
-    // Objects and common prefixes in UTF-8 byte order, each common prefix once (clauses 5.5.2-5.5.5).
-    const entries: { readonly key: string; readonly info?: ObjectInfo | undefined }[] = [];
-    let lastCommon: string | undefined;
-    for (const key of [...bucket.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)) {
-      const at = delimiter === "" ? -1 : key.indexOf(delimiter, prefix.length);
-      if (at < 0) {
-        entries.push({ key, info: bucket.get(key)?.info });
-        continue;
-      }
-      const common = key.slice(0, at + delimiter.length);
-      if (common !== lastCommon) entries.push({ key: common });
-      lastCommon = common;
-    }
-    let start = 0;
-    if (after !== undefined) {
-      start = entries.findIndex((e) => compareKeys(e.key, after) > 0);
-      if (start < 0) start = entries.length;
-    }
-    let pages = 0;
-    do {
-      const slice = entries.slice(start, start + pageSize);
-      start += slice.length;
-      pages++;
-      const last = slice.at(-1);
-      yield {
-        objects: slice.flatMap((e) => (e.info === undefined ? [] : [e.info])),
-        commonPrefixes: slice.filter((e) => e.info === undefined).map((e) => e.key),
-        nextPageToken: start < entries.length && last !== undefined ? encodeToken(listing, last.key) : "",
-      };
-    } while (start < entries.length && (input.maxPages === undefined || pages < input.maxPages));
-  }
-
-  async createSignedUrl(): Promise<SignedUrl> {
-    // UNSUPPORTED comes before any bucket lookup (contract 4.8).
-    // Without SIGNED_GET_URLS / SIGNED_PUT_URLS the call is refused (clause 5.7.1).
-    throw new StowageError(Code.Unimplemented, "this plugin does not sign URLs", { reason: Reason.Unsupported });
-  }
-}
-`,
+    "src/store.ts": SCAFFOLD_STORE_TS,
     "README.md": `# ${packageName}
 
 A Stowage storage plugin: the ObjectStore \`${pluginName}\`, scaffolded by \`stowage new plugin\`.
@@ -378,8 +198,10 @@ and JUnit XML.
   \`INTERNAL\`.
 - \`conformance.yaml\`: what the kit passes to \`Init\` and which bucket it uses.
 
-To announce optional behaviour (signed URLs, ranged reads, metadata), add \`capabilities\` to the
-definition in \`src/main.ts\`; the kit then runs the cases for them.
+The definition in \`src/main.ts\` announces what the store offers beyond the basics (\`capabilities\`:
+ranged reads and object metadata); the kit runs the cases for each one announced. Take a capability
+out if your backend lacks it (the store must then refuse a range with UNIMPLEMENTED/UNSUPPORTED,
+clause 5.3.9), and add the signed-URL ones if it signs URLs.
 
 ## Use it
 

@@ -3,9 +3,11 @@
  *
  * @packageDocumentation
  */
+import { buffer } from "node:stream/consumers";
 import { Code, compareUtf8, Reason, StowageError, type ObjectStore } from "@stowage/sdk";
+import { sha256Hex } from "@stowage/sdk/testing";
 import { CaseSkipped, ConfigProblem, defineCase } from "../define.js";
-import { MIB, bodyOf, digestStream, pseudoRandomBytes, pseudoRandomStream, readAll, sha256Bytes, sha256Hex } from "../harness/data.js";
+import { MIB, bodyOf, digestStream, pseudoRandomBytes, pseudoRandomStream, sha256Bytes } from "../harness/data.js";
 import { CaseFailure, check, describeFailure, expectError, expectOk, showKey } from "../harness/expect.js";
 import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
@@ -394,7 +396,7 @@ const cases: ConformanceCase[] = [
       ];
       for (const [range, offset, text] of table) {
         const out = await expectOk(`GetObject with range ${JSON.stringify(range)}`, () => ctx.objectStore.getObject({ bucket: ctx.objectSettings.bucket, key, range }, { signal: ctx.signal }));
-        const data = await readAll(out.body);
+        const data = await buffer(out.body);
         check(
           out.offset === offset && out.contentLength === text.length && data.toString() === text && out.object.size === 10,
           `range ${JSON.stringify(range)} of a 10-byte object gave offset ${String(out.offset)}, content_length ${String(out.contentLength)}, size ${String(out.object.size)}, body ${JSON.stringify(data.toString())}; expected offset ${String(offset)}, body ${JSON.stringify(text)} (5.3.12, 5.3.13)`,
@@ -416,7 +418,7 @@ const cases: ConformanceCase[] = [
       await putBytes(ctx, key, "0123456789");
       await expectError("GetObject with a range from a plugin without RANGED_READS", { code: Code.Unimplemented, reason: Reason.Unsupported }, async () => {
         const out = await ctx.objectStore.getObject({ bucket: ctx.objectSettings.bucket, key, range: { offset: 2, length: 3 } }, { signal: ctx.signal });
-        return (await readAll(out.body)).toString();
+        return (await buffer(out.body)).toString();
       });
     },
   }),

@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 import { compareUtf8, type ListObjectsInput, type ListObjectsPage, type ObjectInfo, type PutObjectInput, type PutObjectResult } from "@stowage/sdk";
-import { bodyOf, readAll } from "../harness/data.js";
+import { buffer } from "node:stream/consumers";
+import { bodyOf } from "../harness/data.js";
 import { check, expectOk, showKey } from "../harness/expect.js";
 import type { CaseContext } from "../types.js";
 
@@ -63,7 +64,7 @@ export async function putBytes(
  */
 export async function getBytes(ctx: CaseContext, key: string): Promise<{ info: ObjectInfo; data: Buffer; contentLength: number }> {
   const out = await expectOk(`GetObject ${showKey(key)}`, () => ctx.objectStore.getObject({ bucket: ctx.objectSettings.bucket, key }, { signal: ctx.signal }));
-  const data = await expectOk(`reading the body of ${showKey(key)}`, () => readAll(out.body));
+  const data = await expectOk(`reading the body of ${showKey(key)}`, () => buffer(out.body));
   return { info: out.object, data, contentLength: out.contentLength };
 }
 

@@ -53,21 +53,9 @@ export async function digestStream(source: AsyncIterable<Uint8Array | string>): 
   return { size, sha256: hash.digest("hex") };
 }
 
-/** SHA-256 of a buffer, hex. */
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 /** SHA-256 of a buffer, raw 32 bytes. */
 export function sha256Bytes(data: Uint8Array | string): Buffer {
   return createHash("sha256").update(data).digest();
-}
-
-/** Reads a whole stream into one buffer (for small bodies). */
-export async function readAll(source: AsyncIterable<Uint8Array | string>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk));
-  return Buffer.concat(chunks);
 }
 
 /** A body of one buffer, as an async iterable (an empty buffer yields nothing). */

@@ -1,11 +1,12 @@
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../testing/arm-compute-double.js";
+import { createDisk, doubleConfig, startArmComputeDouble, writeCredentialsFile, type ArmComputeDouble } from "../../test/support/arm-compute-double.js";
 import { ManagedDisksBlockStore } from "./managed-disks-block-store.js";
 import { TAG_NAMES_TAG } from "./tags.js";
+import { rejection } from "@stowage/sdk/testing";
 
 vi.setConfig({ testTimeout: 30_000 });
 
@@ -14,16 +15,6 @@ let dir: string;
 let credentials: string;
 let store: ManagedDisksBlockStore;
 let sourceId: string;
-
-async function catchError(promise: Promise<unknown>): Promise<StowageError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 async function newStore(extra: Record<string, string> = {}, options: ConstructorParameters<typeof ManagedDisksBlockStore>[0] = {}): Promise<ManagedDisksBlockStore> {
   const s = new ManagedDisksBlockStore(options);
@@ -46,7 +37,7 @@ afterAll(async () => {
 
 describe("init", () => {
   it("rejects unknown keys, bad durations, bad tags and plain-http endpoints with INVALID_CONFIG", async () => {
-    const unknown = await catchError(new ManagedDisksBlockStore().init({ ...doubleConfig(double, credentials), region: "x" }));
+    const unknown = await rejection(new ManagedDisksBlockStore().init({ ...doubleConfig(double, credentials), region: "x" }));
     expect(unknown.reason).toBe(Reason.InvalidConfig);
     expect(unknown.metadata.valid_keys).toContain("apiTimeout");
     for (const [key, value] of [
@@ -56,7 +47,7 @@ describe("init", () => {
       ["incremental", "maybe"],
       ["resourceManagerEndpoint", "http://127.0.0.1:1"],
     ] as const) {
-      const error = await catchError(new ManagedDisksBlockStore().init(doubleConfig(double, credentials, { [key]: value })));
+      const error = await rejection(new ManagedDisksBlockStore().init(doubleConfig(double, credentials, { [key]: value })));
       expect(error.reason, key).toBe(Reason.InvalidConfig);
       expect(error.message).toContain(key);
     }
@@ -64,10 +55,10 @@ describe("init", () => {
 
   it("requires AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP in the credentials file, and the file itself", async () => {
     const partial = await writeCredentialsFile(double, dir, { AZURE_RESOURCE_GROUP: "" }, "partial");
-    const missingKeys = await catchError(new ManagedDisksBlockStore().init(doubleConfig(double, partial)));
+    const missingKeys = await rejection(new ManagedDisksBlockStore().init(doubleConfig(double, partial)));
     expect(missingKeys.reason).toBe(Reason.InvalidConfig);
     expect(missingKeys.message).toContain("AZURE_RESOURCE_GROUP");
-    const missingFile = await catchError(new ManagedDisksBlockStore().init(doubleConfig(double, join(dir, "nope"))));
+    const missingFile = await rejection(new ManagedDisksBlockStore().init(doubleConfig(double, join(dir, "nope"))));
     expect(missingFile.reason).toBe(Reason.InvalidConfig);
     expect(missingFile.message).toContain("does not exist");
   });
@@ -80,13 +71,13 @@ describe("init", () => {
     await s.getVolumeInfo({ volumeId: "source" });
     expect(double.tokenScopes.slice(before)).toEqual([expect.stringContaining("https://management.core.usgovcloudapi.net/.default")]);
     const unknown = await writeCredentialsFile(double, dir, { AZURE_CLOUD_NAME: "AzureGermanCloud" }, "german");
-    const error = await catchError(new ManagedDisksBlockStore().init(doubleConfig(double, unknown)));
+    const error = await rejection(new ManagedDisksBlockStore().init(doubleConfig(double, unknown)));
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.message).toContain("AzureGermanCloud");
   });
 
   it("fails calls before init with NOT_INITIALIZED", async () => {
-    const error = await catchError(new ManagedDisksBlockStore().getSnapshot("x"));
+    const error = await rejection(new ManagedDisksBlockStore().getSnapshot("x"));
     expect(error.reason).toBe(Reason.NotInitialized);
   });
 });
@@ -141,22 +132,22 @@ describe("snapshots against the ARM double", () => {
     double.setCompletionStep(0);
     const created = await incremental.createSnapshot({ volumeId: "source" }).finally(() => undefined);
     expect(created.state).toBe("pending");
-    const error = await catchError(incremental.createVolumeFromSnapshot({ snapshotId: created.snapshotId })).finally(() => double.setCompletionStep(40));
+    const error = await rejection(incremental.createVolumeFromSnapshot({ snapshotId: created.snapshotId })).finally(() => double.setCompletionStep(40));
     expect(error).toMatchObject({ code: Code.FailedPrecondition, reason: Reason.SnapshotNotReady });
     expect(error.message).toContain("PENDING");
   });
 
   it("treats missing and malformed snapshots and disks as the contract says", async () => {
     const missing = double.snapshotId("stowage-snapshots", "never-existed");
-    expect((await catchError(store.getSnapshot(missing))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.getSnapshot(missing))).reason).toBe(Reason.SnapshotNotFound);
     await store.deleteSnapshot(missing);
     await store.deleteSnapshot(double.snapshotId("no-such-group", "never-existed"));
-    expect((await catchError(store.createVolumeFromSnapshot({ snapshotId: missing }))).reason).toBe(Reason.SnapshotNotFound);
-    expect((await catchError(store.getVolumeInfo({ volumeId: "no-such-disk" }))).reason).toBe(Reason.VolumeNotFound);
-    expect((await catchError(store.createSnapshot({ volumeId: "no-such-disk" }))).reason).toBe(Reason.VolumeNotFound);
+    expect((await rejection(store.createVolumeFromSnapshot({ snapshotId: missing }))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.getVolumeInfo({ volumeId: "no-such-disk" }))).reason).toBe(Reason.VolumeNotFound);
+    expect((await rejection(store.createSnapshot({ volumeId: "no-such-disk" }))).reason).toBe(Reason.VolumeNotFound);
     await store.deleteVolume({ volumeId: "no-such-disk" });
-    expect((await catchError(store.getSnapshot("not/an id"))).reason).toBe(Reason.InvalidName);
-    expect((await catchError(store.getVolumeInfo({ volumeId: "-bad-" }))).reason).toBe(Reason.InvalidName);
+    expect((await rejection(store.getSnapshot("not/an id"))).reason).toBe(Reason.InvalidName);
+    expect((await rejection(store.getVolumeInfo({ volumeId: "-bad-" }))).reason).toBe(Reason.InvalidName);
   });
 
   it("deletes snapshots idempotently", async () => {
@@ -164,7 +155,7 @@ describe("snapshots against the ARM double", () => {
     await store.deleteSnapshot(created.snapshotId);
     expect(double.resource(created.snapshotId)).toBeUndefined();
     await store.deleteSnapshot(created.snapshotId);
-    expect((await catchError(store.getSnapshot(created.snapshotId))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.getSnapshot(created.snapshotId))).reason).toBe(Reason.SnapshotNotFound);
   });
 
   it("lists snapshots by tag, page by page, across ARM pages", async () => {
@@ -192,12 +183,12 @@ describe("snapshots against the ARM double", () => {
   it("refuses page tokens of another filter, foreign links and garbage with INVALID_PAGE_TOKEN", async () => {
     const first = await store.listSnapshots({ pageSize: 1 });
     expect(first.nextPageToken).not.toBe("");
-    const other = await catchError(store.listSnapshots({ pageSize: 1, pageToken: first.nextPageToken, tagFilter: { a: "b" } }));
+    const other = await rejection(store.listSnapshots({ pageSize: 1, pageToken: first.nextPageToken, tagFilter: { a: "b" } }));
     expect(other.reason).toBe(Reason.InvalidPageToken);
     const forged = Buffer.from(JSON.stringify({ l: "https://attacker.example/steal?x=1", s: 0, f: (JSON.parse(Buffer.from(first.nextPageToken, "base64url").toString()) as { f: string }).f })).toString("base64url");
-    expect((await catchError(store.listSnapshots({ pageSize: 1, pageToken: forged }))).reason).toBe(Reason.InvalidPageToken);
-    expect((await catchError(store.listSnapshots({ pageToken: "garbage" }))).reason).toBe(Reason.InvalidPageToken);
-    expect((await catchError(store.listSnapshots({ pageSize: 1001 }))).code).toBe(Code.InvalidArgument);
+    expect((await rejection(store.listSnapshots({ pageSize: 1, pageToken: forged }))).reason).toBe(Reason.InvalidPageToken);
+    expect((await rejection(store.listSnapshots({ pageToken: "garbage" }))).reason).toBe(Reason.InvalidPageToken);
+    expect((await rejection(store.listSnapshots({ pageSize: 1001 }))).code).toBe(Code.InvalidArgument);
   });
 });
 
@@ -218,9 +209,9 @@ describe("restores against the ARM double", () => {
     const snapshot = await store.createSnapshot({ volumeId: "source" });
     const volumeId = await store.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId, volumeType: "PremiumV2_LRS", zone: "1", iops: 5000 });
     expect(await store.getVolumeInfo({ volumeId })).toMatchObject({ volumeType: "PremiumV2_LRS", iops: 5000, zone: "westeurope-1" });
-    const refused = await catchError(store.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId, volumeType: "Premium_LRS", iops: 5000 }));
+    const refused = await rejection(store.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId, volumeType: "Premium_LRS", iops: 5000 }));
     expect(refused.code).toBe(Code.InvalidArgument);
-    const wrongRegion = await catchError(store.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId, zone: "eastus-1" }));
+    const wrongRegion = await rejection(store.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId, zone: "eastus-1" }));
     expect(wrongRegion.code).toBe(Code.InvalidArgument);
     expect(wrongRegion.message).toContain("westeurope");
   });
@@ -230,7 +221,7 @@ describe("restores against the ARM double", () => {
     const volumeId = await store.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId });
     const diskId = double.diskId("stowage-disks", volumeId);
     double.attach(diskId, "/subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/virtualMachines/vm1");
-    const attached = await catchError(store.deleteVolume({ volumeId }));
+    const attached = await rejection(store.deleteVolume({ volumeId }));
     expect(attached.code).toBe(Code.FailedPrecondition);
     expect(attached.message).toContain("vm1");
     double.attach(diskId, undefined);
@@ -243,7 +234,7 @@ describe("restores against the ARM double", () => {
 describe("failure modes of the ARM double", () => {
   it("reports a failed operation with Azure's code and message", async () => {
     double.failNextOperations(1, { code: "InternalDiskManagementError", message: "disk on fire" });
-    const failed = await catchError(store.createSnapshot({ volumeId: "source" }));
+    const failed = await rejection(store.createSnapshot({ volumeId: "source" }));
     expect(failed).toMatchObject({ code: Code.Internal, reason: Reason.Internal });
     expect(failed.message).toContain("InternalDiskManagementError");
     expect(failed.message).toContain("disk on fire");
@@ -251,7 +242,7 @@ describe("failure modes of the ARM double", () => {
     const snapshot = await store.getSnapshot(failed.metadata.snapshot_id ?? "");
     expect(snapshot.state).toBe("failed");
     double.failNextOperations(1, { code: "QuotaExceeded", message: "too many snapshots" });
-    const quota = await catchError(store.createSnapshot({ volumeId: "source" }));
+    const quota = await rejection(store.createSnapshot({ volumeId: "source" }));
     expect(quota.code).toBe(Code.ResourceExhausted);
     expect(quota.reason).toBeUndefined();
   });
@@ -259,7 +250,7 @@ describe("failure modes of the ARM double", () => {
   it("gives up on an operation that never finishes after apiTimeout, saying what to do", async () => {
     const short = await newStore({ apiTimeout: "1s" });
     double.hangNextOperations(1);
-    const error = await catchError(short.createSnapshot({ volumeId: "source" }));
+    const error = await rejection(short.createSnapshot({ volumeId: "source" }));
     expect(error).toMatchObject({ code: Code.DeadlineExceeded, reason: Reason.DeadlineExceeded });
     expect(error.message).toContain("apiTimeout (1s)");
     expect(error.message).toContain("GetSnapshot");
@@ -277,7 +268,7 @@ describe("failure modes of the ARM double", () => {
       if (put >= 0 && mine.slice(put + 1).some((r) => r.path.includes("/DiskOperations/"))) controller.abort();
     }, 5);
     try {
-      const error = await catchError(store.createSnapshot({ volumeId: "source" }, { signal: controller.signal }));
+      const error = await rejection(store.createSnapshot({ volumeId: "source" }, { signal: controller.signal }));
       expect(error).toMatchObject({ code: Code.Canceled, reason: Reason.Cancelled });
     } finally {
       clearInterval(watcher);
@@ -297,14 +288,14 @@ describe("failure modes of the ARM double", () => {
   it("maps throttling that outlasts the retries to UNAVAILABLE", async () => {
     const impatient = await newStore({}, { maxRetries: 1 });
     double.injectFault({ method: "GET", path: /\/disks\/source$/, status: 429, code: "TooManyRequests", retryAfterSeconds: 1, times: 2 });
-    const error = await catchError(impatient.getVolumeInfo({ volumeId: "source" }));
+    const error = await rejection(impatient.getVolumeInfo({ volumeId: "source" }));
     expect(error).toMatchObject({ code: Code.Unavailable, reason: Reason.BackendUnavailable });
   });
 
   it("maps a 409 conflict on delete to SNAPSHOT_NOT_READY", async () => {
     const snapshot = await store.createSnapshot({ volumeId: "source" });
     double.injectFault({ method: "DELETE", path: /\/snapshots\//, status: 409, code: "Conflict", message: "another operation is in progress" });
-    const error = await catchError(store.deleteSnapshot(snapshot.snapshotId));
+    const error = await rejection(store.deleteSnapshot(snapshot.snapshotId));
 
     expect(error).toMatchObject({ code: Code.FailedPrecondition, reason: Reason.SnapshotNotReady });
     await store.deleteSnapshot(snapshot.snapshotId);
@@ -315,21 +306,21 @@ describe("failure modes of the ARM double", () => {
     const wrong = await writeCredentialsFile(double, dir, { AZURE_CLIENT_SECRET: "wrong" }, "wrong");
     const s = new ManagedDisksBlockStore({ maxRetries: 0 });
     await s.init(doubleConfig(double, wrong));
-    const error = await catchError(s.getVolumeInfo({ volumeId: "source" }));
+    const error = await rejection(s.getVolumeInfo({ volumeId: "source" }));
     expect(error.code).toBe(Code.Unauthenticated);
     expect(error.message).not.toContain(double.clientSecret);
   });
 
   it("fails with FAILED_PRECONDITION when the snapshot or restore resource group does not exist", async () => {
     const s = await newStore({ resourceGroup: "no-such-group" });
-    const error = await catchError(s.createSnapshot({ volumeId: "source" }));
+    const error = await rejection(s.createSnapshot({ volumeId: "source" }));
     expect(error.code).toBe(Code.FailedPrecondition);
     expect(error.message).toContain('"resourceGroup"');
     const snapshot = await store.createSnapshot({ volumeId: "source" });
     const elsewhere = await writeCredentialsFile(double, dir, { AZURE_RESOURCE_GROUP: "no-such-group" }, "elsewhere");
     const restorer = new ManagedDisksBlockStore();
     await restorer.init(doubleConfig(double, elsewhere));
-    const restore = await catchError(restorer.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId }));
+    const restore = await rejection(restorer.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId }));
     expect(restore.code).toBe(Code.FailedPrecondition);
     expect(restore.message).toContain("AZURE_RESOURCE_GROUP");
   });

@@ -1,6 +1,7 @@
-import { Code, Reason, StowageError } from "@stowage/sdk";
+import { Code, Reason } from "@stowage/sdk";
 import { describe, expect, it } from "vitest";
 import { getAzureDiskVolumeId, setAzureDiskVolumeId } from "./persistent-volumes.js";
+import { thrownBy } from "@stowage/sdk/testing";
 
 const home = { subscriptionId: "sub-1", resourceGroup: "MC_cluster" };
 const armId = (rg: string, name: string, sub = "sub-1") => `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Compute/disks/${name}`;
@@ -9,16 +10,6 @@ const inTree = (diskName: string, diskURI: string) => ({
   spec: { azureDisk: { diskName, diskURI, kind: "Managed", cachingMode: "ReadOnly", fsType: "ext4" } },
 });
 const csi = (driver: string, volumeHandle: string) => ({ spec: { csi: { driver, volumeHandle, fsType: "ext4" } } });
-
-function failure(fn: () => unknown): StowageError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StowageError);
-    return error as StowageError;
-  }
-  throw new Error("expected a failure");
-}
 
 describe("Azure disk PersistentVolumes", () => {
   it("reads in-tree and CSI IDs: names in the credentials file's group, ARM IDs elsewhere", () => {
@@ -34,13 +25,13 @@ describe("Azure disk PersistentVolumes", () => {
     expect(getAzureDiskVolumeId(csi("file.csi.azure.com", "rg#acct#share"), home)).toBe("");
     expect(getAzureDiskVolumeId({ spec: { azureFile: { shareName: "x" } } }, home)).toBe("");
     expect(getAzureDiskVolumeId({}, home)).toBe("");
-    expect(failure(() => getAzureDiskVolumeId("not an object", home)).code).toBe(Code.InvalidArgument);
+    expect(thrownBy(() => getAzureDiskVolumeId("not an object", home)).code).toBe(Code.InvalidArgument);
   });
 
   it("rejects PVs of this plugin without a usable ID with INVALID_NAME", () => {
-    expect(failure(() => getAzureDiskVolumeId(csi("disk.csi.azure.com", "vol-123"), home)).reason).toBe(Reason.InvalidName);
-    expect(failure(() => getAzureDiskVolumeId(inTree("", ""), home)).reason).toBe(Reason.InvalidName);
-    const vhd = failure(() => getAzureDiskVolumeId(inTree("d", "https://acct.blob.core.windows.net/vhds/d.vhd"), home));
+    expect(thrownBy(() => getAzureDiskVolumeId(csi("disk.csi.azure.com", "vol-123"), home)).reason).toBe(Reason.InvalidName);
+    expect(thrownBy(() => getAzureDiskVolumeId(inTree("", ""), home)).reason).toBe(Reason.InvalidName);
+    const vhd = thrownBy(() => getAzureDiskVolumeId(inTree("d", "https://acct.blob.core.windows.net/vhds/d.vhd"), home));
     expect(vhd.reason).toBe(Reason.InvalidName);
     expect(vhd.message).toContain("unmanaged");
   });
@@ -58,9 +49,9 @@ describe("Azure disk PersistentVolumes", () => {
   });
 
   it("refuses foreign PVs, empty and malformed IDs", () => {
-    expect(failure(() => setAzureDiskVolumeId(csi("file.csi.azure.com", "x"), "d", home)).code).toBe(Code.InvalidArgument);
-    expect(failure(() => setAzureDiskVolumeId({ spec: { nfs: {} } }, "d", home)).code).toBe(Code.InvalidArgument);
-    expect(failure(() => setAzureDiskVolumeId(inTree("a", ""), "", home)).code).toBe(Code.InvalidArgument);
-    expect(failure(() => setAzureDiskVolumeId(inTree("a", ""), "bad/name", home)).reason).toBe(Reason.InvalidName);
+    expect(thrownBy(() => setAzureDiskVolumeId(csi("file.csi.azure.com", "x"), "d", home)).code).toBe(Code.InvalidArgument);
+    expect(thrownBy(() => setAzureDiskVolumeId({ spec: { nfs: {} } }, "d", home)).code).toBe(Code.InvalidArgument);
+    expect(thrownBy(() => setAzureDiskVolumeId(inTree("a", ""), "", home)).code).toBe(Code.InvalidArgument);
+    expect(thrownBy(() => setAzureDiskVolumeId(inTree("a", ""), "bad/name", home)).reason).toBe(Reason.InvalidName);
   });
 });

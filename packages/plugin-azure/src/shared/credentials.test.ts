@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startArmComputeDouble, type ArmComputeDouble } from "../testing/arm-compute-double.js";
+import { startArmComputeDouble, type ArmComputeDouble } from "../../test/support/arm-compute-double.js";
 import { createTokenCredential, loadCredentialsFile, parseDotenv, resolveCloud, tokenCredentialKind } from "./credentials.js";
 
 let dir: string;

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ComputeDouble, type ComputeDoubleOptions } from "../testing/compute-double.js";
+import { ComputeDouble, type ComputeDoubleOptions } from "../../test/support/compute-double.js";
 import { PdBlockStore, SOURCE_DISK_LABELS, parseDiskLocation, snapshotName } from "./pd-block-store.js";
 
 const ZONE = "us-central1-a";

@@ -9,9 +9,10 @@ import { link, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { failure, pictureOf, tryMount, unmount } from "../test-support.js";
+import { pictureOf, tryMount, unmount } from "../../test/support/filesystem.js";
 import { LocalBlockStore } from "./local-block-store.js";
 import { createLocalVolume } from "./volumes.js";
+import { rejection } from "@stowage/sdk/testing";
 
 let base: string;
 let root: string;
@@ -39,7 +40,7 @@ afterEach(async () => {
 });
 
 async function expectUnsafe(promise: Promise<unknown>, component: string): Promise<void> {
-  const { code, reason, metadata } = await failure(promise);
+  const { code, reason, metadata } = await rejection(promise);
   expect({ code, reason, path: metadata.path }).toEqual({ code: Code.PermissionDenied, reason: Reason.UnsafePath, path: component });
 }
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { volumeImage } from "./layout.js";
 import { INTERRUPTED_MESSAGE, LocalBlockStore } from "./local-block-store.js";
 import { createLocalVolume } from "./volumes.js";
-import { failure } from "../test-support.js";
+import { rejection } from "@stowage/sdk/testing";
 
 const MiB = 1024 * 1024;
 let root: string;
@@ -61,7 +61,7 @@ describe("snapshots", () => {
     const created = await store.createSnapshot({ volumeId: volume.volumeId });
     expect(created).toMatchObject({ state: "pending", progressPercent: 0, volumeId: volume.volumeId, sizeBytes: 5 * MiB + 123, zone: "zone-a" });
     expect(created.snapshotId).toMatch(/^snap-[0-9a-f]{16}$/);
-    expect((await failure(store.createVolumeFromSnapshot({ snapshotId: created.snapshotId }))).reason).toBe(Reason.SnapshotNotReady);
+    expect((await rejection(store.createVolumeFromSnapshot({ snapshotId: created.snapshotId }))).reason).toBe(Reason.SnapshotNotReady);
 
     const seen: Snapshot[] = [];
     const ready = await waitUntilSettled(store, created.snapshotId, seen);
@@ -113,7 +113,7 @@ describe("snapshots", () => {
     const seen = await second.getSnapshot(snapshot.snapshotId);
     expect(seen).toMatchObject({ state: "failed", message: INTERRUPTED_MESSAGE });
     expect((await second.listSnapshots({})).snapshots.map((s) => s.state)).toEqual(["failed"]);
-    expect((await failure(second.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId }))).reason).toBe(Reason.SnapshotNotReady);
+    expect((await rejection(second.createVolumeFromSnapshot({ snapshotId: snapshot.snapshotId }))).reason).toBe(Reason.SnapshotNotReady);
     // The process that runs the copy still knows better.
     expect((await first.getSnapshot(snapshot.snapshotId)).state).toBe("pending");
   });
@@ -127,7 +127,7 @@ describe("snapshots", () => {
     await store.deleteSnapshot(snapshot.snapshotId);
     expect(Date.now() - started).toBeLessThan(1000);
     expect(await readdir(join(root, "snapshots"))).toEqual([]);
-    expect((await failure(store.getSnapshot(snapshot.snapshotId))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.getSnapshot(snapshot.snapshotId))).reason).toBe(Reason.SnapshotNotFound);
     await store.deleteSnapshot(snapshot.snapshotId); // idempotent
   });
 
@@ -153,7 +153,7 @@ describe("snapshots", () => {
     expect(even.snapshots.map((s) => s.tags.n)).toEqual(["0", "2", "4"]);
     expect(even.nextPageToken).toBe("");
     expect((await store.listSnapshots({ tagFilter: { parity: "even", n: "2" } })).snapshots.length).toBe(1);
-    expect((await failure(store.listSnapshots({ pageToken: "garbage!" }))).reason).toBe(Reason.InvalidPageToken);
+    expect((await rejection(store.listSnapshots({ pageToken: "garbage!" }))).reason).toBe(Reason.InvalidPageToken);
   });
 
   it("survive a new instance: ready snapshots stay ready", async () => {
@@ -183,10 +183,10 @@ describe("snapshots", () => {
 describe("volumes and errors", () => {
   it("report NOT_FOUND reasons and treat deletes of missing things as success", async () => {
     const store = await newStore();
-    expect((await failure(store.createSnapshot({ volumeId: "vol-missing" }))).reason).toBe(Reason.VolumeNotFound);
-    expect((await failure(store.getVolumeInfo({ volumeId: "vol-missing" }))).reason).toBe(Reason.VolumeNotFound);
-    expect((await failure(store.getSnapshot("snap-missing"))).reason).toBe(Reason.SnapshotNotFound);
-    expect((await failure(store.createVolumeFromSnapshot({ snapshotId: "snap-missing" }))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.createSnapshot({ volumeId: "vol-missing" }))).reason).toBe(Reason.VolumeNotFound);
+    expect((await rejection(store.getVolumeInfo({ volumeId: "vol-missing" }))).reason).toBe(Reason.VolumeNotFound);
+    expect((await rejection(store.getSnapshot("snap-missing"))).reason).toBe(Reason.SnapshotNotFound);
+    expect((await rejection(store.createVolumeFromSnapshot({ snapshotId: "snap-missing" }))).reason).toBe(Reason.SnapshotNotFound);
     await store.deleteSnapshot("snap-missing");
     await store.deleteVolume({ volumeId: "vol-missing" });
   });
@@ -203,8 +203,8 @@ describe("volumes and errors", () => {
   it("refuse IDs that could name other files", async () => {
     const store = await newStore();
     for (const id of ["../x", "a/b", "", ".hidden", "x".repeat(129)]) {
-      expect((await failure(store.getVolumeInfo({ volumeId: id }))).reason, id).toBe(Reason.InvalidName);
-      expect((await failure(store.deleteSnapshot(id))).reason, id).toBe(Reason.InvalidName);
+      expect((await rejection(store.getVolumeInfo({ volumeId: id }))).reason, id).toBe(Reason.InvalidName);
+      expect((await rejection(store.deleteSnapshot(id))).reason, id).toBe(Reason.InvalidName);
     }
   });
 
@@ -226,11 +226,11 @@ describe("volumes and errors", () => {
       () => fresh.getVolumeId({}),
       () => fresh.setVolumeId({}, "v"),
     ];
-    for (const call of calls) expect((await failure(call())).reason).toBe(Reason.NotInitialized);
-    const error = await failure(fresh.init({ root, copyDelay: "5" }));
+    for (const call of calls) expect((await rejection(call())).reason).toBe(Reason.NotInitialized);
+    const error = await rejection(fresh.init({ root, copyDelay: "5" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.message).toContain("valid keys are [copyDelayMs, credentialsFile, dirMode, fileMode, root, staleTempSeconds, tempSweepSeconds]");
-    expect((await failure(fresh.init({ root: join(root, "nope") }))).reason).toBe(Reason.InvalidConfig);
+    expect((await rejection(fresh.init({ root: join(root, "nope") }))).reason).toBe(Reason.InvalidConfig);
     await fresh.init({ root, credentialsFile: "/ignored" });
   });
 });

@@ -10,8 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { failure, pictureOf, tryMount, unmount } from "../test-support.js";
+import { pictureOf, tryMount, unmount } from "../../test/support/filesystem.js";
 import { LocalObjectStore } from "./local-object-store.js";
+import { rejection } from "@stowage/sdk/testing";
 
 const BUCKET = "b";
 let base: string; // holds root/ and outside/
@@ -48,7 +49,7 @@ afterEach(async () => {
 
 /** Expects PERMISSION_DENIED/UNSAFE_PATH naming `component` (its absolute path). */
 async function expectUnsafe(promise: Promise<unknown>, component: string): Promise<void> {
-  const error = await failure(promise);
+  const error = await rejection(promise);
   expect({ code: error.code, reason: error.reason, path: error.metadata.path }).toEqual({
     code: Code.PermissionDenied,
     reason: Reason.UnsafePath,

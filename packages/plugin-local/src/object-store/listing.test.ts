@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LocalObjectStore } from "./local-object-store.js";
-import { failure } from "../test-support.js";
+import { rejection } from "@stowage/sdk/testing";
 
 // Count directory reads (the spy delegates to the real readdir).
 vi.mock("node:fs/promises", async (importOriginal) => {
@@ -128,13 +128,13 @@ describe("listObjects", () => {
 
   it("clamps large page sizes to 1,000 and refuses negative ones", async () => {
     expect((await pages({ pageSize: 5000, maxPages: 1 }))[0]?.objects.length).toBe(1000);
-    for (const pageSize of [-1, 1.5]) expect((await failure(pages({ pageSize }))).code).toBe(Code.InvalidArgument);
+    for (const pageSize of [-1, 1.5]) expect((await rejection(pages({ pageSize }))).code).toBe(Code.InvalidArgument);
   });
 
   it("refuses page tokens it did not make", async () => {
     const forged = Buffer.from(JSON.stringify({ after: "x" })).toString("base64url");
     for (const pageToken of ["!!!", "bm90IGpzb24", forged]) {
-      const error = await failure(pages({ pageToken }));
+      const error = await rejection(pages({ pageToken }));
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.reason).toBe(Reason.InvalidPageToken);
     }
@@ -159,6 +159,6 @@ describe("listObjects", () => {
     const listing = store.listObjects({ bucket: BUCKET, pageSize: 10 }, { signal: controller.signal })[Symbol.asyncIterator]();
     await listing.next();
     controller.abort();
-    expect((await failure(listing.next())).code).toBe(Code.Canceled);
+    expect((await rejection(listing.next())).code).toBe(Code.Canceled);
   });
 });

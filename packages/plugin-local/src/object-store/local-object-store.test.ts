@@ -6,7 +6,7 @@ import { join, relative } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalObjectStore } from "./local-object-store.js";
-import { failure } from "../test-support.js";
+import { rejection } from "@stowage/sdk/testing";
 
 const BUCKET = "b";
 let base: string; // a scratch directory holding root/ and a neighbour, to catch escapes
@@ -110,7 +110,7 @@ describe("keys", () => {
 
   it("refuses empty, over-long and ill-formed keys with INVALID_NAME", async () => {
     for (const key of ["", "x".repeat(1025), "\uD800"]) {
-      const error = await failure(store.headObject({ bucket: BUCKET, key }));
+      const error = await rejection(store.headObject({ bucket: BUCKET, key }));
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.reason).toBe(Reason.InvalidName);
     }
@@ -131,7 +131,7 @@ describe("keys", () => {
 
   it("refuses bucket names that are not plain directory names", async () => {
     for (const bucket of ["", ".", "..", "../b", "b/c"]) {
-      const error = await failure(store.putObject({ bucket, key: "k", body: Readable.from([]) }));
+      const error = await rejection(store.putObject({ bucket, key: "k", body: Readable.from([]) }));
       expect(error.reason, bucket).toBe(Reason.InvalidName);
     }
   });
@@ -225,16 +225,16 @@ describe("put and get", () => {
     // Contract clause 5.3: an offset equal to the size gives an empty body.
     expect((await read("digits", { offset: 10 })).toString()).toBe("");
     for (const offset of [11, 100]) {
-      const error = await failure(store.getObject({ bucket: BUCKET, key: "digits", range: { offset } }));
+      const error = await rejection(store.getObject({ bucket: BUCKET, key: "digits", range: { offset } }));
       expect(error.code).toBe(Code.OutOfRange);
       expect(error.reason).toBe(Reason.InvalidRange);
     }
     await put("empty", "");
-    expect((await failure(store.getObject({ bucket: BUCKET, key: "empty", range: { offset: 1 } }))).code).toBe(Code.OutOfRange);
+    expect((await rejection(store.getObject({ bucket: BUCKET, key: "empty", range: { offset: 1 } }))).code).toBe(Code.OutOfRange);
   });
 
   it("fails with OBJECT_NOT_FOUND, undefined or success for a missing key", async () => {
-    expect((await failure(store.getObject({ bucket: BUCKET, key: "nope" }))).reason).toBe(Reason.ObjectNotFound);
+    expect((await rejection(store.getObject({ bucket: BUCKET, key: "nope" }))).reason).toBe(Reason.ObjectNotFound);
     expect(await store.headObject({ bucket: BUCKET, key: "nope" })).toBeUndefined();
     await store.deleteObject({ bucket: BUCKET, key: "nope" });
     await store.deleteObject({ bucket: BUCKET, key: "deep/er/nope" });
@@ -265,7 +265,7 @@ describe("failed puts leave nothing", () => {
     ["a wrong checksum", { sha256: createHash("sha256").update("other").digest() }],
   ])("refuses %s with INTEGRITY_MISMATCH", async (_, check) => {
     for (const key of ["old", "new"]) {
-      const error = await failure(store.putObject({ bucket: BUCKET, key, body: Readable.from([Buffer.from("12345")]), ...check }));
+      const error = await rejection(store.putObject({ bucket: BUCKET, key, body: Readable.from([Buffer.from("12345")]), ...check }));
       expect(error.code).toBe(Code.DataLoss);
       expect(error.reason).toBe(Reason.IntegrityMismatch);
     }
@@ -281,7 +281,7 @@ describe("failed puts leave nothing", () => {
     const putting = store.putObject({ bucket: BUCKET, key: "old", body: source }, { signal: controller.signal });
     await new Promise((resolve) => setTimeout(resolve, 50));
     controller.abort();
-    const error = await failure(putting);
+    const error = await rejection(putting);
     expect(error.code).toBe(Code.Canceled);
     expect(source.destroyed).toBe(true);
     expect((await read("old")).toString()).toBe("previous");
@@ -290,7 +290,7 @@ describe("failed puts leave nothing", () => {
 
   it("turns a timeout into DEADLINE_EXCEEDED", async () => {
     const stalled = new PassThrough();
-    const error = await failure(store.putObject({ bucket: BUCKET, key: "new", body: stalled }, { signal: AbortSignal.timeout(30) }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "new", body: stalled }, { signal: AbortSignal.timeout(30) }));
     expect(error.code).toBe(Code.DeadlineExceeded);
     expect(await leftovers()).toEqual([]);
   });
@@ -300,7 +300,7 @@ describe("failed puts leave nothing", () => {
       yield Buffer.from("partial");
       throw new Error("connection reset");
     }
-    const error = await failure(store.putObject({ bucket: BUCKET, key: "old", body: broken() }));
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "old", body: broken() }));
     expect(error.message).toContain("connection reset");
     expect((await read("old")).toString()).toBe("previous");
     expect(await leftovers()).toEqual([]);
@@ -326,7 +326,7 @@ describe("reads", () => {
 
   it("refuses to open a call whose signal already fired", async () => {
     await put("k", "v");
-    const error = await failure(store.getObject({ bucket: BUCKET, key: "k" }, { signal: AbortSignal.abort() }));
+    const error = await rejection(store.getObject({ bucket: BUCKET, key: "k" }, { signal: AbortSignal.abort() }));
     expect(error.code).toBe(Code.Canceled);
   });
 });
@@ -342,7 +342,7 @@ describe("buckets", () => {
       () => store.createSignedUrl({ ...ref, ttlSeconds: 60 }),
       () => store.listObjects({ bucket: "missing" })[Symbol.asyncIterator]().next(),
     ];
-    for (const call of calls) expect((await failure(call())).reason).toBe(Reason.BucketNotFound);
+    for (const call of calls) expect((await rejection(call())).reason).toBe(Reason.BucketNotFound);
   });
 
   it("creates a bucket on first put when createBuckets is set", async () => {
@@ -366,7 +366,7 @@ describe("configuration", () => {
       () => fresh.listObjects({ bucket: BUCKET })[Symbol.asyncIterator]().next(),
     ];
     for (const call of calls) {
-      const error = await failure(call());
+      const error = await rejection(call());
       expect(error.code).toBe(Code.FailedPrecondition);
       expect(error.reason).toBe(Reason.NotInitialized);
       expect(error.message).toContain("call init first");
@@ -374,7 +374,7 @@ describe("configuration", () => {
   });
 
   it("refuses unknown keys and lists the valid ones", async () => {
-    const error = await failure(new LocalObjectStore().init({ root, rot: "x" }));
+    const error = await rejection(new LocalObjectStore().init({ root, rot: "x" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.message).toContain("rot");
     for (const key of ["root", "bucket", "prefix", "caCert", "credentialsFile", "createBuckets", "fsync", "signedUrlAddress", "signedUrlBase", "maxSignedUrlTtlSeconds"]) {
@@ -398,14 +398,14 @@ describe("configuration", () => {
   ])("refuses %j with INVALID_CONFIG", async (config, words) => {
     await writeFile(join(root, BUCKET, "file"), "");
     const resolved = Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v.replace("ROOT", root)]));
-    const error = await failure(new LocalObjectStore().init(resolved));
+    const error = await rejection(new LocalObjectStore().init(resolved));
     expect(error.reason).toBe(Reason.InvalidConfig);
     expect(error.message).toContain(words);
   });
 
   it("keeps the last successful configuration when init fails", async () => {
     await put("k", "v");
-    await failure(store.init({ root: join(base, "missing") }));
+    await rejection(store.init({ root: join(base, "missing") }));
     expect((await read("k")).toString()).toBe("v");
   });
 });

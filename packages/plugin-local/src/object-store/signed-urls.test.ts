@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OBJECT_STORE_CONFIG_KEYS } from "./config.js";
 import { LocalObjectStore } from "./local-object-store.js";
 import { parseRangeHeader } from "./signed-url-server.js";
-import { freePort } from "../test-support.js";
+import { freePort } from "../../test/support/filesystem.js";
 
 const BUCKET = "b";
 let root: string;

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/p
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pictureOf, tryMount, unmount } from "../test-support.js";
+import { pictureOf, tryMount, unmount } from "../../test/support/filesystem.js";
 import { ConfinedRoot, type ConfinementMode } from "./confined-root.js";
 
 let base: string;
