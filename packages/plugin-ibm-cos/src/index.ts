@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { IBM_COS_CONFIG_KEYS, configureIbmCos } from "./config.js";
+export { IBM_COS_CONFIG, IBM_COS_CONFIG_KEYS, configureIbmCos } from "./config.js";
 export { IBM_COS_DOMAIN, IBM_CROSS_REGION, IBM_ENDPOINT_TYPES, ibmCosEndpoint, type IbmEndpointType } from "./endpoints.js";
 export { DEFAULT_IAM_ENDPOINT, IAM_APIKEY_GRANT_TYPE, IamTokenManager, type IamTokenManagerOptions } from "./iam.js";
 export { IBM_COS_PLUGIN_NAME, createIbmCosObjectStore, ibmCosObjectStorePlugin } from "./plugins.js";

@@ -6,18 +6,34 @@
  */
 import { ChecksumAlgorithm, GetBucketLocationCommand, HeadBucketCommand, S3Client, ServerSideEncryption } from "@aws-sdk/client-s3";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { DEFAULT_BACKEND_TIMEOUTS, backendTimeoutConfigKeys, configBoolean, configInteger, parseBackendTimeouts, validateConfig, withRequestTimeout, type BackendTimeouts } from "@stowage/sdk/plugin";
+import {
+  DEFAULT_BACKEND_TIMEOUTS,
+  backendTimeoutDeclarations,
+  backendTimeouts,
+  custom,
+  defineConfig,
+  flag,
+  integer,
+  invalidConfig,
+  oneOf,
+  size,
+  text,
+  withRequestTimeout,
+  type BackendTimeouts,
+  type ConfigValue,
+  type ConfigValues,
+} from "@stowage/sdk/plugin";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { readFile } from "node:fs/promises";
 import {
+  TLS_DECLARATIONS,
   checkCredentials,
-  configString,
-  configUrl,
+  credentialDeclarations,
   credentialProvider,
+  endpointUrl,
   httpHandler,
-  invalidConfig,
-  parseCredentialSettings,
-  parseTlsSettings,
+  tlsSettings,
+  type CredentialSettings,
   type TlsSettings,
 } from "../shared/config.js";
 import { awsHttpStatus } from "../shared/errors.js";
@@ -34,40 +50,84 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Largest `uploadConcurrency`. */
 export const MAX_UPLOAD_CONCURRENCY = 64;
 
-/** Keys every S3-compatible ObjectStore (AWS, IBM COS) accepts. */
-export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "bucket", description: "The bucket; used for region discovery. Calls name their bucket themselves." },
-  { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
-  { name: "publicUrl", description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style." },
-  { name: "s3ForcePathStyle", description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false." },
-  { name: "kmsKeyId", description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms (or serverSideEncryption aws:kms:dsse). Excludes customerKeyEncryptionFile." },
-  {
-    name: "serverSideEncryption",
+/** The configuration every S3-compatible ObjectStore (AWS, IBM COS) accepts, declared once. */
+export const S3_COMMON_CONFIG = defineConfig({
+  bucket: { value: text(), description: "The bucket; used for region discovery. Calls name their bucket themselves." },
+  prefix: { value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  publicUrl: {
+    value: endpointUrl(),
+    description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style.",
+  },
+  s3ForcePathStyle: {
+    value: flag(false),
+    description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false.",
+  },
+  kmsKeyId: {
+    value: text(),
+    description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms (or serverSideEncryption aws:kms:dsse). Excludes customerKeyEncryptionFile.",
+  },
+  serverSideEncryption: {
+    value: oneOf(Object.values(ServerSideEncryption), {
+      invalid: (key, value, allowed) => `${key} ${JSON.stringify(value)} is not one of [${allowed.join(", ")}]; leave it empty for the bucket's default`,
+    }),
     description: `Server-side encryption of puts: ${Object.values(ServerSideEncryption).join(", ")}. With kmsKeyId only aws:kms or aws:kms:dsse; not with customerKeyEncryptionFile. Default: the bucket's default.`,
   },
-  { name: "customerKeyEncryptionFile", description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head (and every part). S3-compatible stores require HTTPS for SSE-C." },
-  { name: "insecureSkipTLSVerify", description: "true to skip verification of the server's TLS certificate. Default false." },
-  { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
-  {
-    name: "checksumAlgorithm",
+  customerKeyEncryptionFile: {
+    value: text(),
+    description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head (and every part). S3-compatible stores require HTTPS for SSE-C.",
+  },
+  ...TLS_DECLARATIONS,
+  checksumAlgorithm: {
+    value: oneOf(Object.values(ChecksumAlgorithm), {
+      ignoreCase: true,
+      invalid: (key, value, allowed) => `${key} ${JSON.stringify(value)} is not one of [${allowed.join(", ")}]; leave it empty for none`,
+    }),
     description: `Flexible checksum sent with uploads: ${Object.values(ChecksumAlgorithm).join(", ")}. Default empty: none, and no checksum headers unless an operation requires them (safe for MinIO, IBM COS, Ceph, B2).`,
   },
-  { name: "tagging", description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10)." },
-  { name: "partSize", description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB." },
-  { name: "uploadConcurrency", description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body." },
-  ...backendTimeoutConfigKeys(),
-];
+  tagging: {
+    value: custom({ syntax: "K1=V1&K2=V2", parse: (value) => parseTagging(value) }),
+    description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10).",
+  },
+  partSize: {
+    value: size({
+      default: DEFAULT_PART_SIZE,
+      min: MIN_PART_SIZE,
+      max: MAX_PART_SIZE,
+      invalid: (key, value) => `${key} must be between 5MiB and 5GiB (bytes, or with a MiB/GiB suffix), got ${JSON.stringify(value)}`,
+    }),
+    description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB.",
+  },
+  uploadConcurrency: {
+    value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
+    description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body.",
+  },
+  ...backendTimeoutDeclarations(),
+});
+
+/** Keys every S3-compatible ObjectStore (AWS, IBM COS) accepts. */
+export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = S3_COMMON_CONFIG.keys;
+
+/** The values of the common keys, as {@link S3_COMMON_CONFIG} parses them. */
+export type S3CommonValues = ConfigValues<typeof S3_COMMON_CONFIG.declarations>;
+
+/** The configuration of the AWS S3 ObjectStore (`stowage.io/aws`), declared once. */
+export const S3_CONFIG = defineConfig({
+  ...S3_COMMON_CONFIG.declarations,
+  region: {
+    value: text(),
+    description: "Region to sign for. Empty with no s3Url: discovered from the bucket (us-east-1 without a bucket). Empty with s3Url: us-east-1.",
+  },
+  s3Url: { value: endpointUrl(), description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
+  ...credentialDeclarations(
+    "Profile in the shared credentials/config file. Default: default.",
+    "Shared credentials file, also read as the shared config file (role_arn/source_profile work). Default: the SDK's credential chain.",
+  ),
+  signatureVersion: { value: signatureVersion(), description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
+  enableSharedConfig: { value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+});
 
 /** Keys of the AWS S3 ObjectStore (`stowage.io/aws`). */
-export const S3_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  ...S3_COMMON_CONFIG_KEYS,
-  { name: "region", description: "Region to sign for. Empty with no s3Url: discovered from the bucket (us-east-1 without a bucket). Empty with s3Url: us-east-1." },
-  { name: "s3Url", description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
-  { name: "profile", description: "Profile in the shared credentials/config file. Default: default." },
-  { name: "credentialsFile", description: "Shared credentials file, also read as the shared config file (role_arn/source_profile work). Default: the SDK's credential chain." },
-  { name: "signatureVersion", description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
-  { name: "enableSharedConfig", description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
-];
+export const S3_CONFIG_KEYS: readonly ConfigKeySpec[] = S3_CONFIG.keys;
 
 /** Server-side encryption parameters added to puts (and, for SSE-C, to reads). */
 export interface EncryptionSettings {
@@ -125,63 +185,42 @@ export interface S3CommonSettings {
   readonly timeouts: BackendTimeouts;
 }
 
-/** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} (validation of unknown keys is the caller's). */
-export async function parseS3CommonConfig(config: PluginConfig): Promise<S3CommonSettings> {
-  const uploadConcurrency = configInteger(config, "uploadConcurrency", DEFAULT_UPLOAD_CONCURRENCY);
-  if (uploadConcurrency < 1 || uploadConcurrency > MAX_UPLOAD_CONCURRENCY) {
-    throw invalidConfig("uploadConcurrency", `uploadConcurrency must be 1 to ${MAX_UPLOAD_CONCURRENCY}, got ${uploadConcurrency}`);
-  }
+/** The common settings from the parsed common keys: reads the CA and SSE-C key files. */
+export async function s3CommonSettings(values: S3CommonValues): Promise<S3CommonSettings> {
   return {
-    publicUrl: configUrl(config, "publicUrl"),
-    forcePathStyle: configBoolean(config, "s3ForcePathStyle", false),
-    tls: await parseTlsSettings(config),
-    partSize: parsePartSize(config),
-    uploadConcurrency,
-    checksumAlgorithm: parseChecksumAlgorithm(config),
-    encryption: await parseEncryption(config),
-    tagging: parseTagging(configString(config, "tagging")),
-    timeouts: parseBackendTimeouts(config),
+    publicUrl: values.publicUrl,
+    forcePathStyle: values.s3ForcePathStyle,
+    tls: await tlsSettings(values),
+    partSize: values.partSize,
+    uploadConcurrency: values.uploadConcurrency,
+    checksumAlgorithm: values.checksumAlgorithm,
+    encryption: await encryptionSettings(values),
+    tagging: values.tagging,
+    timeouts: backendTimeouts(values),
   };
 }
 
-function parsePartSize(config: PluginConfig): number {
-  const raw = configString(config, "partSize");
-  if (raw === undefined) return DEFAULT_PART_SIZE;
-  const match = /^(\d+)\s*(B|KiB|Ki|MiB|Mi|GiB|Gi)?$/.exec(raw);
-  const units: Record<string, number> = { B: 1, KiB: 1024, Ki: 1024, MiB: MiB, Mi: MiB, GiB: 1024 * MiB, Gi: 1024 * MiB };
-  const size = match === null ? Number.NaN : Number(match[1]) * (units[match[2] ?? "B"] ?? 1);
-  if (!(size >= MIN_PART_SIZE && size <= MAX_PART_SIZE)) {
-    throw invalidConfig("partSize", `partSize must be between 5MiB and 5GiB (bytes, or with a MiB/GiB suffix), got ${JSON.stringify(raw)}`);
-  }
-  return size;
+/** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} in a configuration map (other keys are the caller's to check). */
+export async function parseS3CommonConfig(config: PluginConfig): Promise<S3CommonSettings> {
+  const common: Record<string, string> = {};
+  for (const { name } of S3_COMMON_CONFIG_KEYS) if (config[name] !== undefined) common[name] = config[name] as string;
+  return s3CommonSettings(S3_COMMON_CONFIG.parse(common));
 }
 
-function parseChecksumAlgorithm(config: PluginConfig): ChecksumAlgorithm | undefined {
-  const raw = configString(config, "checksumAlgorithm");
-  if (raw === undefined) return undefined;
-  const valid = Object.values(ChecksumAlgorithm) as string[];
-  const found = valid.find((v) => v === raw.toUpperCase());
-  if (found === undefined) {
-    throw invalidConfig("checksumAlgorithm", `checksumAlgorithm ${JSON.stringify(raw)} is not one of [${valid.join(", ")}]; leave it empty for none`);
-  }
-  return found as ChecksumAlgorithm;
+/** `signatureVersion`: only `4` (SigV4). */
+export function signatureVersion(): ConfigValue<string | undefined> {
+  return text({ pattern: /^4$/, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not supported; only 4 (SigV4) is` });
 }
 
 /** `serverSideEncryption` values that go with a `kmsKeyId`. */
 const KMS_ENCRYPTION = ["aws:kms", "aws:kms:dsse"];
 
-async function parseEncryption(config: PluginConfig): Promise<EncryptionSettings> {
-  const kmsKeyId = configString(config, "kmsKeyId");
-  const keyFile = configString(config, "customerKeyEncryptionFile");
-  const sse = configString(config, "serverSideEncryption");
+async function encryptionSettings(values: S3CommonValues): Promise<EncryptionSettings> {
+  const { kmsKeyId, customerKeyEncryptionFile: keyFile, serverSideEncryption: sse } = values;
   if (kmsKeyId !== undefined && keyFile !== undefined) {
     throw invalidConfig("kmsKeyId", "kmsKeyId and customerKeyEncryptionFile cannot both be set; choose SSE-KMS or SSE-C");
   }
   if (sse !== undefined) {
-    const valid = Object.values(ServerSideEncryption) as string[];
-    if (!valid.includes(sse)) {
-      throw invalidConfig("serverSideEncryption", `serverSideEncryption ${JSON.stringify(sse)} is not one of [${valid.join(", ")}]; leave it empty for the bucket's default`);
-    }
     if (keyFile !== undefined) {
       throw invalidConfig(
         "serverSideEncryption",
@@ -338,19 +377,14 @@ export async function discoverBucketRegion(
  * so that a wrong one fails here.
  */
 export async function configureAwsS3(config: PluginConfig, signal?: AbortSignal): Promise<S3StoreSettings> {
-  validateConfig(config, S3_CONFIG_KEYS);
-  const signatureVersion = configString(config, "signatureVersion");
-  if (signatureVersion !== undefined && signatureVersion !== "4") {
-    throw invalidConfig("signatureVersion", `signatureVersion ${JSON.stringify(signatureVersion)} is not supported; only 4 (SigV4) is`);
-  }
-  configBoolean(config, "enableSharedConfig", true);
-  const common = await parseS3CommonConfig(config);
-  const endpoint = configUrl(config, "s3Url");
-  const credentialSettings = parseCredentialSettings(config);
+  const values = S3_CONFIG.parse(config);
+  const common = await s3CommonSettings(values);
+  const endpoint = values.s3Url;
+  const credentialSettings: CredentialSettings = { profile: values.profile, credentialsFile: values.credentialsFile };
   const credentials = credentialProvider(credentialSettings);
   await checkCredentials(credentials, credentialSettings);
-  let region = configString(config, "region");
-  const bucket = configString(config, "bucket");
+  let region = values.region;
+  const bucket = values.bucket;
   if (region === undefined && endpoint === undefined && bucket !== undefined) {
     const probe = createS3Clients({ endpoint: undefined, region: "us-east-1", credentials, common: { ...common, publicUrl: undefined } });
     try {
