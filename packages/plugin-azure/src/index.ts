@@ -11,6 +11,7 @@ export { AZURE_PLUGIN_NAME, azurePlugins } from "./plugins.js";
 export { azureObjectStorePlugin } from "./plugins.js";
 export { BlobObjectStore, MAX_SIGNED_URL_TTL_SECONDS, MAX_LIST_PAGE_SIZE, SAS_VERSION, encodeMetadata, decodeMetadata, type BlobObjectStoreOptions } from "./blob/blob-object-store.js";
 export {
+  BLOB_CONFIG,
   BLOB_CONFIG_KEYS,
   DEFAULT_BLOCK_SIZE,
   MAX_CONFIG_BLOCK_SIZE,
@@ -41,6 +42,7 @@ export { abortedError, azureErrorCode, azureHttpStatus, isAbortError, isNotFound
 export { azureBlockStorePlugin } from "./plugins.js";
 export { ManagedDisksBlockStore, MAX_SNAPSHOT_PAGE_SIZE, IOPS_SKUS, type ManagedDisksBlockStoreOptions } from "./disks/managed-disks-block-store.js";
 export {
+  DISKS_CONFIG,
   DISKS_CONFIG_KEYS,
   DEFAULT_API_TIMEOUT_MS,
   DEFAULT_POLL_INTERVAL_MS,

@@ -221,7 +221,7 @@ export function duration(options: DurationOptions): ConfigValue<number> {
         if (value === undefined) return options.default;
         const ms = parseDuration(value, bareUnit, options.bareIntegerOnly ?? false);
         if (ms === undefined) {
-          return fail(ctx, options.invalid?.(key, value) ?? `${key} ${JSON.stringify(value)} is not a duration; use e.g. 90s, 2m or 1h30m (a bare number is ${bareUnit === "s" ? "seconds" : "milliseconds"})`);
+          return fail(ctx, options.invalid?.(key, value) ?? `${key} ${JSON.stringify(value)} is not a duration; use e.g. 90s, 2m or 1h30m`);
         }
         if (ms < min || ms > max) {
           return fail(ctx, options.outOfRange?.(key, value, ms) ?? `${key} ${JSON.stringify(value)} must be from ${formatDuration(min)} to ${formatDuration(max)}`);
