@@ -27,10 +27,13 @@ import { DEFAULT_IAM_ENDPOINT, IamTokenManager } from "./iam.js";
 export const IBM_COS_CONFIG = defineConfig({
   ...S3_COMMON_CONFIG.declarations,
   region: {
+    docs: "Location: a region (`us-south`, `eu-de`), cross-region (`us-geo`, `eu-geo`, `ap-geo`) or single site (`ams03`)",
     value: text(),
     description: "Location of the bucket: a region (us-south), a cross-region location (us-geo, eu-geo, ap-geo) or a single site (ams03). Required unless s3Url is set.",
   },
   endpointType: {
+    docs: "`public`, `private` or `direct`",
+    default: "`public`",
     value: custom({
       syntax: `one of ${IBM_ENDPOINT_TYPES.map((t) => `\`${t}\``).join(", ")} (any case)`,
       defaultText: "public",
@@ -42,15 +45,25 @@ export const IBM_COS_CONFIG = defineConfig({
     }),
     description: "public (default), private (IBM Cloud private network) or direct (VPC / Kubernetes Service direct endpoints).",
   },
-  s3Url: { value: endpointUrl(), description: "Explicit endpoint; overrides the one derived from region and endpointType." },
-  profile: { value: text(), description: "Profile of an INI credentials file. Default: default." },
+  s3Url: {
+    docs: "Explicit endpoint; overrides `region`/`endpointType`",
+    default: "derived", value: endpointUrl(), description: "Explicit endpoint; overrides the one derived from region and endpointType." },
+  profile: {
+    docs: "Profile of an INI credentials file",
+    default: "`default`", value: text(), description: "Profile of an INI credentials file. Default: default." },
   credentialsFile: {
+    docs: "HMAC keys as an AWS INI file (`aws_access_key_id`/`aws_secret_access_key`), or IBM's JSON service credentials: `cos_hmac_keys` (HMAC) or else `apikey` (IAM)",
+    default: "SDK chain",
     value: text(),
     description: "HMAC keys as an AWS-style INI file (aws_access_key_id/aws_secret_access_key), or IBM's JSON service credentials (cos_hmac_keys, or apikey for IAM).",
   },
   apiKey: { value: text(), secret: true, description: "IBM Cloud API key: requests carry IAM bearer tokens instead of HMAC signatures (signed URLs then need HMAC keys)." },
-  iamEndpoint: { value: endpointUrl(), description: `IAM token endpoint for apiKey. Default ${DEFAULT_IAM_ENDPOINT}.` },
-  serviceInstanceId: { value: text(), description: "COS service instance ID, sent as ibm-service-instance-id with IAM tokens." },
+  iamEndpoint: {
+    docs: "IAM token endpoint",
+    default: "`https://iam.cloud.ibm.com/identity/token`", value: endpointUrl(), description: `IAM token endpoint for apiKey. Default ${DEFAULT_IAM_ENDPOINT}.` },
+  serviceInstanceId: {
+    docs: "Sent as `ibm-service-instance-id` with bearer tokens",
+    default: "from the JSON credentials", value: text(), description: "COS service instance ID, sent as ibm-service-instance-id with IAM tokens." },
   signatureVersion: { value: signatureVersion(), description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
   enableSharedConfig: { value: text(), description: "Accepted for Velero compatibility and ignored." },
 });

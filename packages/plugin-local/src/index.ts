@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 export { LocalObjectStore, MAX_LIST_PAGE_SIZE, type LocalObjectStoreOptions } from "./object-store/local-object-store.js";
-export { OBJECT_STORE_CONFIG_KEYS, DEFAULT_MAX_SIGNED_URL_TTL_SECONDS } from "./object-store/config.js";
+export { OBJECT_STORE_CONFIG, OBJECT_STORE_CONFIG_KEYS, DEFAULT_MAX_SIGNED_URL_TTL_SECONDS } from "./object-store/config.js";
 export {
   LocalBlockStore,
   DEFAULT_SNAPSHOT_PAGE_SIZE,
@@ -18,7 +18,7 @@ export {
   INTERRUPTED_MESSAGE,
   type LocalBlockStoreOptions,
 } from "./block-store/local-block-store.js";
-export { BLOCK_STORE_CONFIG_KEYS } from "./block-store/config.js";
+export { BLOCK_STORE_CONFIG, BLOCK_STORE_CONFIG_KEYS } from "./block-store/config.js";
 export { createLocalVolume, type CreateLocalVolumeOptions, type LocalVolume } from "./block-store/volumes.js";
 export { LOCAL_CSI_DRIVER } from "./block-store/persistent-volumes.js";
 export { LOCAL_PLUGIN_NAME, localBlockStorePlugin, localObjectStorePlugin } from "./plugins.js";

@@ -10,14 +10,19 @@ import { checkCredentials, credentialDeclarations, credentialProvider, endpointU
 
 /** The configuration of the EBS BlockStore, declared once. */
 export const EBS_CONFIG = defineConfig({
-  region: { value: text(), required: true, description: "Region of the volumes and snapshots." },
+  region: {
+    docs: "Region of the volumes and snapshots", value: text(), required: true, description: "Region of the volumes and snapshots." },
   ...credentialDeclarations(
     "Profile in the shared credentials/config file. Default: default.",
     "Shared credentials file, also read as the shared config file. Default: the SDK's credential chain.",
   ),
-  ebsKmsKeyId: { value: text(), description: "KMS key (id, alias or ARN) for volumes restored from snapshots; restored volumes are then encrypted with it." },
-  ec2Endpoint: { value: endpointUrl(), description: "EC2 endpoint override, e.g. a VPC endpoint or a test server. Default: AWS for the region." },
-  enableSharedConfig: { value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+  ebsKmsKeyId: {
+    docs: "KMS key of restored volumes (they are then encrypted with it)", value: text(), description: "KMS key (id, alias or ARN) for volumes restored from snapshots; restored volumes are then encrypted with it." },
+  ec2Endpoint: {
+    docs: "EC2 endpoint override (VPC endpoint, test server)",
+    default: "AWS", value: endpointUrl(), description: "EC2 endpoint override, e.g. a VPC endpoint or a test server. Default: AWS for the region." },
+  enableSharedConfig: {
+    docs: "Velero compatibility: accepted and ignored", value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
   ...backendTimeoutDeclarations(),
 });
 

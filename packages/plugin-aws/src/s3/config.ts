@@ -52,32 +52,43 @@ export const MAX_UPLOAD_CONCURRENCY = 64;
 
 /** The configuration every S3-compatible ObjectStore (AWS, IBM COS) accepts, declared once. */
 export const S3_COMMON_CONFIG = defineConfig({
-  bucket: { value: text(), description: "The bucket; used for region discovery. Calls name their bucket themselves." },
-  prefix: { value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  bucket: {
+    docs: "The bucket; used for region discovery (calls name their bucket themselves)", value: text(), description: "The bucket; used for region discovery. Calls name their bucket themselves." },
+  prefix: {
+    docs: "Accepted and ignored (the caller applies it to keys)", value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
   publicUrl: {
+    docs: "Endpoint used only in signed URLs (same credentials, region and addressing)",
+    default: "`s3Url`",
     value: endpointUrl(),
     description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style.",
   },
   s3ForcePathStyle: {
+    docs: "Path-style addressing; needed by MinIO and most on-premises stores",
+    default: "`false`",
     value: flag(false),
     description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false.",
   },
   kmsKeyId: {
+    docs: "SSE-KMS key id, alias or ARN; puts use `aws:kms` (or `aws:kms:dsse` when `serverSideEncryption` says so). Excludes `customerKeyEncryptionFile`",
     value: text(),
     description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms (or serverSideEncryption aws:kms:dsse). Excludes customerKeyEncryptionFile.",
   },
   serverSideEncryption: {
+    docs: "Encryption of puts: `AES256` (SSE-S3), `aws:kms`, `aws:kms:dsse` (also `aws:fsx`, `aws:backup`); other values fail `init`. With `kmsKeyId` only `aws:kms`/`aws:kms:dsse`; not with `customerKeyEncryptionFile`",
     value: oneOf(Object.values(ServerSideEncryption), {
       invalid: (key, value, allowed) => `${key} ${JSON.stringify(value)} is not one of [${allowed.join(", ")}]; leave it empty for the bucket's default`,
     }),
     description: `Server-side encryption of puts: ${Object.values(ServerSideEncryption).join(", ")}. With kmsKeyId only aws:kms or aws:kms:dsse; not with customerKeyEncryptionFile. Default: the bucket's default.`,
   },
   customerKeyEncryptionFile: {
+    docs: "File whose first 32 bytes are the SSE-C key; sent on put (every part), get and head. Needs an `https://` endpoint",
     value: text(),
     description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head (and every part). S3-compatible stores require HTTPS for SSE-C.",
   },
   ...TLS_DECLARATIONS,
   checksumAlgorithm: {
+    docs: "A `ChecksumAlgorithm` of the SDK (`CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`, ...; case-insensitive): flexible checksum of uploads (single and multipart). Empty: **no** checksum headers unless an operation requires them (`requestChecksumCalculation`/`responseChecksumValidation` = `WHEN_REQUIRED`), so MinIO, IBM COS, Ceph and B2 never see `XAmzContentSHA256Mismatch` or unsupported checksum headers",
+    default: "empty",
     value: oneOf(Object.values(ChecksumAlgorithm), {
       ignoreCase: true,
       invalid: (key, value, allowed) => `${key} ${JSON.stringify(value)} is not one of [${allowed.join(", ")}]; leave it empty for none`,
@@ -85,10 +96,13 @@ export const S3_COMMON_CONFIG = defineConfig({
     description: `Flexible checksum sent with uploads: ${Object.values(ChecksumAlgorithm).join(", ")}. Default empty: none, and no checksum headers unless an operation requires them (safe for MinIO, IBM COS, Ceph, B2).`,
   },
   tagging: {
+    docs: "Object tags as `K1=V1&K2=V2`; one tag is fine; at most 10",
     value: custom({ syntax: "K1=V1&K2=V2", parse: (value) => parseTagging(value) }),
     description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10).",
   },
   partSize: {
+    docs: "Multipart part size: bytes, or `<n>MiB`/`<n>GiB`; 5 MiB to 5 GiB. Grown automatically when a known size would need more than 10,000 parts",
+    default: "`8MiB`",
     value: size({
       default: DEFAULT_PART_SIZE,
       min: MIN_PART_SIZE,
@@ -98,6 +112,8 @@ export const S3_COMMON_CONFIG = defineConfig({
     description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB.",
   },
   uploadConcurrency: {
+    docs: "Parts uploaded at once per object, 1–64. Memory per put: `partSize × (uploadConcurrency + 1)`",
+    default: "`4`",
     value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
     description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body.",
   },
@@ -114,16 +130,22 @@ export type S3CommonValues = ConfigValues<typeof S3_COMMON_CONFIG.declarations>;
 export const S3_CONFIG = defineConfig({
   ...S3_COMMON_CONFIG.declarations,
   region: {
+    docs: "Region to sign for. With no `s3Url` and no `region`, the bucket's region is discovered (HeadBucket's `x-amz-bucket-region`, then GetBucketLocation). With `s3Url` and no `region`: `us-east-1` (no `MissingRegion` error)",
+    default: "discovered",
     value: text(),
     description: "Region to sign for. Empty with no s3Url: discovered from the bucket (us-east-1 without a bucket). Empty with s3Url: us-east-1.",
   },
-  s3Url: { value: endpointUrl(), description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
+  s3Url: {
+    docs: "Endpoint of an S3-compatible store, `http(s)://host[:port]`",
+    default: "AWS", value: endpointUrl(), description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
   ...credentialDeclarations(
     "Profile in the shared credentials/config file. Default: default.",
     "Shared credentials file, also read as the shared config file (role_arn/source_profile work). Default: the SDK's credential chain.",
   ),
-  signatureVersion: { value: signatureVersion(), description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
-  enableSharedConfig: { value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+  signatureVersion: {
+    docs: "Velero compatibility: only `4` is accepted", value: signatureVersion(), description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
+  enableSharedConfig: {
+    docs: "Velero compatibility: accepted (boolean) and ignored", value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
 });
 
 /** Keys of the AWS S3 ObjectStore (`stowage.io/aws`). */

@@ -46,46 +46,69 @@ export const MAX_UPLOAD_CONCURRENCY = 64;
 
 /** The configuration of the Blob ObjectStore (`stowage.io/azure`), declared once. */
 export const BLOB_CONFIG = defineConfig({
-  bucket: { value: text(), description: "The container. Calls name their container themselves; accepted for Velero compatibility." },
-  prefix: { value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
-  storageAccount: { value: text(), description: "Storage account name.", required: true },
+  bucket: {
+    docs: "The container (calls name their container themselves; accepted for Velero compatibility)", value: text(), description: "The container. Calls name their container themselves; accepted for Velero compatibility." },
+  prefix: {
+    docs: "Accepted and ignored (the caller applies it to keys)", value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  storageAccount: {
+    docs: "Storage account name (3–24 lower-case letters and digits; `devstoreaccount1` for Azurite)", value: text(), description: "Storage account name.", required: true },
   storageAccountURI: {
+    docs: "Blob endpoint; for Azurite `http://127.0.0.1:<port>/devstoreaccount1`. No query string (a SAS goes in the credentials file). Without it, see **Endpoint** below",
+    default: "discovered, else `https://<storageAccount>.blob.<cloud suffix>`",
     value: text(),
     description:
       "Blob endpoint, e.g. https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 (Azurite). Default: with useAAD or the ListKeys exchange, the account's primary blob endpoint as Resource Manager reports it; otherwise, or when that fails, https://<storageAccount>.blob.<cloud's storage suffix>.",
   },
   storageAccountKeyEnvVar: {
+    docs: "Name of the credentials-file entry holding the account key (Velero semantics: despite the name, it is looked up in the credentials file first, then in the process environment) → shared-key auth",
     value: text(),
     description: "Name of the entry in the credentials file (or, failing that, the process environment) that holds the storage account key: shared-key auth.",
   },
-  useAAD: { value: flag(false), description: "true to authenticate with Entra ID (service principal, workload identity or managed identity from the credentials file). Default false." },
-  activeDirectoryAuthorityURI: { value: text(), description: "Entra ID authority host for sovereign or private clouds, e.g. https://login.microsoftonline.us/." },
+  useAAD: {
+    docs: "`true`: Entra ID token auth (service principal, workload identity or managed identity, chosen from the credentials file); signed URLs become user delegation SAS",
+    default: "`false`", value: flag(false), description: "true to authenticate with Entra ID (service principal, workload identity or managed identity from the credentials file). Default false." },
+  activeDirectoryAuthorityURI: {
+    docs: "Entra ID authority host for sovereign or private clouds",
+    default: "per cloud", value: text(), description: "Entra ID authority host for sovereign or private clouds, e.g. https://login.microsoftonline.us/." },
   resourceGroup: {
+    docs: "Resource group of the account, for the same",
+    default: "`AZURE_RESOURCE_GROUP` of the credentials file",
     value: text(),
     description: "Resource group of the account, for the ListKeys exchange and blob endpoint discovery through Resource Manager. Default: AZURE_RESOURCE_GROUP of the credentials file.",
   },
-  subscriptionId: { value: text(), description: "Subscription of the account (see resourceGroup). Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
+  subscriptionId: {
+    docs: "Subscription of the account, for the `ListKeys` exchange and endpoint discovery",
+    default: "`AZURE_SUBSCRIPTION_ID` of the credentials file", value: text(), description: "Subscription of the account (see resourceGroup). Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
   resourceManagerEndpoint: {
+    docs: "Resource Manager endpoint (https) for those two calls; for sovereign or private clouds and tests",
+    default: "per cloud",
     value: httpsUrl(),
     description: "Resource Manager endpoint override (https) for the ListKeys exchange and endpoint discovery, for sovereign or private clouds and tests. Default: the cloud's.",
   },
   blockSizeInBytes: {
     // Read leniently, as Velero does (see parseBlockSize): a bad value warns and takes the default.
     value: text(),
-    default: "8MiB",
+    default: "`8MiB`",
     description: `Block size of staged uploads, in bytes (or with a KiB/MiB suffix). Default 8 MiB; non-numeric or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
-    docs: `Block size of staged uploads: a size (\`16MiB\`, or bytes). Default 8 MiB; not a size or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
+    docs: `Block size of staged uploads: a size (\`16MiB\`, or bytes; the shared size syntax). Velero's leniency: not a size or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
   },
   uploadConcurrency: {
+    docs: "Blocks staged at once per put, 1–64",
+    default: "`4`",
     value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
     description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSizeInBytes × (uploadConcurrency + 1).`,
   },
   // requestTimeoutSeconds bounds each service call (a staged block, the commit, a head, a delete, one
   // list page, a read until its response starts), retries included.
   ...backendTimeoutDeclarations(),
-  maxRetries: { value: integer({ default: 3, max: 20 }), description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },
-  caCert: { value: text(), description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
+  maxRetries: {
+    docs: "Retries of 500/503 answers and network errors, exponential backoff (first retry at once, then 0.8 s, 2.4 s, …)",
+    default: "`3`", value: integer({ default: 3, max: 20 }), description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },
+  caCert: {
+    docs: "PEM certificate authorities (text, or a file path) trusted in addition to the system roots", value: text(), description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
   credentialsFile: {
+    docs: "Dotenv credentials file: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_CLOUD_NAME`, `AZURE_SUBSCRIPTION_ID`, `AZURE_RESOURCE_GROUP`, the account-key entry, `AZURE_STORAGE_SAS_TOKEN`",
+    default: "`$AZURE_CREDENTIALS_FILE`",
     value: text(),
     description:
       "dotenv credentials file (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLOUD_NAME, AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, account key entries, AZURE_STORAGE_SAS_TOKEN). Default $AZURE_CREDENTIALS_FILE.",

@@ -32,26 +32,44 @@ export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
 /** The configuration of the Managed Disks BlockStore, declared once. */
 export const DISKS_CONFIG = defineConfig({
-  subscriptionId: { value: text(), description: "Subscription of the snapshots. Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
-  resourceGroup: { value: text(), description: "Resource group of the snapshots. Default: AZURE_RESOURCE_GROUP of the credentials file." },
+  subscriptionId: {
+    docs: "Subscription of new snapshots",
+    default: "`AZURE_SUBSCRIPTION_ID`", value: text(), description: "Subscription of the snapshots. Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
+  resourceGroup: {
+    docs: "Resource group of new snapshots (and of listings)",
+    default: "`AZURE_RESOURCE_GROUP`", value: text(), description: "Resource group of the snapshots. Default: AZURE_RESOURCE_GROUP of the credentials file." },
   apiTimeout: {
+    docs: "Longest wait for one call, including Azure's long-running operation; a Go duration (`90s`, `2m`, `1h30m`, `500ms`) or plain seconds",
+    default: "`2m`",
     value: duration({ default: DEFAULT_API_TIMEOUT_MS, min: 1000, outOfRange: tooShort(1000) }),
     description: "Longest wait for a snapshot, restore or delete operation, as a duration (90s, 2m, 1h30m). Default 2m.",
   },
-  incremental: { value: flag(), description: "true for incremental snapshots, false for full ones. Default: the API's default (full)." },
+  incremental: {
+    docs: "`true` for incremental snapshots, `false` for full ones",
+    default: "unset (Azure's default: full)", value: flag(), description: "true for incremental snapshots, false for full ones. Default: the API's default (full)." },
   tags: {
+    docs: "Extra snapshot tags, `k1=v1,k2=v2`",
     value: custom({ syntax: "k1=v1,k2=v2", parse: (value) => parseTags(value) }),
     description: "Extra tags for every snapshot, as k1=v1,k2=v2. The caller's tags win over them, they win over the disk's.",
   },
   credentialsFile: {
+    docs: "Dotenv file (Velero's format). **Must** set `AZURE_SUBSCRIPTION_ID` and `AZURE_RESOURCE_GROUP`: where the cluster's disks are, and where restored disks go. Also `AZURE_CLOUD_NAME` and the identity (below). An explicit file that cannot be read fails `init`; a missing file named only by `$AZURE_CREDENTIALS_FILE` counts as empty.",
+    default: "`$AZURE_CREDENTIALS_FILE`",
     value: text(),
     description:
       "dotenv credentials file: AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP (where the cluster's disks are, required), AZURE_CLOUD_NAME, and AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET or a client certificate. Default $AZURE_CREDENTIALS_FILE.",
   },
-  resourceManagerEndpoint: { value: httpsUrl(), description: "Resource Manager endpoint override (https), for private clouds and tests. Default: the cloud's." },
-  activeDirectoryAuthorityURI: { value: httpsUrl(), description: "Entra ID authority host override (https), for private clouds and tests. Default: the cloud's." },
-  caCert: { value: text(), description: "Extra CA certificates (PEM text or the path of a PEM file) trusted for Resource Manager and Entra ID." },
+  resourceManagerEndpoint: {
+    docs: "Resource Manager endpoint, `https` only (private clouds, tests)",
+    default: "the cloud's", value: httpsUrl(), description: "Resource Manager endpoint override (https), for private clouds and tests. Default: the cloud's." },
+  activeDirectoryAuthorityURI: {
+    docs: "Entra ID authority host, `https` only; a host that is not a known cloud's gets MSAL instance discovery turned off",
+    default: "the cloud's", value: httpsUrl(), description: "Entra ID authority host override (https), for private clouds and tests. Default: the cloud's." },
+  caCert: {
+    docs: "Extra CA certificates (PEM text or a PEM file path) trusted for Resource Manager and Entra ID", value: text(), description: "Extra CA certificates (PEM text or the path of a PEM file) trusted for Resource Manager and Entra ID." },
   pollInterval: {
+    docs: "Pause between polls of a long-running operation (tests use `20ms`)",
+    default: "`5s`",
     value: duration({ default: DEFAULT_POLL_INTERVAL_MS, min: 10, outOfRange: tooShort(10) }),
     description: "Pause between polls of a long-running operation, as a duration (e.g. 500ms). Default 5s.",
   },

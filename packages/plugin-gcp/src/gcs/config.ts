@@ -30,26 +30,44 @@ const endpoint = (): ConfigValue<string | undefined> => url({ bareHost: true, no
 
 /** The configuration of the Cloud Storage ObjectStore (`stowage.io/gcp`), declared once. */
 export const GCS_CONFIG = defineConfig({
-  bucket: { value: text(), description: "The bucket (set by Velero). Calls name their bucket themselves." },
-  prefix: { value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
-  credentialsFile: { value: text(), description: "Google credentials JSON: a service-account key, external_account (workload identity federation), authorized_user or impersonated_service_account. Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server / GKE Workload Identity)." },
+  bucket: {
+    docs: "Set by Velero; accepted (calls name their bucket themselves)", value: text(), description: "The bucket (set by Velero). Calls name their bucket themselves." },
+  prefix: {
+    docs: "Set by Velero; accepted and ignored (the caller puts it in keys)", value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  credentialsFile: {
+    docs: "Google credentials JSON (see below)",
+    default: "Application Default Credentials", value: text(), description: "Google credentials JSON: a service-account key, external_account (workload identity federation), authorized_user or impersonated_service_account. Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server / GKE Workload Identity)." },
   kmsKeyName: {
+    docs: "Cloud KMS key every object is written with (CMEK), `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`; another shape fails `init`. Sent as the `kmsKeyName` parameter of every upload",
     value: text({ pattern: KMS_KEY_RE, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a Cloud KMS key name; use projects/P/locations/L/keyRings/R/cryptoKeys/K` }),
     description: "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) every object is written with (CMEK).",
   },
   serviceAccount: {
+    docs: "Email of the service account that signs URLs through the IAM Credentials `signBlob` API when the credentials hold no private key. Ignored with a service-account key (the key signs)",
+    default: "the account the credentials act as",
     value: text({ pattern: EMAIL_RE, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a service-account email; use e.g. velero@my-project.iam.gserviceaccount.com` }),
     description: "Email of the service account that signs URLs through the IAM signBlob API when the credentials hold no private key. Default: the account the credentials act as (the metadata server's, or the impersonated one). Ignored with a service-account key file.",
   },
-  storeEndpoint: { value: endpoint(), description: "Cloud Storage endpoint, e.g. https://storage-xyz.p.googleapis.com (Private Service Connect) or an emulator's http://127.0.0.1:4443. Default: https://storage.<universeDomain>." },
+  storeEndpoint: {
+    docs: "Cloud Storage endpoint: Private Service Connect (`https://storage-xyz.p.googleapis.com`), or an emulator (`http://127.0.0.1:4443`). A bare host name gets `https://`",
+    default: "`https://storage.<universeDomain>`", value: endpoint(), description: "Cloud Storage endpoint, e.g. https://storage-xyz.p.googleapis.com (Private Service Connect) or an emulator's http://127.0.0.1:4443. Default: https://storage.<universeDomain>." },
   universeDomain: {
+    docs: "Google Cloud universe; a credentials file of another universe fails `init`",
+    default: "`googleapis.com`",
     value: text({ pattern: UNIVERSE_RE, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a domain name; use e.g. googleapis.com` }),
     description: "Google Cloud universe. Default googleapis.com.",
   },
-  caCert: { value: text(), description: "Accepted for Velero compatibility and ignored (as in Velero's GCP plugin); trust a private CA with NODE_EXTRA_CA_CERTS." },
-  signingEndpoint: { value: endpoint(), description: "Base URL of the IAM Credentials API used by signBlob. Default https://iamcredentials.<universeDomain>." },
-  publicUrl: { value: endpoint(), description: "Base URL put in signed URLs instead of the storage endpoint (e.g. an address the CLI can reach)." },
+  caCert: {
+    docs: "Accepted and ignored, as in Velero's GCP plugin; trust a private CA with `NODE_EXTRA_CA_CERTS`", value: text(), description: "Accepted for Velero compatibility and ignored (as in Velero's GCP plugin); trust a private CA with NODE_EXTRA_CA_CERTS." },
+  signingEndpoint: {
+    docs: "Base URL of the IAM Credentials API (`/v1/projects/-/serviceAccounts/<email>:signBlob`)",
+    default: "`https://iamcredentials.<universeDomain>`", value: endpoint(), description: "Base URL of the IAM Credentials API used by signBlob. Default https://iamcredentials.<universeDomain>." },
+  publicUrl: {
+    docs: "Base URL put in signed URLs, for clients that reach the store at another address",
+    default: "the storage endpoint", value: endpoint(), description: "Base URL put in signed URLs instead of the storage endpoint (e.g. an address the CLI can reach)." },
   chunkSize: {
+    docs: "Resumable-upload chunk, bytes or `<n>KiB`/`<n>MiB`: a multiple of 256 KiB, at most 256 MiB. Bodies up to this size go in one request; it bounds the memory of an upload",
+    default: "`8MiB`",
     value: custom({ syntax: "size", defaultText: "8MiB", parse: (value) => parseChunkSize(value) }),
     description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request.",
   },

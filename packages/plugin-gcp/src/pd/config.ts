@@ -21,9 +21,15 @@ const projectId = (): ConfigValue<string | undefined> =>
 
 /** The configuration of the Persistent Disk BlockStore, declared once. */
 export const PD_CONFIG = defineConfig({
-  project: { value: projectId(), description: "Project that holds the snapshots (new ones are created there). Default: volumeProject." },
-  volumeProject: { value: projectId(), description: "Project of the disks (snapshotted and restored). Default: the credentials' project." },
+  project: {
+    docs: "Project that holds the snapshots; new snapshots are created there (as Velero's code does, whatever its docs say)",
+    default: "`volumeProject`", value: projectId(), description: "Project that holds the snapshots (new ones are created there). Default: volumeProject." },
+  volumeProject: {
+    docs: "Project of the disks that are snapshotted and of the restored disks",
+    default: "the credentials' project (`project_id` of the key file, else Application Default Credentials)", value: projectId(), description: "Project of the disks (snapshotted and restored). Default: the credentials' project." },
   snapshotLocation: {
+    docs: "Storage location of new snapshots (`us-central1`, `us`, ...), sent as `storageLocations`",
+    default: "Compute Engine's choice near the disk",
     value: text({
       pattern: /^[a-z][a-z0-9-]{0,62}$/,
       invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a Cloud Storage location (for example us-central1 or us)`,
@@ -31,6 +37,8 @@ export const PD_CONFIG = defineConfig({
     description: "Storage location of new snapshots (a region or multi-region such as us-central1 or us). Default: Compute Engine's choice near the disk.",
   },
   snapshotType: {
+    docs: "`STANDARD` or `ARCHIVE`, any letter case; anything else fails `init`",
+    default: "`STANDARD`",
     value: custom({
       syntax: "`STANDARD` or `ARCHIVE` (any case)",
       defaultText: "STANDARD",
@@ -42,16 +50,22 @@ export const PD_CONFIG = defineConfig({
     }),
     description: "STANDARD (default) or ARCHIVE, in any letter case.",
   },
-  credentialsFile: { value: text(), description: "Google credentials JSON (service-account key, external_account, authorized_user). Default: Application Default Credentials." },
+  credentialsFile: {
+    docs: "Google credentials JSON: `service_account`, `external_account`, `authorized_user`, `impersonated_service_account`, `external_account_authorized_user`, `gdch_service_account`",
+    default: "Application Default Credentials", value: text(), description: "Google credentials JSON (service-account key, external_account, authorized_user). Default: Application Default Credentials." },
   labels: {
+    docs: "Extra Compute Engine labels for every new snapshot and restored disk: `team=backup,env=prod` (keys start with a lower-case letter; keys and values hold lower-case letters, digits, `_`, `-`, at most 63)",
     value: custom({ syntax: "k1=v1,k2=v2", parse: (value) => parseLabels(value) }),
     description: "Extra Compute Engine labels for new snapshots and restored disks: k1=v1,k2=v2 (lower-case letters, digits, _ and -).",
   },
   computeEndpoint: {
+    docs: "`http(s)://host[:port]` of the Compute Engine API, for Private Service Connect (`https://compute-myendpoint.p.googleapis.com`) or a test server; no path",
+    default: "`https://compute.googleapis.com`",
     value: custom({ syntax: "http or https URL", parse: (value) => (value === undefined ? undefined : parseEndpoint(value)) }),
     description: "Compute Engine API endpoint, http(s)://host[:port], for Private Service Connect or tests. Default: https://compute.googleapis.com.",
   },
   operationTimeoutSeconds: {
+    default: "`600`",
     value: duration({ default: 600_000, bareIntegerOnly: true, min: 1000, outOfRange: (key) => `${key} must be at least 1` }),
     description: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED. Default: 600.",
     docs: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED: a duration (`10m`) or whole seconds. Default: 600 (10 minutes).",

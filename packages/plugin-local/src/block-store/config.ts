@@ -10,9 +10,12 @@ import { FILE_CONFIG, fileSettings, type FileSettings } from "../shared/config.j
 
 /** The configuration of the local BlockStore, declared once. */
 export const BLOCK_STORE_CONFIG = defineConfig({
-  root: { value: text(), required: true, description: "Directory holding volumes/ and snapshots/." },
-  credentialsFile: { value: text(), description: "Accepted and ignored." },
+  root: {
+    docs: "Directory holding `volumes/` and `snapshots/`; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding volumes/ and snapshots/." },
+  credentialsFile: {
+    docs: "Accepted and ignored", value: text(), description: "Accepted and ignored." },
   copyDelayMs: {
+    default: "`0`",
     value: duration({ default: 0, bareUnit: "ms", bareIntegerOnly: true }),
     description:
       "Artificial delay in milliseconds per MiB copied into a snapshot or a restored volume (default 0), to watch copies in progress (tests and demonstrations).",

@@ -16,27 +16,37 @@ export const DEFAULT_MAX_SIGNED_URL_TTL_SECONDS = 604_800;
 
 /** The configuration of the local ObjectStore, declared once. */
 export const OBJECT_STORE_CONFIG = defineConfig({
-  root: { value: text(), required: true, description: "Directory holding one sub-directory per bucket." },
+  root: {
+    docs: "Directory holding one sub-directory per bucket; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding one sub-directory per bucket." },
   bucket: { value: text(), description: "Accepted and ignored (Velero passes the bucket in every call)." },
   prefix: { value: text(), description: "Accepted and ignored (Velero applies the prefix to keys itself)." },
   caCert: { value: text(), description: "Accepted and ignored." },
   credentialsFile: { value: text(), description: "Accepted and ignored." },
   createBuckets: {
+    docs: "Opt-in to create a missing bucket directory on its first put (see below)",
+    default: "`false`",
     value: flag(false),
     description:
       "Opt-in (contract clause 5.0.3): true to let a put create its missing bucket directory (default false: a missing bucket is BUCKET_NOT_FOUND).",
   },
-  fsync: { value: flag(true), description: "false to skip flushing objects to stable storage before a put returns (default true)." },
+  fsync: {
+    docs: "Flush data and directories before a put returns",
+    default: "`true`", value: flag(true), description: "false to skip flushing objects to stable storage before a put returns (default true)." },
   ...FILE_CONFIG.declarations,
   signedUrlAddress: {
+    docs: "`host:port` the signed-URL HTTP server binds; a fixed port starts it at `init`",
+    default: "`127.0.0.1:0`",
     value: custom({ syntax: "host:port", defaultText: "127.0.0.1:0", parse: (value, key) => parseAddress(key, value) }),
     description: "host:port the signed-URL HTTP server binds (default 127.0.0.1:0, a free port chosen per process). A fixed port starts the server at init.",
   },
   signedUrlBase: {
+    docs: "Public base URL put in signed URLs",
+    default: "bound address",
     value: custom({ syntax: "http or https URL", parse: (value, key) => parseBase(key, value) }),
     description: "Public base URL put in signed URLs instead of the bound address, e.g. https://backups.example.com.",
   },
   maxSignedUrlTtlSeconds: {
+    default: "`604800`",
     value: duration({
       default: DEFAULT_MAX_SIGNED_URL_TTL_SECONDS * 1000,
       bareIntegerOnly: true,
@@ -47,10 +57,14 @@ export const OBJECT_STORE_CONFIG = defineConfig({
     docs: "Longest validity of a signed URL: a duration (`24h`) or whole seconds (default 604800, 7 days).",
   },
   signingKeyFile: {
+    docs: "File holding the URL-signing key, created with mode 0600 if missing ([Signed URLs](#signed-urls))",
+    default: "(random key per process)",
     value: text(),
     description: `File holding the key that signs URLs (at least ${String(MIN_SIGNING_KEY_BYTES)} bytes, surrounding whitespace ignored); created with mode 0600 and a random key when missing. Default: a random key per process.`,
   },
   signingKey: {
+    docs: "The URL-signing key itself; **secret** (never logged)",
+    default: "(random key per process)",
     value: text(),
     secret: true,
     description: `The key that signs URLs itself (at least ${String(MIN_SIGNING_KEY_BYTES)} characters); prefer signingKeyFile. Default: a random key per process.`,
