@@ -236,7 +236,7 @@ const blockStoreSchema = z
 
 /**
  * The schema of the whole configuration (`conformance.yaml`), in zod: the source of
- * {@link conformanceJsonSchema} and of every check of {@link checkConfig}.
+ * `conformanceJsonSchema` and of every check of {@link checkConfig}.
  */
 export const conformanceConfigSchema = z
   .strictObject(
@@ -250,7 +250,7 @@ export const conformanceConfigSchema = z
   )
   .meta({ title: "Stowage conformance kit configuration", description: "The configuration of `stowage conformance --config` and of the kit's library calls." });
 
-/** The JSON Schema (draft 2020-12) of `conformance.yaml`, generated from {@link conformanceConfigSchema}. */
+/** The JSON Schema (draft 2020-12) of `conformance.yaml`, generated from the kit's zod schema (`conformanceConfigSchema`). */
 export function conformanceJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(conformanceConfigSchema, { io: "input" });
 }
@@ -282,7 +282,7 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix: readonly Pro
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (issue === undefined) throw new ConfigError("the configuration is invalid");
-  throw new ConfigError(describeIssue({ ...issue, path: [...prefix, ...issue.path] } as z.core.$ZodIssue, keysAt));
+  throw new ConfigError(describeIssue({ ...issue, path: [...prefix, ...issue.path] }, keysAt));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -334,7 +334,7 @@ export interface ResolveOptions {
   readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
-/** Checks a configuration against {@link conformanceConfigSchema} and resolves every section once. */
+/** Checks a configuration against the kit's zod schema (`conformanceConfigSchema`) and resolves every section once. */
 export function checkConfig(config: unknown): ConformanceConfig {
   parseWith(conformanceConfigSchema, config);
   const checked = config as ConformanceConfig;

@@ -13,7 +13,7 @@ export type { RunConformanceOptions, ConformanceOutcome } from "./runner.js";
 export { sweep } from "./sweep.js";
 export type { SweepOptions, SweepOutcome } from "./sweep.js";
 export { CASES, casesFor, initCaseId, catalogueMarkdown } from "./catalogue.js";
-export { ConfigError, loadConfigFile, parseConfig, checkConfig, configuredKinds, resolveObjectStoreSettings, resolveBlockStoreSettings, conformanceConfigSchema, conformanceJsonSchema } from "./config.js";
+export { ConfigError, loadConfigFile, parseConfig, checkConfig, configuredKinds, resolveObjectStoreSettings, resolveBlockStoreSettings, conformanceJsonSchema } from "./config.js";
 export type {
   ConformanceConfig,
   ObjectStoreConfig,

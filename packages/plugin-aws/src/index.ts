@@ -63,9 +63,8 @@ export {
   type CredentialSettings,
 } from "./shared/config.js";
 /**
- * The SDK's `invalidConfig` and `configString`, re-exported under their old home.
- *
- * @deprecated Import them from `@stowage/sdk/plugin`.
+ * The SDK's `invalidConfig` and `configString`, re-exported under their old home (import them from
+ * `@stowage/sdk/plugin`).
  */
 export { invalidConfig, configString } from "@stowage/sdk/plugin";
 export { AWS_PLUGIN_NAME, awsBlockStorePlugin, awsObjectStorePlugin } from "./plugins.js";

@@ -23,7 +23,10 @@ import { readFile } from "node:fs/promises";
 import { IBM_ENDPOINT_TYPES, ibmCosEndpoint, type IbmEndpointType } from "./endpoints.js";
 import { DEFAULT_IAM_ENDPOINT, IamTokenManager } from "./iam.js";
 
-/** The configuration of the IBM COS ObjectStore, declared once. */
+/** The configuration of the IBM COS ObjectStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const IBM_COS_CONFIG = defineConfig({
   ...S3_COMMON_CONFIG.declarations,
   region: {

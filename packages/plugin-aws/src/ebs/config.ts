@@ -8,7 +8,10 @@ import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
 import { backendTimeoutDeclarations, backendTimeouts, defineConfig, flag, text, type BackendTimeouts } from "@stowage/sdk/plugin";
 import { checkCredentials, credentialDeclarations, credentialProvider, endpointUrl, httpHandler, type CredentialSettings } from "../shared/config.js";
 
-/** The configuration of the EBS BlockStore, declared once. */
+/** The configuration of the EBS BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const EBS_CONFIG = defineConfig({
   region: {
     docs: "Region of the volumes and snapshots", value: text(), required: true, description: "Region of the volumes and snapshots." },
@@ -23,7 +26,11 @@ export const EBS_CONFIG = defineConfig({
     default: "AWS", value: endpointUrl(), description: "EC2 endpoint override, e.g. a VPC endpoint or a test server. Default: AWS for the region." },
   enableSharedConfig: {
     docs: "Velero compatibility: accepted and ignored", value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
-  ...backendTimeoutDeclarations(),
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "As for the ObjectStore, for every EC2 request: longest wait for a connection. Default 10.",
+    requestTimeoutSeconds: "As for the ObjectStore, for every EC2 request: longest wait for its answer, retries included. Default 120.",
+    idleTimeoutSeconds: "As for the ObjectStore, for every EC2 request: longest silence on the connection. Default 60.",
+  }),
 });
 
 /** The configuration keys of the EBS BlockStore. */

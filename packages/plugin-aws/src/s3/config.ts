@@ -50,7 +50,10 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Largest `uploadConcurrency`. */
 export const MAX_UPLOAD_CONCURRENCY = 64;
 
-/** The configuration every S3-compatible ObjectStore (AWS, IBM COS) accepts, declared once. */
+/** The configuration every S3-compatible ObjectStore (AWS, IBM COS) accepts, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const S3_COMMON_CONFIG = defineConfig({
   bucket: {
     docs: "The bucket; used for region discovery (calls name their bucket themselves)", value: text(), description: "The bucket; used for region discovery. Calls name their bucket themselves." },
@@ -117,16 +120,26 @@ export const S3_COMMON_CONFIG = defineConfig({
     value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
     description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body.",
   },
-  ...backendTimeoutDeclarations(),
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "Longest wait for a connection to the store (TCP and TLS). Default 10.",
+    requestTimeoutSeconds: "Longest wait for one request (a part, a head, a list page, a get until its answer starts, ...), its retries included. Default 120. Raise it with large `partSize` on slow links.",
+    idleTimeoutSeconds: "Longest time a request, or a get's body while the reader waits for it, may move no byte. Default 60.",
+  }),
 });
 
 /** Keys every S3-compatible ObjectStore (AWS, IBM COS) accepts. */
 export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = S3_COMMON_CONFIG.keys;
 
-/** The values of the common keys, as {@link S3_COMMON_CONFIG} parses them. */
+/** The values of the common keys, as {@link S3_COMMON_CONFIG} parses them.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export type S3CommonValues = ConfigValues<typeof S3_COMMON_CONFIG.declarations>;
 
-/** The configuration of the AWS S3 ObjectStore (`stowage.io/aws`), declared once. */
+/** The configuration of the AWS S3 ObjectStore (`stowage.io/aws`), declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const S3_CONFIG = defineConfig({
   ...S3_COMMON_CONFIG.declarations,
   region: {
@@ -224,8 +237,8 @@ export async function s3CommonSettings(values: S3CommonValues): Promise<S3Common
 
 /** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} in a configuration map (other keys are the caller's to check). */
 export async function parseS3CommonConfig(config: PluginConfig): Promise<S3CommonSettings> {
-  const common: Record<string, string> = {};
-  for (const { name } of S3_COMMON_CONFIG_KEYS) if (config[name] !== undefined) common[name] = config[name] as string;
+  const names = new Set(S3_COMMON_CONFIG_KEYS.map((k) => k.name));
+  const common = Object.fromEntries(Object.entries(config).filter(([k]) => names.has(k)));
   return s3CommonSettings(S3_COMMON_CONFIG.parse(common));
 }
 

@@ -22,7 +22,10 @@ export function configUrl(config: PluginConfig, key: string): string | undefined
   return readConfigValue(config, key, endpointUrl());
 }
 
-/** The credential keys (`profile`, `credentialsFile`) with the given descriptions. */
+/** The credential keys (`profile`, `credentialsFile`) with the given descriptions.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export function credentialDeclarations(profile: string, credentialsFile: string) {
   return {
     profile: { value: text(), description: profile },
@@ -94,7 +97,10 @@ export interface TlsSettings {
   readonly caCert: string | undefined;
 }
 
-/** The TLS keys, `insecureSkipTLSVerify` and `caCert`. */
+/** The TLS keys, `insecureSkipTLSVerify` and `caCert`.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const TLS_DECLARATIONS = {
   insecureSkipTLSVerify: { value: flag(false), description: "true to skip verification of the server's TLS certificate. Default false." },
   caCert: { value: text(), description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
@@ -109,9 +115,8 @@ export async function tlsSettings(values: { readonly insecureSkipTLSVerify: bool
 }
 
 /**
- * Reads `insecureSkipTLSVerify` and `caCert` from a configuration map.
- *
- * @deprecated Declare {@link TLS_DECLARATIONS} in the plugin's `defineConfig` and call {@link tlsSettings}.
+ * Reads `insecureSkipTLSVerify` and `caCert` from a configuration map (kept for callers of the
+ * old API; a plugin declares `TLS_DECLARATIONS` in its `defineConfig` and calls {@link tlsSettings}).
  */
 export async function parseTlsSettings(config: PluginConfig): Promise<TlsSettings> {
   return tlsSettings({ insecureSkipTLSVerify: readConfigValue(config, "insecureSkipTLSVerify", TLS_DECLARATIONS.insecureSkipTLSVerify.value), caCert: configString(config, "caCert") });

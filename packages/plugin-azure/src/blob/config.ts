@@ -44,7 +44,10 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Largest `uploadConcurrency`. */
 export const MAX_UPLOAD_CONCURRENCY = 64;
 
-/** The configuration of the Blob ObjectStore (`stowage.io/azure`), declared once. */
+/** The configuration of the Blob ObjectStore (`stowage.io/azure`), declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const BLOB_CONFIG = defineConfig({
   bucket: {
     docs: "The container (calls name their container themselves; accepted for Velero compatibility)", value: text(), description: "The container. Calls name their container themselves; accepted for Velero compatibility." },
@@ -100,7 +103,11 @@ export const BLOB_CONFIG = defineConfig({
   },
   // requestTimeoutSeconds bounds each service call (a staged block, the commit, a head, a delete, one
   // list page, a read until its response starts), retries included.
-  ...backendTimeoutDeclarations(),
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "Longest wait for a connection (TCP and TLS) to Blob Storage, Resource Manager and Entra ID. Default 10.",
+    requestTimeoutSeconds: "Deadline of each service call, retries included; of each try for Resource Manager and Entra ID. Default 120.",
+    idleTimeoutSeconds: "Longest a request, or a get's body while the reader waits, may move no byte. Default 60.",
+  }),
   maxRetries: {
     docs: "Retries of 500/503 answers and network errors, exponential backoff (first retry at once, then 0.8 s, 2.4 s, …)",
     default: "`3`", value: integer({ default: 3, max: 20 }), description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },

@@ -30,7 +30,10 @@ export const DEFAULT_API_TIMEOUT_MS = 2 * 60_000;
 /** Default `pollInterval`: pause between polls of a long-running operation, as in Velero. */
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
-/** The configuration of the Managed Disks BlockStore, declared once. */
+/** The configuration of the Managed Disks BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const DISKS_CONFIG = defineConfig({
   subscriptionId: {
     docs: "Subscription of new snapshots",
@@ -74,7 +77,11 @@ export const DISKS_CONFIG = defineConfig({
     description: "Pause between polls of a long-running operation, as a duration (e.g. 500ms). Default 5s.",
   },
   // Per request to Resource Manager and Entra ID (each attempt); apiTimeout bounds the whole operation.
-  ...backendTimeoutDeclarations(),
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "Every Resource Manager and Entra ID request: longest wait for a connection. Default 10.",
+    requestTimeoutSeconds: "Every Resource Manager and Entra ID request: longest wait for each try's answer (apiTimeout bounds the whole operation). Default 120.",
+    idleTimeoutSeconds: "Every Resource Manager and Entra ID request: longest silence on the connection. Default 60.",
+  }),
 });
 
 /** The configuration keys of the Managed Disks BlockStore. */
@@ -130,9 +137,8 @@ export interface ParseDisksConfigOptions {
 
 /**
  * Parses a Go-style duration (`90s`, `2m`, `1h30m`, `1.5h`, `500ms`) into milliseconds. A bare
- * number is taken as seconds. Returns `undefined` when the text is not a duration.
- *
- * @deprecated Use `parseDuration` of `@stowage/sdk/plugin`, the one duration syntax of every plugin.
+ * number is taken as seconds. Returns `undefined` when the text is not a duration. Kept for callers
+ * of the old API: it is `parseDuration` of `@stowage/sdk/plugin`, the one duration syntax of every plugin.
  */
 export function parseDuration(text: string): number | undefined {
   return sdkParseDuration(text, "s");

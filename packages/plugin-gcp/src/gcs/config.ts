@@ -28,7 +28,10 @@ const EMAIL_RE = /^[^@\s]+@[^@\s]+$/;
 /** An http(s) endpoint; a bare host name gets `https://`; no query or fragment. */
 const endpoint = (): ConfigValue<string | undefined> => url({ bareHost: true, noQuery: true, example: "https://storage.example.com" });
 
-/** The configuration of the Cloud Storage ObjectStore (`stowage.io/gcp`), declared once. */
+/** The configuration of the Cloud Storage ObjectStore (`stowage.io/gcp`), declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const GCS_CONFIG = defineConfig({
   bucket: {
     docs: "Set by Velero; accepted (calls name their bucket themselves)", value: text(), description: "The bucket (set by Velero). Calls name their bucket themselves." },
@@ -73,7 +76,10 @@ export const GCS_CONFIG = defineConfig({
   },
   // No connectTimeoutSeconds: the Cloud Storage library opens its connections itself; they are
   // bounded by requestTimeoutSeconds.
-  ...backendTimeoutDeclarations(["requestTimeoutSeconds", "idleTimeoutSeconds"]),
+  ...backendTimeoutDeclarations(["requestTimeoutSeconds", "idleTimeoutSeconds"], {
+    requestTimeoutSeconds: "Longest wait for one call that is not a transfer (metadata, a list page, a delete, signing through `signBlob`), retries included. Default 120.",
+    idleTimeoutSeconds: "Longest a put or a read's body may move no data (Cloud Storage takes no chunk and sends no answer, or sends nothing while the reader waits). Default 60.",
+  }),
 });
 
 /** Keys of the Cloud Storage ObjectStore (`stowage.io/gcp`). */

@@ -19,7 +19,10 @@ const projectId = (): ConfigValue<string | undefined> =>
     invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a Google Cloud project ID (6 to 30 lower-case letters, digits and hyphens, starting with a letter)`,
   });
 
-/** The configuration of the Persistent Disk BlockStore, declared once. */
+/** The configuration of the Persistent Disk BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const PD_CONFIG = defineConfig({
   project: {
     docs: "Project that holds the snapshots; new snapshots are created there (as Velero's code does, whatever its docs say)",
@@ -72,7 +75,9 @@ export const PD_CONFIG = defineConfig({
   },
   // Per request to Compute Engine, its retries included (the client opens its connections itself,
   // so there is no connect or idle timeout of its own).
-  ...backendTimeoutDeclarations(["requestTimeoutSeconds"]),
+  ...backendTimeoutDeclarations(["requestTimeoutSeconds"], {
+    requestTimeoutSeconds: "Longest wait for one Compute Engine request, its retries included (each try too). Default 120.",
+  }),
 });
 
 /** The configuration keys of the Persistent Disk BlockStore. */

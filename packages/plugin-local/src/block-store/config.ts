@@ -8,7 +8,10 @@ import { defineConfig, duration, text } from "@stowage/sdk/plugin";
 import { resolve } from "node:path";
 import { FILE_CONFIG, fileSettings, type FileSettings } from "../shared/config.js";
 
-/** The configuration of the local BlockStore, declared once. */
+/** The configuration of the local BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const BLOCK_STORE_CONFIG = defineConfig({
   root: {
     docs: "Directory holding `volumes/` and `snapshots/`; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding volumes/ and snapshots/." },

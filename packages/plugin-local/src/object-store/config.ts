@@ -14,7 +14,10 @@ export const MIN_SIGNING_KEY_BYTES = 32;
 /** Default of `maxSignedUrlTtlSeconds`: seven days. */
 export const DEFAULT_MAX_SIGNED_URL_TTL_SECONDS = 604_800;
 
-/** The configuration of the local ObjectStore, declared once. */
+/** The configuration of the local ObjectStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const OBJECT_STORE_CONFIG = defineConfig({
   root: {
     docs: "Directory holding one sub-directory per bucket; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding one sub-directory per bucket." },

@@ -56,7 +56,10 @@ function mode(defaultValue: number, required: number): ConfigValue<number> {
   });
 }
 
-/** The keys both stores accept about the files they create (values in milliseconds for the durations). */
+/** The keys both stores accept about the files they create (values in milliseconds for the durations).
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
 export const FILE_CONFIG = defineConfig({
   dirMode: {
     value: mode(DEFAULT_DIRECTORY_MODE, 0o700),

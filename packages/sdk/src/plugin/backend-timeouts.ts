@@ -43,7 +43,7 @@ export const DEFAULT_BACKEND_TIMEOUTS = {
 export type BackendTimeoutKey = keyof typeof DEFAULT_BACKEND_TIMEOUTS;
 
 /** The declarations of the timeout keys, for {@link defineConfig}; see {@link backendTimeoutConfigKeys}. */
-export type BackendTimeoutDeclarations<K extends BackendTimeoutKey> = { readonly [P in K]: ConfigKeyDeclaration<number> };
+export type BackendTimeoutDeclarations<K extends BackendTimeoutKey> = Readonly<Record<K, ConfigKeyDeclaration<number>>>;
 
 /**
  * The declarations of the backend timeout keys for {@link defineConfig}: `connectTimeoutSeconds`,
@@ -53,9 +53,11 @@ export type BackendTimeoutDeclarations<K extends BackendTimeoutKey> = { readonly
  * the parsed values into {@link BackendTimeouts}.
  *
  * @param keys - The keys a plugin enforces; default all three.
+ * @param docs - What each key bounds in this plugin, for its docs table (the reported description stays the shared one).
  */
 export function backendTimeoutDeclarations<const K extends BackendTimeoutKey = BackendTimeoutKey>(
   keys: readonly K[] = ["connectTimeoutSeconds", "requestTimeoutSeconds", "idleTimeoutSeconds"] as unknown as readonly K[],
+  docs: Partial<Readonly<Record<K, string>>> = {},
 ): BackendTimeoutDeclarations<K> {
   const d = DEFAULT_BACKEND_TIMEOUTS;
   const all: Record<BackendTimeoutKey, string> = {
@@ -67,6 +69,7 @@ export function backendTimeoutDeclarations<const K extends BackendTimeoutKey = B
   for (const name of keys) {
     out[name] = {
       description: `${all[name]} A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      docs: `${docs[name] ?? all[name].replace(" in seconds", "")} A duration (\`30s\`, \`2m\`) or whole seconds, at least 1 s. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
       value: duration({
         default: d[name] * 1000,
         bareUnit: "s",
@@ -111,9 +114,8 @@ export function backendTimeouts(values: Partial<Readonly<Record<BackendTimeoutKe
  */
 export function parseBackendTimeouts(config: PluginConfig): BackendTimeouts {
   const schema = defineConfig(backendTimeoutDeclarations());
-  const subset: Record<string, string> = {};
-  for (const key of schema.keys) if (config[key.name] !== undefined) subset[key.name] = config[key.name] as string;
-  return backendTimeouts(schema.parse(subset));
+  const names = new Set(schema.keys.map((k) => k.name));
+  return backendTimeouts(schema.parse(Object.fromEntries(Object.entries(config).filter(([k]) => names.has(k)))));
 }
 
 function seconds(ms: number): string {

@@ -397,8 +397,8 @@ export function defineConfig<const D extends ConfigDeclarations>(declarations: D
         for (const alias of d.aliases ?? []) schema.properties[alias] = { type: "string", description: `Alias of ${name}.`, deprecated: true };
       }
       const required = entries.filter(([, d]) => d.required === true && (d.aliases ?? []).length === 0).map(([name]) => name);
-      const { required: _ignored, ...rest } = schema;
-      return { ...rest, ...(required.length > 0 ? { required } : {}), additionalProperties: false };
+      delete schema.required;
+      return { ...schema, ...(required.length > 0 ? { required } : {}), additionalProperties: false };
     },
     docsTable() {
       const rows = entries.map(([name, d]) => {
