@@ -8,6 +8,7 @@
 import { readFile } from "node:fs/promises";
 import type { PluginKind } from "@stowage/sdk";
 import { parse as parseYaml, YAMLParseError } from "yaml";
+import * as z from "zod";
 
 /** A usage or configuration error (exit status 2). */
 export class ConfigError extends Error {
@@ -139,62 +140,153 @@ export interface BlockStoreSettings {
   };
 }
 
-const TOP_KEYS = ["objectStore", "blockStore", "largeObjectMiB", "startTimeoutSeconds"];
-const OBJECT_KEYS = [
-  "plugin",
-  "config",
-  "bucket",
-  "missingBucket",
-  "largeObjectMiB",
-  "paginationKeys",
-  "concurrency",
-  "signedUrlExpiryGraceSeconds",
-  "cancelGraceSeconds",
-];
-const BLOCK_KEYS = [
-  "plugin",
-  "config",
-  "volumeId",
-  "zone",
-  "volumeType",
-  "iops",
-  "missingVolumeId",
-  "missingSnapshotId",
-  "snapshotReadyTimeoutSeconds",
-  "pollIntervalSeconds",
-  "pvTemplates",
-];
-const PV_KEYS = ["inTree", "csi"];
+type Issue = z.core.$ZodRawIssue;
+
+function got(iss: Issue): string {
+  return JSON.stringify(iss.input);
+}
+
+/** An optional string; `null` counts as absent. */
+function optionalString(where: string, description: string) {
+  return z.string({ error: (iss) => `${where} must be a string, got ${got(iss)}` }).nullish().meta({ description });
+}
+
+/** A required, non-empty string. */
+function requiredString(where: string, description: string) {
+  return z
+    .string({ error: (iss) => (iss.input === undefined || iss.input === null ? `${where} is required` : `${where} must be a string, got ${got(iss)}`) })
+    .min(1, { error: `${where} is required` })
+    .meta({ description });
+}
+
+/** An optional number from `min` to `max`; `null` counts as absent. */
+function optionalNumber(where: string, description: string, min: number, max = Number.MAX_SAFE_INTEGER, integer = false) {
+  const error = (iss: Issue): string => `${where} must be ${integer ? "a whole number" : "a number"} from ${String(min)} to ${String(max)}, got ${got(iss)}`;
+  const base = z.number({ error }).min(min, { error }).max(max, { error });
+  return (integer ? base.int({ error }) : base).nullish().meta({ description });
+}
+
+/** The Init configuration of a plugin: values are strings (numbers and booleans are turned into strings). */
+function pluginConfigSchema(where: string) {
+  return z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]), { error: `${where} must be a map of configuration keys to values` })
+    .nullish()
+    .meta({ description: "The Init configuration of the plugin. Values are strings (numbers and booleans are turned into strings); ${env:NAME} is replaced by the environment variable's value." });
+}
+
+/** A PersistentVolume template: a map, or a JSON string, with `${volumeId}` where the volume ID goes. */
+function pvTemplateSchema(where: string, description: string) {
+  return z
+    .union([z.string(), z.record(z.string(), z.unknown())], { error: `${where} must be a PersistentVolume object (YAML or a JSON string)` })
+    .nullish()
+    .meta({ description });
+}
+
+/** The `objectStore` section. */
+const objectStoreSchema = z
+  .strictObject(
+    {
+      plugin: optionalString("objectStore.plugin", "Name of the plugin under test; optional when the executable serves one object store."),
+      config: pluginConfigSchema("objectStore.config"),
+      bucket: requiredString("objectStore.bucket", "The bucket the cases write into (under the run prefix). It must exist, unless the configuration opts in to creating it (contract 5.0.3)."),
+      missingBucket: optionalString("objectStore.missingBucket", "A well-formed bucket name that does not exist (default stowage-conformance-missing-<runid>)."),
+      largeObjectMiB: optionalNumber("objectStore.largeObjectMiB", "Size of the large streamed object in MiB (default: the top-level largeObjectMiB, else 64).", 0, 1024 * 1024),
+      paginationKeys: optionalNumber("objectStore.paginationKeys", "Number of keys in the pagination case, at least 1001 (default 1010).", 1001, 100_000, true),
+      concurrency: optionalNumber("objectStore.concurrency", "Number of parallel puts in the concurrency cases (default 8).", 2, 256, true),
+      signedUrlExpiryGraceSeconds: optionalNumber(
+        "objectStore.signedUrlExpiryGraceSeconds",
+        "Extra wait after a signed URL's expires_at before it must be refused, in seconds (default 2; the contract allows up to 60).",
+        0,
+        600,
+      ),
+      cancelGraceSeconds: optionalNumber("objectStore.cancelGraceSeconds", "Time a plugin has to release what a cancelled call held, in seconds (default 5, clause 2.4.2).", 0.1, 600),
+    },
+    { error: "objectStore must be a map" },
+  )
+  .meta({ description: "Settings for object-store runs." });
+
+/** The `blockStore` section. */
+const blockStoreSchema = z
+  .strictObject(
+    {
+      plugin: optionalString("blockStore.plugin", "Name of the plugin under test; optional when the executable serves one block store."),
+      config: pluginConfigSchema("blockStore.config"),
+      volumeId: requiredString("blockStore.volumeId", "An existing volume the kit snapshots (never modified)."),
+      zone: optionalString("blockStore.zone", "The volume's zone (empty: let the plugin decide)."),
+      volumeType: optionalString("blockStore.volumeType", "Volume type requested for restored volumes (default: the backend's default)."),
+      iops: optionalNumber("blockStore.iops", "IOPS requested for restored volumes (default: not set).", 0, Number.MAX_SAFE_INTEGER, true),
+      missingVolumeId: optionalString("blockStore.missingVolumeId", "A well-formed volume ID that does not exist; cases that need it are skipped without it."),
+      missingSnapshotId: optionalString("blockStore.missingSnapshotId", "A well-formed snapshot ID that does not exist; cases that need it are skipped without it."),
+      snapshotReadyTimeoutSeconds: optionalNumber("blockStore.snapshotReadyTimeoutSeconds", "How long a snapshot may take to become ready, in seconds (default 600).", 0.1, 86_400),
+      pollIntervalSeconds: optionalNumber("blockStore.pollIntervalSeconds", "Pause between polls of a pending snapshot, in seconds (default 1).", 0.01, 600),
+      pvTemplates: z
+        .strictObject(
+          {
+            inTree: pvTemplateSchema("blockStore.pvTemplates.inTree", "An in-tree volume source (for example awsElasticBlockStore, or local for the local plugin), with ${volumeId} where the volume ID goes."),
+            csi: pvTemplateSchema("blockStore.pvTemplates.csi", "A CSI source with this plugin's driver, with ${volumeId} where the volume ID goes."),
+          },
+          { error: "blockStore.pvTemplates must be a map with inTree and/or csi" },
+        )
+        .nullish()
+        .meta({ description: "PersistentVolumes this plugin owns, with ${volumeId} where the volume ID goes." }),
+    },
+    { error: "blockStore must be a map" },
+  )
+  .meta({ description: "Settings for block-store runs." });
+
+/**
+ * The schema of the whole configuration (`conformance.yaml`), in zod: the source of
+ * `conformanceJsonSchema` and of every check of {@link checkConfig}.
+ */
+export const conformanceConfigSchema = z
+  .strictObject(
+    {
+      objectStore: objectStoreSchema.optional(),
+      blockStore: blockStoreSchema.optional(),
+      largeObjectMiB: optionalNumber("largeObjectMiB", "Default size of the large streamed object, in MiB (default 64).", 0, 1024 * 1024),
+      startTimeoutSeconds: optionalNumber("startTimeoutSeconds", "Time a plugin has to complete its handshake, in seconds (default 30).", 1, 3600),
+    },
+    { error: "the configuration must be a map with objectStore and/or blockStore" },
+  )
+  .meta({ title: "Stowage conformance kit configuration", description: "The configuration of `stowage conformance --config` and of the kit's library calls." });
+
+/** The JSON Schema (draft 2020-12) of `conformance.yaml`, generated from the kit's zod schema (`conformanceConfigSchema`). */
+export function conformanceJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(conformanceConfigSchema, { io: "input" });
+}
+
+/** The message of a zod issue, in the kit's words: the path, what is wrong, what is valid. */
+function describeIssue(issue: z.core.$ZodIssue, shapeAt: (path: readonly PropertyKey[]) => readonly string[]): string {
+  const where = issue.path.length === 0 ? "the configuration" : issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys") {
+    return `${where} has unknown keys [${issue.keys.join(", ")}]; valid keys are [${shapeAt(issue.path).join(", ")}]`;
+  }
+  if (issue.path.length === 3 && issue.path[1] === "config") return `${where} must be a string, number or boolean`;
+  return issue.message;
+}
+
+function keysAt(path: readonly PropertyKey[]): readonly string[] {
+  let schema: z.ZodType = conformanceConfigSchema;
+  for (const key of path) {
+    let inner: unknown = schema;
+    while (inner instanceof z.ZodOptional || inner instanceof z.ZodNullable) inner = (inner as z.ZodOptional).unwrap();
+    if (!(inner instanceof z.ZodObject)) return [];
+    schema = (inner.shape as Record<string, z.ZodType>)[String(key)] ?? z.never();
+  }
+  while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = (schema as z.ZodOptional).unwrap() as z.ZodType;
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix: readonly PropertyKey[] = []): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue === undefined) throw new ConfigError("the configuration is invalid");
+  throw new ConfigError(describeIssue({ ...issue, path: [...prefix, ...issue.path] }, keysAt));
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function checkKeys(where: string, value: Record<string, unknown>, valid: readonly string[]): void {
-  const unknown = Object.keys(value).filter((k) => !valid.includes(k));
-  if (unknown.length > 0) {
-    throw new ConfigError(`${where} has unknown keys [${unknown.join(", ")}]; valid keys are [${valid.join(", ")}]`);
-  }
-}
-
-function optionalString(where: string, value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new ConfigError(`${where} must be a string, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function requiredString(where: string, value: unknown): string {
-  const text = optionalString(where, value);
-  if (text === undefined || text === "") throw new ConfigError(`${where} is required`);
-  return text;
-}
-
-function optionalNumber(where: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, integer = false): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(`${where} must be ${integer ? "a whole number" : "a number"} from ${String(min)} to ${String(max)}, got ${JSON.stringify(value)}`);
-  }
-  return value;
 }
 
 /** Replaces `${env:NAME}` by the environment variable's value; a missing variable is an error. */
@@ -242,19 +334,9 @@ export interface ResolveOptions {
   readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
-/** Checks the top level of a configuration (unknown keys, types). */
+/** Checks a configuration against the kit's zod schema (`conformanceConfigSchema`) and resolves every section once. */
 export function checkConfig(config: unknown): ConformanceConfig {
-  if (!isRecord(config)) throw new ConfigError("the configuration must be a map with objectStore and/or blockStore");
-  checkKeys("the configuration", config, TOP_KEYS);
-  optionalNumber("largeObjectMiB", config.largeObjectMiB, 0, 1024 * 1024);
-  optionalNumber("startTimeoutSeconds", config.startTimeoutSeconds, 1, 3600);
-  if (config.objectStore !== undefined && !isRecord(config.objectStore)) throw new ConfigError("objectStore must be a map");
-  if (config.blockStore !== undefined && !isRecord(config.blockStore)) throw new ConfigError("blockStore must be a map");
-  if (isRecord(config.objectStore)) checkKeys("objectStore", config.objectStore, OBJECT_KEYS);
-  if (isRecord(config.blockStore)) {
-    checkKeys("blockStore", config.blockStore, BLOCK_KEYS);
-    if (isRecord(config.blockStore.pvTemplates)) checkKeys("blockStore.pvTemplates", config.blockStore.pvTemplates, PV_KEYS);
-  }
+  parseWith(conformanceConfigSchema, config);
   const checked = config as ConformanceConfig;
   // Resolve every section once so that wrong values are reported before anything is launched.
   if (checked.objectStore !== undefined) resolveObjectStoreSettings(checked, { runId: "check" });
@@ -272,44 +354,45 @@ export function configuredKinds(config: ConformanceConfig): PluginKind[] {
 
 /** Resolves the `objectStore` section; throws {@link ConfigError} when it is missing or wrong. */
 export function resolveObjectStoreSettings(config: ConformanceConfig, options: ResolveOptions): ObjectStoreSettings {
-  const section: unknown = config.objectStore;
-  if (!isRecord(section)) throw new ConfigError("the configuration has no objectStore section; add one (plugin, config, bucket) to test an object store");
+  const raw: unknown = config.objectStore;
+  if (!isRecord(raw)) throw new ConfigError("the configuration has no objectStore section; add one (plugin, config, bucket) to test an object store");
+  const section = parseWith(objectStoreSchema, raw, ["objectStore"]);
+  const top = parseWith(conformanceConfigSchema.shape.largeObjectMiB, config.largeObjectMiB, ["largeObjectMiB"]);
   const env = options.env ?? process.env;
-  const largeMiB = optionalNumber("objectStore.largeObjectMiB", section.largeObjectMiB, 0, 1024 * 1024) ?? config.largeObjectMiB ?? 64;
+  const largeMiB = section.largeObjectMiB ?? top ?? 64;
   return {
-    plugin: optionalString("objectStore.plugin", section.plugin),
+    plugin: section.plugin ?? undefined,
     config: pluginConfig("objectStore.config", section.config, env),
-    bucket: requiredString("objectStore.bucket", section.bucket),
-    missingBucket: optionalString("objectStore.missingBucket", section.missingBucket) ?? `stowage-conformance-missing-${options.runId.slice(-4)}`,
+    bucket: section.bucket,
+    missingBucket: section.missingBucket ?? `stowage-conformance-missing-${options.runId.slice(-4)}`,
     largeObjectBytes: Math.round(largeMiB * 1024 * 1024),
-    paginationKeys: optionalNumber("objectStore.paginationKeys", section.paginationKeys, 1001, 100_000, true) ?? 1010,
-    concurrency: optionalNumber("objectStore.concurrency", section.concurrency, 2, 256, true) ?? 8,
-    signedUrlExpiryGraceMs: Math.round((optionalNumber("objectStore.signedUrlExpiryGraceSeconds", section.signedUrlExpiryGraceSeconds, 0, 600) ?? 2) * 1000),
-    cancelGraceMs: Math.round((optionalNumber("objectStore.cancelGraceSeconds", section.cancelGraceSeconds, 0.1, 600) ?? 5) * 1000),
+    paginationKeys: section.paginationKeys ?? 1010,
+    concurrency: section.concurrency ?? 8,
+    signedUrlExpiryGraceMs: Math.round((section.signedUrlExpiryGraceSeconds ?? 2) * 1000),
+    cancelGraceMs: Math.round((section.cancelGraceSeconds ?? 5) * 1000),
   };
 }
 
 /** Resolves the `blockStore` section; throws {@link ConfigError} when it is missing or wrong. */
 export function resolveBlockStoreSettings(config: ConformanceConfig, options: ResolveOptions): BlockStoreSettings {
-  const section: unknown = config.blockStore;
-  if (!isRecord(section)) throw new ConfigError("the configuration has no blockStore section; add one (plugin, config, volumeId) to test a block store");
+  const raw: unknown = config.blockStore;
+  if (!isRecord(raw)) throw new ConfigError("the configuration has no blockStore section; add one (plugin, config, volumeId) to test a block store");
+  const section = parseWith(blockStoreSchema, raw, ["blockStore"]);
   const env = options.env ?? process.env;
-  const templates: unknown = section.pvTemplates;
-  if (templates !== undefined && templates !== null && !isRecord(templates)) throw new ConfigError("blockStore.pvTemplates must be a map with inTree and/or csi");
   return {
-    plugin: optionalString("blockStore.plugin", section.plugin),
+    plugin: section.plugin ?? undefined,
     config: pluginConfig("blockStore.config", section.config, env),
-    volumeId: requiredString("blockStore.volumeId", section.volumeId),
-    zone: optionalString("blockStore.zone", section.zone) ?? "",
-    volumeType: optionalString("blockStore.volumeType", section.volumeType),
-    iops: optionalNumber("blockStore.iops", section.iops, 0, Number.MAX_SAFE_INTEGER, true),
-    missingVolumeId: optionalString("blockStore.missingVolumeId", section.missingVolumeId),
-    missingSnapshotId: optionalString("blockStore.missingSnapshotId", section.missingSnapshotId),
-    snapshotReadyTimeoutMs: Math.round((optionalNumber("blockStore.snapshotReadyTimeoutSeconds", section.snapshotReadyTimeoutSeconds, 0.1, 86_400) ?? 600) * 1000),
-    pollIntervalMs: Math.round((optionalNumber("blockStore.pollIntervalSeconds", section.pollIntervalSeconds, 0.01, 600) ?? 1) * 1000),
+    volumeId: section.volumeId,
+    zone: section.zone ?? "",
+    volumeType: section.volumeType ?? undefined,
+    iops: section.iops ?? undefined,
+    missingVolumeId: section.missingVolumeId ?? undefined,
+    missingSnapshotId: section.missingSnapshotId ?? undefined,
+    snapshotReadyTimeoutMs: Math.round((section.snapshotReadyTimeoutSeconds ?? 600) * 1000),
+    pollIntervalMs: Math.round((section.pollIntervalSeconds ?? 1) * 1000),
     pvTemplates: {
-      inTree: pvTemplate("blockStore.pvTemplates.inTree", isRecord(templates) ? templates.inTree : undefined),
-      csi: pvTemplate("blockStore.pvTemplates.csi", isRecord(templates) ? templates.csi : undefined),
+      inTree: pvTemplate("blockStore.pvTemplates.inTree", section.pvTemplates?.inTree),
+      csi: pvTemplate("blockStore.pvTemplates.csi", section.pvTemplates?.csi),
     },
   };
 }

@@ -13,7 +13,7 @@ export type { RunConformanceOptions, ConformanceOutcome } from "./runner.js";
 export { sweep } from "./sweep.js";
 export type { SweepOptions, SweepOutcome } from "./sweep.js";
 export { CASES, casesFor } from "./catalogue.js";
-export { ConfigError, loadConfigFile, parseConfig } from "./config.js";
+export { ConfigError, loadConfigFile, parseConfig, conformanceJsonSchema } from "./config.js";
 export type { ConformanceConfig, ObjectStoreConfig, BlockStoreConfig, PersistentVolumeTemplate } from "./config.js";
 export { CasePatterns, loadKnownFailing } from "./patterns.js";
 export type { ConformanceCase, CaseResult, CaseStatus, Level, Requirement } from "./types.js";

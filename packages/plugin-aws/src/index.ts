@@ -12,6 +12,6 @@
  */
 export { AWS_PLUGIN_NAME, awsBlockStorePlugin, awsObjectStorePlugin } from "./plugins.js";
 export { S3ObjectStore, type S3ObjectStoreOptions } from "./s3/s3-object-store.js";
-export { S3_CONFIG_KEYS } from "./s3/config.js";
+export { S3_CONFIG, S3_CONFIG_KEYS } from "./s3/config.js";
 export { EbsBlockStore, type EbsBlockStoreOptions } from "./ebs/ebs-block-store.js";
-export { EBS_CONFIG_KEYS } from "./ebs/config.js";
+export { EBS_CONFIG, EBS_CONFIG_KEYS } from "./ebs/config.js";

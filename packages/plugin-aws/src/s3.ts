@@ -7,7 +7,10 @@
  */
 export { S3ObjectStore, type S3ObjectStoreOptions } from "./s3/s3-object-store.js";
 export {
+  S3_COMMON_CONFIG,
   S3_COMMON_CONFIG_KEYS,
+  s3CommonSettings,
+  signatureVersion,
   configureAwsS3,
   createS3Clients,
   parseS3CommonConfig,
@@ -18,4 +21,4 @@ export {
   type S3CommonSettings,
   type S3StoreSettings,
 } from "./s3/config.js";
-export { invalidConfig, configString, configUrl, credentialProvider, checkCredentials, type CredentialSettings, type TlsSettings } from "./shared/config.js";
+export { configUrl, endpointUrl, credentialProvider, checkCredentials, type CredentialSettings, type TlsSettings } from "./shared/config.js";

@@ -7,6 +7,6 @@
  */
 export { GCP_PLUGIN_NAME, gcpPlugins, gcpObjectStorePlugin, gcpBlockStorePlugin } from "./plugins.js";
 export { GcsObjectStore, type GcsObjectStoreOptions } from "./gcs/gcs-object-store.js";
-export { GCS_CONFIG_KEYS } from "./gcs/config.js";
+export { GCS_CONFIG, GCS_CONFIG_KEYS } from "./gcs/config.js";
 export { PdBlockStore, type PdBlockStoreOptions } from "./pd/pd-block-store.js";
-export { PD_CONFIG_KEYS } from "./pd/config.js";
+export { PD_CONFIG, PD_CONFIG_KEYS } from "./pd/config.js";

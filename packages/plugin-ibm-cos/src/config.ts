@@ -6,41 +6,73 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
-  S3_COMMON_CONFIG_KEYS,
+  S3_COMMON_CONFIG,
   checkCredentials,
-  configString,
-  configUrl,
   createS3Clients,
   credentialProvider,
-  invalidConfig,
-  parseS3CommonConfig,
+  endpointUrl,
+  s3CommonSettings,
   s3StoreSettings,
+  signatureVersion,
   type S3StoreSettings,
 } from "@stowage/plugin-aws/s3";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { validateConfig } from "@stowage/sdk/plugin";
+import { custom, defineConfig, invalidConfig, text } from "@stowage/sdk/plugin";
 import type { AwsCredentialIdentityProvider, FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from "@smithy/types";
 import { readFile } from "node:fs/promises";
 import { IBM_ENDPOINT_TYPES, ibmCosEndpoint, type IbmEndpointType } from "./endpoints.js";
 import { DEFAULT_IAM_ENDPOINT, IamTokenManager } from "./iam.js";
 
-/** The configuration keys of the IBM COS ObjectStore. */
-export const IBM_COS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  ...S3_COMMON_CONFIG_KEYS,
-  { name: "region", description: "Location of the bucket: a region (us-south), a cross-region location (us-geo, eu-geo, ap-geo) or a single site (ams03). Required unless s3Url is set." },
-  { name: "endpointType", description: "public (default), private (IBM Cloud private network) or direct (VPC / Kubernetes Service direct endpoints)." },
-  { name: "s3Url", description: "Explicit endpoint; overrides the one derived from region and endpointType." },
-  { name: "profile", description: "Profile of an INI credentials file. Default: default." },
-  {
-    name: "credentialsFile",
+/** The configuration of the IBM COS ObjectStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const IBM_COS_CONFIG = defineConfig({
+  ...S3_COMMON_CONFIG.declarations,
+  region: {
+    docs: "Location: a region (`us-south`, `eu-de`), cross-region (`us-geo`, `eu-geo`, `ap-geo`) or single site (`ams03`)",
+    value: text(),
+    description: "Location of the bucket: a region (us-south), a cross-region location (us-geo, eu-geo, ap-geo) or a single site (ams03). Required unless s3Url is set.",
+  },
+  endpointType: {
+    docs: "`public`, `private` or `direct`",
+    default: "`public`",
+    value: custom({
+      syntax: `one of ${IBM_ENDPOINT_TYPES.map((t) => `\`${t}\``).join(", ")} (any case)`,
+      defaultText: "public",
+      parse: (value, key): IbmEndpointType => {
+        const type = (value ?? "public").toLowerCase();
+        if (!IBM_ENDPOINT_TYPES.includes(type as IbmEndpointType)) throw invalidConfig(key, `${key} ${JSON.stringify(type)} must be one of [${IBM_ENDPOINT_TYPES.join(", ")}]`);
+        return type as IbmEndpointType;
+      },
+    }),
+    description: "public (default), private (IBM Cloud private network) or direct (VPC / Kubernetes Service direct endpoints).",
+  },
+  s3Url: {
+    docs: "Explicit endpoint; overrides `region`/`endpointType`",
+    default: "derived", value: endpointUrl(), description: "Explicit endpoint; overrides the one derived from region and endpointType." },
+  profile: {
+    docs: "Profile of an INI credentials file",
+    default: "`default`", value: text(), description: "Profile of an INI credentials file. Default: default." },
+  credentialsFile: {
+    docs: "HMAC keys as an AWS INI file (`aws_access_key_id`/`aws_secret_access_key`), or IBM's JSON service credentials: `cos_hmac_keys` (HMAC) or else `apikey` (IAM)",
+    default: "SDK chain",
+    value: text(),
     description: "HMAC keys as an AWS-style INI file (aws_access_key_id/aws_secret_access_key), or IBM's JSON service credentials (cos_hmac_keys, or apikey for IAM).",
   },
-  { name: "apiKey", secret: true, description: "IBM Cloud API key: requests carry IAM bearer tokens instead of HMAC signatures (signed URLs then need HMAC keys)." },
-  { name: "iamEndpoint", description: `IAM token endpoint for apiKey. Default ${DEFAULT_IAM_ENDPOINT}.` },
-  { name: "serviceInstanceId", description: "COS service instance ID, sent as ibm-service-instance-id with IAM tokens." },
-  { name: "signatureVersion", description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
-  { name: "enableSharedConfig", description: "Accepted for Velero compatibility and ignored." },
-];
+  apiKey: { value: text(), secret: true, description: "IBM Cloud API key: requests carry IAM bearer tokens instead of HMAC signatures (signed URLs then need HMAC keys)." },
+  iamEndpoint: {
+    docs: "IAM token endpoint",
+    default: "`https://iam.cloud.ibm.com/identity/token`", value: endpointUrl(), description: `IAM token endpoint for apiKey. Default ${DEFAULT_IAM_ENDPOINT}.` },
+  serviceInstanceId: {
+    docs: "Sent as `ibm-service-instance-id` with bearer tokens",
+    default: "from the JSON credentials", value: text(), description: "COS service instance ID, sent as ibm-service-instance-id with IAM tokens." },
+  signatureVersion: { value: signatureVersion(), description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
+  enableSharedConfig: { value: text(), description: "Accepted for Velero compatibility and ignored." },
+});
+
+/** The configuration keys of the IBM COS ObjectStore. */
+export const IBM_COS_CONFIG_KEYS: readonly ConfigKeySpec[] = IBM_COS_CONFIG.keys;
 
 /** How the plugin authenticates. */
 type Auth =
@@ -53,10 +85,7 @@ interface IbmJsonCredentials {
   readonly cos_hmac_keys?: { readonly access_key_id?: unknown; readonly secret_access_key?: unknown };
 }
 
-async function resolveAuth(config: PluginConfig): Promise<{ auth: Auth; instanceId: string | undefined }> {
-  const apiKey = configString(config, "apiKey");
-  const file = configString(config, "credentialsFile");
-  const profile = configString(config, "profile");
+async function resolveAuth(apiKey: string | undefined, file: string | undefined, profile: string | undefined): Promise<{ auth: Auth; instanceId: string | undefined }> {
   if (apiKey !== undefined) return { auth: { kind: "iam", apiKey }, instanceId: undefined };
   if (file !== undefined) {
     let text: string;
@@ -111,30 +140,23 @@ function useBearerTokens(client: S3Client, tokens: IamTokenManager, instanceId: 
  * hit with Velero.
  */
 export async function configureIbmCos(config: PluginConfig, signal?: AbortSignal): Promise<S3StoreSettings> {
-  validateConfig(config, IBM_COS_CONFIG_KEYS);
-  const signatureVersion = configString(config, "signatureVersion");
-  if (signatureVersion !== undefined && signatureVersion !== "4") {
-    throw invalidConfig("signatureVersion", `signatureVersion ${JSON.stringify(signatureVersion)} is not supported; only 4 (SigV4) is`);
-  }
-  const common = await parseS3CommonConfig(config);
-  const type = (configString(config, "endpointType") ?? "public").toLowerCase();
-  if (!IBM_ENDPOINT_TYPES.includes(type as IbmEndpointType)) {
-    throw invalidConfig("endpointType", `endpointType ${JSON.stringify(type)} must be one of [${IBM_ENDPOINT_TYPES.join(", ")}]`);
-  }
-  const region = configString(config, "region");
-  let endpoint = configUrl(config, "s3Url");
+  const values = IBM_COS_CONFIG.parse(config);
+  const common = await s3CommonSettings(values);
+  const type = values.endpointType;
+  const region = values.region;
+  let endpoint = values.s3Url;
   if (endpoint === undefined) {
     if (region === undefined) throw invalidConfig("region", "set region (e.g. us-south, us-geo) or s3Url");
     if (!/^[a-z0-9-]+$/.test(region)) throw invalidConfig("region", `region ${JSON.stringify(region)} is not an IBM COS location`);
-    endpoint = ibmCosEndpoint(region, type as IbmEndpointType);
+    endpoint = ibmCosEndpoint(region, type);
   }
-  const { auth, instanceId } = await resolveAuth(config);
-  const serviceInstanceId = configString(config, "serviceInstanceId") ?? instanceId;
+  const { auth, instanceId } = await resolveAuth(values.apiKey, values.credentialsFile, values.profile);
+  const serviceInstanceId = values.serviceInstanceId ?? instanceId;
   if (auth.kind === "hmac") {
     const clients = createS3Clients({ endpoint, region: region ?? "us-standard", credentials: auth.credentials, common });
     return s3StoreSettings(clients, common);
   }
-  const tokens = new IamTokenManager({ apiKey: auth.apiKey, endpoint: configUrl(config, "iamEndpoint") ?? DEFAULT_IAM_ENDPOINT, requestTimeoutMs: common.timeouts.requestTimeoutMs });
+  const tokens = new IamTokenManager({ apiKey: auth.apiKey, endpoint: values.iamEndpoint ?? DEFAULT_IAM_ENDPOINT, requestTimeoutMs: common.timeouts.requestTimeoutMs });
   await tokens.token(signal);
   // The SDK still signs; the middleware replaces the signature by the bearer token.
   const placeholder = { accessKeyId: "ibm-iam", secretAccessKey: "ibm-iam" };

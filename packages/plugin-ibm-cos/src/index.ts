@@ -6,4 +6,4 @@
  * @packageDocumentation
  */
 export { IBM_COS_PLUGIN_NAME, createIbmCosObjectStore, ibmCosObjectStorePlugin } from "./plugins.js";
-export { IBM_COS_CONFIG_KEYS } from "./config.js";
+export { IBM_COS_CONFIG, IBM_COS_CONFIG_KEYS } from "./config.js";

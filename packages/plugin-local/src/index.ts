@@ -11,9 +11,9 @@
  */
 export { LOCAL_PLUGIN_NAME, localBlockStorePlugin, localObjectStorePlugin } from "./plugins.js";
 export { LocalObjectStore, MAX_LIST_PAGE_SIZE, type LocalObjectStoreOptions } from "./object-store/local-object-store.js";
-export { OBJECT_STORE_CONFIG_KEYS } from "./object-store/config.js";
+export { OBJECT_STORE_CONFIG, OBJECT_STORE_CONFIG_KEYS } from "./object-store/config.js";
 export { LocalBlockStore, DEFAULT_SNAPSHOT_PAGE_SIZE, MAX_SNAPSHOT_PAGE_SIZE, INTERRUPTED_MESSAGE, type LocalBlockStoreOptions } from "./block-store/local-block-store.js";
-export { BLOCK_STORE_CONFIG_KEYS } from "./block-store/config.js";
+export { BLOCK_STORE_CONFIG, BLOCK_STORE_CONFIG_KEYS } from "./block-store/config.js";
 export { createLocalVolume, type CreateLocalVolumeOptions, type LocalVolume } from "./block-store/volumes.js";
 export { LOCAL_CSI_DRIVER } from "./block-store/persistent-volumes.js";
 export { volumeImage as localVolumePath } from "./block-store/layout.js";

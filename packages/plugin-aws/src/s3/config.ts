@@ -6,18 +6,34 @@
  */
 import { ChecksumAlgorithm, GetBucketLocationCommand, HeadBucketCommand, S3Client, ServerSideEncryption } from "@aws-sdk/client-s3";
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { DEFAULT_BACKEND_TIMEOUTS, backendTimeoutConfigKeys, configBoolean, configInteger, parseBackendTimeouts, validateConfig, withRequestTimeout, type BackendTimeouts } from "@stowage/sdk/plugin";
+import {
+  DEFAULT_BACKEND_TIMEOUTS,
+  backendTimeoutDeclarations,
+  backendTimeouts,
+  custom,
+  defineConfig,
+  flag,
+  integer,
+  invalidConfig,
+  oneOf,
+  size,
+  text,
+  withRequestTimeout,
+  type BackendTimeouts,
+  type ConfigValue,
+  type ConfigValues,
+} from "@stowage/sdk/plugin";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { readFile } from "node:fs/promises";
 import {
+  TLS_DECLARATIONS,
   checkCredentials,
-  configString,
-  configUrl,
+  credentialDeclarations,
   credentialProvider,
+  endpointUrl,
   httpHandler,
-  invalidConfig,
-  parseCredentialSettings,
-  parseTlsSettings,
+  tlsSettings,
+  type CredentialSettings,
   type TlsSettings,
 } from "../shared/config.js";
 import { awsHttpStatus } from "../shared/errors.js";
@@ -34,40 +50,119 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Largest `uploadConcurrency`. */
 export const MAX_UPLOAD_CONCURRENCY = 64;
 
-/** Keys every S3-compatible ObjectStore (AWS, IBM COS) accepts. */
-export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "bucket", description: "The bucket; used for region discovery. Calls name their bucket themselves." },
-  { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
-  { name: "publicUrl", description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style." },
-  { name: "s3ForcePathStyle", description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false." },
-  { name: "kmsKeyId", description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms (or serverSideEncryption aws:kms:dsse). Excludes customerKeyEncryptionFile." },
-  {
-    name: "serverSideEncryption",
+/** The configuration every S3-compatible ObjectStore (AWS, IBM COS) accepts, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const S3_COMMON_CONFIG = defineConfig({
+  bucket: {
+    docs: "The bucket; used for region discovery (calls name their bucket themselves)", value: text(), description: "The bucket; used for region discovery. Calls name their bucket themselves." },
+  prefix: {
+    docs: "Accepted and ignored (the caller applies it to keys)", value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  publicUrl: {
+    docs: "Endpoint used only in signed URLs (same credentials, region and addressing)",
+    default: "`s3Url`",
+    value: endpointUrl(),
+    description: "Endpoint used only in signed URLs (e.g. the address the CLI reaches MinIO at). Same credentials, region and addressing style.",
+  },
+  s3ForcePathStyle: {
+    docs: "Path-style addressing; needed by MinIO and most on-premises stores",
+    default: "`false`",
+    value: flag(false),
+    description: "true for path-style addressing (http://host/bucket/key), needed by MinIO and most on-premises stores. Default false.",
+  },
+  kmsKeyId: {
+    docs: "SSE-KMS key id, alias or ARN; puts use `aws:kms` (or `aws:kms:dsse` when `serverSideEncryption` says so). Excludes `customerKeyEncryptionFile`",
+    value: text(),
+    description: "SSE-KMS key id, alias or ARN; objects are written with aws:kms (or serverSideEncryption aws:kms:dsse). Excludes customerKeyEncryptionFile.",
+  },
+  serverSideEncryption: {
+    docs: "Encryption of puts: `AES256` (SSE-S3), `aws:kms`, `aws:kms:dsse` (also `aws:fsx`, `aws:backup`); other values fail `init`. With `kmsKeyId` only `aws:kms`/`aws:kms:dsse`; not with `customerKeyEncryptionFile`",
+    value: oneOf(Object.values(ServerSideEncryption), {
+      invalid: (key, value, allowed) => `${key} ${JSON.stringify(value)} is not one of [${allowed.join(", ")}]; leave it empty for the bucket's default`,
+    }),
     description: `Server-side encryption of puts: ${Object.values(ServerSideEncryption).join(", ")}. With kmsKeyId only aws:kms or aws:kms:dsse; not with customerKeyEncryptionFile. Default: the bucket's default.`,
   },
-  { name: "customerKeyEncryptionFile", description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head (and every part). S3-compatible stores require HTTPS for SSE-C." },
-  { name: "insecureSkipTLSVerify", description: "true to skip verification of the server's TLS certificate. Default false." },
-  { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
-  {
-    name: "checksumAlgorithm",
+  customerKeyEncryptionFile: {
+    docs: "File whose first 32 bytes are the SSE-C key; sent on put (every part), get and head. Needs an `https://` endpoint",
+    value: text(),
+    description: "File whose first 32 bytes are the SSE-C key; sent on put, get and head (and every part). S3-compatible stores require HTTPS for SSE-C.",
+  },
+  ...TLS_DECLARATIONS,
+  checksumAlgorithm: {
+    docs: "A `ChecksumAlgorithm` of the SDK (`CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`, ...; case-insensitive): flexible checksum of uploads (single and multipart). Empty: **no** checksum headers unless an operation requires them (`requestChecksumCalculation`/`responseChecksumValidation` = `WHEN_REQUIRED`), so MinIO, IBM COS, Ceph and B2 never see `XAmzContentSHA256Mismatch` or unsupported checksum headers",
+    default: "empty",
+    value: oneOf(Object.values(ChecksumAlgorithm), {
+      ignoreCase: true,
+      invalid: (key, value, allowed) => `${key} ${JSON.stringify(value)} is not one of [${allowed.join(", ")}]; leave it empty for none`,
+    }),
     description: `Flexible checksum sent with uploads: ${Object.values(ChecksumAlgorithm).join(", ")}. Default empty: none, and no checksum headers unless an operation requires them (safe for MinIO, IBM COS, Ceph, B2).`,
   },
-  { name: "tagging", description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10)." },
-  { name: "partSize", description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB." },
-  { name: "uploadConcurrency", description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body." },
-  ...backendTimeoutConfigKeys(),
-];
+  tagging: {
+    docs: "Object tags as `K1=V1&K2=V2`; one tag is fine; at most 10",
+    value: custom({ syntax: "K1=V1&K2=V2", parse: (value) => parseTagging(value) }),
+    description: "Object tags as a query string, K1=V1&K2=V2 (one tag is fine; at most 10).",
+  },
+  partSize: {
+    docs: "Multipart part size: bytes, or `<n>MiB`/`<n>GiB`; 5 MiB to 5 GiB. Grown automatically when a known size would need more than 10,000 parts",
+    default: "`8MiB`",
+    value: size({
+      default: DEFAULT_PART_SIZE,
+      min: MIN_PART_SIZE,
+      max: MAX_PART_SIZE,
+      invalid: (key, value) => `${key} must be between 5MiB and 5GiB (bytes, or with a MiB/GiB suffix), got ${JSON.stringify(value)}`,
+    }),
+    description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB.",
+  },
+  uploadConcurrency: {
+    docs: "Parts uploaded at once per object, 1–64. Memory per put: `partSize × (uploadConcurrency + 1)`",
+    default: "`4`",
+    value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
+    description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body.",
+  },
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "Longest wait for a connection to the store (TCP and TLS). Default 10.",
+    requestTimeoutSeconds: "Longest wait for one request (a part, a head, a list page, a get until its answer starts, ...), its retries included. Default 120. Raise it with large `partSize` on slow links.",
+    idleTimeoutSeconds: "Longest time a request, or a get's body while the reader waits for it, may move no byte. Default 60.",
+  }),
+});
+
+/** Keys every S3-compatible ObjectStore (AWS, IBM COS) accepts. */
+export const S3_COMMON_CONFIG_KEYS: readonly ConfigKeySpec[] = S3_COMMON_CONFIG.keys;
+
+/** The values of the common keys, as {@link S3_COMMON_CONFIG} parses them.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export type S3CommonValues = ConfigValues<typeof S3_COMMON_CONFIG.declarations>;
+
+/** The configuration of the AWS S3 ObjectStore (`stowage.io/aws`), declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const S3_CONFIG = defineConfig({
+  ...S3_COMMON_CONFIG.declarations,
+  region: {
+    docs: "Region to sign for. With no `s3Url` and no `region`, the bucket's region is discovered (HeadBucket's `x-amz-bucket-region`, then GetBucketLocation). With `s3Url` and no `region`: `us-east-1` (no `MissingRegion` error)",
+    default: "discovered",
+    value: text(),
+    description: "Region to sign for. Empty with no s3Url: discovered from the bucket (us-east-1 without a bucket). Empty with s3Url: us-east-1.",
+  },
+  s3Url: {
+    docs: "Endpoint of an S3-compatible store, `http(s)://host[:port]`",
+    default: "AWS", value: endpointUrl(), description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
+  ...credentialDeclarations(
+    "Profile in the shared credentials/config file. Default: default.",
+    "Shared credentials file, also read as the shared config file (role_arn/source_profile work). Default: the SDK's credential chain.",
+  ),
+  signatureVersion: {
+    docs: "Velero compatibility: only `4` is accepted", value: signatureVersion(), description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
+  enableSharedConfig: {
+    docs: "Velero compatibility: accepted (boolean) and ignored", value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
+});
 
 /** Keys of the AWS S3 ObjectStore (`stowage.io/aws`). */
-export const S3_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  ...S3_COMMON_CONFIG_KEYS,
-  { name: "region", description: "Region to sign for. Empty with no s3Url: discovered from the bucket (us-east-1 without a bucket). Empty with s3Url: us-east-1." },
-  { name: "s3Url", description: "Endpoint of an S3-compatible store, e.g. http://minio:9000. Empty means AWS." },
-  { name: "profile", description: "Profile in the shared credentials/config file. Default: default." },
-  { name: "credentialsFile", description: "Shared credentials file, also read as the shared config file (role_arn/source_profile work). Default: the SDK's credential chain." },
-  { name: "signatureVersion", description: "Accepted for Velero compatibility; only 4 (SigV4) is supported." },
-  { name: "enableSharedConfig", description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
-];
+export const S3_CONFIG_KEYS: readonly ConfigKeySpec[] = S3_CONFIG.keys;
 
 /** Server-side encryption parameters added to puts (and, for SSE-C, to reads). */
 export interface EncryptionSettings {
@@ -125,63 +220,42 @@ export interface S3CommonSettings {
   readonly timeouts: BackendTimeouts;
 }
 
-/** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} (validation of unknown keys is the caller's). */
-export async function parseS3CommonConfig(config: PluginConfig): Promise<S3CommonSettings> {
-  const uploadConcurrency = configInteger(config, "uploadConcurrency", DEFAULT_UPLOAD_CONCURRENCY);
-  if (uploadConcurrency < 1 || uploadConcurrency > MAX_UPLOAD_CONCURRENCY) {
-    throw invalidConfig("uploadConcurrency", `uploadConcurrency must be 1 to ${MAX_UPLOAD_CONCURRENCY}, got ${uploadConcurrency}`);
-  }
+/** The common settings from the parsed common keys: reads the CA and SSE-C key files. */
+export async function s3CommonSettings(values: S3CommonValues): Promise<S3CommonSettings> {
   return {
-    publicUrl: configUrl(config, "publicUrl"),
-    forcePathStyle: configBoolean(config, "s3ForcePathStyle", false),
-    tls: await parseTlsSettings(config),
-    partSize: parsePartSize(config),
-    uploadConcurrency,
-    checksumAlgorithm: parseChecksumAlgorithm(config),
-    encryption: await parseEncryption(config),
-    tagging: parseTagging(configString(config, "tagging")),
-    timeouts: parseBackendTimeouts(config),
+    publicUrl: values.publicUrl,
+    forcePathStyle: values.s3ForcePathStyle,
+    tls: await tlsSettings(values),
+    partSize: values.partSize,
+    uploadConcurrency: values.uploadConcurrency,
+    checksumAlgorithm: values.checksumAlgorithm,
+    encryption: await encryptionSettings(values),
+    tagging: values.tagging,
+    timeouts: backendTimeouts(values),
   };
 }
 
-function parsePartSize(config: PluginConfig): number {
-  const raw = configString(config, "partSize");
-  if (raw === undefined) return DEFAULT_PART_SIZE;
-  const match = /^(\d+)\s*(B|KiB|Ki|MiB|Mi|GiB|Gi)?$/.exec(raw);
-  const units: Record<string, number> = { B: 1, KiB: 1024, Ki: 1024, MiB: MiB, Mi: MiB, GiB: 1024 * MiB, Gi: 1024 * MiB };
-  const size = match === null ? Number.NaN : Number(match[1]) * (units[match[2] ?? "B"] ?? 1);
-  if (!(size >= MIN_PART_SIZE && size <= MAX_PART_SIZE)) {
-    throw invalidConfig("partSize", `partSize must be between 5MiB and 5GiB (bytes, or with a MiB/GiB suffix), got ${JSON.stringify(raw)}`);
-  }
-  return size;
+/** Parses the keys of {@link S3_COMMON_CONFIG_KEYS} in a configuration map (other keys are the caller's to check). */
+export async function parseS3CommonConfig(config: PluginConfig): Promise<S3CommonSettings> {
+  const names = new Set(S3_COMMON_CONFIG_KEYS.map((k) => k.name));
+  const common = Object.fromEntries(Object.entries(config).filter(([k]) => names.has(k)));
+  return s3CommonSettings(S3_COMMON_CONFIG.parse(common));
 }
 
-function parseChecksumAlgorithm(config: PluginConfig): ChecksumAlgorithm | undefined {
-  const raw = configString(config, "checksumAlgorithm");
-  if (raw === undefined) return undefined;
-  const valid = Object.values(ChecksumAlgorithm) as string[];
-  const found = valid.find((v) => v === raw.toUpperCase());
-  if (found === undefined) {
-    throw invalidConfig("checksumAlgorithm", `checksumAlgorithm ${JSON.stringify(raw)} is not one of [${valid.join(", ")}]; leave it empty for none`);
-  }
-  return found as ChecksumAlgorithm;
+/** `signatureVersion`: only `4` (SigV4). */
+export function signatureVersion(): ConfigValue<string | undefined> {
+  return text({ pattern: /^4$/, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not supported; only 4 (SigV4) is` });
 }
 
 /** `serverSideEncryption` values that go with a `kmsKeyId`. */
 const KMS_ENCRYPTION = ["aws:kms", "aws:kms:dsse"];
 
-async function parseEncryption(config: PluginConfig): Promise<EncryptionSettings> {
-  const kmsKeyId = configString(config, "kmsKeyId");
-  const keyFile = configString(config, "customerKeyEncryptionFile");
-  const sse = configString(config, "serverSideEncryption");
+async function encryptionSettings(values: S3CommonValues): Promise<EncryptionSettings> {
+  const { kmsKeyId, customerKeyEncryptionFile: keyFile, serverSideEncryption: sse } = values;
   if (kmsKeyId !== undefined && keyFile !== undefined) {
     throw invalidConfig("kmsKeyId", "kmsKeyId and customerKeyEncryptionFile cannot both be set; choose SSE-KMS or SSE-C");
   }
   if (sse !== undefined) {
-    const valid = Object.values(ServerSideEncryption) as string[];
-    if (!valid.includes(sse)) {
-      throw invalidConfig("serverSideEncryption", `serverSideEncryption ${JSON.stringify(sse)} is not one of [${valid.join(", ")}]; leave it empty for the bucket's default`);
-    }
     if (keyFile !== undefined) {
       throw invalidConfig(
         "serverSideEncryption",
@@ -338,19 +412,14 @@ export async function discoverBucketRegion(
  * so that a wrong one fails here.
  */
 export async function configureAwsS3(config: PluginConfig, signal?: AbortSignal): Promise<S3StoreSettings> {
-  validateConfig(config, S3_CONFIG_KEYS);
-  const signatureVersion = configString(config, "signatureVersion");
-  if (signatureVersion !== undefined && signatureVersion !== "4") {
-    throw invalidConfig("signatureVersion", `signatureVersion ${JSON.stringify(signatureVersion)} is not supported; only 4 (SigV4) is`);
-  }
-  configBoolean(config, "enableSharedConfig", true);
-  const common = await parseS3CommonConfig(config);
-  const endpoint = configUrl(config, "s3Url");
-  const credentialSettings = parseCredentialSettings(config);
+  const values = S3_CONFIG.parse(config);
+  const common = await s3CommonSettings(values);
+  const endpoint = values.s3Url;
+  const credentialSettings: CredentialSettings = { profile: values.profile, credentialsFile: values.credentialsFile };
   const credentials = credentialProvider(credentialSettings);
   await checkCredentials(credentials, credentialSettings);
-  let region = configString(config, "region");
-  const bucket = configString(config, "bucket");
+  let region = values.region;
+  const bucket = values.bucket;
   if (region === undefined && endpoint === undefined && bucket !== undefined) {
     const probe = createS3Clients({ endpoint: undefined, region: "us-east-1", credentials, common: { ...common, publicUrl: undefined } });
     try {

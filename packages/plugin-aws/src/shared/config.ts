@@ -4,21 +4,14 @@
  * @packageDocumentation
  */
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { Code, Reason, StowageError, type PluginConfig } from "@stowage/sdk";
-import { configBoolean, createBackendAgents, type BackendTimeouts } from "@stowage/sdk/plugin";
-import { readFile } from "node:fs/promises";
+import type { PluginConfig } from "@stowage/sdk";
+import { configString, createBackendAgents, flag, invalidConfig, readCaCert, readConfigValue, text, url, type BackendTimeouts, type ConfigValue } from "@stowage/sdk/plugin";
 import { rootCertificates } from "node:tls";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 
-/** An `INVALID_CONFIG` error about one key. */
-export function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
-}
-
-/** A trimmed config value, or `undefined` when absent or empty. */
-export function configString(config: PluginConfig, key: string): string | undefined {
-  const value = (config[key] ?? "").trim();
-  return value === "" ? undefined : value;
+/** An http or https endpoint URL, returned without a trailing slash. */
+export function endpointUrl(): ConfigValue<string | undefined> {
+  return url({ example: "https://s3.example.com" });
 }
 
 /**
@@ -26,18 +19,18 @@ export function configString(config: PluginConfig, key: string): string | undefi
  * without a trailing slash, or `undefined` when the key is absent.
  */
 export function configUrl(config: PluginConfig, key: string): string | undefined {
-  const value = configString(config, key);
-  if (value === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch (error) {
-    throw invalidConfig(key, `${key} ${JSON.stringify(value)} is not a URL; use e.g. https://s3.example.com`, error);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw invalidConfig(key, `${key} ${JSON.stringify(value)} must use the http or https scheme`);
-  }
-  return value.replace(/\/+$/, "");
+  return readConfigValue(config, key, endpointUrl());
+}
+
+/** The credential keys (`profile`, `credentialsFile`) with the given descriptions.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export function credentialDeclarations(profile: string, credentialsFile: string) {
+  return {
+    profile: { value: text(), description: profile },
+    credentialsFile: { value: text(), description: credentialsFile },
+  } as const;
 }
 
 /** Where credentials come from. */
@@ -48,7 +41,7 @@ export interface CredentialSettings {
   readonly credentialsFile: string | undefined;
 }
 
-/** Reads `profile` and `credentialsFile`. */
+/** Reads `profile` and `credentialsFile` from a configuration map (trimmed; empty means unset). */
 export function parseCredentialSettings(config: PluginConfig): CredentialSettings {
   return { profile: configString(config, "profile"), credentialsFile: configString(config, "credentialsFile") };
 }
@@ -104,26 +97,29 @@ export interface TlsSettings {
   readonly caCert: string | undefined;
 }
 
+/** The TLS keys, `insecureSkipTLSVerify` and `caCert`.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const TLS_DECLARATIONS = {
+  insecureSkipTLSVerify: { value: flag(false), description: "true to skip verification of the server's TLS certificate. Default false." },
+  caCert: { value: text(), description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
+} as const;
+
 /**
- * Reads `insecureSkipTLSVerify` and `caCert`. `caCert` holds PEM text (as Velero passes it) or the
- * path of a PEM file.
+ * The TLS settings from the parsed `insecureSkipTLSVerify` and `caCert`: `caCert` holds PEM text
+ * (as Velero passes it) or the path of a PEM file, read here.
+ */
+export async function tlsSettings(values: { readonly insecureSkipTLSVerify: boolean; readonly caCert: string | undefined }): Promise<TlsSettings> {
+  return { insecureSkipTLSVerify: values.insecureSkipTLSVerify, caCert: await readCaCert(values.caCert) };
+}
+
+/**
+ * Reads `insecureSkipTLSVerify` and `caCert` from a configuration map (kept for callers of the
+ * old API; a plugin declares `TLS_DECLARATIONS` in its `defineConfig` and calls {@link tlsSettings}).
  */
 export async function parseTlsSettings(config: PluginConfig): Promise<TlsSettings> {
-  const insecureSkipTLSVerify = configBoolean(config, "insecureSkipTLSVerify", false);
-  const raw = configString(config, "caCert");
-  let caCert: string | undefined;
-  if (raw !== undefined) {
-    if (raw.includes("-----BEGIN")) caCert = raw;
-    else {
-      try {
-        caCert = await readFile(raw, "utf8");
-      } catch (error) {
-        throw invalidConfig("caCert", `caCert must be PEM text or the path of a PEM file; cannot read ${JSON.stringify(raw)}`, error);
-      }
-      if (!caCert.includes("-----BEGIN")) throw invalidConfig("caCert", `caCert file ${JSON.stringify(raw)} holds no PEM certificate`);
-    }
-  }
-  return { insecureSkipTLSVerify, caCert };
+  return tlsSettings({ insecureSkipTLSVerify: readConfigValue(config, "insecureSkipTLSVerify", TLS_DECLARATIONS.insecureSkipTLSVerify.value), caCert: configString(config, "caCert") });
 }
 
 /** Options of {@link httpHandler}. */

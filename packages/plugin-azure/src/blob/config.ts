@@ -8,27 +8,29 @@ import type { TokenCredential } from "@azure/core-auth";
 import { BlobServiceClient, StorageSharedKeyCredential, AnonymousCredential, StorageRetryPolicyType, type StoragePipelineOptions } from "@azure/storage-blob";
 import { Code, Reason, StowageError, type ConfigKeySpec, type Logger, type PluginConfig } from "@stowage/sdk";
 import {
-  backendTimeoutConfigKeys,
-  configBoolean,
-  configInteger,
+  backendTimeoutDeclarations,
+  backendTimeouts,
   createBackendAgents,
-  parseBackendTimeouts,
+  defineConfig,
+  flag,
+  integer,
+  invalidConfig,
+  parseSize,
+  readCaCert,
   requestDeadline,
-  validateConfig,
+  text,
   type BackendAgents,
   type BackendTimeouts,
 } from "@stowage/sdk/plugin";
 import type { Agent } from "node:http";
 import { rootCertificates } from "node:tls";
-import { readFile } from "node:fs/promises";
-import { armClientSettings, configHttpsUrl } from "../shared/arm.js";
+import { armClientSettings, httpsUrl } from "../shared/arm.js";
 import { createTokenCredential, loadCredentialsFile, resolveCloud } from "../shared/credentials.js";
 import { timedHttpClient, type TimedHttpClient } from "../shared/http-client.js";
 import type { StorageManagementClient } from "@azure/arm-storage";
 import { discoverBlobEndpoint, exchangeAccountKey, resolveBlobEndpoint, storageManagementClient, type BlobEndpointSource, type StorageAccountLocation } from "./account-arm.js";
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
+const MiB = 1024 * 1024;
 /** Default block size of staged uploads: 8 MiB (objects up to 8 MiB × 50,000 ≈ 390 GiB). */
 export const DEFAULT_BLOCK_SIZE = 8 * MiB;
 /** Largest configurable block size: 100 MiB (larger values are clamped, as Velero does). */
@@ -42,47 +44,86 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Largest `uploadConcurrency`. */
 export const MAX_UPLOAD_CONCURRENCY = 64;
 
-/** The keys of the Blob ObjectStore (`stowage.io/azure`). */
-export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "bucket", description: "The container. Calls name their container themselves; accepted for Velero compatibility." },
-  { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
-  { name: "storageAccount", description: "Storage account name.", required: true },
-  {
-    name: "storageAccountURI",
+/** The configuration of the Blob ObjectStore (`stowage.io/azure`), declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const BLOB_CONFIG = defineConfig({
+  bucket: {
+    docs: "The container (calls name their container themselves; accepted for Velero compatibility)", value: text(), description: "The container. Calls name their container themselves; accepted for Velero compatibility." },
+  prefix: {
+    docs: "Accepted and ignored (the caller applies it to keys)", value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  storageAccount: {
+    docs: "Storage account name (3–24 lower-case letters and digits; `devstoreaccount1` for Azurite)", value: text(), description: "Storage account name.", required: true },
+  storageAccountURI: {
+    docs: "Blob endpoint; for Azurite `http://127.0.0.1:<port>/devstoreaccount1`. No query string (a SAS goes in the credentials file). Without it, see **Endpoint** below",
+    default: "discovered, else `https://<storageAccount>.blob.<cloud suffix>`",
+    value: text(),
     description:
       "Blob endpoint, e.g. https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 (Azurite). Default: with useAAD or the ListKeys exchange, the account's primary blob endpoint as Resource Manager reports it; otherwise, or when that fails, https://<storageAccount>.blob.<cloud's storage suffix>.",
   },
-  {
-    name: "storageAccountKeyEnvVar",
+  storageAccountKeyEnvVar: {
+    docs: "Name of the credentials-file entry holding the account key (Velero semantics: despite the name, it is looked up in the credentials file first, then in the process environment) → shared-key auth",
+    value: text(),
     description: "Name of the entry in the credentials file (or, failing that, the process environment) that holds the storage account key: shared-key auth.",
   },
-  { name: "useAAD", description: "true to authenticate with Entra ID (service principal, workload identity or managed identity from the credentials file). Default false." },
-  { name: "activeDirectoryAuthorityURI", description: "Entra ID authority host for sovereign or private clouds, e.g. https://login.microsoftonline.us/." },
-  {
-    name: "resourceGroup",
+  useAAD: {
+    docs: "`true`: Entra ID token auth (service principal, workload identity or managed identity, chosen from the credentials file); signed URLs become user delegation SAS",
+    default: "`false`", value: flag(false), description: "true to authenticate with Entra ID (service principal, workload identity or managed identity from the credentials file). Default false." },
+  activeDirectoryAuthorityURI: {
+    docs: "Entra ID authority host for sovereign or private clouds",
+    default: "per cloud", value: text(), description: "Entra ID authority host for sovereign or private clouds, e.g. https://login.microsoftonline.us/." },
+  resourceGroup: {
+    docs: "Resource group of the account, for the same",
+    default: "`AZURE_RESOURCE_GROUP` of the credentials file",
+    value: text(),
     description: "Resource group of the account, for the ListKeys exchange and blob endpoint discovery through Resource Manager. Default: AZURE_RESOURCE_GROUP of the credentials file.",
   },
-  { name: "subscriptionId", description: "Subscription of the account (see resourceGroup). Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
-  {
-    name: "resourceManagerEndpoint",
+  subscriptionId: {
+    docs: "Subscription of the account, for the `ListKeys` exchange and endpoint discovery",
+    default: "`AZURE_SUBSCRIPTION_ID` of the credentials file", value: text(), description: "Subscription of the account (see resourceGroup). Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
+  resourceManagerEndpoint: {
+    docs: "Resource Manager endpoint (https) for those two calls; for sovereign or private clouds and tests",
+    default: "per cloud",
+    value: httpsUrl(),
     description: "Resource Manager endpoint override (https) for the ListKeys exchange and endpoint discovery, for sovereign or private clouds and tests. Default: the cloud's.",
   },
-  {
-    name: "blockSizeInBytes",
+  blockSizeInBytes: {
+    // Read leniently, as Velero does (see parseBlockSize): a bad value warns and takes the default.
+    value: text(),
+    default: "`8MiB`",
     description: `Block size of staged uploads, in bytes (or with a KiB/MiB suffix). Default 8 MiB; non-numeric or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
+    docs: `Block size of staged uploads: a size (\`16MiB\`, or bytes; the shared size syntax). Velero's leniency: not a size or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
   },
-  { name: "uploadConcurrency", description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSizeInBytes × (uploadConcurrency + 1).` },
+  uploadConcurrency: {
+    docs: "Blocks staged at once per put, 1–64",
+    default: "`4`",
+    value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
+    description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSizeInBytes × (uploadConcurrency + 1).`,
+  },
   // requestTimeoutSeconds bounds each service call (a staged block, the commit, a head, a delete, one
   // list page, a read until its response starts), retries included.
-  ...backendTimeoutConfigKeys(),
-  { name: "maxRetries", description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },
-  { name: "caCert", description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
-  {
-    name: "credentialsFile",
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "Longest wait for a connection (TCP and TLS) to Blob Storage, Resource Manager and Entra ID. Default 10.",
+    requestTimeoutSeconds: "Deadline of each service call, retries included; of each try for Resource Manager and Entra ID. Default 120.",
+    idleTimeoutSeconds: "Longest a request, or a get's body while the reader waits, may move no byte. Default 60.",
+  }),
+  maxRetries: {
+    docs: "Retries of 500/503 answers and network errors, exponential backoff (first retry at once, then 0.8 s, 2.4 s, …)",
+    default: "`3`", value: integer({ default: 3, max: 20 }), description: "Retries of a failed request (503, 500, network errors), exponential backoff. Default 3." },
+  caCert: {
+    docs: "PEM certificate authorities (text, or a file path) trusted in addition to the system roots", value: text(), description: "PEM certificate authorities (the text, or a file path) trusted in addition to the system roots." },
+  credentialsFile: {
+    docs: "Dotenv credentials file: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`, `AZURE_CLOUD_NAME`, `AZURE_SUBSCRIPTION_ID`, `AZURE_RESOURCE_GROUP`, the account-key entry, `AZURE_STORAGE_SAS_TOKEN`",
+    default: "`$AZURE_CREDENTIALS_FILE`",
+    value: text(),
     description:
       "dotenv credentials file (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLOUD_NAME, AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, account key entries, AZURE_STORAGE_SAS_TOKEN). Default $AZURE_CREDENTIALS_FILE.",
   },
-];
+});
+
+/** The keys of the Blob ObjectStore (`stowage.io/azure`). */
+export const BLOB_CONFIG_KEYS: readonly ConfigKeySpec[] = BLOB_CONFIG.keys;
 
 /**
  * How the data plane is authenticated: `shared-key` (key from the credentials file), `sas`,
@@ -133,28 +174,16 @@ export interface ConfigureBlobStoreOptions {
   readonly retryDelayMs?: number | undefined;
 }
 
-/** An `INVALID_CONFIG` error about one key. */
-export function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
-}
-
-function configString(config: PluginConfig, key: string): string | undefined {
-  const value = (config[key] ?? "").trim();
-  return value === "" ? undefined : value;
-}
-
 /**
  * Parses `blockSizeInBytes` with Velero's leniency: absent → default; non-numeric or ≤ 0 → default
- * with a warning; above {@link MAX_CONFIG_BLOCK_SIZE} → clamped with a warning. Accepts plain
- * bytes or a KiB/MiB suffix.
+ * with a warning; above {@link MAX_CONFIG_BLOCK_SIZE} → clamped with a warning. Accepts the
+ * shared size syntax (`parseSize` of `@stowage/sdk/plugin`: bytes, or a KiB/MiB/GiB suffix).
  */
 export function parseBlockSize(raw: string | undefined, logger?: Logger): number {
   const value = (raw ?? "").trim();
   if (value === "") return DEFAULT_BLOCK_SIZE;
-  const match = /^(\d+)\s*(B|KiB|K|MiB|M)?$/i.exec(value);
-  const unit = (match?.[2] ?? "B").toLowerCase();
-  const bytes = match === null ? NaN : Number(match[1]) * (unit.startsWith("m") ? MiB : unit.startsWith("k") ? KiB : 1);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+  const bytes = parseSize(value);
+  if (bytes === undefined || bytes <= 0) {
     logger?.warn({ blockSizeInBytes: value, used: DEFAULT_BLOCK_SIZE }, "blockSizeInBytes is not a positive number of bytes; using the default");
     return DEFAULT_BLOCK_SIZE;
   }
@@ -163,27 +192,6 @@ export function parseBlockSize(raw: string | undefined, logger?: Logger): number
     return MAX_CONFIG_BLOCK_SIZE;
   }
   return bytes;
-}
-
-async function parseCaCert(config: PluginConfig): Promise<string | undefined> {
-  const raw = configString(config, "caCert");
-  if (raw === undefined) return undefined;
-  if (raw.includes("-----BEGIN")) return raw;
-  let text: string;
-  try {
-    text = await readFile(raw, "utf8");
-  } catch (error) {
-    throw invalidConfig("caCert", `caCert must be PEM text or the path of a PEM file; cannot read ${JSON.stringify(raw)}`, error);
-  }
-  if (!text.includes("-----BEGIN")) throw invalidConfig("caCert", `caCert file ${JSON.stringify(raw)} holds no PEM certificate`);
-  return text;
-}
-
-
-function parseEndpoint(config: PluginConfig, accountName: string): string | undefined {
-  const raw = configString(config, "storageAccountURI");
-  if (raw === undefined) return undefined;
-  return normaliseEndpoint(raw, accountName);
 }
 
 /** Validates a blob endpoint (http or https, no query) and strips trailing slashes. */
@@ -219,37 +227,33 @@ function normaliseEndpoint(raw: string, accountName: string): string {
  * fails (logged at debug level), `https://<account>.blob.<cloud's storage suffix>`.
  */
 export async function configureBlobStore(config: PluginConfig, options: ConfigureBlobStoreOptions = {}): Promise<BlobStoreSettings> {
-  validateConfig(config, BLOB_CONFIG_KEYS);
+  const cfg = BLOB_CONFIG.parse(config);
   options.signal?.throwIfAborted();
   const env = options.env ?? process.env;
-  const accountName = configString(config, "storageAccount") ?? "";
+  const accountName = cfg.storageAccount ?? "";
   if (!/^[a-z0-9]{3,24}$/.test(accountName)) {
     throw invalidConfig("storageAccount", `storageAccount ${JSON.stringify(accountName)} is not a storage account name (3–24 lower-case letters and digits)`);
   }
-  const uploadConcurrency = configInteger(config, "uploadConcurrency", DEFAULT_UPLOAD_CONCURRENCY);
-  if (uploadConcurrency < 1 || uploadConcurrency > MAX_UPLOAD_CONCURRENCY) {
-    throw invalidConfig("uploadConcurrency", `uploadConcurrency must be 1 to ${MAX_UPLOAD_CONCURRENCY}, got ${uploadConcurrency}`);
-  }
-  const timeouts = parseBackendTimeouts(config);
-  const maxRetries = configInteger(config, "maxRetries", 3);
-  if (maxRetries > 20) throw invalidConfig("maxRetries", `maxRetries must be 0 to 20, got ${maxRetries}`);
-  const useAAD = configBoolean(config, "useAAD", false);
-  const blockSize = parseBlockSize(config.blockSizeInBytes, options.logger);
-  const ca = await parseCaCert(config);
-  const configuredEndpoint = parseEndpoint(config, accountName);
-  const resourceManagerEndpoint = configHttpsUrl(config, "resourceManagerEndpoint");
+  const uploadConcurrency = cfg.uploadConcurrency;
+  const timeouts = backendTimeouts(cfg);
+  const maxRetries = cfg.maxRetries;
+  const useAAD = cfg.useAAD;
+  const blockSize = parseBlockSize(cfg.blockSizeInBytes, options.logger);
+  const ca = await readCaCert(cfg.caCert);
+  const configuredEndpoint = cfg.storageAccountURI === undefined ? undefined : normaliseEndpoint(cfg.storageAccountURI, accountName);
+  const resourceManagerEndpoint = cfg.resourceManagerEndpoint;
 
   // An explicit credentialsFile must exist; $AZURE_CREDENTIALS_FILE may be absent (Velero's rule).
-  const credentialsPath = configString(config, "credentialsFile") ?? env.AZURE_CREDENTIALS_FILE;
-  const values = await loadCredentialsFile(configString(config, "credentialsFile"), env);
-  const authority = configString(config, "activeDirectoryAuthorityURI");
+  const credentialsPath = cfg.credentialsFile ?? env.AZURE_CREDENTIALS_FILE;
+  const values = await loadCredentialsFile(cfg.credentialsFile, env);
+  const authority = cfg.activeDirectoryAuthorityURI;
   const cloud = resolveCloud(values.AZURE_CLOUD_NAME, authority);
   const agents = createBackendAgents({ timeouts, https: ca === undefined ? undefined : { ca: [...rootCertificates, ca] } });
   // Resource Manager and Entra ID requests are bounded one by one (their calls are the SDKs').
   const armHttpClient = timedHttpClient({ timeouts, caCert: ca, perAttemptTimeout: true });
   const arm = armClientSettings(cloud, { endpointOverride: resourceManagerEndpoint, maxRetries, retryDelayMs: options.retryDelayMs, caCert: ca, httpClient: armHttpClient });
-  const subscriptionId = configString(config, "subscriptionId") ?? ((values.AZURE_SUBSCRIPTION_ID ?? "").trim() || undefined);
-  const resourceGroup = configString(config, "resourceGroup") ?? ((values.AZURE_RESOURCE_GROUP ?? "").trim() || undefined);
+  const subscriptionId = cfg.subscriptionId ?? ((values.AZURE_SUBSCRIPTION_ID ?? "").trim() || undefined);
+  const resourceGroup = cfg.resourceGroup ?? ((values.AZURE_RESOURCE_GROUP ?? "").trim() || undefined);
   const location: StorageAccountLocation | undefined =
     subscriptionId === undefined || resourceGroup === undefined ? undefined : { subscriptionId, resourceGroup, accountName };
   const fileName = credentialsPath === undefined || credentialsPath === "" ? "(none configured: set credentialsFile or AZURE_CREDENTIALS_FILE)" : JSON.stringify(credentialsPath);
@@ -265,7 +269,7 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
   // Resource Manager calls made during init get the same deadline as a data call.
   const armSignal = (what: string): AbortSignal => requestDeadline(options.signal, timeouts.requestTimeoutMs, what).signal;
 
-  const keyName = configString(config, "storageAccountKeyEnvVar");
+  const keyName = cfg.storageAccountKeyEnvVar;
   let credential: StorageSharedKeyCredential | AnonymousCredential | TokenCredential;
   let auth: BlobAuthKind;
   let sharedKey: StorageSharedKeyCredential | undefined;

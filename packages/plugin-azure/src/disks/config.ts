@@ -7,9 +7,21 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
-import { backendTimeoutConfigKeys, configBoolean, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
-import { readFile } from "node:fs/promises";
-import { armClientOptions, armClientSettings, configHttpsUrl } from "../shared/arm.js";
+import {
+  backendTimeoutDeclarations,
+  backendTimeouts,
+  configString,
+  custom,
+  defineConfig,
+  duration,
+  flag,
+  invalidConfig,
+  parseDuration as sdkParseDuration,
+  readCaCert,
+  text,
+  type BackendTimeouts,
+} from "@stowage/sdk/plugin";
+import { armClientOptions, armClientSettings, httpsUrl } from "../shared/arm.js";
 import { createTokenCredential, loadCredentialsFile, resolveCloud, type AzureCloud, type EnvironmentMap } from "../shared/credentials.js";
 import { timedHttpClient, type TimedHttpClient } from "../shared/http-client.js";
 
@@ -18,28 +30,66 @@ export const DEFAULT_API_TIMEOUT_MS = 2 * 60_000;
 /** Default `pollInterval`: pause between polls of a long-running operation, as in Velero. */
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
-/** The configuration keys of the Managed Disks BlockStore. */
-export const DISKS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "subscriptionId", description: "Subscription of the snapshots. Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
-  { name: "resourceGroup", description: "Resource group of the snapshots. Default: AZURE_RESOURCE_GROUP of the credentials file." },
-  {
-    name: "apiTimeout",
+/** The configuration of the Managed Disks BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const DISKS_CONFIG = defineConfig({
+  subscriptionId: {
+    docs: "Subscription of new snapshots",
+    default: "`AZURE_SUBSCRIPTION_ID`", value: text(), description: "Subscription of the snapshots. Default: AZURE_SUBSCRIPTION_ID of the credentials file." },
+  resourceGroup: {
+    docs: "Resource group of new snapshots (and of listings)",
+    default: "`AZURE_RESOURCE_GROUP`", value: text(), description: "Resource group of the snapshots. Default: AZURE_RESOURCE_GROUP of the credentials file." },
+  apiTimeout: {
+    docs: "Longest wait for one call, including Azure's long-running operation; a Go duration (`90s`, `2m`, `1h30m`, `500ms`) or plain seconds",
+    default: "`2m`",
+    value: duration({ default: DEFAULT_API_TIMEOUT_MS, min: 1000, outOfRange: tooShort(1000) }),
     description: "Longest wait for a snapshot, restore or delete operation, as a duration (90s, 2m, 1h30m). Default 2m.",
   },
-  { name: "incremental", description: "true for incremental snapshots, false for full ones. Default: the API's default (full)." },
-  { name: "tags", description: "Extra tags for every snapshot, as k1=v1,k2=v2. The caller's tags win over them, they win over the disk's." },
-  {
-    name: "credentialsFile",
+  incremental: {
+    docs: "`true` for incremental snapshots, `false` for full ones",
+    default: "unset (Azure's default: full)", value: flag(), description: "true for incremental snapshots, false for full ones. Default: the API's default (full)." },
+  tags: {
+    docs: "Extra snapshot tags, `k1=v1,k2=v2`",
+    value: custom({ syntax: "k1=v1,k2=v2", parse: (value) => parseTags(value) }),
+    description: "Extra tags for every snapshot, as k1=v1,k2=v2. The caller's tags win over them, they win over the disk's.",
+  },
+  credentialsFile: {
+    docs: "Dotenv file (Velero's format). **Must** set `AZURE_SUBSCRIPTION_ID` and `AZURE_RESOURCE_GROUP`: where the cluster's disks are, and where restored disks go. Also `AZURE_CLOUD_NAME` and the identity (below). An explicit file that cannot be read fails `init`; a missing file named only by `$AZURE_CREDENTIALS_FILE` counts as empty.",
+    default: "`$AZURE_CREDENTIALS_FILE`",
+    value: text(),
     description:
       "dotenv credentials file: AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP (where the cluster's disks are, required), AZURE_CLOUD_NAME, and AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET or a client certificate. Default $AZURE_CREDENTIALS_FILE.",
   },
-  { name: "resourceManagerEndpoint", description: "Resource Manager endpoint override (https), for private clouds and tests. Default: the cloud's." },
-  { name: "activeDirectoryAuthorityURI", description: "Entra ID authority host override (https), for private clouds and tests. Default: the cloud's." },
-  { name: "caCert", description: "Extra CA certificates (PEM text or the path of a PEM file) trusted for Resource Manager and Entra ID." },
-  { name: "pollInterval", description: "Pause between polls of a long-running operation, as a duration (e.g. 500ms). Default 5s." },
+  resourceManagerEndpoint: {
+    docs: "Resource Manager endpoint, `https` only (private clouds, tests)",
+    default: "the cloud's", value: httpsUrl(), description: "Resource Manager endpoint override (https), for private clouds and tests. Default: the cloud's." },
+  activeDirectoryAuthorityURI: {
+    docs: "Entra ID authority host, `https` only; a host that is not a known cloud's gets MSAL instance discovery turned off",
+    default: "the cloud's", value: httpsUrl(), description: "Entra ID authority host override (https), for private clouds and tests. Default: the cloud's." },
+  caCert: {
+    docs: "Extra CA certificates (PEM text or a PEM file path) trusted for Resource Manager and Entra ID", value: text(), description: "Extra CA certificates (PEM text or the path of a PEM file) trusted for Resource Manager and Entra ID." },
+  pollInterval: {
+    docs: "Pause between polls of a long-running operation (tests use `20ms`)",
+    default: "`5s`",
+    value: duration({ default: DEFAULT_POLL_INTERVAL_MS, min: 10, outOfRange: tooShort(10) }),
+    description: "Pause between polls of a long-running operation, as a duration (e.g. 500ms). Default 5s.",
+  },
   // Per request to Resource Manager and Entra ID (each attempt); apiTimeout bounds the whole operation.
-  ...backendTimeoutConfigKeys(),
-];
+  ...backendTimeoutDeclarations(undefined, {
+    connectTimeoutSeconds: "Every Resource Manager and Entra ID request: longest wait for a connection. Default 10.",
+    requestTimeoutSeconds: "Every Resource Manager and Entra ID request: longest wait for each try's answer (apiTimeout bounds the whole operation). Default 120.",
+    idleTimeoutSeconds: "Every Resource Manager and Entra ID request: longest silence on the connection. Default 60.",
+  }),
+});
+
+/** The configuration keys of the Managed Disks BlockStore. */
+export const DISKS_CONFIG_KEYS: readonly ConfigKeySpec[] = DISKS_CONFIG.keys;
+
+function tooShort(minMs: number): (key: string, value: string) => string {
+  return (key, value) => `${key} ${JSON.stringify(value)} is too short; use at least ${String(minMs)}ms`;
+}
 
 /** The parsed configuration. */
 export interface DisksSettings {
@@ -85,38 +135,13 @@ export interface ParseDisksConfigOptions {
   readonly maxRetries?: number | undefined;
 }
 
-/** An `INVALID_CONFIG` error about one key. */
-export function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
-}
-
-function configString(config: PluginConfig, key: string): string | undefined {
-  const value = (config[key] ?? "").trim();
-  return value === "" ? undefined : value;
-}
-
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /**
  * Parses a Go-style duration (`90s`, `2m`, `1h30m`, `1.5h`, `500ms`) into milliseconds. A bare
- * number is taken as seconds. Returns `undefined` when the text is not a duration.
+ * number is taken as seconds. Returns `undefined` when the text is not a duration. Kept for callers
+ * of the old API: it is `parseDuration` of `@stowage/sdk/plugin`, the one duration syntax of every plugin.
  */
 export function parseDuration(text: string): number | undefined {
-  const value = text.trim();
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  if (!/^(\d+(\.\d+)?(ns|us|µs|μs|ms|s|m|h))+$/.test(value)) return undefined;
-  let total = 0;
-  for (const part of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g)) total += Number(part[1]) * (UNIT_MS[part[2] ?? "s"] ?? 0);
-  return total;
-}
-
-function configDuration(config: PluginConfig, key: string, defaultMs: number, minMs: number): number {
-  const raw = configString(config, key);
-  if (raw === undefined) return defaultMs;
-  const ms = parseDuration(raw);
-  if (ms === undefined) throw invalidConfig(key, `${key} ${JSON.stringify(raw)} is not a duration; use e.g. 90s, 2m or 1h30m`);
-  if (ms < minMs) throw invalidConfig(key, `${key} ${JSON.stringify(raw)} is too short; use at least ${String(minMs)}ms`);
-  return ms;
+  return sdkParseDuration(text, "s");
 }
 
 /**
@@ -136,40 +161,23 @@ export function parseTags(text: string | undefined): Record<string, string> {
   return out;
 }
 
-async function parseCaCert(config: PluginConfig): Promise<string | undefined> {
-  const raw = configString(config, "caCert");
-  if (raw === undefined) return undefined;
-  if (raw.includes("-----BEGIN")) return raw;
-  let text: string;
-  try {
-    text = await readFile(raw, "utf8");
-  } catch (error) {
-    throw invalidConfig("caCert", `caCert must be PEM text or the path of a PEM file; cannot read ${JSON.stringify(raw)}`, error);
-  }
-  if (!text.includes("-----BEGIN")) throw invalidConfig("caCert", `caCert file ${JSON.stringify(raw)} holds no PEM certificate`);
-  return text;
-}
-
 /** Validates an `init` configuration, reads the credentials file and prepares the clients; problems fail with `INVALID_CONFIG`. */
 export async function parseDisksConfig(config: PluginConfig, options: ParseDisksConfigOptions = {}): Promise<DisksSettings> {
-  validateConfig(config, DISKS_CONFIG_KEYS);
+  const cfg = DISKS_CONFIG.parse(config);
   const env = options.env ?? process.env;
-  const apiTimeoutMs = configDuration(config, "apiTimeout", DEFAULT_API_TIMEOUT_MS, 1000);
-  const pollIntervalMs = configDuration(config, "pollInterval", DEFAULT_POLL_INTERVAL_MS, 10);
-  const incremental = configString(config, "incremental") === undefined ? undefined : configBoolean(config, "incremental", false);
-  const tags = parseTags(config.tags);
-  const timeouts = parseBackendTimeouts(config);
-  const ca = await parseCaCert(config);
-  const authority = configHttpsUrl(config, "activeDirectoryAuthorityURI");
-  const endpointOverride = configHttpsUrl(config, "resourceManagerEndpoint");
+  const { apiTimeout: apiTimeoutMs, pollInterval: pollIntervalMs, incremental, tags } = cfg;
+  const timeouts = backendTimeouts(cfg);
+  const ca = await readCaCert(cfg.caCert);
+  const authority = cfg.activeDirectoryAuthorityURI;
+  const endpointOverride = cfg.resourceManagerEndpoint;
 
-  const values = await loadCredentialsFile(configString(config, "credentialsFile"), env);
+  const values = await loadCredentialsFile(cfg.credentialsFile, env);
   const cloud = resolveCloud(values.AZURE_CLOUD_NAME, authority);
   const diskSubscriptionId = (values.AZURE_SUBSCRIPTION_ID ?? "").trim();
   const diskResourceGroup = (values.AZURE_RESOURCE_GROUP ?? "").trim();
   const missing = [diskSubscriptionId === "" ? "AZURE_SUBSCRIPTION_ID" : "", diskResourceGroup === "" ? "AZURE_RESOURCE_GROUP" : ""].filter((k) => k !== "");
   if (missing.length > 0) {
-    const where = configString(config, "credentialsFile") ?? env.AZURE_CREDENTIALS_FILE;
+    const where = cfg.credentialsFile ?? env.AZURE_CREDENTIALS_FILE;
     throw new StowageError(
       Code.InvalidArgument,
       `the credentials file ${where === undefined || where === "" ? "(none configured: set credentialsFile or AZURE_CREDENTIALS_FILE)" : JSON.stringify(where)} must set ${missing.join(" and ")}: they locate the cluster's disks`,
@@ -187,8 +195,8 @@ export async function parseDisksConfig(config: PluginConfig, options: ParseDisks
     endpoint,
     diskSubscriptionId,
     diskResourceGroup,
-    snapshotSubscriptionId: configString(config, "subscriptionId") ?? diskSubscriptionId,
-    snapshotResourceGroup: configString(config, "resourceGroup") ?? diskResourceGroup,
+    snapshotSubscriptionId: cfg.subscriptionId ?? diskSubscriptionId,
+    snapshotResourceGroup: cfg.resourceGroup ?? diskResourceGroup,
     apiTimeoutMs,
     apiTimeoutText: configString(config, "apiTimeout") ?? "2m",
     pollIntervalMs,

@@ -7,30 +7,27 @@
  * @packageDocumentation
  */
 import type { HttpClient } from "@azure/core-rest-pipeline";
-import { Code, Reason, StowageError, type PluginConfig } from "@stowage/sdk";
+import type { PluginConfig } from "@stowage/sdk";
+import { readConfigValue, url, type ConfigValue } from "@stowage/sdk/plugin";
 import { rootCertificates } from "node:tls";
 import type { AzureCloud } from "./credentials.js";
 
 /**
- * Reads an https URL from a configuration key (trailing slashes removed), or `undefined` when the
- * key is absent or blank. A value that is not a URL, or not https (bearer tokens are never sent
- * over plain http), fails with `INVALID_ARGUMENT`/`INVALID_CONFIG` naming the key.
+ * An https URL (trailing slashes removed), or `undefined` when the key is absent or blank. A value
+ * that is not a URL, or not https (bearer tokens are never sent over plain http), fails with
+ * `INVALID_ARGUMENT`/`INVALID_CONFIG` naming the key.
  */
+export function httpsUrl(): ConfigValue<string | undefined> {
+  return url({
+    schemes: ["https"],
+    example: "https://management.azure.com",
+    badScheme: (key, value) => `${key} ${JSON.stringify(value)} must be an https URL: Azure bearer tokens are never sent over plain http (use caCert for a private CA)`,
+  });
+}
+
+/** Reads an {@link httpsUrl} from a configuration key. */
 export function configHttpsUrl(config: PluginConfig, key: string): string | undefined {
-  const value = (config[key] ?? "").trim();
-  if (value === "") return undefined;
-  const invalid = (message: string, cause?: unknown): StowageError =>
-    new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch (error) {
-    throw invalid(`${key} ${JSON.stringify(value)} is not a URL; use e.g. https://management.azure.com`, error);
-  }
-  if (url.protocol !== "https:") {
-    throw invalid(`${key} ${JSON.stringify(value)} must be an https URL: Azure bearer tokens are never sent over plain http (use caCert for a private CA)`);
-  }
-  return value.replace(/\/+$/, "");
+  return readConfigValue(config, key, httpsUrl());
 }
 
 /** Settings of the Resource Manager clients of one plugin instance. */

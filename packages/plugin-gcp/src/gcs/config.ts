@@ -6,7 +6,7 @@
  */
 import { Storage } from "@google-cloud/storage";
 import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
-import { backendTimeoutConfigKeys, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
+import { backendTimeoutDeclarations, backendTimeouts, custom, defineConfig, invalidConfig, parseSize, text, url, type BackendTimeouts, type ConfigValue } from "@stowage/sdk/plugin";
 import { GoogleAuth } from "google-auth-library";
 import { createSign } from "node:crypto";
 import { loadGoogleCredentials, METADATA_SERVER_CREDENTIALS, type GoogleCredentials } from "../shared/credentials.js";
@@ -21,23 +21,69 @@ export const DEFAULT_CHUNK_SIZE = 8 * MiB;
 /** Largest `chunkSize`: 256 MiB. */
 export const MAX_CHUNK_SIZE = 256 * MiB;
 
-/** Keys of the Cloud Storage ObjectStore (`stowage.io/gcp`). */
-export const GCS_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "bucket", description: "The bucket (set by Velero). Calls name their bucket themselves." },
-  { name: "prefix", description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
-  { name: "credentialsFile", description: "Google credentials JSON: a service-account key, external_account (workload identity federation), authorized_user or impersonated_service_account. Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server / GKE Workload Identity)." },
-  { name: "kmsKeyName", description: "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) every object is written with (CMEK)." },
-  { name: "serviceAccount", description: "Email of the service account that signs URLs through the IAM signBlob API when the credentials hold no private key. Default: the account the credentials act as (the metadata server's, or the impersonated one). Ignored with a service-account key file." },
-  { name: "storeEndpoint", description: "Cloud Storage endpoint, e.g. https://storage-xyz.p.googleapis.com (Private Service Connect) or an emulator's http://127.0.0.1:4443. Default: https://storage.<universeDomain>." },
-  { name: "universeDomain", description: "Google Cloud universe. Default googleapis.com." },
-  { name: "caCert", description: "Accepted for Velero compatibility and ignored (as in Velero's GCP plugin); trust a private CA with NODE_EXTRA_CA_CERTS." },
-  { name: "signingEndpoint", description: "Base URL of the IAM Credentials API used by signBlob. Default https://iamcredentials.<universeDomain>." },
-  { name: "publicUrl", description: "Base URL put in signed URLs instead of the storage endpoint (e.g. an address the CLI can reach)." },
-  { name: "chunkSize", description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request." },
+const UNIVERSE_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
+const KMS_KEY_RE = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+(\/cryptoKeyVersions\/[^/]+)?$/;
+const EMAIL_RE = /^[^@\s]+@[^@\s]+$/;
+
+/** An http(s) endpoint; a bare host name gets `https://`; no query or fragment. */
+const endpoint = (): ConfigValue<string | undefined> => url({ bareHost: true, noQuery: true, example: "https://storage.example.com" });
+
+/** The configuration of the Cloud Storage ObjectStore (`stowage.io/gcp`), declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const GCS_CONFIG = defineConfig({
+  bucket: {
+    docs: "Set by Velero; accepted (calls name their bucket themselves)", value: text(), description: "The bucket (set by Velero). Calls name their bucket themselves." },
+  prefix: {
+    docs: "Set by Velero; accepted and ignored (the caller puts it in keys)", value: text(), description: "Accepted and ignored (the caller applies the prefix to keys itself)." },
+  credentialsFile: {
+    docs: "Google credentials JSON (see below)",
+    default: "Application Default Credentials", value: text(), description: "Google credentials JSON: a service-account key, external_account (workload identity federation), authorized_user or impersonated_service_account. Default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server / GKE Workload Identity)." },
+  kmsKeyName: {
+    docs: "Cloud KMS key every object is written with (CMEK), `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`; another shape fails `init`. Sent as the `kmsKeyName` parameter of every upload",
+    value: text({ pattern: KMS_KEY_RE, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a Cloud KMS key name; use projects/P/locations/L/keyRings/R/cryptoKeys/K` }),
+    description: "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) every object is written with (CMEK).",
+  },
+  serviceAccount: {
+    docs: "Email of the service account that signs URLs through the IAM Credentials `signBlob` API when the credentials hold no private key. Ignored with a service-account key (the key signs)",
+    default: "the account the credentials act as",
+    value: text({ pattern: EMAIL_RE, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a service-account email; use e.g. velero@my-project.iam.gserviceaccount.com` }),
+    description: "Email of the service account that signs URLs through the IAM signBlob API when the credentials hold no private key. Default: the account the credentials act as (the metadata server's, or the impersonated one). Ignored with a service-account key file.",
+  },
+  storeEndpoint: {
+    docs: "Cloud Storage endpoint: Private Service Connect (`https://storage-xyz.p.googleapis.com`), or an emulator (`http://127.0.0.1:4443`). A bare host name gets `https://`",
+    default: "`https://storage.<universeDomain>`", value: endpoint(), description: "Cloud Storage endpoint, e.g. https://storage-xyz.p.googleapis.com (Private Service Connect) or an emulator's http://127.0.0.1:4443. Default: https://storage.<universeDomain>." },
+  universeDomain: {
+    docs: "Google Cloud universe; a credentials file of another universe fails `init`",
+    default: "`googleapis.com`",
+    value: text({ pattern: UNIVERSE_RE, invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a domain name; use e.g. googleapis.com` }),
+    description: "Google Cloud universe. Default googleapis.com.",
+  },
+  caCert: {
+    docs: "Accepted and ignored, as in Velero's GCP plugin; trust a private CA with `NODE_EXTRA_CA_CERTS`", value: text(), description: "Accepted for Velero compatibility and ignored (as in Velero's GCP plugin); trust a private CA with NODE_EXTRA_CA_CERTS." },
+  signingEndpoint: {
+    docs: "Base URL of the IAM Credentials API (`/v1/projects/-/serviceAccounts/<email>:signBlob`)",
+    default: "`https://iamcredentials.<universeDomain>`", value: endpoint(), description: "Base URL of the IAM Credentials API used by signBlob. Default https://iamcredentials.<universeDomain>." },
+  publicUrl: {
+    docs: "Base URL put in signed URLs, for clients that reach the store at another address",
+    default: "the storage endpoint", value: endpoint(), description: "Base URL put in signed URLs instead of the storage endpoint (e.g. an address the CLI can reach)." },
+  chunkSize: {
+    docs: "Resumable-upload chunk, bytes or `<n>KiB`/`<n>MiB`: a multiple of 256 KiB, at most 256 MiB. Bodies up to this size go in one request; it bounds the memory of an upload",
+    default: "`8MiB`",
+    value: custom({ syntax: "size", defaultText: "8MiB", parse: (value) => parseChunkSize(value) }),
+    description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request.",
+  },
   // No connectTimeoutSeconds: the Cloud Storage library opens its connections itself; they are
   // bounded by requestTimeoutSeconds.
-  ...backendTimeoutConfigKeys(["requestTimeoutSeconds", "idleTimeoutSeconds"]),
-];
+  ...backendTimeoutDeclarations(["requestTimeoutSeconds", "idleTimeoutSeconds"], {
+    requestTimeoutSeconds: "Longest wait for one call that is not a transfer (metadata, a list page, a delete, signing through `signBlob`), retries included. Default 120.",
+    idleTimeoutSeconds: "Longest a put or a read's body may move no data (Cloud Storage takes no chunk and sends no answer, or sends nothing while the reader waits). Default 60.",
+  }),
+});
+
+/** Keys of the Cloud Storage ObjectStore (`stowage.io/gcp`). */
+export const GCS_CONFIG_KEYS: readonly ConfigKeySpec[] = GCS_CONFIG.keys;
 
 /** Signing locally with a service-account key. */
 export interface KeyUrlSigner {
@@ -90,46 +136,15 @@ export interface GcsStoreSettings {
   readonly timeouts: BackendTimeouts;
 }
 
-function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, ...(cause === undefined ? {} : { cause }) });
-}
-
-function configString(config: PluginConfig, key: string): string | undefined {
-  const value = (config[key] ?? "").trim();
-  return value === "" ? undefined : value;
-}
-
-/** An absolute http(s) URL without trailing slash; a bare host name gets `https://`. */
-function configUrl(config: PluginConfig, key: string): string | undefined {
-  const raw = configString(config, key);
-  if (raw === undefined) return undefined;
-  const value = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch (error) {
-    throw invalidConfig(key, `${key} ${JSON.stringify(raw)} is not a URL or host name; use e.g. https://storage.example.com`, error);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidConfig(key, `${key} ${JSON.stringify(raw)} must use the http or https scheme`);
-  if (url.search !== "" || url.hash !== "") throw invalidConfig(key, `${key} ${JSON.stringify(raw)} must not have a query or fragment`);
-  return value.replace(/\/+$/, "");
-}
-
-/** Parses `chunkSize`: bytes, or a number with a KiB/MiB suffix; a multiple of 256 KiB up to 256 MiB. */
+/** Parses `chunkSize` in the shared size syntax (`parseSize`: bytes, or a KiB/MiB/GiB suffix); a multiple of 256 KiB up to 256 MiB. */
 export function parseChunkSize(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_CHUNK_SIZE;
-  const match = /^(\d+)\s*(B|KiB|Ki|MiB|Mi)?$/.exec(raw);
-  const units: Record<string, number> = { B: 1, KiB: KiB, Ki: KiB, MiB: MiB, Mi: MiB };
-  const size = match === null ? Number.NaN : Number(match[1]) * (units[match[2] ?? "B"] ?? 1);
+  const size = parseSize(raw) ?? Number.NaN;
   if (!(size >= CHUNK_GRANULARITY && size <= MAX_CHUNK_SIZE && size % CHUNK_GRANULARITY === 0)) {
     throw invalidConfig("chunkSize", `chunkSize must be a multiple of 256KiB between 256KiB and 256MiB (bytes, or with a KiB/MiB suffix), got ${JSON.stringify(raw)}`);
   }
   return size;
 }
-
-const UNIVERSE_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
-const KMS_KEY_RE = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+(\/cryptoKeyVersions\/[^/]+)?$/;
-const EMAIL_RE = /^[^@\s]+@[^@\s]+$/;
 
 /** Failures of {@link UrlSigningAuth.sign}, by message: `@google-cloud/storage` re-wraps them as `SigningError`s with the same message. */
 const signingFailures = new Map<string, StowageError>();
@@ -244,25 +259,11 @@ export function chooseSigner(credentials: GoogleCredentials, serviceAccount: str
  * @throws StowageError `INVALID_ARGUMENT`/`INVALID_CONFIG` naming the key at fault.
  */
 export async function configureGcs(config: PluginConfig, signal?: AbortSignal): Promise<GcsStoreSettings> {
-  validateConfig(config, GCS_CONFIG_KEYS);
-  const universeDomain = configString(config, "universeDomain");
-  if (universeDomain !== undefined && !UNIVERSE_RE.test(universeDomain)) {
-    throw invalidConfig("universeDomain", `universeDomain ${JSON.stringify(universeDomain)} is not a domain name; use e.g. googleapis.com`);
-  }
-  const kmsKeyName = configString(config, "kmsKeyName");
-  if (kmsKeyName !== undefined && !KMS_KEY_RE.test(kmsKeyName)) {
-    throw invalidConfig("kmsKeyName", `kmsKeyName ${JSON.stringify(kmsKeyName)} is not a Cloud KMS key name; use projects/P/locations/L/keyRings/R/cryptoKeys/K`);
-  }
-  const serviceAccount = configString(config, "serviceAccount");
-  if (serviceAccount !== undefined && !EMAIL_RE.test(serviceAccount)) {
-    throw invalidConfig("serviceAccount", `serviceAccount ${JSON.stringify(serviceAccount)} is not a service-account email; use e.g. velero@my-project.iam.gserviceaccount.com`);
-  }
-  const storeEndpoint = configUrl(config, "storeEndpoint");
-  const publicUrl = configUrl(config, "publicUrl");
-  const signingEndpoint = configUrl(config, "signingEndpoint") ?? `https://iamcredentials.${universeDomain ?? "googleapis.com"}`;
-  const chunkSize = parseChunkSize(configString(config, "chunkSize"));
-  const timeouts = parseBackendTimeouts(config);
-  const credentials = await loadGoogleCredentials({ credentialsFile: configString(config, "credentialsFile"), universeDomain, signal });
+  const cfg = GCS_CONFIG.parse(config);
+  const { universeDomain, kmsKeyName, serviceAccount, storeEndpoint, publicUrl, chunkSize } = cfg;
+  const signingEndpoint = cfg.signingEndpoint ?? `https://iamcredentials.${universeDomain ?? "googleapis.com"}`;
+  const timeouts = backendTimeouts(cfg);
+  const credentials = await loadGoogleCredentials({ credentialsFile: cfg.credentialsFile, universeDomain, signal });
   const common = {
     ...(universeDomain === undefined ? {} : { universeDomain }),
     ...(storeEndpoint === undefined ? {} : { apiEndpoint: storeEndpoint, useAuthWithCustomEndpoint: true }),

@@ -5,26 +5,83 @@
  * @packageDocumentation
  */
 import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { Code, Reason, StowageError } from "@stowage/sdk";
-import { backendTimeoutConfigKeys, configInteger, parseBackendTimeouts, validateConfig, type BackendTimeouts } from "@stowage/sdk/plugin";
+import { backendTimeoutDeclarations, backendTimeouts, custom, defineConfig, duration, invalidConfig, text, type BackendTimeouts, type ConfigValue } from "@stowage/sdk/plugin";
 import type { GoogleAuth } from "google-auth-library";
 import { loadGoogleCredentials } from "../shared/credentials.js";
 import { labelKey, labelValue } from "./labels.js";
 
-/** The configuration keys of the Persistent Disk BlockStore. */
-export const PD_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "project", description: "Project that holds the snapshots (new ones are created there). Default: volumeProject." },
-  { name: "volumeProject", description: "Project of the disks (snapshotted and restored). Default: the credentials' project." },
-  { name: "snapshotLocation", description: "Storage location of new snapshots (a region or multi-region such as us-central1 or us). Default: Compute Engine's choice near the disk." },
-  { name: "snapshotType", description: "STANDARD (default) or ARCHIVE, in any letter case." },
-  { name: "credentialsFile", description: "Google credentials JSON (service-account key, external_account, authorized_user). Default: Application Default Credentials." },
-  { name: "labels", description: "Extra Compute Engine labels for new snapshots and restored disks: k1=v1,k2=v2 (lower-case letters, digits, _ and -)." },
-  { name: "computeEndpoint", description: "Compute Engine API endpoint, http(s)://host[:port], for Private Service Connect or tests. Default: https://compute.googleapis.com." },
-  { name: "operationTimeoutSeconds", description: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED. Default: 600." },
+const PROJECT_RE = /^(?:[a-z][-a-z0-9.:]{4,61}[a-z0-9]|[a-z][-a-z0-9]{4,28}[a-z0-9])$/;
+
+/** A Google Cloud project ID. */
+const projectId = (): ConfigValue<string | undefined> =>
+  text({
+    pattern: PROJECT_RE,
+    invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a Google Cloud project ID (6 to 30 lower-case letters, digits and hyphens, starting with a letter)`,
+  });
+
+/** The configuration of the Persistent Disk BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const PD_CONFIG = defineConfig({
+  project: {
+    docs: "Project that holds the snapshots; new snapshots are created there (as Velero's code does, whatever its docs say)",
+    default: "`volumeProject`", value: projectId(), description: "Project that holds the snapshots (new ones are created there). Default: volumeProject." },
+  volumeProject: {
+    docs: "Project of the disks that are snapshotted and of the restored disks",
+    default: "the credentials' project (`project_id` of the key file, else Application Default Credentials)", value: projectId(), description: "Project of the disks (snapshotted and restored). Default: the credentials' project." },
+  snapshotLocation: {
+    docs: "Storage location of new snapshots (`us-central1`, `us`, ...), sent as `storageLocations`",
+    default: "Compute Engine's choice near the disk",
+    value: text({
+      pattern: /^[a-z][a-z0-9-]{0,62}$/,
+      invalid: (key, value) => `${key} ${JSON.stringify(value)} is not a Cloud Storage location (for example us-central1 or us)`,
+    }),
+    description: "Storage location of new snapshots (a region or multi-region such as us-central1 or us). Default: Compute Engine's choice near the disk.",
+  },
+  snapshotType: {
+    docs: "`STANDARD` or `ARCHIVE`, any letter case; anything else fails `init`",
+    default: "`STANDARD`",
+    value: custom({
+      syntax: "`STANDARD` or `ARCHIVE` (any case)",
+      defaultText: "STANDARD",
+      parse: (value, key): "STANDARD" | "ARCHIVE" => {
+        const type = (value ?? "STANDARD").toUpperCase();
+        if (type !== "STANDARD" && type !== "ARCHIVE") throw invalidConfig(key, `${key} must be STANDARD or ARCHIVE, got ${JSON.stringify(value)}`);
+        return type;
+      },
+    }),
+    description: "STANDARD (default) or ARCHIVE, in any letter case.",
+  },
+  credentialsFile: {
+    docs: "Google credentials JSON: `service_account`, `external_account`, `authorized_user`, `impersonated_service_account`, `external_account_authorized_user`, `gdch_service_account`",
+    default: "Application Default Credentials", value: text(), description: "Google credentials JSON (service-account key, external_account, authorized_user). Default: Application Default Credentials." },
+  labels: {
+    docs: "Extra Compute Engine labels for every new snapshot and restored disk: `team=backup,env=prod` (keys start with a lower-case letter; keys and values hold lower-case letters, digits, `_`, `-`, at most 63)",
+    value: custom({ syntax: "k1=v1,k2=v2", parse: (value) => parseLabels(value) }),
+    description: "Extra Compute Engine labels for new snapshots and restored disks: k1=v1,k2=v2 (lower-case letters, digits, _ and -).",
+  },
+  computeEndpoint: {
+    docs: "`http(s)://host[:port]` of the Compute Engine API, for Private Service Connect (`https://compute-myendpoint.p.googleapis.com`) or a test server; no path",
+    default: "`https://compute.googleapis.com`",
+    value: custom({ syntax: "http or https URL", parse: (value) => (value === undefined ? undefined : parseEndpoint(value)) }),
+    description: "Compute Engine API endpoint, http(s)://host[:port], for Private Service Connect or tests. Default: https://compute.googleapis.com.",
+  },
+  operationTimeoutSeconds: {
+    default: "`600`",
+    value: duration({ default: 600_000, bareIntegerOnly: true, min: 1000, outOfRange: (key) => `${key} must be at least 1` }),
+    description: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED. Default: 600.",
+    docs: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED: a duration (`10m`) or whole seconds. Default: 600 (10 minutes).",
+  },
   // Per request to Compute Engine, its retries included (the client opens its connections itself,
   // so there is no connect or idle timeout of its own).
-  ...backendTimeoutConfigKeys(["requestTimeoutSeconds"]),
-];
+  ...backendTimeoutDeclarations(["requestTimeoutSeconds"], {
+    requestTimeoutSeconds: "Longest wait for one Compute Engine request, its retries included (each try too). Default 120.",
+  }),
+});
+
+/** The configuration keys of the Persistent Disk BlockStore. */
+export const PD_CONFIG_KEYS: readonly ConfigKeySpec[] = PD_CONFIG.keys;
 
 /** The OAuth scope of the Compute Engine API. */
 export const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
@@ -61,26 +118,6 @@ export interface ComputeClientOptions {
   readonly port?: number;
   /** Scheme of a custom endpoint. */
   readonly protocol?: "http" | "https";
-}
-
-/** An `INVALID_CONFIG` error about one key. */
-export function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
-}
-
-function configString(config: PluginConfig, key: string): string | undefined {
-  const value = (config[key] ?? "").trim();
-  return value === "" ? undefined : value;
-}
-
-const PROJECT_RE = /^(?:[a-z][-a-z0-9.:]{4,61}[a-z0-9]|[a-z][-a-z0-9]{4,28}[a-z0-9])$/;
-
-function configProject(config: PluginConfig, key: string): string | undefined {
-  const value = configString(config, key);
-  if (value !== undefined && !PROJECT_RE.test(value)) {
-    throw invalidConfig(key, `${key} ${JSON.stringify(value)} is not a Google Cloud project ID (6 to 30 lower-case letters, digits and hyphens, starting with a letter)`);
-  }
-  return value;
 }
 
 /** A custom Compute Engine endpoint as the client takes it. */
@@ -130,26 +167,17 @@ export function parseLabels(raw: string | undefined): Record<string, string> {
 
 /** Validates an `init` configuration and loads the credentials; problems fail with `INVALID_CONFIG`. */
 export async function parsePdConfig(config: PluginConfig, signal?: AbortSignal): Promise<PdSettings> {
-  validateConfig(config, PD_CONFIG_KEYS);
-  const rawType = (configString(config, "snapshotType") ?? "STANDARD").toUpperCase();
-  if (rawType !== "STANDARD" && rawType !== "ARCHIVE") throw invalidConfig("snapshotType", `snapshotType must be STANDARD or ARCHIVE, got ${JSON.stringify(config.snapshotType)}`);
-  const snapshotLocation = configString(config, "snapshotLocation");
-  if (snapshotLocation !== undefined && !/^[a-z][a-z0-9-]{0,62}$/.test(snapshotLocation)) {
-    throw invalidConfig("snapshotLocation", `snapshotLocation ${JSON.stringify(snapshotLocation)} is not a Cloud Storage location (for example us-central1 or us)`);
-  }
-  const labels = parseLabels(configString(config, "labels"));
-  const timeouts = parseBackendTimeouts(config);
-  const operationTimeoutSeconds = configInteger(config, "operationTimeoutSeconds", 600);
-  if (operationTimeoutSeconds < 1) throw invalidConfig("operationTimeoutSeconds", "operationTimeoutSeconds must be at least 1");
-  const endpointValue = configString(config, "computeEndpoint");
-  const endpoint = endpointValue === undefined ? undefined : parseEndpoint(endpointValue);
+  const cfg = PD_CONFIG.parse(config);
+  const { snapshotLocation, labels } = cfg;
+  const timeouts = backendTimeouts(cfg);
+  const endpoint = cfg.computeEndpoint;
   // Service-account keys sign their own JWTs (no token endpoint round trip); see shared/credentials.ts.
-  const credentials = await loadGoogleCredentials({ credentialsFile: configString(config, "credentialsFile"), scopes: [COMPUTE_SCOPE], signal });
+  const credentials = await loadGoogleCredentials({ credentialsFile: cfg.credentialsFile, scopes: [COMPUTE_SCOPE], signal });
   const auth = credentials.auth;
   // google-auth-library reads this flag from the GoogleAuth object (not from clientOptions): with it a
   // service-account key signs JWTs carrying the scope itself instead of calling oauth2.googleapis.com.
   auth.useJWTAccessWithScope = true;
-  let volumeProject = configProject(config, "volumeProject") ?? credentials.projectId;
+  let volumeProject = cfg.volumeProject ?? credentials.projectId;
   if (volumeProject === undefined) {
     try {
       volumeProject = await auth.getProjectId();
@@ -157,14 +185,14 @@ export async function parsePdConfig(config: PluginConfig, signal?: AbortSignal):
       throw invalidConfig("volumeProject", `cannot tell the disks' project from the credentials (${error instanceof Error ? error.message : String(error)}); set volumeProject`, error);
     }
   }
-  const project = configProject(config, "project") ?? volumeProject;
+  const project = cfg.project ?? volumeProject;
   return {
     project,
     volumeProject,
     snapshotLocation,
-    snapshotType: rawType,
+    snapshotType: cfg.snapshotType,
     labels,
-    operationTimeoutMs: operationTimeoutSeconds * 1000,
+    operationTimeoutMs: cfg.operationTimeoutSeconds,
     timeouts,
     clientOptions: { auth, projectId: volumeProject, ...(endpoint ?? {}) },
   };

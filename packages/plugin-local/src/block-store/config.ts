@@ -3,22 +3,32 @@
  *
  * @packageDocumentation
  */
-import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { configInteger, validateConfig } from "@stowage/sdk/plugin";
+import type { PluginConfig } from "@stowage/sdk";
+import { defineConfig, duration, text } from "@stowage/sdk/plugin";
 import { resolve } from "node:path";
-import { FILE_CONFIG_KEYS, parseFileSettings, type FileSettings } from "../shared/config.js";
+import { FILE_CONFIG, fileSettings, type FileSettings } from "../shared/config.js";
 
-/** The configuration keys of the local BlockStore. */
-export const BLOCK_STORE_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "root", required: true, description: "Directory holding volumes/ and snapshots/." },
-  { name: "credentialsFile", description: "Accepted and ignored." },
-  {
-    name: "copyDelayMs",
+/** The configuration of the local BlockStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const BLOCK_STORE_CONFIG = defineConfig({
+  root: {
+    docs: "Directory holding `volumes/` and `snapshots/`; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding volumes/ and snapshots/." },
+  credentialsFile: {
+    docs: "Accepted and ignored", value: text(), description: "Accepted and ignored." },
+  copyDelayMs: {
+    default: "`0`",
+    value: duration({ default: 0, bareUnit: "ms", bareIntegerOnly: true }),
     description:
       "Artificial delay in milliseconds per MiB copied into a snapshot or a restored volume (default 0), to watch copies in progress (tests and demonstrations).",
+    docs: "Artificial delay per MiB copied into a snapshot or a restored volume: a duration (`50ms`) or whole milliseconds (default 0), to watch copies in progress (tests and demonstrations).",
   },
-  ...FILE_CONFIG_KEYS,
-];
+  ...FILE_CONFIG.declarations,
+});
+
+/** The configuration keys of the local BlockStore. */
+export const BLOCK_STORE_CONFIG_KEYS = BLOCK_STORE_CONFIG.keys;
 
 /** The parsed configuration. */
 export interface BlockStoreSettings {
@@ -32,6 +42,6 @@ export interface BlockStoreSettings {
 
 /** Validates and parses an `init` configuration; problems fail with `INVALID_CONFIG`. */
 export function parseBlockStoreConfig(config: PluginConfig): BlockStoreSettings {
-  validateConfig(config, BLOCK_STORE_CONFIG_KEYS);
-  return { root: resolve(config.root ?? ""), copyDelayMs: configInteger(config, "copyDelayMs", 0), files: parseFileSettings(config) };
+  const values = BLOCK_STORE_CONFIG.parse(config);
+  return { root: resolve(values.root ?? ""), copyDelayMs: values.copyDelayMs, files: fileSettings(values) };
 }

@@ -3,47 +3,80 @@
  *
  * @packageDocumentation
  */
-import type { ConfigKeySpec, PluginConfig } from "@stowage/sdk";
-import { configBoolean, configInteger, validateConfig } from "@stowage/sdk/plugin";
+import type { PluginConfig } from "@stowage/sdk";
+import { custom, defineConfig, duration, flag, invalidConfig, text } from "@stowage/sdk/plugin";
 import { resolve } from "node:path";
-import { FILE_CONFIG_KEYS, invalidConfig, parseFileSettings, type FileSettings } from "../shared/config.js";
+import { FILE_CONFIG, fileSettings, type FileSettings } from "../shared/config.js";
 
 /** Fewest bytes of a signing key. */
 export const MIN_SIGNING_KEY_BYTES = 32;
 
-/** The configuration keys of the local ObjectStore. */
-export const OBJECT_STORE_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "root", required: true, description: "Directory holding one sub-directory per bucket." },
-  { name: "bucket", description: "Accepted and ignored (Velero passes the bucket in every call)." },
-  { name: "prefix", description: "Accepted and ignored (Velero applies the prefix to keys itself)." },
-  { name: "caCert", description: "Accepted and ignored." },
-  { name: "credentialsFile", description: "Accepted and ignored." },
-  {
-    name: "createBuckets",
+/** Default of `maxSignedUrlTtlSeconds`: seven days. */
+export const DEFAULT_MAX_SIGNED_URL_TTL_SECONDS = 604_800;
+
+/** The configuration of the local ObjectStore, declared once.
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const OBJECT_STORE_CONFIG = defineConfig({
+  root: {
+    docs: "Directory holding one sub-directory per bucket; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding one sub-directory per bucket." },
+  bucket: { value: text(), description: "Accepted and ignored (Velero passes the bucket in every call)." },
+  prefix: { value: text(), description: "Accepted and ignored (Velero applies the prefix to keys itself)." },
+  caCert: { value: text(), description: "Accepted and ignored." },
+  credentialsFile: { value: text(), description: "Accepted and ignored." },
+  createBuckets: {
+    docs: "Opt-in to create a missing bucket directory on its first put (see below)",
+    default: "`false`",
+    value: flag(false),
     description:
       "Opt-in (contract clause 5.0.3): true to let a put create its missing bucket directory (default false: a missing bucket is BUCKET_NOT_FOUND).",
   },
-  { name: "fsync", description: "false to skip flushing objects to stable storage before a put returns (default true)." },
-  ...FILE_CONFIG_KEYS,
-  {
-    name: "signedUrlAddress",
+  fsync: {
+    docs: "Flush data and directories before a put returns",
+    default: "`true`", value: flag(true), description: "false to skip flushing objects to stable storage before a put returns (default true)." },
+  ...FILE_CONFIG.declarations,
+  signedUrlAddress: {
+    docs: "`host:port` the signed-URL HTTP server binds; a fixed port starts it at `init`",
+    default: "`127.0.0.1:0`",
+    value: custom({ syntax: "host:port", defaultText: "127.0.0.1:0", parse: (value, key) => parseAddress(key, value) }),
     description: "host:port the signed-URL HTTP server binds (default 127.0.0.1:0, a free port chosen per process). A fixed port starts the server at init.",
   },
-  { name: "signedUrlBase", description: "Public base URL put in signed URLs instead of the bound address, e.g. https://backups.example.com." },
-  { name: "maxSignedUrlTtlSeconds", description: "Longest validity of a signed URL in seconds (default 604800, 7 days)." },
-  {
-    name: "signingKeyFile",
+  signedUrlBase: {
+    docs: "Public base URL put in signed URLs",
+    default: "bound address",
+    value: custom({ syntax: "http or https URL", parse: (value, key) => parseBase(key, value) }),
+    description: "Public base URL put in signed URLs instead of the bound address, e.g. https://backups.example.com.",
+  },
+  maxSignedUrlTtlSeconds: {
+    default: "`604800`",
+    value: duration({
+      default: DEFAULT_MAX_SIGNED_URL_TTL_SECONDS * 1000,
+      bareIntegerOnly: true,
+      min: 1000,
+      outOfRange: (key) => `${key} must be at least 1`,
+    }),
+    description: "Longest validity of a signed URL in seconds (default 604800, 7 days).",
+    docs: "Longest validity of a signed URL: a duration (`24h`) or whole seconds (default 604800, 7 days).",
+  },
+  signingKeyFile: {
+    docs: "File holding the URL-signing key, created with mode 0600 if missing ([Signed URLs](#signed-urls))",
+    default: "(random key per process)",
+    value: text(),
     description: `File holding the key that signs URLs (at least ${String(MIN_SIGNING_KEY_BYTES)} bytes, surrounding whitespace ignored); created with mode 0600 and a random key when missing. Default: a random key per process.`,
   },
-  {
-    name: "signingKey",
+  signingKey: {
+    docs: "The URL-signing key itself; **secret** (never logged)",
+    default: "(random key per process)",
+    value: text(),
     secret: true,
     description: `The key that signs URLs itself (at least ${String(MIN_SIGNING_KEY_BYTES)} characters); prefer signingKeyFile. Default: a random key per process.`,
   },
-];
+});
 
-/** Default of `maxSignedUrlTtlSeconds`: seven days. */
-export const DEFAULT_MAX_SIGNED_URL_TTL_SECONDS = 604_800;
+/** The configuration keys of the local ObjectStore. */
+export const OBJECT_STORE_CONFIG_KEYS = OBJECT_STORE_CONFIG.keys;
+
 
 /** Where the signing key comes from. */
 export type SigningKeySource =
@@ -81,57 +114,52 @@ export interface ObjectStoreSettings {
  * `INVALID_CONFIG`. The root itself is opened (and checked) by the store.
  */
 export function parseObjectStoreConfig(config: PluginConfig): ObjectStoreSettings {
-  validateConfig(config, OBJECT_STORE_CONFIG_KEYS);
-  const { host, port } = parseAddress(config.signedUrlAddress ?? "");
-  const maxSignedUrlTtlSeconds = configInteger(config, "maxSignedUrlTtlSeconds", DEFAULT_MAX_SIGNED_URL_TTL_SECONDS);
-  if (maxSignedUrlTtlSeconds < 1) throw invalidConfig("maxSignedUrlTtlSeconds", "maxSignedUrlTtlSeconds must be at least 1");
+  const values = OBJECT_STORE_CONFIG.parse(config);
   return {
-    root: resolve(config.root ?? ""),
-    createBuckets: configBoolean(config, "createBuckets", false),
-    fsync: configBoolean(config, "fsync", true),
-    files: parseFileSettings(config),
-    signedUrlHost: host,
-    signedUrlPort: port,
-    signedUrlBase: parseBase(config.signedUrlBase ?? ""),
-    maxSignedUrlTtlSeconds,
-    signingKey: parseSigningKey(config),
+    root: resolve(values.root ?? ""),
+    createBuckets: values.createBuckets,
+    fsync: values.fsync,
+    files: fileSettings(values),
+    signedUrlHost: values.signedUrlAddress.host,
+    signedUrlPort: values.signedUrlAddress.port,
+    signedUrlBase: values.signedUrlBase,
+    maxSignedUrlTtlSeconds: Math.floor(values.maxSignedUrlTtlSeconds / 1000),
+    signingKey: signingKeySource(values.signingKeyFile, values.signingKey),
   };
 }
 
 /** Parses `host:port` or `[ipv6]:port`; empty means `127.0.0.1:0`. */
-function parseAddress(value: string): { host: string; port: number } {
-  if (value.trim() === "") return { host: "127.0.0.1", port: 0 };
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value.trim());
+function parseAddress(key: string, value: string | undefined): { host: string; port: number } {
+  if (value === undefined) return { host: "127.0.0.1", port: 0 };
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value);
   const port = Number(match?.[3]);
   const host = match?.[1] ?? match?.[2];
   if (host === undefined || !(port <= 65_535)) {
-    throw invalidConfig("signedUrlAddress", `signedUrlAddress ${JSON.stringify(value)} must look like host:port, e.g. 127.0.0.1:8089 or [::1]:0`);
+    throw invalidConfig(key, `${key} ${JSON.stringify(value)} must look like host:port, e.g. 127.0.0.1:8089 or [::1]:0`);
   }
   return { host, port };
 }
 
 /** Parses the optional public base URL: an absolute http(s) URL without query or fragment. */
-function parseBase(value: string): string | undefined {
-  if (value.trim() === "") return undefined;
+function parseBase(key: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
   let url: URL;
   try {
-    url = new URL(value.trim());
+    url = new URL(value);
   } catch (error) {
-    throw invalidConfig("signedUrlBase", `signedUrlBase ${JSON.stringify(value)} is not a URL`, error);
+    throw invalidConfig(key, `${key} ${JSON.stringify(value)} is not a URL`, error);
   }
   if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "" || url.hash !== "") {
-    throw invalidConfig("signedUrlBase", `signedUrlBase ${JSON.stringify(value)} must be an http or https URL without query or fragment`);
+    throw invalidConfig(key, `${key} ${JSON.stringify(value)} must be an http or https URL without query or fragment`);
   }
   return url.href.replace(/\/+$/, "");
 }
 
-/** Reads `signingKeyFile` or `signingKey` (not both); the secret value never appears in errors. */
-function parseSigningKey(config: PluginConfig): SigningKeySource {
-  const file = (config.signingKeyFile ?? "").trim();
-  const inline = (config.signingKey ?? "").trim();
-  if (file !== "" && inline !== "") throw invalidConfig("signingKey", "set signingKeyFile or signingKey, not both");
-  if (file !== "") return { kind: "file", path: resolve(file) };
-  if (inline === "") return { kind: "random" };
+/** `signingKeyFile` or `signingKey` (not both); the secret value never appears in errors. */
+function signingKeySource(file: string | undefined, inline: string | undefined): SigningKeySource {
+  if (file !== undefined && inline !== undefined) throw invalidConfig("signingKey", "set signingKeyFile or signingKey, not both");
+  if (file !== undefined) return { kind: "file", path: resolve(file) };
+  if (inline === undefined) return { kind: "random" };
   const key = Buffer.from(inline, "utf8");
   if (key.length < MIN_SIGNING_KEY_BYTES) {
     throw invalidConfig("signingKey", `signingKey must hold at least ${String(MIN_SIGNING_KEY_BYTES)} bytes, it holds ${String(key.length)}; use a long random value`);

@@ -19,7 +19,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { constants } from "node:fs";
 import { link, open, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { invalidConfig } from "../shared/config.js";
+import { invalidConfig } from "@stowage/sdk/plugin";
 import { errnoCode } from "../shared/fs.js";
 import { MIN_SIGNING_KEY_BYTES, type SigningKeySource } from "./config.js";
 

@@ -4,17 +4,11 @@
  *
  * @packageDocumentation
  */
-import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
-import { configInteger } from "@stowage/sdk/plugin";
+import { custom, defineConfig, duration, invalidConfig, type ConfigValue } from "@stowage/sdk/plugin";
 import { resolve } from "node:path";
 import { ConfinedRoot } from "./confined-root.js";
 import { errnoCode } from "./fs.js";
 import { LEASE_REFRESH_MS } from "./temp-files.js";
-
-/** An `INVALID_CONFIG` error about one key. */
-export function invalidConfig(key: string, message: string, cause?: unknown): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidConfig, metadata: { key }, cause });
-}
 
 /**
  * Opens the `root` setting as a {@link ConfinedRoot} (a link in the configured path is resolved
@@ -44,25 +38,57 @@ export const DEFAULT_TEMP_SWEEP_SECONDS = 60;
 /** Smallest `staleTempSeconds`: four refresh periods. */
 export const MIN_STALE_TEMP_SECONDS = (4 * LEASE_REFRESH_MS) / 1000;
 
-/** The keys both stores accept about the files they create. */
-export const FILE_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  {
-    name: "dirMode",
+/** Permission bits written in octal (`0640`, `640` or `0o640`) that include `required`. */
+function mode(defaultValue: number, required: number): ConfigValue<number> {
+  const octal = (n: number): string => n.toString(8).padStart(4, "0");
+  return custom({
+    syntax: "octal mode",
+    defaultText: octal(defaultValue),
+    parse: (value, key) => {
+      if (value === undefined) return defaultValue;
+      const match = /^(?:0o?)?([0-7]{3})$/i.exec(value);
+      const bits = match?.[1] === undefined ? undefined : Number.parseInt(match[1], 8);
+      if (bits === undefined || (bits & required) !== required) {
+        throw invalidConfig(key, `${key} must be permission bits in octal that include ${octal(required)}, such as ${octal(defaultValue)}; got ${JSON.stringify(value)}`);
+      }
+      return bits;
+    },
+  });
+}
+
+/** The keys both stores accept about the files they create (values in milliseconds for the durations).
+ *
+ * @internal Exported for sibling plugins and `scripts/config-docs.mjs`; the reported keys are the `…_KEYS` export.
+ */
+export const FILE_CONFIG = defineConfig({
+  dirMode: {
+    value: mode(DEFAULT_DIRECTORY_MODE, 0o700),
     description: "Permission bits, in octal, of every directory the store creates (default 0700; set exactly, whatever the umask; must include 0700).",
   },
-  {
-    name: "fileMode",
+  fileMode: {
+    value: mode(DEFAULT_FILE_MODE, 0o600),
     description: "Permission bits, in octal, of every file the store creates (default 0600; set exactly, whatever the umask; must include 0600).",
   },
-  {
-    name: "staleTempSeconds",
+  staleTempSeconds: {
+    value: duration({
+      default: DEFAULT_STALE_TEMP_SECONDS * 1000,
+      bareIntegerOnly: true,
+      min: MIN_STALE_TEMP_SECONDS * 1000,
+      outOfRange: (key, value) =>
+        `${key} must be at least ${String(MIN_STALE_TEMP_SECONDS)} (four times the ${String(LEASE_REFRESH_MS / 1000)} s refresh period of live writers), got ${value}`,
+    }),
     description: `Temporary files of writers on other hosts sharing the root are removed once not refreshed for this long (default ${String(DEFAULT_STALE_TEMP_SECONDS)}, at least ${String(MIN_STALE_TEMP_SECONDS)}).`,
+    docs: `Temporary files of writers on other hosts sharing the root are removed once not refreshed for this long: a duration (\`10m\`) or whole seconds (default ${String(DEFAULT_STALE_TEMP_SECONDS)}, at least ${String(MIN_STALE_TEMP_SECONDS)} seconds).`,
   },
-  {
-    name: "tempSweepSeconds",
+  tempSweepSeconds: {
+    value: duration({ default: DEFAULT_TEMP_SWEEP_SECONDS * 1000, bareIntegerOnly: true }),
     description: `How often temporary files of dead writers are looked for, besides at init (default ${String(DEFAULT_TEMP_SWEEP_SECONDS)}; 0: only at init).`,
+    docs: `How often temporary files of dead writers are looked for, besides at init: a duration (\`1m\`) or whole seconds (default ${String(DEFAULT_TEMP_SWEEP_SECONDS)}; 0: only at init).`,
   },
-];
+});
+
+/** The file keys as `ConfigKeySpec`s. */
+export const FILE_CONFIG_KEYS = FILE_CONFIG.keys;
 
 /** The parsed file settings. */
 export interface FileSettings {
@@ -76,34 +102,7 @@ export interface FileSettings {
   readonly sweepIntervalMs: number;
 }
 
-/** Parses {@link FILE_CONFIG_KEYS}; bad values fail with `INVALID_CONFIG`. */
-export function parseFileSettings(config: PluginConfig): FileSettings {
-  const staleTempSeconds = configInteger(config, "staleTempSeconds", DEFAULT_STALE_TEMP_SECONDS);
-  if (staleTempSeconds < MIN_STALE_TEMP_SECONDS) {
-    throw invalidConfig(
-      "staleTempSeconds",
-      `staleTempSeconds must be at least ${String(MIN_STALE_TEMP_SECONDS)} (four times the ${String(LEASE_REFRESH_MS / 1000)} s refresh period of live writers), got ${String(staleTempSeconds)}`,
-    );
-  }
-  return {
-    dirMode: parseMode(config, "dirMode", DEFAULT_DIRECTORY_MODE, 0o700),
-    fileMode: parseMode(config, "fileMode", DEFAULT_FILE_MODE, 0o600),
-    staleTempMs: staleTempSeconds * 1000,
-    sweepIntervalMs: configInteger(config, "tempSweepSeconds", DEFAULT_TEMP_SWEEP_SECONDS) * 1000,
-  };
-}
-
-/** Reads permission bits written in octal (`0640`, `640` or `0o640`) that include `required`. */
-function parseMode(config: PluginConfig, key: string, defaultValue: number, required: number): number {
-  const raw = (config[key] ?? "").trim();
-  if (raw === "") return defaultValue;
-  const match = /^(?:0o?)?([0-7]{3})$/i.exec(raw);
-  const mode = match?.[1] === undefined ? undefined : Number.parseInt(match[1], 8);
-  if (mode === undefined || (mode & required) !== required) {
-    throw invalidConfig(
-      key,
-      `${key} must be permission bits in octal that include ${required.toString(8).padStart(4, "0")}, such as ${defaultValue.toString(8).padStart(4, "0")}; got ${JSON.stringify(config[key])}`,
-    );
-  }
-  return mode;
+/** The file settings from the values a schema that includes {@link FILE_CONFIG}'s declarations parsed. */
+export function fileSettings(values: { readonly dirMode: number; readonly fileMode: number; readonly staleTempSeconds: number; readonly tempSweepSeconds: number }): FileSettings {
+  return { dirMode: values.dirMode, fileMode: values.fileMode, staleTempMs: values.staleTempSeconds, sweepIntervalMs: values.tempSweepSeconds };
 }

@@ -10,10 +10,10 @@
  * @packageDocumentation
  */
 import type { Readable } from "node:stream";
-import { Code, Reason, StowageError } from "../errors.js";
+import { StowageError } from "../errors.js";
 import type { ConfigKeySpec, PluginConfig } from "../types.js";
 import { abortError } from "./abort.js";
-import { configInteger } from "./config.js";
+import { defineConfig, duration, type ConfigKeyDeclaration } from "./config-schema.js";
 import { backendUnavailable } from "./http-status.js";
 
 /** The timeouts of one plugin instance, in milliseconds. */
@@ -42,34 +42,80 @@ export const DEFAULT_BACKEND_TIMEOUTS = {
 /** The names of the timeout keys. */
 export type BackendTimeoutKey = keyof typeof DEFAULT_BACKEND_TIMEOUTS;
 
+/** The declarations of the timeout keys, for {@link defineConfig}; see {@link backendTimeoutConfigKeys}. */
+export type BackendTimeoutDeclarations<K extends BackendTimeoutKey> = Readonly<Record<K, ConfigKeyDeclaration<number>>>;
+
 /**
- * The configuration keys of the backend timeouts, with their descriptions: `connectTimeoutSeconds`,
- * `requestTimeoutSeconds` and `idleTimeoutSeconds` (whole seconds, at least 1). Every cloud plugin
- * declares them under these names, so one setting means the same thing everywhere.
+ * The declarations of the backend timeout keys for {@link defineConfig}: `connectTimeoutSeconds`,
+ * `requestTimeoutSeconds` and `idleTimeoutSeconds`, durations of at least 1 s (`30s`, `2m`; a bare
+ * number is whole seconds, as before), parsed to milliseconds. Every cloud plugin declares them
+ * under these names, so one setting means the same thing everywhere; {@link backendTimeouts} turns
+ * the parsed values into {@link BackendTimeouts}.
  *
  * @param keys - The keys a plugin enforces; default all three.
+ * @param docs - What each key bounds in this plugin, for its docs table (the reported description stays the shared one).
  */
-export function backendTimeoutConfigKeys(keys: readonly BackendTimeoutKey[] = ["connectTimeoutSeconds", "requestTimeoutSeconds", "idleTimeoutSeconds"]): ConfigKeySpec[] {
+export function backendTimeoutDeclarations<const K extends BackendTimeoutKey = BackendTimeoutKey>(
+  keys: readonly K[] = ["connectTimeoutSeconds", "requestTimeoutSeconds", "idleTimeoutSeconds"] as unknown as readonly K[],
+  docs: Partial<Readonly<Record<K, string>>> = {},
+): BackendTimeoutDeclarations<K> {
   const d = DEFAULT_BACKEND_TIMEOUTS;
   const all: Record<BackendTimeoutKey, string> = {
     connectTimeoutSeconds: `Longest wait in seconds for a connection to the store (TCP and TLS). Default ${String(d.connectTimeoutSeconds)}.`,
     requestTimeoutSeconds: `Longest wait in seconds for one request to the store, its retries included, until its answer starts (an upload request includes sending its part or block). Default ${String(d.requestTimeoutSeconds)}. Raise it for large parts on slow links.`,
     idleTimeoutSeconds: `Longest time in seconds a request may move no byte in either direction, mid-body included (a store that stopped mid-transfer). Default ${String(d.idleTimeoutSeconds)}.`,
   };
-  return keys.map((name) => ({ name, description: `${all[name]} A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.` }));
+  const out: Partial<Record<BackendTimeoutKey, ConfigKeyDeclaration<number>>> = {};
+  for (const name of keys) {
+    out[name] = {
+      description: `${all[name]} A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      docs: `${docs[name] ?? all[name].replace(" in seconds", "")} A duration (\`30s\`, \`2m\`) or whole seconds, at least 1 s. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      value: duration({
+        default: d[name] * 1000,
+        bareUnit: "s",
+        bareIntegerOnly: true,
+        min: 1000,
+        invalid: (key, value) => `config key ${key} must be a duration of at least 1s (e.g. 30s, 2m; a bare number is whole seconds), got ${JSON.stringify(value)}`,
+        outOfRange: (key, value) => `config key ${key} must be at least 1 (seconds), got ${value}`,
+      }),
+    };
+  }
+  return out as BackendTimeoutDeclarations<K>;
 }
 
 /**
- * Reads the timeout keys (whole seconds, at least 1); absent keys take
- * {@link DEFAULT_BACKEND_TIMEOUTS}. A bad value fails with `INVALID_CONFIG` naming the key.
+ * The configuration keys of the backend timeouts, with their descriptions: `connectTimeoutSeconds`,
+ * `requestTimeoutSeconds` and `idleTimeoutSeconds` (durations of at least 1 s; a bare number is
+ * whole seconds). The `ConfigKeySpec` view of {@link backendTimeoutDeclarations}.
+ *
+ * @param keys - The keys a plugin enforces; default all three.
+ */
+export function backendTimeoutConfigKeys(keys: readonly BackendTimeoutKey[] = ["connectTimeoutSeconds", "requestTimeoutSeconds", "idleTimeoutSeconds"]): ConfigKeySpec[] {
+  return [...defineConfig(backendTimeoutDeclarations(keys)).keys];
+}
+
+/**
+ * The timeouts from the values a {@link defineConfig} schema parsed (milliseconds under the key
+ * names); keys a plugin does not declare take {@link DEFAULT_BACKEND_TIMEOUTS}.
+ */
+export function backendTimeouts(values: Partial<Readonly<Record<BackendTimeoutKey, number>>>): BackendTimeouts {
+  const d = DEFAULT_BACKEND_TIMEOUTS;
+  return {
+    connectTimeoutMs: values.connectTimeoutSeconds ?? d.connectTimeoutSeconds * 1000,
+    requestTimeoutMs: values.requestTimeoutSeconds ?? d.requestTimeoutSeconds * 1000,
+    idleTimeoutMs: values.idleTimeoutSeconds ?? d.idleTimeoutSeconds * 1000,
+  };
+}
+
+/**
+ * Reads the timeout keys of {@link backendTimeoutDeclarations} from a configuration map (other keys
+ * are ignored); absent keys take {@link DEFAULT_BACKEND_TIMEOUTS}. A bad value fails with
+ * `INVALID_CONFIG` naming the key.
  */
 export function parseBackendTimeouts(config: PluginConfig): BackendTimeouts {
-  const read = (key: BackendTimeoutKey): number => {
-    const value = configInteger(config, key, DEFAULT_BACKEND_TIMEOUTS[key]);
-    if (value < 1) throw new StowageError(Code.InvalidArgument, `config key ${key} must be at least 1 (seconds), got ${String(value)}`, { reason: Reason.InvalidConfig, metadata: { key } });
-    return value * 1000;
-  };
-  return { connectTimeoutMs: read("connectTimeoutSeconds"), requestTimeoutMs: read("requestTimeoutSeconds"), idleTimeoutMs: read("idleTimeoutSeconds") };
+  const schema = defineConfig(backendTimeoutDeclarations());
+  const names = new Set(schema.keys.map((k) => k.name));
+  return backendTimeouts(schema.parse(Object.fromEntries(Object.entries(config).filter(([k]) => names.has(k)))));
 }
 
 function seconds(ms: number): string {

@@ -38,34 +38,3 @@ export function redactConfig(config: PluginConfig, keys: readonly ConfigKeySpec[
   for (const [k, v] of Object.entries(config)) out[k] = secret.has(k) ? "[REDACTED]" : v;
   return out;
 }
-
-/**
- * Reads a boolean config value: `true`/`false` (any case), `1`/`0`, or the default when absent
- * or empty. Anything else fails with `INVALID_CONFIG`.
- */
-export function configBoolean(config: PluginConfig, key: string, defaultValue: boolean): boolean {
-  const raw = (config[key] ?? "").trim().toLowerCase();
-  if (raw === "") return defaultValue;
-  if (raw === "true" || raw === "1") return true;
-  if (raw === "false" || raw === "0") return false;
-  throw new StowageError(Code.InvalidArgument, `config key ${key} must be true or false, got ${JSON.stringify(config[key])}`, {
-    reason: Reason.InvalidConfig,
-    metadata: { key },
-  });
-}
-
-/**
- * Reads a non-negative integer config value, or the default when absent or empty. Anything else
- * fails with `INVALID_CONFIG`.
- */
-export function configInteger(config: PluginConfig, key: string, defaultValue: number): number {
-  const raw = (config[key] ?? "").trim();
-  if (raw === "") return defaultValue;
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-    throw new StowageError(Code.InvalidArgument, `config key ${key} must be a non-negative integer, got ${JSON.stringify(config[key])}`, {
-      reason: Reason.InvalidConfig,
-      metadata: { key },
-    });
-  }
-  return Number(raw);
-}
