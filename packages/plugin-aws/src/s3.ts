@@ -19,6 +19,7 @@ export {
   type S3Clients,
   type EncryptionSettings,
   type S3CommonSettings,
+  type S3CommonValues,
   type S3StoreSettings,
 } from "./s3/config.js";
 export { configUrl, endpointUrl, credentialProvider, checkCredentials, type CredentialSettings, type TlsSettings } from "./shared/config.js";
