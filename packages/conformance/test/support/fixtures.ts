@@ -14,7 +14,7 @@ export const LOCAL_PLUGIN_MAIN = fileURLToPath(new URL("../../../plugin-local/di
 
 /** A fixture plugin under test/fixtures, run by this Node. */
 export function fixture(name: string): PluginCommand {
-  return { command: process.execPath, args: [fileURLToPath(new URL(`./fixtures/${name}.mjs`, import.meta.url))], label: name };
+  return { command: process.execPath, args: [fileURLToPath(new URL(`../fixtures/${name}.mjs`, import.meta.url))], label: name };
 }
 
 /** The local plugin, run by this Node. */

@@ -40,7 +40,7 @@ export interface ConfigKeyDeclaration<T> {
   readonly required?: boolean | undefined;
   /** The value is a secret: never logged (see `redactConfig`). */
   readonly secret?: boolean | undefined;
-  /** Other names accepted for this key (old or Velero names); the reported spec names only the canonical key. */
+  /** Other names accepted for this key (old names, or the upstream plugins' names); the reported spec names only the canonical key. */
   readonly aliases?: readonly string[] | undefined;
 }
 

@@ -29,7 +29,7 @@ export function trimmed(value: string | undefined): string | undefined {
 }
 
 /**
- * Reads a `caCert` value: PEM text (as Velero passes it) is returned as it is, anything else is the
+ * Reads a `caCert` value: PEM text (as backup servers pass it) is returned as it is, anything else is the
  * path of a PEM file, read now. A file that cannot be read or holds no PEM block fails with
  * `INVALID_CONFIG` naming `key`.
  */
@@ -82,7 +82,7 @@ export type BareDurationUnit = "s" | "ms";
 /**
  * Parses a duration into milliseconds: a Go/Kubernetes duration (`90s`, `2m`, `1h30m`, `1.5h`,
  * `500ms`; units `ns`, `us`, `ms`, `s`, `m`, `h`), or a bare number taken in `bareUnit` (seconds by
- * default, as the `…Seconds` keys and Velero's `apiTimeout` read it; `ms` for the `…Ms` keys).
+ * default, as the `…Seconds` keys and the upstream plugins' `apiTimeout` read it; `ms` for the `…Ms` keys).
  * Returns `undefined` when the text is not a duration.
  *
  * @param bareIntegerOnly - Accept only a whole bare number (the old `…Seconds`/`…Ms` integer keys).
