@@ -2,7 +2,11 @@
 // Benchmark: plugin-local as a single executable (pnpm run package) against the same plugin as
 // `node dist/main.js`, in one run.
 //
-//   node bench/single-executable.mjs [--size-mib 1024] [--runs 3] [--cold-starts 20] [--json out.json]
+//   node bench/single-executable.mjs [--size-mib 1024] [--runs 3] [--cold-starts 20] [--bun PATH] [--json out.json]
+//
+// --bun PATH adds a third form: the same plugin compiled by another route, `bun build --compile
+// packages/plugin-local/dist/main.js --outfile PATH` (Bun from the npm package `bun`), measured the
+// same way; docs/deployment.md records why the single executable is Node's.
 //
 // Figures, for each form: size on disk, cold start (spawn to the first answered RPC: handshake,
 // GetPluginInfo, Init; the two forms alternate), the plugin's RSS once initialised (idle) and its
@@ -21,6 +25,7 @@ const values = benchArgs({
   "size-mib": { type: "string", default: "1024" },
   runs: { type: "string", default: "3" },
   "cold-starts": { type: "string", default: "20" },
+  bun: { type: "string" },
 });
 const sizeMiB = Number(values["size-mib"]);
 const runs = Number(values.runs);
@@ -29,7 +34,9 @@ const SEA_DIR = fileURLToPath(new URL("../.build/sea/stowage-plugin-local/", imp
 const FORMS = {
   node: () => pluginExecutable("@stowage/plugin-local"),
   sea: () => ({ command: join(SEA_DIR, "stowage-plugin-local") }),
+  bun: () => ({ command: values.bun }),
 };
+const forms = values.bun === undefined ? ["node", "sea"] : ["node", "sea", "bun"];
 
 async function local(form, root, folder) {
   await mkdir(join(root, folder), { recursive: true });
@@ -37,7 +44,7 @@ async function local(form, root, folder) {
 }
 
 const transfer = (form) => async ({ root }) => throughPlugin(await local(form, root, `objects-${form}`), { bucket: "bench", size: sizeMiB * MiB, runs, keyPrefix: form });
-await runChildScenario(values, { node: transfer("node"), sea: transfer("sea") });
+await runChildScenario(values, { node: transfer("node"), sea: transfer("sea"), bun: transfer("bun") });
 
 try {
   statSync(join(SEA_DIR, "stowage-plugin-local"));
@@ -55,51 +62,48 @@ function treeBytes(dir) {
 const root = await mkdtemp(join(process.cwd(), ".bench-sea-"));
 const results = { sizeMiB, runs, coldStarts, node: process.version, date: new Date().toISOString() };
 try {
-  const starts = { node: [], sea: [] };
+  const starts = Object.fromEntries(forms.map((form) => [form, []]));
   for (let i = 0; i < coldStarts; i++) {
-    for (const form of i % 2 === 0 ? ["node", "sea"] : ["sea", "node"]) {
+    // Each round starts the forms in another order, so neither profits from the other's warm caches.
+    for (const form of forms.map((_, j) => forms[(i + j) % forms.length])) {
       const store = await local(form, root, `cold-${form}`);
       const { seconds, result } = await time(() => openStore(store));
       await result.host.close();
       starts[form].push(seconds * 1000);
     }
   }
-  const viaNode = await inChild(import.meta.url, values, "node", { root });
-  const viaSea = await inChild(import.meta.url, values, "sea", { root });
   const gib = (sizeMiB * 2 * runs) / 1024;
-  const figures = (r, s) => ({
-    coldStartMedianMs: median(s),
-    coldStartMaxMs: Math.max(...s),
-    idleRssMiB: r.pluginIdleRss / MiB,
-    peakRssMiB: r.pluginPeakRss / MiB,
-    putMiBps: sizeMiB / r.put,
-    getMiBps: sizeMiB / r.get,
-    pluginCpuPerGiB: r.pluginCpu / gib,
-  });
-  Object.assign(results, {
-    seaBytes: statSync(join(SEA_DIR, "stowage-plugin-local")).size,
-    seaDirBytes: treeBytes(SEA_DIR),
-    nodeBinaryBytes: statSync(process.execPath).size,
-    nodeForm: figures(viaNode, starts.node),
-    seaForm: figures(viaSea, starts.sea),
-  });
+  results.forms = {};
+  for (const form of forms) {
+    const r = await inChild(import.meta.url, values, form, { root });
+    results.forms[form] = {
+      coldStartMedianMs: median(starts[form]),
+      coldStartMaxMs: Math.max(...starts[form]),
+      idleRssMiB: r.pluginIdleRss / MiB,
+      peakRssMiB: r.pluginPeakRss / MiB,
+      putMiBps: sizeMiB / r.put,
+      getMiBps: sizeMiB / r.get,
+      pluginCpuPerGiB: r.pluginCpu / gib,
+    };
+  }
+  results.diskMiB = { node: statSync(process.execPath).size / MiB, sea: treeBytes(SEA_DIR) / MiB, ...(values.bun === undefined ? {} : { bun: statSync(values.bun).size / MiB }) };
 } finally {
   await rm(root, { recursive: true, force: true });
 }
 
-const { nodeForm: n, seaForm: s } = results;
-const pair = (a, b) => `${num(a)} / ${num(b)}`;
+const f = results.forms;
+const row = (figure, pick) => [figure, ...forms.map((form) => num(pick(f[form]))), num(pick(f.sea) / pick(f.node))];
 printTable(
-  ["figure (node dist/main.js / single executable)", "value", "ratio"],
+  ["figure", ...forms.map((form) => ({ node: "node dist/main.js", sea: "single executable", bun: "bun --compile" })[form]), "single executable / node"],
   [
-    ["size on disk (MiB): node binary / executable + lib/", pair(results.nodeBinaryBytes / MiB, results.seaDirBytes / MiB), ""],
-    [`cold start to first answered RPC, median of ${coldStarts} (ms)`, pair(n.coldStartMedianMs, s.coldStartMedianMs), num(s.coldStartMedianMs / n.coldStartMedianMs)],
-    [`cold start, max of ${coldStarts} (ms)`, pair(n.coldStartMaxMs, s.coldStartMaxMs), ""],
-    ["plugin RSS once initialised (MiB)", pair(n.idleRssMiB, s.idleRssMiB), num(s.idleRssMiB / n.idleRssMiB)],
-    [`PUT ${sizeMiB} MiB, median of ${runs} (MiB/s)`, pair(n.putMiBps, s.putMiBps), num(s.putMiBps / n.putMiBps)],
-    [`GET ${sizeMiB} MiB, median of ${runs} (MiB/s)`, pair(n.getMiBps, s.getMiBps), num(s.getMiBps / n.getMiBps)],
-    ["plugin peak RSS (MiB)", pair(n.peakRssMiB, s.peakRssMiB), num(s.peakRssMiB / n.peakRssMiB)],
-    ["plugin CPU s per GiB moved", pair(n.pluginCpuPerGiB, s.pluginCpuPerGiB), num(s.pluginCpuPerGiB / n.pluginCpuPerGiB)],
+    ["size on disk (MiB): node binary, executable + lib/, bun executable", ...forms.map((form) => num(results.diskMiB[form])), ""],
+    row(`cold start to first answered RPC, median of ${coldStarts} (ms)`, (x) => x.coldStartMedianMs),
+    row(`cold start, max of ${coldStarts} (ms)`, (x) => x.coldStartMaxMs),
+    row("plugin RSS once initialised (MiB)", (x) => x.idleRssMiB),
+    row(`PUT ${sizeMiB} MiB, median of ${runs} (MiB/s)`, (x) => x.putMiBps),
+    row(`GET ${sizeMiB} MiB, median of ${runs} (MiB/s)`, (x) => x.getMiBps),
+    row("plugin peak RSS (MiB)", (x) => x.peakRssMiB),
+    row("plugin CPU s per GiB moved", (x) => x.pluginCpuPerGiB),
   ],
 );
 await writeJson(values, results);
