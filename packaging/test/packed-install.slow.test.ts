@@ -4,7 +4,9 @@
  * empty project in the system's temporary directory, outside the workspace, and there:
  *
  * - `stowage new plugin` (the installed CLI) scaffolds a plugin, which follows its own printed
- *   steps (`npm install`, `npm run build`, `npm run conformance`) and passes the installed kit;
+ *   steps (`npm install`, `npm run build`, `npm run conformance`) and passes the installed kit,
+ *   and then, packaged into one executable by its `npm run package` (the installed
+ *   `stowage package`), passes it again;
  * - the installed host (`PluginHost` from `@stowage/sdk/host`) loads the built plugin, one put and
  *   one get;
  * - the plain-JavaScript example (examples/plain-js-plugin: `@grpc/grpc-js` and
@@ -45,7 +47,9 @@ function childEnv(): NodeJS.ProcessEnv {
   for (const [key, value] of Object.entries(process.env)) {
     if (!/^(npm_|pnpm_|STOWAGE_ROOT$|INIT_CWD$)/i.test(key)) env[key] = value;
   }
-  return { ...env, npm_config_cache: NPM_CACHE, npm_config_fund: "false", npm_config_audit: "false", npm_config_update_notifier: "false" };
+  // `stowage package` needs patchelf: the one scripts/install-packaging-tools put in .tools/.
+  const patchelf = env.STOWAGE_PATCHELF ?? join(WORKSPACE, ".tools", "patchelf", "usr", "bin", "patchelf");
+  return { ...env, STOWAGE_PATCHELF: patchelf, npm_config_cache: NPM_CACHE, npm_config_fund: "false", npm_config_audit: "false", npm_config_update_notifier: "false" };
 }
 
 interface Ran {
@@ -181,6 +185,17 @@ describe("the published packages, installed from their tarballs into an empty pr
     expect(certified.code, `${certified.stdout.slice(-6000)}\n${certified.stderr.slice(-3000)}`).toBe(0);
     expect(certified.stdout).toMatch(/\d+ passed, 0 failed, \d+ skipped/);
     pluginMain = join(plugin, "dist", "main.js");
+  });
+
+  it("packages the scaffolded plugin into one executable with its own `npm run package`, and the installed kit certifies that executable", async () => {
+    if (pluginMain === undefined) throw new Error("the scaffolded plugin was not built (see the test before)");
+    const plugin = join(project, "plugin");
+    await ok("npm", ["run", "package"], plugin);
+    const executable = join(plugin, "dist-exe", "stowage-plugin-packed", "stowage-plugin-packed");
+    expect(existsSync(executable), executable).toBe(true);
+    const certified = await sh(stowage, ["conformance", "--config", "conformance.yaml", "--", executable], plugin);
+    expect(certified.code, `${certified.stdout.slice(-6000)}\n${certified.stderr.slice(-3000)}`).toBe(0);
+    expect(certified.stdout).toMatch(/\d+ passed, 0 failed, \d+ skipped/);
   });
 
   it("loads the scaffolded plugin with the installed host (PluginHost from @stowage/sdk/host): one put, one get", async () => {

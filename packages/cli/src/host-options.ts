@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { isSea } from "node:sea";
 import { fileURLToPath } from "node:url";
 import { Code, StowageError, createHclogLogger, type LogLevel, type Logger } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type PluginCommand } from "@stowage/sdk/host";
@@ -55,10 +56,24 @@ export function globalOptions(command: Command): GlobalOptions {
 }
 
 /**
+ * The first argument with which the single-executable `stowage` starts itself as the embedded local
+ * plugin (it has no plugin-local script to hand to Node).
+ */
+export const EMBEDDED_PLUGIN_ARG = "__serve-embedded-plugin-local";
+
+/** Whether this process is the single-executable `stowage` started as the embedded local plugin. */
+export function isEmbeddedPluginLaunch(argv: readonly string[] = process.argv): boolean {
+  return isSea() && argv[2] === EMBEDDED_PLUGIN_ARG;
+}
+
+/**
  * The path of `@stowage/plugin-local`'s executable (its `stowage-plugin-local` bin), found through
- * module resolution so it works from the workspace and from an installed package alike.
+ * module resolution so it works from the workspace and from an installed package alike. In the
+ * single-executable `stowage`, the executable itself (it serves the plugin when started with
+ * {@link EMBEDDED_PLUGIN_ARG}).
  */
 export function embeddedPluginPath(): string {
+  if (isSea()) return process.execPath;
   const manifestPath = fileURLToPath(import.meta.resolve("@stowage/plugin-local/package.json"));
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { bin?: unknown };
   const bin = manifest.bin;
@@ -67,8 +82,9 @@ export function embeddedPluginPath(): string {
   return join(dirname(manifestPath), rel);
 }
 
-/** The command that launches the embedded local plugin in its own Node process. */
+/** The command that launches the embedded local plugin in its own process. */
 export function embeddedPluginCommand(logLevel: LogLevel): PluginCommand {
+  if (isSea()) return { command: process.execPath, args: [EMBEDDED_PLUGIN_ARG, "--log-level", logLevel], label: EMBEDDED_LABEL };
   return nodePluginCommand(embeddedPluginPath(), { args: ["--log-level", logLevel], label: EMBEDDED_LABEL });
 }
 

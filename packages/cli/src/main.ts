@@ -8,10 +8,16 @@
  */
 import { CommanderError } from "commander";
 import { reportError } from "./exit.js";
+import { isEmbeddedPluginLaunch } from "./host-options.js";
 import { createProgram, exitCodeOfCommanderError } from "./program.js";
 
-try {
-  await createProgram().parseAsync(process.argv);
-} catch (error) {
-  process.exitCode = error instanceof CommanderError ? exitCodeOfCommanderError(error) : reportError(error);
+if (isEmbeddedPluginLaunch()) {
+  // The single-executable stowage, started again by its own host as the embedded local plugin.
+  await import("@stowage/plugin-local/main");
+} else {
+  try {
+    await createProgram().parseAsync(process.argv);
+  } catch (error) {
+    process.exitCode = error instanceof CommanderError ? exitCodeOfCommanderError(error) : reportError(error);
+  }
 }

@@ -8,6 +8,7 @@ import { registerConformanceCommand } from "./commands/conformance.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerNewCommand } from "./commands/new-plugin.js";
 import { registerObjectCommands } from "./commands/object.js";
+import { registerPackageCommand } from "./commands/package.js";
 import { registerPluginsCommand } from "./commands/plugins.js";
 import { registerSnapshotCommands } from "./commands/snapshot.js";
 import { EXIT_USAGE } from "./exit.js";
@@ -47,7 +48,8 @@ Examples:
   stowage snapshot create vol-1 --wait          snapshot a volume and wait until it is ready
   stowage conformance                           run the conformance kit against the embedded local plugin
   stowage conformance --config c.yaml -- ./p    run it against a plugin executable
-  stowage new plugin example.com/memory         scaffold a plugin package that passes the kit`,
+  stowage new plugin example.com/memory         scaffold a plugin package that passes the kit
+  stowage package ./my-plugin                   build a plugin into one executable that runs without Node`,
     );
   registerPluginsCommand(program);
   registerObjectCommands(program);
@@ -55,6 +57,7 @@ Examples:
   registerDemoCommand(program);
   registerConformanceCommand(program);
   registerNewCommand(program);
+  registerPackageCommand(program);
   configure(program);
   return program;
 }

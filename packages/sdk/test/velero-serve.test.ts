@@ -192,6 +192,8 @@ describe("Velero-mode helpers", () => {
   it("reports the started script, resolved, as the command", () => {
     expect(reexecCommand(["/usr/bin/node", "rel/main.js"], "/usr/bin/node")).toBe(join(process.cwd(), "rel/main.js"));
     expect(reexecCommand(["/opt/plugin"], "/opt/plugin")).toBe("/opt/plugin");
+    // A single executable started through PATH or a relative name: argv[1] is that name, not a script.
+    expect(reexecCommand(["/plugins/p/p", "p", "--log-level", "info"], "/plugins/p/p", true)).toBe("/plugins/p/p");
   });
 
   it("drops Velero-injected keys a plugin does not declare, keeps declared and other keys", () => {

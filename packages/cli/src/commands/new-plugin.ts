@@ -105,6 +105,7 @@ export function scaffoldFiles(pluginName: string, packageName: string, sdkSpec: 
         scripts: {
           build: "tsc && node -e \"require('node:fs').chmodSync('dist/main.js', 0o755)\"",
           conformance: "stowage conformance --config conformance.yaml -- node dist/main.js",
+          package: "stowage package",
         },
         dependencies: { "@stowage/sdk": sdkSpec },
         devDependencies: { "@stowage/cli": cliSpec, "@types/node": "^24.19.2", typescript: "~6.0.3" },
@@ -136,7 +137,7 @@ export function scaffoldFiles(pluginName: string, packageName: string, sdkSpec: 
       null,
       2,
     )}\n`,
-    ".gitignore": "node_modules/\ndist/\nconformance-report/\n",
+    ".gitignore": "node_modules/\ndist/\ndist-exe/\nconformance-report/\n",
     "conformance.yaml": `# Configuration of the Stowage conformance kit for ${pluginName} (see docs/conformance.md).
 # Run it with: npm run build && npm run conformance
 objectStore:
@@ -251,6 +252,9 @@ async function newPlugin(name: string, options: NewPluginOptions, command: Comma
     "  npm install",
     "  npm run build",
     "  npm run conformance",
+    "",
+    "Then, to ship it where no Node is installed (a Velero server image, say): npm run package",
+    "(one executable in dist-exe/, with the C++ runtime beside it in lib/; needs patchelf).",
   );
   if (name !== pluginName) printLines("", `The plugin is named ${pluginName}: change it in src/main.ts and conformance.yaml to a domain you own.`);
 }

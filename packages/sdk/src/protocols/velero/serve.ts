@@ -6,6 +6,7 @@
  */
 import { once } from "node:events";
 import { resolve } from "node:path";
+import { isSea } from "node:sea";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -68,8 +69,12 @@ import { serviceDefinition } from "../../wire/rpc.js";
 import { VELERO_APP_PROTOCOL_VERSION, VELERO_CHUNK_BYTES, VELERO_COOKIE_KEY, VELERO_COOKIE_VALUE, VELERO_PROTOCOL, VELERO_INJECTED_KEYS, VELERO_KIND_OBJECT_STORE, VELERO_KIND_VOLUME_SNAPSHOTTER } from "./constants.js";
 import { toVeleroStatus } from "./errors.js";
 
-/** The path Velero can re-execute: the started script (node) or the executable itself. */
-export function reexecCommand(argv: readonly string[] = process.argv, execPath: string = process.execPath): string {
+/**
+ * The path Velero can re-execute: the started script (node), or the executable itself when the
+ * plugin is a single executable (there `argv[1]` is the name it was started by, not a script).
+ */
+export function reexecCommand(argv: readonly string[] = process.argv, execPath: string = process.execPath, singleExecutable: boolean = isSea()): string {
+  if (singleExecutable) return execPath;
   const script = argv[1];
   return script !== undefined && script !== "" && !script.startsWith("-") ? resolve(script) : execPath;
 }
