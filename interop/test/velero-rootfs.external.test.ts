@@ -390,6 +390,15 @@ describe("Stowage's plugin images, installed and run as Velero does, in a root f
     expect(await readdir(join(server, "data", "objects"))).toEqual([LOCAL_BUCKET]);
   });
 
+  it("control: the same executable without its lib/ directory cannot start there (the file system has no C++ runtime)", async () => {
+    await mkdir(join(server, "probe"));
+    await copyFile(join(SEA, "stowage-plugin-local", "stowage-plugin-local"), join(server, "probe", "stowage-plugin-local"));
+    await chmod(join(server, "probe", "stowage-plugin-local"), 0o755);
+    const probe = await runInRootfs(server, NONROOT, { PATH: "/usr/bin:/bin" }, "/probe/stowage-plugin-local", []);
+    expect(probe.code).toBe(127);
+    expect(probe.stderr).toContain("libstdc++.so.6: cannot open shared object file");
+  });
+
   it("building stowage-plugin-local's image again from the same inputs gives the same digest and the same archive", async () => {
     const { summary } = images.get("stowage-plugin-local")!;
     const out = join(scratch, "rebuild");
