@@ -6,7 +6,6 @@
  */
 import { once } from "node:events";
 import { resolve } from "node:path";
-import { isSea } from "node:sea";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -70,10 +69,22 @@ import { VELERO_APP_PROTOCOL_VERSION, VELERO_CHUNK_BYTES, VELERO_COOKIE_KEY, VEL
 import { toVeleroStatus } from "./errors.js";
 
 /**
+ * Whether this process is a Node single executable application. Looked up at run time, not
+ * imported: other runtimes that serve plugins (Bun, Deno) have no `node:sea`.
+ */
+function isSingleExecutable(): boolean {
+  try {
+    return process.getBuiltinModule("node:sea")?.isSea() ?? false;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The path Velero can re-execute: the started script (node), or the executable itself when the
  * plugin is a single executable (there `argv[1]` is the name it was started by, not a script).
  */
-export function reexecCommand(argv: readonly string[] = process.argv, execPath: string = process.execPath, singleExecutable: boolean = isSea()): string {
+export function reexecCommand(argv: readonly string[] = process.argv, execPath: string = process.execPath, singleExecutable: boolean = isSingleExecutable()): string {
   if (singleExecutable) return execPath;
   const script = argv[1];
   return script !== undefined && script !== "" && !script.startsWith("-") ? resolve(script) : execPath;
