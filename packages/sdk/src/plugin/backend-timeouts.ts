@@ -81,17 +81,17 @@ export function backendTimeoutDeclarations<const K extends BackendTimeoutKey | L
 ): BackendTimeoutDeclarations<K> {
   const d = DEFAULT_BACKEND_TIMEOUTS;
   const all: Record<BackendTimeoutKey, string> = {
-    connectTimeout: `Longest wait in seconds for a connection to the store (TCP and TLS). Default ${String(d.connectTimeoutSeconds)}.`,
-    requestTimeout: `Longest wait in seconds for one request to the store, its retries included, until its answer starts (an upload request includes sending its part or block). Default ${String(d.requestTimeoutSeconds)}. Raise it for large parts on slow links.`,
-    idleTimeout: `Longest time in seconds a request may move no byte in either direction, mid-body included (a store that stopped mid-transfer). Default ${String(d.idleTimeoutSeconds)}.`,
+    connectTimeout: `Longest wait for a connection to the store (TCP and TLS). Default ${String(d.connectTimeoutSeconds)}.`,
+    requestTimeout: `Longest wait for one request to the store, its retries included, until its answer starts (an upload request includes sending its part or block). Default ${String(d.requestTimeoutSeconds)}. Raise it for large parts on slow links.`,
+    idleTimeout: `Longest time a request may move no byte in either direction, mid-body included (a store that stopped mid-transfer). Default ${String(d.idleTimeoutSeconds)}.`,
   };
   const out: Partial<Record<K, ConfigKeyDeclaration<number>>> = {};
   for (const name of keys) {
     const key = canonicalKey(name);
     const text = all[key];
     out[name] = {
-      description: `${text} A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
-      docs: `${docs[name] ?? text.replace(" in seconds", "")} A duration (\`30s\`, \`2m\`) or whole seconds, at least 1 s. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      description: `${text} A duration (30s, 2m) or whole seconds. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      docs: `${docs[name] ?? text} A duration (\`30s\`, \`2m\`) or whole seconds, at least 1 s. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
       ...(name === key ? { aliases: [legacyKey(key)] } : {}),
       value: duration({
         default: d[legacyKey(key)] * 1000,
