@@ -284,7 +284,7 @@ describe("the backend timeout keys", () => {
     expect(readConfigValue({ s: "512" }, "s", value)).toBe(512 * MiB);
     expect(readConfigValue({ s: "512MiB" }, "s", value)).toBe(512 * MiB);
     expect(value.syntax).toBe("size (bare number: MiB)");
-    expect(failure(() => readConfigValue({ s: "lots" }, "s", value)).rawMessage).toMatch(/^s must be a size from 0 to .* \(MiB, or with a KiB\/MiB\/GiB suffix\), got "lots"$/);
+    expect(failure(() => readConfigValue({ s: "lots" }, "s", value)).rawMessage).toBe('s must be a size (MiB, or with a KiB/MiB/GiB suffix), got "lots"');
   });
   it("reads one key outside a schema with readConfigValue", () => {
     expect(readConfigValue({ s: "16Mi" }, "s", size({ default: 0 }))).toBe(16 * MiB);

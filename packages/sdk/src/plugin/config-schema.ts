@@ -196,7 +196,7 @@ export function size(options: SizeOptions): ConfigValue<number> {
           return fail(
             ctx,
             options.invalid?.(key, value) ??
-              `${key} must be a size from ${formatSize(min)} to ${formatSize(max)}${multipleOf > 1 ? `, a multiple of ${formatSize(multipleOf)}` : ""} (${bareName}, or with a KiB/MiB/GiB suffix), got ${JSON.stringify(value)}`,
+              `${key} must be a size${min === 0 && max === Number.MAX_SAFE_INTEGER ? "" : ` from ${formatSize(min)} to ${formatSize(max)}`}${multipleOf > 1 ? `, a multiple of ${formatSize(multipleOf)}` : ""} (${bareName}, or with a KiB/MiB/GiB suffix), got ${JSON.stringify(value)}`,
           );
         }
         return bytes;
