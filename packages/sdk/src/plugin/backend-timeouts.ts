@@ -163,7 +163,8 @@ export interface RequestDeadline {
 /**
  * A signal for one backend request: it follows the caller's signal and fires by itself after
  * `timeoutMs` with `UNAVAILABLE`/`BACKEND_UNAVAILABLE` ("`what`: the store did not answer within
- * … (requestTimeoutSeconds)"). Call `clear()` once the request is answered.
+ * … (requestTimeoutSeconds)", naming the key by its old name, an alias of `requestTimeout`, as the
+ * error's `timeout` metadata does: a stable identifier). Call `clear()` once the request is answered.
  */
 export function requestDeadline(caller: AbortSignal | undefined, timeoutMs: number, what: string): RequestDeadline {
   const controller = new AbortController();
