@@ -38,7 +38,7 @@ export interface ObjectStoreConfig {
   readonly missingBucket?: string | undefined;
   /** Size of the large streamed object: a size (`64MiB`) or a number of MiB (default: the top-level `largeObjectSize`, else 64 MiB). */
   readonly largeObjectSize?: number | string | undefined;
-  /** @deprecated The old name of {@link ObjectStoreConfig.largeObjectSize}, still accepted. */
+  /** The old name of {@link ObjectStoreConfig.largeObjectSize}, still accepted. */
   readonly largeObjectMiB?: number | string | undefined;
   /** Number of keys in the pagination case, at least 1001 (default 1010). */
   readonly paginationKeys?: number | undefined;
@@ -46,11 +46,11 @@ export interface ObjectStoreConfig {
   readonly concurrency?: number | undefined;
   /** Extra wait after a signed URL's `expires_at` before it must be refused: a duration (`2s`) or seconds (default 2 s; the contract allows up to 60 s). */
   readonly signedUrlExpiryGrace?: number | string | undefined;
-  /** @deprecated The old name of {@link ObjectStoreConfig.signedUrlExpiryGrace}, still accepted. */
+  /** The old name of {@link ObjectStoreConfig.signedUrlExpiryGrace}, still accepted. */
   readonly signedUrlExpiryGraceSeconds?: number | string | undefined;
   /** Time a plugin has to release what a cancelled call held: a duration (`5s`) or seconds (default 5 s, clause 2.4.2). */
   readonly cancelGrace?: number | string | undefined;
-  /** @deprecated The old name of {@link ObjectStoreConfig.cancelGrace}, still accepted. */
+  /** The old name of {@link ObjectStoreConfig.cancelGrace}, still accepted. */
   readonly cancelGraceSeconds?: number | string | undefined;
 }
 
@@ -77,11 +77,11 @@ export interface BlockStoreConfig {
   readonly missingSnapshotId?: string | undefined;
   /** How long a snapshot may take to become ready: a duration (`10m`) or seconds (default 10 min). */
   readonly snapshotReadyTimeout?: number | string | undefined;
-  /** @deprecated The old name of {@link BlockStoreConfig.snapshotReadyTimeout}, still accepted. */
+  /** The old name of {@link BlockStoreConfig.snapshotReadyTimeout}, still accepted. */
   readonly snapshotReadyTimeoutSeconds?: number | string | undefined;
   /** Pause between polls of a pending snapshot: a duration (`1s`, `250ms`) or seconds (default 1 s). */
   readonly pollInterval?: number | string | undefined;
-  /** @deprecated The old name of {@link BlockStoreConfig.pollInterval}, still accepted. */
+  /** The old name of {@link BlockStoreConfig.pollInterval}, still accepted. */
   readonly pollIntervalSeconds?: number | string | undefined;
   /** PersistentVolumes this plugin owns, with `${volumeId}` where the volume ID goes. */
   readonly pvTemplates?: {
@@ -100,11 +100,11 @@ export interface ConformanceConfig {
   readonly blockStore?: BlockStoreConfig | undefined;
   /** Default size of the large streamed object: a size (`64MiB`) or a number of MiB (default 64 MiB). */
   readonly largeObjectSize?: number | string | undefined;
-  /** @deprecated The old name of {@link ConformanceConfig.largeObjectSize}, still accepted. */
+  /** The old name of {@link ConformanceConfig.largeObjectSize}, still accepted. */
   readonly largeObjectMiB?: number | string | undefined;
   /** Time a plugin has to complete its handshake: a duration (`30s`) or seconds (default 30 s). */
   readonly startTimeout?: number | string | undefined;
-  /** @deprecated The old name of {@link ConformanceConfig.startTimeout}, still accepted. */
+  /** The old name of {@link ConformanceConfig.startTimeout}, still accepted. */
   readonly startTimeoutSeconds?: number | string | undefined;
 }
 
@@ -422,20 +422,20 @@ export interface ResolveOptions {
  * The value of a key or of its alias (the old name), already parsed; both set to different values
  * is an error naming both.
  */
-function either<T>(section: Readonly<Record<string, unknown>>, key: string, alias: string, where: string): T | undefined {
+function either(section: Readonly<Record<string, unknown>>, key: string, alias: string, where: string): number | undefined {
   const value = section[key] ?? undefined;
   const old = section[alias] ?? undefined;
   if (value !== undefined && old !== undefined && value !== old) {
     const at = where === "" ? "" : `${where}.`;
     throw new ConfigError(`${at}${key} and its alias ${at}${alias} are both set, to different values; keep only ${at}${key}`);
   }
-  return (value ?? old) as T | undefined;
+  return (value ?? old) as number | undefined;
 }
 
 /** The time a plugin has to complete its handshake, in milliseconds (`startTimeout`, default 30 s). */
 export function resolveStartTimeoutMs(config: ConformanceConfig): number {
   const top = parseWith(conformanceConfigSchema.pick({ startTimeout: true, startTimeoutSeconds: true }), { startTimeout: config.startTimeout, startTimeoutSeconds: config.startTimeoutSeconds });
-  return either<number>(top, "startTimeout", "startTimeoutSeconds", "") ?? 30_000;
+  return either(top, "startTimeout", "startTimeoutSeconds", "") ?? 30_000;
 }
 
 /** Checks a configuration against the kit's zod schema (`conformanceConfigSchema`) and resolves every section once. */
@@ -464,7 +464,7 @@ export function resolveObjectStoreSettings(config: ConformanceConfig, options: R
   const section = parseWith(objectStoreSchema, raw, ["objectStore"]);
   const top = parseWith(conformanceConfigSchema.pick({ largeObjectSize: true, largeObjectMiB: true }), { largeObjectSize: config.largeObjectSize, largeObjectMiB: config.largeObjectMiB });
   const env = options.env ?? process.env;
-  const largeObjectBytes = either<number>(section, "largeObjectSize", "largeObjectMiB", "objectStore") ?? either<number>(top, "largeObjectSize", "largeObjectMiB", "") ?? 64 * MiB;
+  const largeObjectBytes = either(section, "largeObjectSize", "largeObjectMiB", "objectStore") ?? either(top, "largeObjectSize", "largeObjectMiB", "") ?? 64 * MiB;
   return {
     plugin: section.plugin ?? undefined,
     config: pluginConfig("objectStore.config", section.config, env),
@@ -473,8 +473,8 @@ export function resolveObjectStoreSettings(config: ConformanceConfig, options: R
     largeObjectBytes,
     paginationKeys: section.paginationKeys ?? 1010,
     concurrency: section.concurrency ?? 8,
-    signedUrlExpiryGraceMs: either<number>(section, "signedUrlExpiryGrace", "signedUrlExpiryGraceSeconds", "objectStore") ?? 2000,
-    cancelGraceMs: either<number>(section, "cancelGrace", "cancelGraceSeconds", "objectStore") ?? 5000,
+    signedUrlExpiryGraceMs: either(section, "signedUrlExpiryGrace", "signedUrlExpiryGraceSeconds", "objectStore") ?? 2000,
+    cancelGraceMs: either(section, "cancelGrace", "cancelGraceSeconds", "objectStore") ?? 5000,
   };
 }
 
@@ -493,8 +493,8 @@ export function resolveBlockStoreSettings(config: ConformanceConfig, options: Re
     iops: section.iops ?? undefined,
     missingVolumeId: section.missingVolumeId ?? undefined,
     missingSnapshotId: section.missingSnapshotId ?? undefined,
-    snapshotReadyTimeoutMs: either<number>(section, "snapshotReadyTimeout", "snapshotReadyTimeoutSeconds", "blockStore") ?? 600_000,
-    pollIntervalMs: either<number>(section, "pollInterval", "pollIntervalSeconds", "blockStore") ?? 1000,
+    snapshotReadyTimeoutMs: either(section, "snapshotReadyTimeout", "snapshotReadyTimeoutSeconds", "blockStore") ?? 600_000,
+    pollIntervalMs: either(section, "pollInterval", "pollIntervalSeconds", "blockStore") ?? 1000,
     pvTemplates: {
       inTree: pvTemplate("blockStore.pvTemplates.inTree", section.pvTemplates?.inTree),
       csi: pvTemplate("blockStore.pvTemplates.csi", section.pvTemplates?.csi),
