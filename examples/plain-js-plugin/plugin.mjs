@@ -67,9 +67,16 @@ const CONFIG_KEYS = [
     description:
       "Comma-separated names of the buckets this in-memory backend holds. They are created at Init (this is the explicit opt-in of contract clause 5.0.3); no call ever creates another.",
   },
-  { name: "maxTotalMiB", description: "Memory the stored objects may use, in MiB (default 1024); a PutObject that would exceed it fails with RESOURCE_EXHAUSTED." },
+  {
+    name: "maxTotalSize",
+    description:
+      "Memory the stored objects may use: a size (512MiB, 2GiB) or a number of MiB (default 1GiB); a PutObject that would exceed it fails with RESOURCE_EXHAUSTED. maxTotalMiB, its old name, is an alias.",
+  },
 ];
-const VALID_KEYS = CONFIG_KEYS.map((k) => k.name).sort();
+/** Old names still accepted, as in every Stowage plugin: alias -> key. */
+const ALIASES = { maxTotalMiB: "maxTotalSize" };
+/** Every accepted name, aliases included (contract 5.1.1: valid_keys lists every accepted key). */
+const VALID_KEYS = [...CONFIG_KEYS.map((k) => k.name), ...Object.keys(ALIASES)].sort();
 
 // ---------------------------------------------------------------------------------------------
 // Logging: hclog-shaped JSON lines on standard error (protocol.md §10).
@@ -199,11 +206,29 @@ function parseConfig(config) {
   for (const bucket of buckets) {
     if (!BUCKET_NAME.test(bucket)) throw configError(`config key buckets: ${JSON.stringify(bucket)} is not a bucket name (3 to 63 of a-z, 0-9, '.', '-')`, { key: "buckets" });
   }
-  const raw = (config.maxTotalMiB ?? "").trim() || "1024";
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-    throw configError(`config key maxTotalMiB must be a positive whole number of MiB, got ${JSON.stringify(config.maxTotalMiB)}`, { key: "maxTotalMiB" });
+  // The key under its name or its alias; both set must agree.
+  const given = ["maxTotalSize", "maxTotalMiB"].filter((k) => (config[k] ?? "").trim() !== "");
+  const key = given[0] ?? "maxTotalSize";
+  const raw = (config[key] ?? "").trim() || "1024";
+  const maxTotalBytes = parseSize(raw);
+  if (maxTotalBytes === undefined || maxTotalBytes < 1) {
+    throw configError(`config key ${key} must be a size (e.g. 512MiB, 2GiB; a bare number is MiB), got ${JSON.stringify(config[key])}`, { key });
   }
-  return { buckets: new Set(buckets), maxTotalBytes: Number(raw) * MIB };
+  if (given.length === 2 && parseSize(config[given[1]]) !== maxTotalBytes) {
+    throw configError(`maxTotalSize and its alias maxTotalMiB are both set, to different values; keep only maxTotalSize`, { key: "maxTotalSize" });
+  }
+  return { buckets: new Set(buckets), maxTotalBytes };
+}
+
+const SIZE_UNITS = { b: 1, k: 1024, ki: 1024, kib: 1024, m: MIB, mi: MIB, mib: MIB, g: 1024 * MIB, gi: 1024 * MIB, gib: 1024 * MIB };
+
+/** The size syntax of every Stowage plugin: `512MiB`, `2GiB`, `64K`, or a bare number of MiB (this key's old unit). */
+function parseSize(text) {
+  const value = text.trim();
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * MIB);
+  const match = /^(\d+)\s*([a-z]+)$/i.exec(value);
+  const unit = match === null ? undefined : SIZE_UNITS[match[2].toLowerCase()];
+  return unit === undefined ? undefined : Number(match[1]) * unit;
 }
 
 function checkKey(key) {
@@ -250,7 +275,7 @@ class Store {
 
   reserve(settings, size) {
     if (this.used + this.staged + size > settings.maxTotalBytes) {
-      throw new StowageError(Status.RESOURCE_EXHAUSTED, undefined, `the store holds ${this.used} bytes and receives ${this.staged}; ${size} more would exceed maxTotalMiB`);
+      throw new StowageError(Status.RESOURCE_EXHAUSTED, undefined, `the store holds ${this.used} bytes and receives ${this.staged}; ${size} more would exceed maxTotalSize`);
     }
     this.staged += size;
   }
@@ -345,7 +370,7 @@ const objectStore = {
     route(request.plugin);
     const settings = parseConfig(request.config); // a failed Init leaves the previous configuration (3.6.3)
     store.init(settings);
-    log("info", "configured", { buckets: [...settings.buckets].sort().join(","), maxTotalMiB: settings.maxTotalBytes / MIB });
+    log("info", "configured", { buckets: [...settings.buckets].sort().join(","), maxTotalSize: `${settings.maxTotalBytes / MIB}MiB` });
     return {};
   }),
 

@@ -77,12 +77,29 @@ CONFIG_KEYS = [
         "at Init (this is the explicit opt-in of contract clause 5.0.3); no call ever creates another.",
     ),
     plugin_info_pb2.ConfigKey(
-        name="maxTotalMiB",
-        description="Memory the stored objects may use, in MiB (default 1024); a PutObject that would "
-        "exceed it fails with RESOURCE_EXHAUSTED.",
+        name="maxTotalSize",
+        description="Memory the stored objects may use: a size (512MiB, 2GiB) or a number of MiB (default "
+        "1GiB); a PutObject that would exceed it fails with RESOURCE_EXHAUSTED. maxTotalMiB, its old name, "
+        "is an alias.",
     ),
 ]
-VALID_KEYS = sorted(k.name for k in CONFIG_KEYS)
+# Old names still accepted, as in every Stowage plugin: alias -> key.
+ALIASES = {"maxTotalMiB": "maxTotalSize"}
+# Every accepted name, aliases included (contract 5.1.1: valid_keys lists every accepted key).
+VALID_KEYS = sorted([k.name for k in CONFIG_KEYS] + list(ALIASES))
+SIZE_UNITS = {"b": 1, "k": 1024, "ki": 1024, "kib": 1024, "m": 1024**2, "mi": 1024**2, "mib": 1024**2, "g": 1024**3, "gi": 1024**3, "gib": 1024**3}
+SIZE = re.compile(r"^(\d+)\s*([a-z]+)$", re.IGNORECASE)
+BARE = re.compile(r"^\d+(\.\d+)?$")
+
+
+def parse_size(text: str) -> int | None:
+    """The size syntax of every Stowage plugin: 512MiB, 2GiB, 64K, or a bare number of MiB (this key's old unit)."""
+    value = text.strip()
+    if BARE.match(value):
+        return round(float(value) * 1024**2)
+    match = SIZE.match(value)
+    unit = SIZE_UNITS.get(match.group(2).lower()) if match else None
+    return None if match is None or unit is None else int(match.group(1)) * unit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,10 +243,16 @@ def parse_config(config: dict) -> Settings:
     for bucket in buckets:
         if not BUCKET_NAME.match(bucket):
             raise config_error(f"config key buckets: {bucket!r} is not a bucket name (3 to 63 of a-z, 0-9, '.', '-')", key="buckets")
-    raw = config.get("maxTotalMiB", "").strip() or "1024"
-    if not raw.isdigit() or int(raw) < 1:
-        raise config_error(f"config key maxTotalMiB must be a positive whole number of MiB, got {config.get('maxTotalMiB')!r}", key="maxTotalMiB")
-    return Settings(frozenset(buckets), int(raw) * MIB)
+    # The key under its name or its alias; both set must agree.
+    given = [k for k in ("maxTotalSize", "maxTotalMiB") if config.get(k, "").strip()]
+    key = given[0] if given else "maxTotalSize"
+    raw = config.get(key, "").strip() or "1024"
+    max_total_bytes = parse_size(raw)
+    if max_total_bytes is None or max_total_bytes < 1:
+        raise config_error(f"config key {key} must be a size (e.g. 512MiB, 2GiB; a bare number is MiB), got {config.get(key)!r}", key=key)
+    if len(given) == 2 and parse_size(config[given[1]]) != max_total_bytes:
+        raise config_error("maxTotalSize and its alias maxTotalMiB are both set, to different values; keep only maxTotalSize", key="maxTotalSize")
+    return Settings(frozenset(buckets), max_total_bytes)
 
 
 def check_key(key: str) -> None:
@@ -284,7 +307,7 @@ class Store:
                 raise StowageError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     None,
-                    f"the store holds {self._used} bytes and receives {self._staged}; {size} more would exceed maxTotalMiB",
+                    f"the store holds {self._used} bytes and receives {self._staged}; {size} more would exceed maxTotalSize",
                 )
             self._staged += size
 
@@ -370,7 +393,7 @@ class ObjectStoreService(object_store_pb2_grpc.ObjectStoreServiceServicer):
         route(request.plugin)
         settings = parse_config(dict(request.config))  # a failed Init leaves the previous configuration (3.6.3)
         self.store.init(settings)
-        log("info", "configured", buckets=",".join(sorted(settings.buckets)), maxTotalMiB=settings.max_total_bytes // MIB)
+        log("info", "configured", buckets=",".join(sorted(settings.buckets)), maxTotalSize=f"{settings.max_total_bytes // MIB}MiB")
         return pb.ObjectStoreServiceInitResponse()
 
     def bucket_of(self, request) -> dict[str, StoredObject]:

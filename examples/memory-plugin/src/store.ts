@@ -4,7 +4,8 @@
  * object metadata, bounds its memory, and follows the contract's rules the comments cite (clause
  * numbers refer to the Stowage contract, docs/contract.md). `stowage new plugin` scaffolds this
  * very file, so that the conformance kit passes before anything is changed: replace the Map with
- * your backend, keeping those rules.
+ * your backend, keeping those rules. It is also the repository's one in-memory reference store:
+ * `@stowage/sdk/testing` exports a generated copy of it as `MemoryObjectStore`.
  *
  * @packageDocumentation
  */
@@ -16,6 +17,7 @@ import {
   StowageError,
   bucketNotFound,
   objectNotFound,
+  silentLogger,
   type CallOptions,
   type ConfigKeySpec,
   type GetObjectInput,
@@ -31,22 +33,29 @@ import {
   type PutObjectResult,
   type SignedUrl,
 } from "@stowage/sdk";
-import { configInteger, redactConfig, validateConfig } from "@stowage/sdk/plugin";
+import { defineConfig, redactConfig, size, text } from "@stowage/sdk/plugin";
+
+const MIB = 1024 * 1024;
+
+/** The configuration `init` accepts, declared once (see `defineConfig`). */
+export const CONFIG = defineConfig({
+  buckets: { value: text(), required: true, description: "Comma-separated names of the buckets to create at Init." },
+  maxTotalSize: {
+    value: size({ default: 1024 * MIB, bareUnit: MIB }),
+    aliases: ["maxTotalMiB"],
+    description: "Memory the objects may take in total: a size (512MiB, 2GiB) or a number of MiB (default 1GiB); puts beyond it fail with RESOURCE_EXHAUSTED.",
+  },
+  bucket: { value: text(), description: "Accepted for Velero compatibility (Velero adds it to every location's config)." },
+  prefix: { value: text(), description: "Accepted for Velero compatibility." },
+});
 
 /** The configuration keys `init` accepts. */
-export const CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: "buckets", required: true, description: "Comma-separated names of the buckets to create at Init." },
-  { name: "maxTotalMiB", description: "Memory the objects may take in total, in MiB (default 1024); puts beyond it fail with RESOURCE_EXHAUSTED." },
-  { name: "bucket", description: "Accepted for Velero compatibility (Velero adds it to every location's config)." },
-  { name: "prefix", description: "Accepted for Velero compatibility." },
-];
+export const CONFIG_KEYS: readonly ConfigKeySpec[] = CONFIG.keys;
 
 interface Stored {
   readonly info: ObjectInfo;
   readonly data: Buffer;
 }
-
-const MIB = 1024 * 1024;
 
 /** UTF-8 byte order, the order of keys and listings (clauses 1.3.2, 5.5.5). */
 function compareKeys(a: string, b: string): number {
@@ -82,17 +91,17 @@ export class MemoryStore implements ObjectStore {
   #buckets = new Map<string, Map<string, Stored>>();
   #maxBytes = 1024 * MIB;
 
-  /** @param logger - Where the plugin's log lines go (they reach the host). */
-  constructor(logger: Logger) {
+  /** @param logger - Where the plugin's log lines go (they reach the host); none by default. */
+  constructor(logger: Logger = silentLogger) {
     this.#logger = logger;
   }
 
   /** Creates the configured buckets; keeps the objects of buckets that stay configured. */
   async init(config: PluginConfig): Promise<void> {
-    validateConfig(config, CONFIG_KEYS);
-    const maxBytes = configInteger(config, "maxTotalMiB", 1024) * MIB;
+    const settings = CONFIG.parse(config);
+    const maxBytes = settings.maxTotalSize;
     const buckets = new Map<string, Map<string, Stored>>();
-    for (const name of (config.buckets ?? "").split(",").map((b) => b.trim()).filter((b) => b !== "")) {
+    for (const name of (settings.buckets ?? "").split(",").map((b) => b.trim()).filter((b) => b !== "")) {
       buckets.set(name, this.#buckets.get(name) ?? new Map<string, Stored>());
     }
     this.#buckets = buckets;
@@ -122,7 +131,7 @@ export class MemoryStore implements ObjectStore {
     for await (const chunk of input.body) {
       options.signal?.throwIfAborted();
       size += chunk.byteLength;
-      if (size > room) throw new StowageError(Code.ResourceExhausted, `the store holds at most maxTotalMiB=${String(this.#maxBytes / MIB)} MiB; delete objects or raise it`);
+      if (size > room) throw new StowageError(Code.ResourceExhausted, `the store holds at most maxTotalSize=${String(this.#maxBytes / MIB)}MiB; delete objects or raise it`);
       chunks.push(Buffer.from(chunk));
     }
     options.signal?.throwIfAborted();

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { isLogLevel, type ByteRange, type LogLevel } from "@stowage/sdk";
+import { formatDuration, formatSize, parseDuration, parseSize } from "@stowage/sdk/plugin";
 import { usageError } from "./exit.js";
 
 /** Commander collector for repeatable options: appends `value` to the list so far. */
@@ -28,12 +29,37 @@ export function parseKeyValues(pairs: readonly string[] | undefined, option: str
   return out;
 }
 
-/** Parses a whole number in `[min, max]`, for options such as `--ttl` or `--page-size`. */
+/** Parses a whole number in `[min, max]`, for options such as `--page-size`. */
 export function parseInteger(value: string, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(value.trim())) throw usageError(`${option} expects a whole number, got ${JSON.stringify(value)}`);
   const n = Number(value.trim());
   if (n < min || n > max) throw usageError(`${option} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+/**
+ * Parses a duration option (`--ttl`) in the one duration syntax of Stowage's configuration:
+ * `90s`, `2m`, `1h30m`, `250ms`, or a bare number in the option's historical unit, seconds. Returns
+ * milliseconds in `[minMs, maxMs]`.
+ */
+export function parseDurationOption(value: string, option: string, minMs: number, maxMs = Number.MAX_SAFE_INTEGER): number {
+  const ms = parseDuration(value, "s");
+  if (ms === undefined) throw usageError(`${option} expects a duration (e.g. 90s, 1h, 1h30m; a bare number is seconds), got ${JSON.stringify(value)}`);
+  if (ms < minMs || ms > maxMs) throw usageError(`${option} must be from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+/**
+ * Parses a size option (`--size`) in the one size syntax of Stowage's configuration: `256MiB`,
+ * `1GiB`, `512KiB`, or a bare number in the option's historical unit, `bareUnit` bytes (MiB for
+ * `--size`). Returns bytes in `[min, max]`.
+ */
+export function parseSizeOption(value: string, option: string, bareUnit: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const bytes = parseSize(value, bareUnit);
+  const unit = bareUnit === 1024 * 1024 ? "MiB" : bareUnit === 1 ? "bytes" : `${String(bareUnit)}-byte units`;
+  if (bytes === undefined) throw usageError(`${option} expects a size (e.g. 256MiB, 1GiB; a bare number is ${unit}), got ${JSON.stringify(value)}`);
+  if (bytes < min || bytes > max) throw usageError(`${option} must be from ${formatSize(min)} to ${formatSize(max)}, got ${JSON.stringify(value)}`);
+  return bytes;
 }
 
 /**

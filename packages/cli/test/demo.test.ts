@@ -69,7 +69,7 @@ describe("stowage demo", () => {
     const cwd = await tempDir();
     const size = await runCli(["demo", "--size", "zero"], { cwd });
     expect(size.code).toBe(2);
-    expect(size.stderr).toBe('stowage: --size expects a whole number, got "zero"\n');
+    expect(size.stderr).toBe('stowage: --size expects a size (e.g. 256MiB, 1GiB; a bare number is MiB), got "zero"\n');
     const file = join(cwd, "a-file");
     await writeFile(file, "x");
     const dir = await runCli(["demo", "--dir", file], { cwd });

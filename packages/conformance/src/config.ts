@@ -3,10 +3,17 @@
  * library callers pass, which have the same shape. Checked strictly: an unknown key is an error
  * that lists the valid ones, as the contract asks of plugins.
  *
+ * Durations and sizes take the syntaxes every plugin's configuration takes (`parseDuration` and
+ * `parseSize` of `@stowage/sdk/plugin`): `90s`, `2m`, `1h30m`, `250ms`; `64MiB`, `512KiB`. A bare
+ * number (a YAML number, or a string of digits) is in the key's historical unit: seconds for the
+ * durations, MiB for `largeObjectSize`. Keys are named without a unit; the old unit-suffixed names
+ * (`signedUrlExpiryGraceSeconds`, `largeObjectMiB`, …) are accepted as aliases.
+ *
  * @packageDocumentation
  */
 import { readFile } from "node:fs/promises";
 import type { PluginKind } from "@stowage/sdk";
+import { formatDuration, formatSize, parseDuration, parseSize } from "@stowage/sdk/plugin";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import * as z from "zod";
 
@@ -29,16 +36,22 @@ export interface ObjectStoreConfig {
   readonly bucket: string;
   /** A well-formed bucket name that does not exist (default `stowage-conformance-missing-<runid>`). */
   readonly missingBucket?: string | undefined;
-  /** Size of the large streamed object in MiB (default: the top-level `largeObjectMiB`, else 64). */
-  readonly largeObjectMiB?: number | undefined;
+  /** Size of the large streamed object: a size (`64MiB`) or a number of MiB (default: the top-level `largeObjectSize`, else 64 MiB). */
+  readonly largeObjectSize?: number | string | undefined;
+  /** The old name of {@link ObjectStoreConfig.largeObjectSize}, still accepted. */
+  readonly largeObjectMiB?: number | string | undefined;
   /** Number of keys in the pagination case, at least 1001 (default 1010). */
   readonly paginationKeys?: number | undefined;
   /** Number of parallel puts in the concurrency cases (default 8). */
   readonly concurrency?: number | undefined;
-  /** Extra wait after a signed URL's `expires_at` before it must be refused, in seconds (default 2; the contract allows up to 60). */
-  readonly signedUrlExpiryGraceSeconds?: number | undefined;
-  /** Time a plugin has to release what a cancelled call held, in seconds (default 5, clause 2.4.2). */
-  readonly cancelGraceSeconds?: number | undefined;
+  /** Extra wait after a signed URL's `expires_at` before it must be refused: a duration (`2s`) or seconds (default 2 s; the contract allows up to 60 s). */
+  readonly signedUrlExpiryGrace?: number | string | undefined;
+  /** The old name of {@link ObjectStoreConfig.signedUrlExpiryGrace}, still accepted. */
+  readonly signedUrlExpiryGraceSeconds?: number | string | undefined;
+  /** Time a plugin has to release what a cancelled call held: a duration (`5s`) or seconds (default 5 s, clause 2.4.2). */
+  readonly cancelGrace?: number | string | undefined;
+  /** The old name of {@link ObjectStoreConfig.cancelGrace}, still accepted. */
+  readonly cancelGraceSeconds?: number | string | undefined;
 }
 
 /** A PersistentVolume template: JSON in which the string `${volumeId}` stands for the volume ID. */
@@ -62,10 +75,14 @@ export interface BlockStoreConfig {
   readonly missingVolumeId?: string | undefined;
   /** A well-formed snapshot ID that does not exist; cases that need it are skipped without it. */
   readonly missingSnapshotId?: string | undefined;
-  /** How long a snapshot may take to become ready, in seconds (default 600). */
-  readonly snapshotReadyTimeoutSeconds?: number | undefined;
-  /** Pause between polls of a pending snapshot, in seconds (default 1). */
-  readonly pollIntervalSeconds?: number | undefined;
+  /** How long a snapshot may take to become ready: a duration (`10m`) or seconds (default 10 min). */
+  readonly snapshotReadyTimeout?: number | string | undefined;
+  /** The old name of {@link BlockStoreConfig.snapshotReadyTimeout}, still accepted. */
+  readonly snapshotReadyTimeoutSeconds?: number | string | undefined;
+  /** Pause between polls of a pending snapshot: a duration (`1s`, `250ms`) or seconds (default 1 s). */
+  readonly pollInterval?: number | string | undefined;
+  /** The old name of {@link BlockStoreConfig.pollInterval}, still accepted. */
+  readonly pollIntervalSeconds?: number | string | undefined;
   /** PersistentVolumes this plugin owns, with `${volumeId}` where the volume ID goes. */
   readonly pvTemplates?: {
     /** An in-tree volume source (for example `awsElasticBlockStore`, or `local` for the local plugin). */
@@ -81,10 +98,14 @@ export interface ConformanceConfig {
   readonly objectStore?: ObjectStoreConfig | undefined;
   /** Settings for block-store runs. */
   readonly blockStore?: BlockStoreConfig | undefined;
-  /** Default size of the large streamed object, in MiB (default 64). */
-  readonly largeObjectMiB?: number | undefined;
-  /** Time a plugin has to complete its handshake, in seconds (default 30). */
-  readonly startTimeoutSeconds?: number | undefined;
+  /** Default size of the large streamed object: a size (`64MiB`) or a number of MiB (default 64 MiB). */
+  readonly largeObjectSize?: number | string | undefined;
+  /** The old name of {@link ConformanceConfig.largeObjectSize}, still accepted. */
+  readonly largeObjectMiB?: number | string | undefined;
+  /** Time a plugin has to complete its handshake: a duration (`30s`) or seconds (default 30 s). */
+  readonly startTimeout?: number | string | undefined;
+  /** The old name of {@link ConformanceConfig.startTimeout}, still accepted. */
+  readonly startTimeoutSeconds?: number | string | undefined;
 }
 
 /** Object-store settings, resolved and checked. */
@@ -166,6 +187,68 @@ function optionalNumber(where: string, description: string, min: number, max = N
   return (integer ? base.int({ error }) : base).nullish().meta({ description });
 }
 
+const MiB = 1024 * 1024;
+
+/** The duration syntax, for editors (the JSON Schema's `pattern`); `parseDuration` decides. */
+const DURATION_PATTERN = /^\s*(\d+(\.\d+)?|(\d+(\.\d+)?(ns|us|µs|μs|ms|s|m|h))+)\s*$/u;
+/** The size syntax, for editors; `parseSize` decides. */
+const SIZE_PATTERN = /^\s*(\d+(\.\d+)?|\d+\s*([KkMmGg]([Ii][Bb]?)?|[Bb]))\s*$/u;
+
+/**
+ * An optional duration in milliseconds, `null` counting as absent: a duration string (`90s`, `2m`,
+ * `250ms`) or a bare number of seconds (a YAML number or a string of digits; fractions allowed).
+ */
+function optionalDuration(where: string, description: string, minSeconds: number, maxSeconds: number, deprecated = false) {
+  const error = (input: unknown): string =>
+    `${where} must be a duration from ${formatDuration(minSeconds * 1000)} to ${formatDuration(maxSeconds * 1000)} (e.g. 90s, 2m, 250ms; a bare number is seconds), got ${JSON.stringify(input)}`;
+  const issue = (iss: Issue): string => error(iss.input);
+  return z
+    .union([z.number({ error: issue }).min(minSeconds, { error: issue }).max(maxSeconds, { error: issue }), z.string({ error: issue }).regex(DURATION_PATTERN, { error: issue })], { error: issue })
+    .transform((value, ctx) => {
+      const ms = typeof value === "number" ? value * 1000 : parseDuration(value, "s");
+      if (ms === undefined || ms < minSeconds * 1000 || ms > maxSeconds * 1000) {
+        ctx.addIssue({ code: "custom", message: error(value) });
+        return z.NEVER;
+      }
+      return Math.round(ms);
+    })
+    .nullish()
+    .meta({ description, ...(deprecated ? { deprecated: true } : {}) });
+}
+
+/**
+ * An optional size in bytes, `null` counting as absent: a size string (`64MiB`, `512KiB`) or a bare
+ * number of MiB (a YAML number or a string of digits; fractions allowed).
+ */
+function optionalSize(where: string, description: string, maxMiB: number, deprecated = false) {
+  const error = (input: unknown): string => `${where} must be a size from 0 to ${formatSize(maxMiB * MiB)} (e.g. 64MiB, 512KiB; a bare number is MiB), got ${JSON.stringify(input)}`;
+  const issue = (iss: Issue): string => error(iss.input);
+  return z
+    .union([z.number({ error: issue }).min(0, { error: issue }).max(maxMiB, { error: issue }), z.string({ error: issue }).regex(SIZE_PATTERN, { error: issue })], { error: issue })
+    .transform((value, ctx) => {
+      const bytes = typeof value === "number" ? Math.round(value * MiB) : parseSize(value, MiB);
+      if (bytes === undefined || bytes > maxMiB * MiB) {
+        ctx.addIssue({ code: "custom", message: error(value) });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .nullish()
+    .meta({ description, ...(deprecated ? { deprecated: true } : {}) });
+}
+
+/** A key and its old name, which is accepted as an alias: both with the same syntax. */
+function renamed<const K extends string, const A extends string, T extends z.ZodType>(
+  key: K,
+  alias: A,
+  make: (where: string, description: string, deprecated: boolean) => T,
+  where: string,
+  description: string,
+): Record<K | A, T> {
+  const at = where === "" ? "" : `${where}.`;
+  return { [key]: make(`${at}${key}`, description, false), [alias]: make(`${at}${alias}`, `The old name of ${key}, accepted as an alias.`, true) } as Record<K | A, T>;
+}
+
 /** The Init configuration of a plugin: values are strings (numbers and booleans are turned into strings). */
 function pluginConfigSchema(where: string) {
   return z
@@ -190,16 +273,17 @@ const objectStoreSchema = z
       config: pluginConfigSchema("objectStore.config"),
       bucket: requiredString("objectStore.bucket", "The bucket the cases write into (under the run prefix). It must exist, unless the configuration opts in to creating it (contract 5.0.3)."),
       missingBucket: optionalString("objectStore.missingBucket", "A well-formed bucket name that does not exist (default stowage-conformance-missing-<runid>)."),
-      largeObjectMiB: optionalNumber("objectStore.largeObjectMiB", "Size of the large streamed object in MiB (default: the top-level largeObjectMiB, else 64).", 0, 1024 * 1024),
+      ...renamed("largeObjectSize", "largeObjectMiB", (w, d, old) => optionalSize(w, d, 1024 * 1024, old), "objectStore", "Size of the large streamed object: a size (64MiB) or a number of MiB (default: the top-level largeObjectSize, else 64MiB)."),
       paginationKeys: optionalNumber("objectStore.paginationKeys", "Number of keys in the pagination case, at least 1001 (default 1010).", 1001, 100_000, true),
       concurrency: optionalNumber("objectStore.concurrency", "Number of parallel puts in the concurrency cases (default 8).", 2, 256, true),
-      signedUrlExpiryGraceSeconds: optionalNumber(
-        "objectStore.signedUrlExpiryGraceSeconds",
-        "Extra wait after a signed URL's expires_at before it must be refused, in seconds (default 2; the contract allows up to 60).",
-        0,
-        600,
+      ...renamed(
+        "signedUrlExpiryGrace",
+        "signedUrlExpiryGraceSeconds",
+        (w, d, old) => optionalDuration(w, d, 0, 600, old),
+        "objectStore",
+        "Extra wait after a signed URL's expires_at before it must be refused: a duration (2s) or seconds (default 2s; the contract allows up to 60s).",
       ),
-      cancelGraceSeconds: optionalNumber("objectStore.cancelGraceSeconds", "Time a plugin has to release what a cancelled call held, in seconds (default 5, clause 2.4.2).", 0.1, 600),
+      ...renamed("cancelGrace", "cancelGraceSeconds", (w, d, old) => optionalDuration(w, d, 0.1, 600, old), "objectStore", "Time a plugin has to release what a cancelled call held: a duration (5s) or seconds (default 5s, clause 2.4.2)."),
     },
     { error: "objectStore must be a map" },
   )
@@ -217,8 +301,8 @@ const blockStoreSchema = z
       iops: optionalNumber("blockStore.iops", "IOPS requested for restored volumes (default: not set).", 0, Number.MAX_SAFE_INTEGER, true),
       missingVolumeId: optionalString("blockStore.missingVolumeId", "A well-formed volume ID that does not exist; cases that need it are skipped without it."),
       missingSnapshotId: optionalString("blockStore.missingSnapshotId", "A well-formed snapshot ID that does not exist; cases that need it are skipped without it."),
-      snapshotReadyTimeoutSeconds: optionalNumber("blockStore.snapshotReadyTimeoutSeconds", "How long a snapshot may take to become ready, in seconds (default 600).", 0.1, 86_400),
-      pollIntervalSeconds: optionalNumber("blockStore.pollIntervalSeconds", "Pause between polls of a pending snapshot, in seconds (default 1).", 0.01, 600),
+      ...renamed("snapshotReadyTimeout", "snapshotReadyTimeoutSeconds", (w, d, old) => optionalDuration(w, d, 0.1, 86_400, old), "blockStore", "How long a snapshot may take to become ready: a duration (10m) or seconds (default 10m)."),
+      ...renamed("pollInterval", "pollIntervalSeconds", (w, d, old) => optionalDuration(w, d, 0.01, 600, old), "blockStore", "Pause between polls of a pending snapshot: a duration (1s, 250ms) or seconds (default 1s)."),
       pvTemplates: z
         .strictObject(
           {
@@ -243,8 +327,8 @@ export const conformanceConfigSchema = z
     {
       objectStore: objectStoreSchema.optional(),
       blockStore: blockStoreSchema.optional(),
-      largeObjectMiB: optionalNumber("largeObjectMiB", "Default size of the large streamed object, in MiB (default 64).", 0, 1024 * 1024),
-      startTimeoutSeconds: optionalNumber("startTimeoutSeconds", "Time a plugin has to complete its handshake, in seconds (default 30).", 1, 3600),
+      ...renamed("largeObjectSize", "largeObjectMiB", (w, d, old) => optionalSize(w, d, 1024 * 1024, old), "", "Default size of the large streamed object: a size (64MiB) or a number of MiB (default 64MiB)."),
+      ...renamed("startTimeout", "startTimeoutSeconds", (w, d, old) => optionalDuration(w, d, 1, 3600, old), "", "Time a plugin has to complete its handshake: a duration (30s) or seconds (default 30s)."),
     },
     { error: "the configuration must be a map with objectStore and/or blockStore" },
   )
@@ -334,11 +418,32 @@ export interface ResolveOptions {
   readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
+/**
+ * The value of a key or of its alias (the old name), already parsed; both set to different values
+ * is an error naming both.
+ */
+function either(section: Readonly<Record<string, unknown>>, key: string, alias: string, where: string): number | undefined {
+  const value = section[key] ?? undefined;
+  const old = section[alias] ?? undefined;
+  if (value !== undefined && old !== undefined && value !== old) {
+    const at = where === "" ? "" : `${where}.`;
+    throw new ConfigError(`${at}${key} and its alias ${at}${alias} are both set, to different values; keep only ${at}${key}`);
+  }
+  return (value ?? old) as number | undefined;
+}
+
+/** The time a plugin has to complete its handshake, in milliseconds (`startTimeout`, default 30 s). */
+export function resolveStartTimeoutMs(config: ConformanceConfig): number {
+  const top = parseWith(conformanceConfigSchema.pick({ startTimeout: true, startTimeoutSeconds: true }), { startTimeout: config.startTimeout, startTimeoutSeconds: config.startTimeoutSeconds });
+  return either(top, "startTimeout", "startTimeoutSeconds", "") ?? 30_000;
+}
+
 /** Checks a configuration against the kit's zod schema (`conformanceConfigSchema`) and resolves every section once. */
 export function checkConfig(config: unknown): ConformanceConfig {
   parseWith(conformanceConfigSchema, config);
   const checked = config as ConformanceConfig;
   // Resolve every section once so that wrong values are reported before anything is launched.
+  resolveStartTimeoutMs(checked);
   if (checked.objectStore !== undefined) resolveObjectStoreSettings(checked, { runId: "check" });
   if (checked.blockStore !== undefined) resolveBlockStoreSettings(checked, { runId: "check" });
   return checked;
@@ -357,19 +462,19 @@ export function resolveObjectStoreSettings(config: ConformanceConfig, options: R
   const raw: unknown = config.objectStore;
   if (!isRecord(raw)) throw new ConfigError("the configuration has no objectStore section; add one (plugin, config, bucket) to test an object store");
   const section = parseWith(objectStoreSchema, raw, ["objectStore"]);
-  const top = parseWith(conformanceConfigSchema.shape.largeObjectMiB, config.largeObjectMiB, ["largeObjectMiB"]);
+  const top = parseWith(conformanceConfigSchema.pick({ largeObjectSize: true, largeObjectMiB: true }), { largeObjectSize: config.largeObjectSize, largeObjectMiB: config.largeObjectMiB });
   const env = options.env ?? process.env;
-  const largeMiB = section.largeObjectMiB ?? top ?? 64;
+  const largeObjectBytes = either(section, "largeObjectSize", "largeObjectMiB", "objectStore") ?? either(top, "largeObjectSize", "largeObjectMiB", "") ?? 64 * MiB;
   return {
     plugin: section.plugin ?? undefined,
     config: pluginConfig("objectStore.config", section.config, env),
     bucket: section.bucket,
     missingBucket: section.missingBucket ?? `stowage-conformance-missing-${options.runId.slice(-4)}`,
-    largeObjectBytes: Math.round(largeMiB * 1024 * 1024),
+    largeObjectBytes,
     paginationKeys: section.paginationKeys ?? 1010,
     concurrency: section.concurrency ?? 8,
-    signedUrlExpiryGraceMs: Math.round((section.signedUrlExpiryGraceSeconds ?? 2) * 1000),
-    cancelGraceMs: Math.round((section.cancelGraceSeconds ?? 5) * 1000),
+    signedUrlExpiryGraceMs: either(section, "signedUrlExpiryGrace", "signedUrlExpiryGraceSeconds", "objectStore") ?? 2000,
+    cancelGraceMs: either(section, "cancelGrace", "cancelGraceSeconds", "objectStore") ?? 5000,
   };
 }
 
@@ -388,8 +493,8 @@ export function resolveBlockStoreSettings(config: ConformanceConfig, options: Re
     iops: section.iops ?? undefined,
     missingVolumeId: section.missingVolumeId ?? undefined,
     missingSnapshotId: section.missingSnapshotId ?? undefined,
-    snapshotReadyTimeoutMs: Math.round((section.snapshotReadyTimeoutSeconds ?? 600) * 1000),
-    pollIntervalMs: Math.round((section.pollIntervalSeconds ?? 1) * 1000),
+    snapshotReadyTimeoutMs: either(section, "snapshotReadyTimeout", "snapshotReadyTimeoutSeconds", "blockStore") ?? 600_000,
+    pollIntervalMs: either(section, "pollInterval", "pollIntervalSeconds", "blockStore") ?? 1000,
     pvTemplates: {
       inTree: pvTemplate("blockStore.pvTemplates.inTree", section.pvTemplates?.inTree),
       csi: pvTemplate("blockStore.pvTemplates.csi", section.pvTemplates?.csi),

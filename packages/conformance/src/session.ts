@@ -14,6 +14,7 @@ import {
   ConfigError,
   resolveBlockStoreSettings,
   resolveObjectStoreSettings,
+  resolveStartTimeoutMs,
   type BlockStoreSettings,
   type ConformanceConfig,
   type ObjectStoreSettings,
@@ -95,7 +96,7 @@ export class Target {
       plugins: commands,
       pluginDir: options.pluginDir,
       logger: options.logger ?? silentLogger,
-      handshakeTimeoutMs: Math.round((config.startTimeoutSeconds ?? 30) * 1000),
+      handshakeTimeoutMs: resolveStartTimeoutMs(config),
     });
     try {
       await host.start();

@@ -43,7 +43,7 @@ describe("stowage-plugin-gcp's BlockStore through the PluginHost", () => {
     const plugin = host.plugins().find((p) => p.descriptor.kind === "block-store" && p.descriptor.name === "stowage.io/gcp");
     expect(plugin?.descriptor.capabilities).toEqual(["LIST_SNAPSHOTS", "DELETE_VOLUME"]);
     expect(plugin?.descriptor.configKeys.map((k) => k.name)).toEqual(
-      expect.arrayContaining(["project", "volumeProject", "snapshotLocation", "snapshotType", "credentialsFile", "labels", "computeEndpoint", "operationTimeoutSeconds"]),
+      expect.arrayContaining(["project", "volumeProject", "snapshotLocation", "snapshotType", "credentialsFile", "labels", "computeEndpoint", "operationTimeout"]),
     );
   });
 

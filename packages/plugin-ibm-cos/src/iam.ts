@@ -25,7 +25,7 @@ export interface IamTokenManagerOptions {
   readonly fetch?: typeof fetch | undefined;
   /**
    * Longest wait for one exchange, the answer's body included; an endpoint that misses it fails with
-   * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`. Default `requestTimeoutSeconds`' default.
+   * `UNAVAILABLE`/`BACKEND_UNAVAILABLE`. Default `requestTimeout`' default.
    */
   readonly requestTimeoutMs?: number | undefined;
 }

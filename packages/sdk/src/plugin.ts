@@ -47,7 +47,7 @@ export {
   guardBody,
   idleWatchdog,
 } from "./plugin/backend-timeouts.js";
-export type { BackendTimeouts, BackendTimeoutKey, BackendTimeoutDeclarations, RequestDeadline, GuardBodyOptions, IdleWatchdog } from "./plugin/backend-timeouts.js";
+export type { BackendTimeouts, BackendTimeoutKey, LegacyBackendTimeoutKey, BackendTimeoutDeclarations, RequestDeadline, GuardBodyOptions, IdleWatchdog } from "./plugin/backend-timeouts.js";
 export { createBackendAgents, BackendTimeoutError } from "./plugin/backend-agents.js";
 export type { BackendAgentOptions, BackendAgents } from "./plugin/backend-agents.js";
 export { secretValues, redactError } from "./plugin/secrets.js";

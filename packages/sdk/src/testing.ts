@@ -5,5 +5,8 @@
  *
  * @packageDocumentation
  */
-export { MemoryObjectStore, memoryObjectStoreConfigKeys } from "./testing/memory-object-store.js";
+// The in-memory ObjectStore is a generated copy of the repository's one reference store,
+// examples/memory-plugin/src/store.ts (scripts/generate-scaffold-store.mjs): conformant, with ranged
+// reads and metadata, its buckets named by the `buckets` key, its memory bounded by `maxTotalSize`.
+export { MemoryStore as MemoryObjectStore, CONFIG_KEYS as memoryObjectStoreConfigKeys } from "./testing/memory-object-store.js";
 export { caught, eventually, rejection, sha256Hex, thrownBy, type EventuallyOptions } from "./testing/assertions.js";

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
 import {
+  backendTimeoutConfigKeys,
   backendTimeoutDeclarations,
   backendTimeouts,
   custom,
@@ -61,6 +62,14 @@ describe("the size syntax", () => {
     ] as const) {
       expect(parseSize(text), text).toBe(bytes);
     }
+  });
+  it("reads a bare number in the key's historical unit when it was not bytes", () => {
+    expect(parseSize("512", MiB)).toBe(512 * MiB);
+    expect(parseSize("512MiB", MiB)).toBe(512 * MiB);
+    expect(parseSize("0.5", MiB)).toBe(512 * 1024);
+    expect(parseSize("8388608B", MiB)).toBe(8 * MiB);
+    expect(parseSize("1.5")).toBeUndefined();
+    expect(parseSize("1.5MiB", MiB)).toBeUndefined();
   });
   it("refuses decimal units, fractions, negatives and words", () => {
     for (const text of ["8MB", "8KB", "1.5MiB", "-1", "8 TiB", "MiB", "", "eight"]) expect(parseSize(text), text).toBeUndefined();
@@ -131,7 +140,9 @@ describe("defineConfig", () => {
       [{ root: "/r", parts: "x" }, "parts", /config key parts must be a non-negative integer, got "x"/],
       [{ root: "/r", fsync: "yes" }, "fsync", /config key fsync must be true or false, got "yes"/],
       [{ root: "/r", requestTimeout: "soon" }, "requestTimeout", /requestTimeout "soon" is not a duration; use e.g. 90s, 2m or 1h30m/],
-      [{ root: "/r", requestTimeoutSeconds: "0" }, "requestTimeout", /requestTimeout "0" must be from 1s to/],
+      // A value given under an alias is reported under the alias: the name the configuration used.
+      [{ root: "/r", requestTimeoutSeconds: "0" }, "requestTimeoutSeconds", /requestTimeoutSeconds "0" must be from 1s to/],
+      [{ root: "/r", requestTimeoutSeconds: "soon" }, "requestTimeoutSeconds", /requestTimeoutSeconds "soon" is not a duration/],
       [{ root: "/r", mode: "slow" }, "mode", /mode "slow" is not one of \[fast, safe\]/],
       [{ root: "/r", endpoint: "ftp://x" }, "endpoint", /endpoint "ftp:\/\/x" must use the http or https scheme/],
       [{ root: "/r", endpoint: "not a url" }, "endpoint", /is not a URL; use e.g. https:\/\/s3.example.com/],
@@ -143,11 +154,12 @@ describe("defineConfig", () => {
       expect(error.message, key).toMatch(message);
     }
   });
-  it("reports unknown and missing keys as validateConfig does, listing the valid keys", () => {
+  it("reports unknown and missing keys as validateConfig does, listing the valid keys, aliases included (they are accepted keys, clause 5.1.1)", () => {
     const error = failure(() => EXAMPLE.parse({ rot: "/r" }));
     expect(error.rawMessage).toBe(
-      "config has invalid keys [rot]; config lacks required keys [root]; valid keys are [apiKey, endpoint, fsync, mode, partSize, parts, requestTimeout, root]",
+      "config has invalid keys [rot]; config lacks required keys [root]; valid keys are [apiKey, endpoint, fsync, mode, partSize, parts, requestTimeout, requestTimeoutSeconds, root]",
     );
+    expect(error.metadata.valid_keys).toBe("apiKey,endpoint,fsync,mode,partSize,parts,requestTimeout,requestTimeoutSeconds,root");
     expect(error.metadata.invalid_keys).toBe("rot");
     expect(error.metadata.missing_keys).toBe("root");
   });
@@ -179,6 +191,37 @@ describe("defineConfig", () => {
       { name: "apiKey", description: "API key.", secret: true },
     ]);
   });
+  it("takes a value from the canonical key first, else from the first alias with a value", () => {
+    expect(EXAMPLE.parse({ root: "/r", requestTimeoutSeconds: "", requestTimeout: "1m" }).requestTimeout).toBe(60_000);
+    expect(EXAMPLE.parse({ root: "/r", requestTimeout: "", requestTimeoutSeconds: "30" }).requestTimeout).toBe(30_000);
+    expect(EXAMPLE.parse({ root: "/r", requestTimeoutSeconds: "" }).requestTimeout).toBe(120_000);
+    const two = defineConfig({ wait: { value: duration({ default: 0 }), aliases: ["waitSeconds", "waitTime"], description: "Wait." } });
+    expect(two.parse({ waitTime: "90s", waitSeconds: "90" }).wait).toBe(90_000);
+    expect(EXAMPLE.parse({ root: "/r", requestTimeoutSeconds: "120", requestTimeout: "2m" }).requestTimeout).toBe(120_000);
+    const error = failure(() => two.parse({ waitSeconds: "1", waitTime: "2s" }));
+    expect([error.metadata.key, error.rawMessage]).toEqual(["wait", "wait's aliases waitSeconds and waitTime are both set, to different values; keep only wait"]);
+  });
+  it("reports a custom value's own error under the alias it was given with", () => {
+    const schema = defineConfig({
+      tags: {
+        value: custom({
+          syntax: "k=v",
+          parse: (value, key) => {
+            if (value !== undefined && !value.includes("=")) throw invalidConfig(key, `${key} must be k=v`);
+            return value;
+          },
+        }),
+        aliases: ["labels"],
+        description: "Tags.",
+      },
+    });
+    expect(schema.parse({ labels: "a=b" }).tags).toBe("a=b");
+    const error = failure(() => schema.parse({ labels: "ab" }));
+    expect([error.metadata.key, error.rawMessage]).toEqual(["labels", "labels must be k=v"]);
+  });
+  it("refuses aliases of a secret key (secrets are redacted by their reported names)", () => {
+    expect(() => defineConfig({ token: { value: text(), secret: true, aliases: ["apiToken"], description: "t" } })).toThrow(/token is secret and cannot have aliases/);
+  });
   it("refuses an alias that is already a key", () => {
     expect(() => defineConfig({ a: { value: text(), description: "a" }, b: { value: text(), aliases: ["a"], description: "b" } })).toThrow(/alias a of b/);
   });
@@ -202,6 +245,29 @@ describe("defineConfig", () => {
 });
 
 describe("the backend timeout keys", () => {
+  it("are named without a unit; the old …Seconds names are aliases that read the same values", () => {
+    const schema = defineConfig(backendTimeoutDeclarations());
+    expect(schema.keys.map((k) => k.name)).toEqual(["connectTimeout", "requestTimeout", "idleTimeout"]);
+    for (const [key, alias] of [["connectTimeout", "connectTimeoutSeconds"], ["requestTimeout", "requestTimeoutSeconds"], ["idleTimeout", "idleTimeoutSeconds"]] as const) {
+      for (const [text, ms] of [["90", 90_000], ["90s", 90_000], ["2m", 120_000], ["1h30m", 5_400_000], ["1500ms", 1500]] as const) {
+        expect(schema.parse({ [key]: text })[key], `${key}=${text}`).toBe(ms);
+        expect(schema.parse({ [alias]: text })[key], `${alias}=${text}`).toBe(ms);
+      }
+      for (const [name, text] of [[key, "soon"], [alias, "soon"], [key, "500ms"], [alias, "0"], [alias, "1.5"]] as const) {
+        const error = failure(() => schema.parse({ [name]: text }));
+        expect([error.code, error.reason, error.metadata.key], `${name}=${text}`).toEqual([Code.InvalidArgument, Reason.InvalidConfig, name]);
+        expect(error.rawMessage, `${name}=${text}`).toMatch(new RegExp(`^config key ${name} must be`));
+      }
+    }
+    expect(schema.docsTable()).toContain("| `requestTimeout`, `requestTimeoutSeconds` (alias) | duration (bare number: seconds) | `2m` |");
+  });
+  it("keep the old names when a plugin asks for them, and offer both names to validateConfig", () => {
+    expect(Object.keys(backendTimeoutDeclarations(["requestTimeoutSeconds"]))).toEqual(["requestTimeoutSeconds"]);
+    expect(defineConfig(backendTimeoutDeclarations(["requestTimeoutSeconds"])).parse({ requestTimeoutSeconds: "2m" })).toEqual({ requestTimeoutSeconds: 120_000 });
+    expect(backendTimeoutConfigKeys().map((k) => k.name)).toEqual(["connectTimeout", "connectTimeoutSeconds", "requestTimeout", "requestTimeoutSeconds", "idleTimeout", "idleTimeoutSeconds"]);
+    expect(parseBackendTimeouts({ requestTimeout: "2m", idleTimeoutSeconds: "5" })).toEqual({ connectTimeoutMs: 10_000, requestTimeoutMs: 120_000, idleTimeoutMs: 5000 });
+    expect(backendTimeouts({ requestTimeoutSeconds: 3000 }).requestTimeoutMs).toBe(3000);
+  });
   it("take a duration or whole seconds, as before, and keep their message for 0", () => {
     const schema = defineConfig(backendTimeoutDeclarations());
     expect(backendTimeouts(schema.parse({ requestTimeoutSeconds: "2m", idleTimeoutSeconds: "45", connectTimeoutSeconds: "1500ms" }))).toEqual({
@@ -212,6 +278,13 @@ describe("the backend timeout keys", () => {
     expect(parseBackendTimeouts({})).toEqual({ connectTimeoutMs: 10_000, requestTimeoutMs: 120_000, idleTimeoutMs: 60_000 });
     expect(failure(() => parseBackendTimeouts({ requestTimeoutSeconds: "0" })).rawMessage).toBe("config key requestTimeoutSeconds must be at least 1 (seconds), got 0");
     expect(failure(() => parseBackendTimeouts({ idleTimeoutSeconds: "1.5" })).metadata.key).toBe("idleTimeoutSeconds");
+  });
+  it("reads a size whose bare number is in MiB, and says so in the docs", () => {
+    const value = size({ default: 1024 * MiB, bareUnit: MiB });
+    expect(readConfigValue({ s: "512" }, "s", value)).toBe(512 * MiB);
+    expect(readConfigValue({ s: "512MiB" }, "s", value)).toBe(512 * MiB);
+    expect(value.syntax).toBe("size (bare number: MiB)");
+    expect(failure(() => readConfigValue({ s: "lots" }, "s", value)).rawMessage).toBe('s must be a size (MiB, or with a KiB/MiB/GiB suffix), got "lots"');
   });
   it("reads one key outside a schema with readConfigValue", () => {
     expect(readConfigValue({ s: "16Mi" }, "s", size({ default: 0 }))).toBe(16 * MiB);

@@ -133,7 +133,7 @@ describe("serve() in Velero mode (memory fixture)", () => {
   it("converts the signed-URL TTL from nanoseconds and passes the plugin's refusal on", async () => {
     const refused = await failure(unary(p.client, ObjectStore.method.createSignedURL, { plugin: PLUGIN, bucket: "b", key: "velero/empty", ttl: 600_000_000_000n }));
     expect(refused.code).toBe(status.UNKNOWN);
-    expect(refused.details).toContain("cannot sign URLs");
+    expect(refused.details).toContain("does not sign URLs");
   });
 
   it("exits with status 0 after GRPCController/Shutdown", async () => {

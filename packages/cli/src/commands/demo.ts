@@ -17,7 +17,7 @@ import type { Command } from "commander";
 import { EXIT_FAILURE, exitCodeOf, usageError } from "../exit.js";
 import { catchInterrupts, createHost, globalOptions, hostLogger, startHost, type GlobalOptions } from "../host-options.js";
 import { MIB, formatBytes, mibPerSecond, printJson, printLines, seconds } from "../output.js";
-import { parseInteger } from "../parse.js";
+import { parseSizeOption } from "../parse.js";
 import { percentProgress, progressEnabled, tap, transferProgress } from "../progress.js";
 import { waitForSnapshot } from "../snapshots.js";
 import { LOCAL_PLUGIN } from "../store-options.js";
@@ -327,7 +327,7 @@ function isRunning(pid: number): boolean {
 
 async function demo(options: DemoOptions, command: Command): Promise<void> {
   const globals = globalOptions(command);
-  const sizeMiB = parseInteger(options.size, "--size", 1, 1024 * 1024);
+  const sizeBytes = parseSizeOption(options.size, "--size", MIB, MIB, 1024 * 1024 * MIB);
   const provider = PROVIDERS[options.provider];
   if (provider === undefined) throw usageError(`--provider ${options.provider} is not one of: ${Object.keys(PROVIDERS).join(", ")}`);
   const aws = provider === AWS_PLUGIN;
@@ -341,7 +341,7 @@ async function demo(options: DemoOptions, command: Command): Promise<void> {
   const interrupts = catchInterrupts();
   const run = new DemoRun(!globals.json);
   const started = performance.now();
-  const s: DemoState = { run, globals, signal: interrupts.signal, sizeBytes: sizeMiB * MIB, dir, provider };
+  const s: DemoState = { run, globals, signal: interrupts.signal, sizeBytes, dir, provider };
   if (!globals.json) {
     printLines(
       aws
@@ -407,7 +407,7 @@ async function demo(options: DemoOptions, command: Command): Promise<void> {
   if (globals.json) {
     printJson({
       ok: run.ok,
-      sizeMiB,
+      sizeMiB: sizeBytes / MIB,
       provider,
       volumeMiB: aws ? 0 : DEMO_VOLUME_BYTES / MIB,
       ...(endpoint === undefined ? {} : { endpoint }),
@@ -434,7 +434,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description("run every ObjectStore and BlockStore call against the embedded local plugin (or the object calls through stowage.io/aws against a MinIO it starts), verify the bytes and report speeds")
-    .option("--size <MiB>", "size of the demo object in MiB", "256")
+    .option("--size <size>", "size of the demo object: a size (256MiB, 1GiB) or MiB", "256MiB")
     .option("--provider <name>", `plugin to demonstrate: local (${LOCAL_PLUGIN}) or aws (${AWS_PLUGIN}, against a MinIO server the demo starts; install it with: bash scripts/install-test-servers minio)`, "local")
     .option("--dir <path>", "data directory (default: a fresh temporary directory, removed at the end)")
     .option("--keep", "keep the temporary data directory")

@@ -11,7 +11,7 @@ import type { Command } from "commander";
 import { usageError } from "../exit.js";
 import { globalOptions, withHost } from "../host-options.js";
 import { formatBytes, formatDate, formatDuration, mibPerSecond, printJson, printLines, printTable, seconds } from "../output.js";
-import { collect, parseInteger, parseKeyValues, parseRange } from "../parse.js";
+import { collect, parseDurationOption, parseInteger, parseKeyValues, parseRange } from "../parse.js";
 import { progressEnabled, tap, transferProgress } from "../progress.js";
 import { openSink, openSource } from "../sources.js";
 import { addStoreOptions, openObjectStore, storeOptions, type RawStoreOptions } from "../store-options.js";
@@ -199,7 +199,9 @@ async function url(bucket: string, key: string, options: UrlOptions, command: Co
   const store = storeOptions(options);
   const method = options.method.toUpperCase();
   if (method !== "GET" && method !== "PUT") throw usageError(`--method must be GET or PUT, got ${JSON.stringify(options.method)}`);
-  const ttlSeconds = parseInteger(options.ttl, "--ttl", 1);
+  const ttlMs = parseDurationOption(options.ttl, "--ttl", 1000);
+  if (ttlMs % 1000 !== 0) throw usageError(`--ttl must be whole seconds, got ${JSON.stringify(options.ttl)}`);
+  const ttlSeconds = ttlMs / 1000;
   await withHost(globals, async (host, signal) => {
     const client = await openObjectStore(host, store, signal, { createBuckets: method === "PUT" });
     const signed = await client.createSignedUrl({ bucket, key, method, ttlSeconds }, { signal });
@@ -269,7 +271,7 @@ export function registerObjectCommands(program: Command): void {
       .argument("<bucket>", "bucket")
       .argument("<key>", "object key")
       .option("--method <method>", "GET or PUT", "GET")
-      .option("--ttl <seconds>", "validity in seconds", "3600")
+      .option("--ttl <duration>", "validity: a duration (90s, 1h, 24h) or seconds", "1h")
       .option("--hold", "keep the plugin running (and the URL working) until it expires or Ctrl-C"),
   ).action(url);
 }

@@ -65,7 +65,7 @@ async function waitReady(ctx: CaseContext, snapshotId: string, history: Snapshot
     }
     if (current.state === "ready") return current;
     if (current.state === "failed") throw new CaseFailure(`snapshot ${snapshotId} of volume ${ctx.blockSettings.volumeId} FAILED: ${current.message || "(no message)"} (6.3.3)`);
-    if (Date.now() > end) throw new CaseFailure(`snapshot ${snapshotId} was still PENDING after ${String(ctx.blockSettings.snapshotReadyTimeoutMs / 1000)} s (blockStore.snapshotReadyTimeoutSeconds)`);
+    if (Date.now() > end) throw new CaseFailure(`snapshot ${snapshotId} was still PENDING after ${String(ctx.blockSettings.snapshotReadyTimeoutMs / 1000)} s (blockStore.snapshotReadyTimeout)`);
     await sleep(ctx.blockSettings.pollIntervalMs, ctx.signal);
   }
 }
@@ -219,7 +219,7 @@ export const blockStoreCases: readonly ConformanceCase[] = [
   }),
   defineCase({
     id: "BS-SNAPSHOT-READY",
-    title: "The snapshot becomes READY (within blockStore.snapshotReadyTimeoutSeconds) and never leaves READY",
+    title: "The snapshot becomes READY (within blockStore.snapshotReadyTimeout) and never leaves READY",
     clause: "6.3, 6.0.5",
     kinds: BS,
     async run(ctx) {

@@ -257,13 +257,13 @@ const cases: ConformanceCase[] = [
   }),
   defineCase({
     id: "OS-PUT-LARGE",
-    title: "A large body (objectStore.largeObjectMiB, default 64 MiB) streams in and out with its SHA-256 checked",
+    title: "A large body (objectStore.largeObjectSize, default 64 MiB) streams in and out with its SHA-256 checked",
     clause: "5.2.13, 5.3.4",
     kinds: OS,
     timeoutMs: 600_000,
     async run(ctx) {
       const size = ctx.objectSettings.largeObjectBytes;
-      if (size === 0) throw new CaseSkipped("objectStore.largeObjectMiB is 0");
+      if (size === 0) throw new CaseSkipped("objectStore.largeObjectSize is 0");
       const key = `${ctx.prefix}large`;
       const expected = await digestStream(pseudoRandomStream(key, size));
       trackKey(ctx, key);

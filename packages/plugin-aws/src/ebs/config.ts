@@ -27,9 +27,9 @@ export const EBS_CONFIG = defineConfig({
   enableSharedConfig: {
     docs: "Velero compatibility: accepted and ignored", value: flag(true), description: "Accepted for Velero compatibility and ignored: the credentials file is always read as shared config." },
   ...backendTimeoutDeclarations(undefined, {
-    connectTimeoutSeconds: "As for the ObjectStore, for every EC2 request: longest wait for a connection. Default 10.",
-    requestTimeoutSeconds: "As for the ObjectStore, for every EC2 request: longest wait for its answer, retries included. Default 120.",
-    idleTimeoutSeconds: "As for the ObjectStore, for every EC2 request: longest silence on the connection. Default 60.",
+    connectTimeout: "As for the ObjectStore, for every EC2 request: longest wait for a connection. Default 10.",
+    requestTimeout: "As for the ObjectStore, for every EC2 request: longest wait for its answer, retries included. Default 120.",
+    idleTimeout: "As for the ObjectStore, for every EC2 request: longest silence on the connection. Default 60.",
   }),
 });
 

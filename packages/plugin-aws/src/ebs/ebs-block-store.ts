@@ -79,7 +79,7 @@ export class EbsBlockStore implements BlockStore {
     this.#settings = undefined;
   }
 
-  /** Sends one EC2 request under the caller's signal and `requestTimeoutSeconds`. */
+  /** Sends one EC2 request under the caller's signal and `requestTimeout`. */
   #send<T>(signal: AbortSignal | undefined, what: string, request: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     return withRequestTimeout(signal, this.#ready().timeouts.requestTimeoutMs, what, request);
   }

@@ -121,9 +121,9 @@ export const S3_COMMON_CONFIG = defineConfig({
     description: "Parts uploaded at once per object, 1 to 64; default 4. A put holds at most partSize × (uploadConcurrency + 1) bytes of body.",
   },
   ...backendTimeoutDeclarations(undefined, {
-    connectTimeoutSeconds: "Longest wait for a connection to the store (TCP and TLS). Default 10.",
-    requestTimeoutSeconds: "Longest wait for one request (a part, a head, a list page, a get until its answer starts, ...), its retries included. Default 120. Raise it with large `partSize` on slow links.",
-    idleTimeoutSeconds: "Longest time a request, or a get's body while the reader waits for it, may move no byte. Default 60.",
+    connectTimeout: "Longest wait for a connection to the store (TCP and TLS). Default 10.",
+    requestTimeout: "Longest wait for one request (a part, a head, a list page, a get until its answer starts, ...), its retries included. Default 120. Raise it with large `partSize` on slow links.",
+    idleTimeout: "Longest time a request, or a get's body while the reader waits for it, may move no byte. Default 60.",
   }),
 });
 

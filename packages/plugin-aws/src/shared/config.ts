@@ -132,7 +132,7 @@ export interface HttpHandlerSettings extends TlsSettings {
 
 /**
  * A request handler with keep-alive agents carrying the TLS settings and enforcing the connect and
- * idle timeouts (`connectTimeoutSeconds`, `idleTimeoutSeconds`) on every request; the request
+ * idle timeouts (`connectTimeout`, `idleTimeout`) on every request; the request
  * timeout is applied per call (see `withRequestTimeout`). A timed-out connection fails like a
  * refused one, so the SDK's retry strategy retries it.
  */

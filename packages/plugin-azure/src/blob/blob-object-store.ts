@@ -77,13 +77,13 @@ export interface BlobObjectStoreOptions {
  * An ObjectStore on Azure Blob Storage (block blobs).
  *
  * - Puts of at most one block are one Put Blob request. Larger bodies are cut into blocks of
- *   `blockSizeInBytes`, staged with at most `uploadConcurrency` requests in flight, and committed
+ *   `blockSize`, staged with at most `uploadConcurrency` requests in flight, and committed
  *   with one Put Block List once the whole body arrived and its size and SHA-256 matched; at most
  *   `blockSize × (uploadConcurrency + 1)` bytes are held. A failed or cancelled put commits
  *   nothing: Azure discards the uncommitted blocks (after at most 7 days).
- * - Every service call has its own deadline (`requestTimeoutSeconds`, its retries included) on top
- *   of the caller's signal; every connection obeys `connectTimeoutSeconds` and
- *   `idleTimeoutSeconds`, and a read's body that stalls for `idleTimeoutSeconds` fails. A store
+ * - Every service call has its own deadline (`requestTimeout`, its retries included) on top
+ *   of the caller's signal; every connection obeys `connectTimeout` and
+ *   `idleTimeout`, and a read's body that stalls for `idleTimeout` fails. A store
  *   that misses them fails the call with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`.
  * - Deleting a missing blob succeeds.
  * - Signed URLs are read-only SAS URLs: a service SAS under shared-key auth, a user delegation SAS
@@ -124,7 +124,7 @@ export class BlobObjectStore implements ObjectStore {
   }
 
   /**
-   * Runs one service call under the caller's signal and `requestTimeoutSeconds`: a timed-out call
+   * Runs one service call under the caller's signal and `requestTimeout`: a timed-out call
    * fails with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`, a cancelled one with the caller's reason.
    */
   #call<T>(settings: BlobStoreSettings, signal: AbortSignal | undefined, what: string, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
@@ -171,7 +171,7 @@ export class BlobObjectStore implements ObjectStore {
       if (blockIds.length >= MAX_BLOCKS) {
         throw new StowageError(
           Code.ResourceExhausted,
-          `put of ${JSON.stringify(input.key)} needs more than ${MAX_BLOCKS} blocks of ${blockSize} bytes; raise blockSizeInBytes (objects are limited to blockSizeInBytes × ${MAX_BLOCKS}) or announce the size`,
+          `put of ${JSON.stringify(input.key)} needs more than ${MAX_BLOCKS} blocks of ${blockSize} bytes; raise blockSize (objects are limited to blockSize × ${MAX_BLOCKS}) or announce the size`,
           { metadata: { bucket: input.bucket, key: input.key } },
         );
       }

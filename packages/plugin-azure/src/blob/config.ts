@@ -11,6 +11,7 @@ import {
   backendTimeoutDeclarations,
   backendTimeouts,
   createBackendAgents,
+  custom,
   defineConfig,
   flag,
   integer,
@@ -88,25 +89,26 @@ export const BLOB_CONFIG = defineConfig({
     value: httpsUrl(),
     description: "Resource Manager endpoint override (https) for the ListKeys exchange and endpoint discovery, for sovereign or private clouds and tests. Default: the cloud's.",
   },
-  blockSizeInBytes: {
+  blockSize: {
     // Read leniently, as Velero does (see parseBlockSize): a bad value warns and takes the default.
-    value: text(),
+    value: custom({ syntax: "size", defaultText: "8MiB", parse: (value) => value }),
+    aliases: ["blockSizeInBytes"],
     default: "`8MiB`",
-    description: `Block size of staged uploads, in bytes (or with a KiB/MiB suffix). Default 8 MiB; non-numeric or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
-    docs: `Block size of staged uploads: a size (\`16MiB\`, or bytes; the shared size syntax). Velero's leniency: not a size or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
+    description: `Block size of staged uploads, in bytes (or with a KiB/MiB suffix); blockSizeInBytes, Velero's name, is an alias. Default 8 MiB; non-numeric or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
+    docs: `Block size of staged uploads: a size (\`16MiB\`, or bytes; the shared size syntax); \`blockSizeInBytes\` is Velero's name for it. Velero's leniency: not a size or ≤ 0 → default with a warning; > 100 MiB → 100 MiB with a warning. An object can have at most ${MAX_BLOCKS} blocks.`,
   },
   uploadConcurrency: {
     docs: "Blocks staged at once per put, 1–64",
     default: "`4`",
     value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
-    description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSizeInBytes × (uploadConcurrency + 1).`,
+    description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSize × (uploadConcurrency + 1).`,
   },
-  // requestTimeoutSeconds bounds each service call (a staged block, the commit, a head, a delete, one
+  // requestTimeout bounds each service call (a staged block, the commit, a head, a delete, one
   // list page, a read until its response starts), retries included.
   ...backendTimeoutDeclarations(undefined, {
-    connectTimeoutSeconds: "Longest wait for a connection (TCP and TLS) to Blob Storage, Resource Manager and Entra ID. Default 10.",
-    requestTimeoutSeconds: "Deadline of each service call, retries included; of each try for Resource Manager and Entra ID. Default 120.",
-    idleTimeoutSeconds: "Longest a request, or a get's body while the reader waits, may move no byte. Default 60.",
+    connectTimeout: "Longest wait for a connection (TCP and TLS) to Blob Storage, Resource Manager and Entra ID. Default 10.",
+    requestTimeout: "Deadline of each service call, retries included; of each try for Resource Manager and Entra ID. Default 120.",
+    idleTimeout: "Longest a request, or a get's body while the reader waits, may move no byte. Default 60.",
   }),
   maxRetries: {
     docs: "Retries of 500/503 answers and network errors, exponential backoff (first retry at once, then 0.8 s, 2.4 s, …)",
@@ -159,7 +161,7 @@ export interface BlobStoreSettings {
 
 /** Options of `configureBlobStore`. */
 export interface ConfigureBlobStoreOptions {
-  /** Receives warnings about lenient values (`blockSizeInBytes`). */
+  /** Receives warnings about lenient values (`blockSize`). */
   readonly logger?: Logger | undefined;
   /** The cancellation signal of `init`. */
   readonly signal?: AbortSignal | undefined;
@@ -175,20 +177,23 @@ export interface ConfigureBlobStoreOptions {
 }
 
 /**
- * Parses `blockSizeInBytes` with Velero's leniency: absent → default; non-numeric or ≤ 0 → default
- * with a warning; above {@link MAX_CONFIG_BLOCK_SIZE} → clamped with a warning. Accepts the
- * shared size syntax (`parseSize` of `@stowage/sdk/plugin`: bytes, or a KiB/MiB/GiB suffix).
+ * Parses `blockSize` (or Velero's `blockSizeInBytes`) with Velero's leniency: absent → default;
+ * non-numeric or ≤ 0 → default with a warning; above {@link MAX_CONFIG_BLOCK_SIZE} → clamped with a
+ * warning. Accepts the shared size syntax (`parseSize` of `@stowage/sdk/plugin`: bytes, or a
+ * KiB/MiB/GiB suffix).
+ *
+ * @param key - The name the configuration gave the value, for the warnings.
  */
-export function parseBlockSize(raw: string | undefined, logger?: Logger): number {
+export function parseBlockSize(raw: string | undefined, logger?: Logger, key = "blockSize"): number {
   const value = (raw ?? "").trim();
   if (value === "") return DEFAULT_BLOCK_SIZE;
   const bytes = parseSize(value);
   if (bytes === undefined || bytes <= 0) {
-    logger?.warn({ blockSizeInBytes: value, used: DEFAULT_BLOCK_SIZE }, "blockSizeInBytes is not a positive number of bytes; using the default");
+    logger?.warn({ [key]: value, used: DEFAULT_BLOCK_SIZE }, `${key} is not a positive number of bytes; using the default`);
     return DEFAULT_BLOCK_SIZE;
   }
   if (bytes > MAX_CONFIG_BLOCK_SIZE) {
-    logger?.warn({ blockSizeInBytes: value, used: MAX_CONFIG_BLOCK_SIZE }, "blockSizeInBytes is above 100 MiB; clamped to 100 MiB to bound memory");
+    logger?.warn({ [key]: value, used: MAX_CONFIG_BLOCK_SIZE }, `${key} is above 100 MiB; clamped to 100 MiB to bound memory`);
     return MAX_CONFIG_BLOCK_SIZE;
   }
   return bytes;
@@ -238,7 +243,7 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
   const timeouts = backendTimeouts(cfg);
   const maxRetries = cfg.maxRetries;
   const useAAD = cfg.useAAD;
-  const blockSize = parseBlockSize(cfg.blockSizeInBytes, options.logger);
+  const blockSize = parseBlockSize(cfg.blockSize, options.logger, (config.blockSize ?? "").trim() === "" && config.blockSizeInBytes !== undefined ? "blockSizeInBytes" : "blockSize");
   const ca = await readCaCert(cfg.caCert);
   const configuredEndpoint = cfg.storageAccountURI === undefined ? undefined : normaliseEndpoint(cfg.storageAccountURI, accountName);
   const resourceManagerEndpoint = cfg.resourceManagerEndpoint;

@@ -78,9 +78,9 @@ export const DISKS_CONFIG = defineConfig({
   },
   // Per request to Resource Manager and Entra ID (each attempt); apiTimeout bounds the whole operation.
   ...backendTimeoutDeclarations(undefined, {
-    connectTimeoutSeconds: "Every Resource Manager and Entra ID request: longest wait for a connection. Default 10.",
-    requestTimeoutSeconds: "Every Resource Manager and Entra ID request: longest wait for each try's answer (apiTimeout bounds the whole operation). Default 120.",
-    idleTimeoutSeconds: "Every Resource Manager and Entra ID request: longest silence on the connection. Default 60.",
+    connectTimeout: "Every Resource Manager and Entra ID request: longest wait for a connection. Default 10.",
+    requestTimeout: "Every Resource Manager and Entra ID request: longest wait for each try's answer (apiTimeout bounds the whole operation). Default 120.",
+    idleTimeout: "Every Resource Manager and Entra ID request: longest silence on the connection. Default 60.",
   }),
 });
 

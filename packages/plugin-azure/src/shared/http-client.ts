@@ -1,7 +1,7 @@
 /**
  * The HTTP client of every Azure pipeline of one plugin instance (Blob Storage, Resource Manager,
- * Entra ID): the default client over keep-alive agents that enforce `connectTimeoutSeconds` and
- * `idleTimeoutSeconds` on every request, and, where asked, `requestTimeoutSeconds` on each request
+ * Entra ID): the default client over keep-alive agents that enforce `connectTimeout` and
+ * `idleTimeout` on every request, and, where asked, `requestTimeout` on each request
  * attempt, below the pipeline's retry policy.
  *
  * @packageDocumentation

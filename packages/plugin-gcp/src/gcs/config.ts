@@ -74,11 +74,11 @@ export const GCS_CONFIG = defineConfig({
     value: custom({ syntax: "size", defaultText: "8MiB", parse: (value) => parseChunkSize(value) }),
     description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request.",
   },
-  // No connectTimeoutSeconds: the Cloud Storage library opens its connections itself; they are
-  // bounded by requestTimeoutSeconds.
-  ...backendTimeoutDeclarations(["requestTimeoutSeconds", "idleTimeoutSeconds"], {
-    requestTimeoutSeconds: "Longest wait for one call that is not a transfer (metadata, a list page, a delete, signing through `signBlob`), retries included. Default 120.",
-    idleTimeoutSeconds: "Longest a put or a read's body may move no data (Cloud Storage takes no chunk and sends no answer, or sends nothing while the reader waits). Default 60.",
+  // No connectTimeout: the Cloud Storage library opens its connections itself; they are
+  // bounded by requestTimeout.
+  ...backendTimeoutDeclarations(["requestTimeout", "idleTimeout"], {
+    requestTimeout: "Longest wait for one call that is not a transfer (metadata, a list page, a delete, signing through `signBlob`), retries included. Default 120.",
+    idleTimeout: "Longest a put or a read's body may move no data (Cloud Storage takes no chunk and sends no answer, or sends nothing while the reader waits). Default 60.",
   }),
 });
 

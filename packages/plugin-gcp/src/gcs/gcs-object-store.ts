@@ -61,8 +61,8 @@ export interface GcsObjectStoreOptions {
  *   carry the last entry returned, so they survive restarts.
  * - Signed URLs are V4, signed locally with a service-account key or through the IAM Credentials
  *   `signBlob` API otherwise.
- * - Every call but a transfer waits at most `requestTimeoutSeconds` for Cloud Storage; a transfer
- *   (put or read body) fails once Cloud Storage moved no data for `idleTimeoutSeconds`. Both fail
+ * - Every call but a transfer waits at most `requestTimeout` for Cloud Storage; a transfer
+ *   (put or read body) fails once Cloud Storage moved no data for `idleTimeout`. Both fail
  *   with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`. (The library takes no cancellation for its unary
  *   calls: a request given up on is left to end by itself.)
  *
@@ -98,7 +98,7 @@ export class GcsObjectStore implements ObjectStore {
     return this.#settings;
   }
 
-  /** Waits for one library call under the caller's signal and `requestTimeoutSeconds`. */
+  /** Waits for one library call under the caller's signal and `requestTimeout`. */
   #call<T>(settings: GcsStoreSettings, signal: AbortSignal | undefined, what: string, call: () => Promise<T>): Promise<T> {
     return withRequestTimeout(signal, settings.timeouts.requestTimeoutMs, what, (abortSignal) => untilAborted(call(), abortSignal));
   }
@@ -172,7 +172,7 @@ export class GcsObjectStore implements ObjectStore {
         body = Readable.from(resume(head, source), { objectMode: false, highWaterMark: 64 * 1024 });
       }
       // The library takes the body as Cloud Storage accepts it: a store that stops taking data (or
-      // stops answering after the last byte) for idleTimeoutSeconds ends the upload.
+      // stops answering after the last byte) for idleTimeout ends the upload.
       const stalled = new AbortController();
       const watchdog = idleWatchdog(settings.timeouts.idleTimeoutMs, `put object ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)}`, (error) => {
         stalled.abort(error);

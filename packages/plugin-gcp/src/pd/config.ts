@@ -67,16 +67,16 @@ export const PD_CONFIG = defineConfig({
     value: custom({ syntax: "http or https URL", parse: (value) => (value === undefined ? undefined : parseEndpoint(value)) }),
     description: "Compute Engine API endpoint, http(s)://host[:port], for Private Service Connect or tests. Default: https://compute.googleapis.com.",
   },
-  operationTimeoutSeconds: {
-    default: "`600`",
+  operationTimeout: {
+    aliases: ["operationTimeoutSeconds"],
     value: duration({ default: 600_000, bareIntegerOnly: true, min: 1000, outOfRange: (key) => `${key} must be at least 1` }),
-    description: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED. Default: 600.",
+    description: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED: a duration (10m) or whole seconds. Default: 600.",
     docs: "Longest time a call follows a Compute Engine operation before failing with DEADLINE_EXCEEDED: a duration (`10m`) or whole seconds. Default: 600 (10 minutes).",
   },
   // Per request to Compute Engine, its retries included (the client opens its connections itself,
   // so there is no connect or idle timeout of its own).
-  ...backendTimeoutDeclarations(["requestTimeoutSeconds"], {
-    requestTimeoutSeconds: "Longest wait for one Compute Engine request, its retries included (each try too). Default 120.",
+  ...backendTimeoutDeclarations(["requestTimeout"], {
+    requestTimeout: "Longest wait for one Compute Engine request, its retries included (each try too). Default 120.",
   }),
 });
 
@@ -192,7 +192,7 @@ export async function parsePdConfig(config: PluginConfig, signal?: AbortSignal):
     snapshotLocation,
     snapshotType: cfg.snapshotType,
     labels,
-    operationTimeoutMs: cfg.operationTimeoutSeconds,
+    operationTimeoutMs: cfg.operationTimeout,
     timeouts,
     clientOptions: { auth, projectId: volumeProject, ...(endpoint ?? {}) },
   };

@@ -278,7 +278,7 @@ export class PdBlockStore implements BlockStore {
   }
 
   /**
-   * Runs one SDK call with the signal and retries, within `requestTimeoutSeconds` (retries
+   * Runs one SDK call with the signal and retries, within `requestTimeout` (retries
    * included): a fired signal fails it with its reason, a Compute Engine that does not answer in
    * time with `UNAVAILABLE`/`BACKEND_UNAVAILABLE`.
    */

@@ -17,11 +17,12 @@ export const BLOCK_STORE_CONFIG = defineConfig({
     docs: "Directory holding `volumes/` and `snapshots/`; may be a link, resolved once at `init`", value: text(), required: true, description: "Directory holding volumes/ and snapshots/." },
   credentialsFile: {
     docs: "Accepted and ignored", value: text(), description: "Accepted and ignored." },
-  copyDelayMs: {
+  copyDelay: {
     default: "`0`",
+    aliases: ["copyDelayMs"],
     value: duration({ default: 0, bareUnit: "ms", bareIntegerOnly: true }),
     description:
-      "Artificial delay in milliseconds per MiB copied into a snapshot or a restored volume (default 0), to watch copies in progress (tests and demonstrations).",
+      "Artificial delay per MiB copied into a snapshot or a restored volume: a duration (50ms) or whole milliseconds (default 0), to watch copies in progress (tests and demonstrations).",
     docs: "Artificial delay per MiB copied into a snapshot or a restored volume: a duration (`50ms`) or whole milliseconds (default 0), to watch copies in progress (tests and demonstrations).",
   },
   ...FILE_CONFIG.declarations,
@@ -43,5 +44,5 @@ export interface BlockStoreSettings {
 /** Validates and parses an `init` configuration; problems fail with `INVALID_CONFIG`. */
 export function parseBlockStoreConfig(config: PluginConfig): BlockStoreSettings {
   const values = BLOCK_STORE_CONFIG.parse(config);
-  return { root: resolve(values.root ?? ""), copyDelayMs: values.copyDelayMs, files: fileSettings(values) };
+  return { root: resolve(values.root ?? ""), copyDelayMs: values.copyDelay, files: fileSettings(values) };
 }

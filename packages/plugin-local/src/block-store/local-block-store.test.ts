@@ -227,9 +227,10 @@ describe("volumes and errors", () => {
       () => fresh.setVolumeId({}, "v"),
     ];
     for (const call of calls) expect((await rejection(call())).reason).toBe(Reason.NotInitialized);
-    const error = await rejection(fresh.init({ root, copyDelay: "5" }));
+    const error = await rejection(fresh.init({ root, copyDelays: "5" }));
     expect(error.reason).toBe(Reason.InvalidConfig);
-    expect(error.message).toContain("valid keys are [copyDelayMs, credentialsFile, dirMode, fileMode, root, staleTempSeconds, tempSweepSeconds]");
+    // The old names are accepted keys too (aliases), so valid_keys lists them (clause 5.1.1).
+    expect(error.message).toContain("valid keys are [copyDelay, copyDelayMs, credentialsFile, dirMode, fileMode, root, staleTemp, staleTempSeconds, tempSweep, tempSweepSeconds]");
     expect((await rejection(fresh.init({ root: join(root, "nope") }))).reason).toBe(Reason.InvalidConfig);
     await fresh.init({ root, credentialsFile: "/ignored" });
   });

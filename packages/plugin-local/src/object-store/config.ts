@@ -11,7 +11,7 @@ import { FILE_CONFIG, fileSettings, type FileSettings } from "../shared/config.j
 /** Fewest bytes of a signing key. */
 export const MIN_SIGNING_KEY_BYTES = 32;
 
-/** Default of `maxSignedUrlTtlSeconds`: seven days. */
+/** Default of `maxSignedUrlTtl`, in seconds: seven days. */
 export const DEFAULT_MAX_SIGNED_URL_TTL_SECONDS = 604_800;
 
 /** The configuration of the local ObjectStore, declared once.
@@ -48,15 +48,15 @@ export const OBJECT_STORE_CONFIG = defineConfig({
     value: custom({ syntax: "http or https URL", parse: (value, key) => parseBase(key, value) }),
     description: "Public base URL put in signed URLs instead of the bound address, e.g. https://backups.example.com.",
   },
-  maxSignedUrlTtlSeconds: {
-    default: "`604800`",
+  maxSignedUrlTtl: {
+    aliases: ["maxSignedUrlTtlSeconds"],
     value: duration({
       default: DEFAULT_MAX_SIGNED_URL_TTL_SECONDS * 1000,
       bareIntegerOnly: true,
       min: 1000,
       outOfRange: (key) => `${key} must be at least 1`,
     }),
-    description: "Longest validity of a signed URL in seconds (default 604800, 7 days).",
+    description: "Longest validity of a signed URL: a duration (24h) or whole seconds (default 604800, 7 days).",
     docs: "Longest validity of a signed URL: a duration (`24h`) or whole seconds (default 604800, 7 days).",
   },
   signingKeyFile: {
@@ -123,7 +123,7 @@ export function parseObjectStoreConfig(config: PluginConfig): ObjectStoreSetting
     signedUrlHost: values.signedUrlAddress.host,
     signedUrlPort: values.signedUrlAddress.port,
     signedUrlBase: values.signedUrlBase,
-    maxSignedUrlTtlSeconds: Math.floor(values.maxSignedUrlTtlSeconds / 1000),
+    maxSignedUrlTtlSeconds: Math.floor(values.maxSignedUrlTtl / 1000),
     signingKey: signingKeySource(values.signingKeyFile, values.signingKey),
   };
 }

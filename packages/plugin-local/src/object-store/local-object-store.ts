@@ -279,7 +279,7 @@ export class LocalObjectStore implements ObjectStore {
 
   /**
    * Creates a URL that a plain HTTP client can GET or PUT until it expires. The validity is
-   * shortened to `maxSignedUrlTtlSeconds`; `expiresAt` tells the real expiry. Starts the
+   * shortened to `maxSignedUrlTtl`; `expiresAt` tells the real expiry. Starts the
    * signed-URL server on first use.
    */
   async createSignedUrl(input: CreateSignedUrlInput, options: CallOptions = {}): Promise<SignedUrl> {

@@ -31,11 +31,11 @@ export async function openRoot(root: string): Promise<ConfinedRoot> {
 export const DEFAULT_DIRECTORY_MODE = 0o700;
 /** Default mode of created files: private to the plugin's user. */
 export const DEFAULT_FILE_MODE = 0o600;
-/** Default of `staleTempSeconds`. */
+/** Default of `staleTemp`, in seconds. */
 export const DEFAULT_STALE_TEMP_SECONDS = 600;
-/** Default of `tempSweepSeconds`. */
+/** Default of `tempSweep`, in seconds. */
 export const DEFAULT_TEMP_SWEEP_SECONDS = 60;
-/** Smallest `staleTempSeconds`: four refresh periods. */
+/** Smallest `staleTemp`, in seconds: four refresh periods. */
 export const MIN_STALE_TEMP_SECONDS = (4 * LEASE_REFRESH_MS) / 1000;
 
 /** Permission bits written in octal (`0640`, `640` or `0o640`) that include `required`. */
@@ -69,7 +69,8 @@ export const FILE_CONFIG = defineConfig({
     value: mode(DEFAULT_FILE_MODE, 0o600),
     description: "Permission bits, in octal, of every file the store creates (default 0600; set exactly, whatever the umask; must include 0600).",
   },
-  staleTempSeconds: {
+  staleTemp: {
+    aliases: ["staleTempSeconds"],
     value: duration({
       default: DEFAULT_STALE_TEMP_SECONDS * 1000,
       bareIntegerOnly: true,
@@ -77,12 +78,13 @@ export const FILE_CONFIG = defineConfig({
       outOfRange: (key, value) =>
         `${key} must be at least ${String(MIN_STALE_TEMP_SECONDS)} (four times the ${String(LEASE_REFRESH_MS / 1000)} s refresh period of live writers), got ${value}`,
     }),
-    description: `Temporary files of writers on other hosts sharing the root are removed once not refreshed for this long (default ${String(DEFAULT_STALE_TEMP_SECONDS)}, at least ${String(MIN_STALE_TEMP_SECONDS)}).`,
+    description: `Temporary files of writers on other hosts sharing the root are removed once not refreshed for this long: a duration (10m) or whole seconds (default ${String(DEFAULT_STALE_TEMP_SECONDS)}, at least ${String(MIN_STALE_TEMP_SECONDS)}).`,
     docs: `Temporary files of writers on other hosts sharing the root are removed once not refreshed for this long: a duration (\`10m\`) or whole seconds (default ${String(DEFAULT_STALE_TEMP_SECONDS)}, at least ${String(MIN_STALE_TEMP_SECONDS)} seconds).`,
   },
-  tempSweepSeconds: {
+  tempSweep: {
+    aliases: ["tempSweepSeconds"],
     value: duration({ default: DEFAULT_TEMP_SWEEP_SECONDS * 1000, bareIntegerOnly: true }),
-    description: `How often temporary files of dead writers are looked for, besides at init (default ${String(DEFAULT_TEMP_SWEEP_SECONDS)}; 0: only at init).`,
+    description: `How often temporary files of dead writers are looked for, besides at init: a duration (1m) or whole seconds (default ${String(DEFAULT_TEMP_SWEEP_SECONDS)}; 0: only at init).`,
     docs: `How often temporary files of dead writers are looked for, besides at init: a duration (\`1m\`) or whole seconds (default ${String(DEFAULT_TEMP_SWEEP_SECONDS)}; 0: only at init).`,
   },
 });
@@ -103,6 +105,6 @@ export interface FileSettings {
 }
 
 /** The file settings from the values a schema that includes {@link FILE_CONFIG}'s declarations parsed. */
-export function fileSettings(values: { readonly dirMode: number; readonly fileMode: number; readonly staleTempSeconds: number; readonly tempSweepSeconds: number }): FileSettings {
-  return { dirMode: values.dirMode, fileMode: values.fileMode, staleTempMs: values.staleTempSeconds, sweepIntervalMs: values.tempSweepSeconds };
+export function fileSettings(values: { readonly dirMode: number; readonly fileMode: number; readonly staleTemp: number; readonly tempSweep: number }): FileSettings {
+  return { dirMode: values.dirMode, fileMode: values.fileMode, staleTempMs: values.staleTemp, sweepIntervalMs: values.tempSweep };
 }

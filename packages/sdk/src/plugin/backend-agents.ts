@@ -43,7 +43,11 @@ export interface BackendAgents {
 export class BackendTimeoutError extends Error {
   /** Always `ETIMEDOUT`, so every network-error mapping treats it as a connection that failed. */
   readonly code = "ETIMEDOUT";
-  /** The configuration key of the timeout that fired. */
+  /**
+   * The timeout that fired, by the configuration key's old name (`requestTimeoutSeconds` for
+   * `requestTimeout`, …; still accepted as its alias): a stable identifier, as in the `timeout`
+   * metadata of the `BACKEND_UNAVAILABLE` errors the timeouts give.
+   */
   readonly timeout: "connectTimeoutSeconds" | "requestTimeoutSeconds" | "idleTimeoutSeconds";
 
   /**

@@ -29,54 +29,77 @@ export interface BackendTimeouts {
   readonly idleTimeoutMs: number;
 }
 
-/** Defaults, in seconds. */
+/** Defaults, in seconds (the historical unit of the keys, and of a bare number in them). */
 export const DEFAULT_BACKEND_TIMEOUTS = {
-  /** `connectTimeoutSeconds`. */
+  /** `connectTimeout`. */
   connectTimeoutSeconds: 10,
-  /** `requestTimeoutSeconds`. */
+  /** `requestTimeout`. */
   requestTimeoutSeconds: 120,
-  /** `idleTimeoutSeconds`. */
+  /** `idleTimeout`. */
   idleTimeoutSeconds: 60,
 } as const;
 
-/** The names of the timeout keys. */
-export type BackendTimeoutKey = keyof typeof DEFAULT_BACKEND_TIMEOUTS;
-
-/** The declarations of the timeout keys, for {@link defineConfig}; see {@link backendTimeoutConfigKeys}. */
-export type BackendTimeoutDeclarations<K extends BackendTimeoutKey> = Readonly<Record<K, ConfigKeyDeclaration<number>>>;
+/** The names of the timeout keys: durations, named without a unit. */
+export type BackendTimeoutKey = "connectTimeout" | "requestTimeout" | "idleTimeout";
 
 /**
- * The declarations of the backend timeout keys for {@link defineConfig}: `connectTimeoutSeconds`,
- * `requestTimeoutSeconds` and `idleTimeoutSeconds`, durations of at least 1 s (`30s`, `2m`; a bare
- * number is whole seconds, as before), parsed to milliseconds. Every cloud plugin declares them
- * under these names, so one setting means the same thing everywhere; {@link backendTimeouts} turns
- * the parsed values into {@link BackendTimeouts}.
+ * The old, unit-suffixed names of the timeout keys (`connectTimeoutSeconds`,
+ * `requestTimeoutSeconds`, `idleTimeoutSeconds`): accepted in configurations as aliases of the
+ * {@link BackendTimeoutKey}s. Passed to {@link backendTimeoutDeclarations}, one declares the key
+ * under its old name, without alias, as before.
+ */
+export type LegacyBackendTimeoutKey = `${BackendTimeoutKey}Seconds`;
+
+const ALL_KEYS: readonly BackendTimeoutKey[] = ["connectTimeout", "requestTimeout", "idleTimeout"];
+
+function canonicalKey(key: BackendTimeoutKey | LegacyBackendTimeoutKey): BackendTimeoutKey {
+  return key.endsWith("Seconds") ? (key.slice(0, -"Seconds".length) as BackendTimeoutKey) : (key as BackendTimeoutKey);
+}
+
+function legacyKey(key: BackendTimeoutKey): LegacyBackendTimeoutKey {
+  return `${key}Seconds`;
+}
+
+/** The declarations of the timeout keys, for {@link defineConfig}; see {@link backendTimeoutDeclarations}. */
+export type BackendTimeoutDeclarations<K extends BackendTimeoutKey | LegacyBackendTimeoutKey> = Readonly<Record<K, ConfigKeyDeclaration<number>>>;
+
+/**
+ * The declarations of the backend timeout keys for {@link defineConfig}: `connectTimeout`,
+ * `requestTimeout` and `idleTimeout`, durations of at least 1 s (`30s`, `2m`; a bare number is
+ * whole seconds, their historical unit), parsed to milliseconds, each with its old name
+ * (`connectTimeoutSeconds`, …) as an alias. Every cloud plugin declares them under these names, so
+ * one setting means the same thing everywhere; {@link backendTimeouts} turns the parsed values into
+ * {@link BackendTimeouts}.
  *
- * @param keys - The keys a plugin enforces; default all three.
+ * @param keys - The keys a plugin enforces; default all three. An old name (`requestTimeoutSeconds`)
+ *   declares the key under that name, without alias, as this function did before the rename.
  * @param docs - What each key bounds in this plugin, for its docs table (the reported description stays the shared one).
  */
-export function backendTimeoutDeclarations<const K extends BackendTimeoutKey = BackendTimeoutKey>(
-  keys: readonly K[] = ["connectTimeoutSeconds", "requestTimeoutSeconds", "idleTimeoutSeconds"] as unknown as readonly K[],
-  docs: Partial<Readonly<Record<K, string>>> = {},
+export function backendTimeoutDeclarations<const K extends BackendTimeoutKey | LegacyBackendTimeoutKey = BackendTimeoutKey>(
+  keys: readonly K[] = ALL_KEYS as readonly K[],
+  docs: Partial<Readonly<Record<NoInfer<K>, string>>> = {},
 ): BackendTimeoutDeclarations<K> {
   const d = DEFAULT_BACKEND_TIMEOUTS;
   const all: Record<BackendTimeoutKey, string> = {
-    connectTimeoutSeconds: `Longest wait in seconds for a connection to the store (TCP and TLS). Default ${String(d.connectTimeoutSeconds)}.`,
-    requestTimeoutSeconds: `Longest wait in seconds for one request to the store, its retries included, until its answer starts (an upload request includes sending its part or block). Default ${String(d.requestTimeoutSeconds)}. Raise it for large parts on slow links.`,
-    idleTimeoutSeconds: `Longest time in seconds a request may move no byte in either direction, mid-body included (a store that stopped mid-transfer). Default ${String(d.idleTimeoutSeconds)}.`,
+    connectTimeout: `Longest wait for a connection to the store (TCP and TLS). Default ${String(d.connectTimeoutSeconds)}.`,
+    requestTimeout: `Longest wait for one request to the store, its retries included, until its answer starts (an upload request includes sending its part or block). Default ${String(d.requestTimeoutSeconds)}. Raise it for large parts on slow links.`,
+    idleTimeout: `Longest time a request may move no byte in either direction, mid-body included (a store that stopped mid-transfer). Default ${String(d.idleTimeoutSeconds)}.`,
   };
-  const out: Partial<Record<BackendTimeoutKey, ConfigKeyDeclaration<number>>> = {};
+  const out: Partial<Record<K, ConfigKeyDeclaration<number>>> = {};
   for (const name of keys) {
+    const key = canonicalKey(name);
+    const text = all[key];
     out[name] = {
-      description: `${all[name]} A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
-      docs: `${docs[name] ?? all[name].replace(" in seconds", "")} A duration (\`30s\`, \`2m\`) or whole seconds, at least 1 s. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      description: `${text} A duration (30s, 2m) or whole seconds. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      docs: `${docs[name] ?? text} A duration (\`30s\`, \`2m\`) or whole seconds, at least 1 s. A store that misses it fails the call with UNAVAILABLE/BACKEND_UNAVAILABLE.`,
+      ...(name === key ? { aliases: [legacyKey(key)] } : {}),
       value: duration({
-        default: d[name] * 1000,
+        default: d[legacyKey(key)] * 1000,
         bareUnit: "s",
         bareIntegerOnly: true,
         min: 1000,
-        invalid: (key, value) => `config key ${key} must be a duration of at least 1s (e.g. 30s, 2m; a bare number is whole seconds), got ${JSON.stringify(value)}`,
-        outOfRange: (key, value) => `config key ${key} must be at least 1 (seconds), got ${value}`,
+        invalid: (k, value) => `config key ${k} must be a duration of at least 1s (e.g. 30s, 2m; a bare number is whole seconds), got ${JSON.stringify(value)}`,
+        outOfRange: (k, value) => `config key ${k} must be at least 1 (seconds), got ${value}`,
       }),
     };
   }
@@ -84,38 +107,43 @@ export function backendTimeoutDeclarations<const K extends BackendTimeoutKey = B
 }
 
 /**
- * The configuration keys of the backend timeouts, with their descriptions: `connectTimeoutSeconds`,
- * `requestTimeoutSeconds` and `idleTimeoutSeconds` (durations of at least 1 s; a bare number is
- * whole seconds). The `ConfigKeySpec` view of {@link backendTimeoutDeclarations}.
+ * The configuration keys of the backend timeouts, with their descriptions, for a plugin that checks
+ * its configuration with `validateConfig` rather than {@link defineConfig}: `connectTimeout`,
+ * `requestTimeout` and `idleTimeout` (durations of at least 1 s; a bare number is whole seconds),
+ * each followed by its old name (`connectTimeoutSeconds`, …), described as its alias, so that both
+ * names pass `validateConfig`; {@link parseBackendTimeouts} reads either.
  *
- * @param keys - The keys a plugin enforces; default all three.
+ * @param keys - The keys a plugin enforces; default all three. An old name gives that key alone, as
+ *   this function did before the rename.
  */
-export function backendTimeoutConfigKeys(keys: readonly BackendTimeoutKey[] = ["connectTimeoutSeconds", "requestTimeoutSeconds", "idleTimeoutSeconds"]): ConfigKeySpec[] {
-  return [...defineConfig(backendTimeoutDeclarations(keys)).keys];
+export function backendTimeoutConfigKeys(keys: readonly (BackendTimeoutKey | LegacyBackendTimeoutKey)[] = ALL_KEYS): ConfigKeySpec[] {
+  return defineConfig(backendTimeoutDeclarations(keys)).keys.flatMap((spec) =>
+    (ALL_KEYS as readonly string[]).includes(spec.name) ? [spec, { name: legacyKey(spec.name as BackendTimeoutKey), description: `Alias of ${spec.name} (its old name).` }] : [spec],
+  );
 }
 
 /**
  * The timeouts from the values a {@link defineConfig} schema parsed (milliseconds under the key
- * names); keys a plugin does not declare take {@link DEFAULT_BACKEND_TIMEOUTS}.
+ * names, or under the old names for a schema declared with them); keys a plugin does not declare
+ * take {@link DEFAULT_BACKEND_TIMEOUTS}.
  */
-export function backendTimeouts(values: Partial<Readonly<Record<BackendTimeoutKey, number>>>): BackendTimeouts {
+export function backendTimeouts(values: Partial<Readonly<Record<BackendTimeoutKey | LegacyBackendTimeoutKey, number>>>): BackendTimeouts {
   const d = DEFAULT_BACKEND_TIMEOUTS;
   return {
-    connectTimeoutMs: values.connectTimeoutSeconds ?? d.connectTimeoutSeconds * 1000,
-    requestTimeoutMs: values.requestTimeoutSeconds ?? d.requestTimeoutSeconds * 1000,
-    idleTimeoutMs: values.idleTimeoutSeconds ?? d.idleTimeoutSeconds * 1000,
+    connectTimeoutMs: values.connectTimeout ?? values.connectTimeoutSeconds ?? d.connectTimeoutSeconds * 1000,
+    requestTimeoutMs: values.requestTimeout ?? values.requestTimeoutSeconds ?? d.requestTimeoutSeconds * 1000,
+    idleTimeoutMs: values.idleTimeout ?? values.idleTimeoutSeconds ?? d.idleTimeoutSeconds * 1000,
   };
 }
 
 /**
- * Reads the timeout keys of {@link backendTimeoutDeclarations} from a configuration map (other keys
- * are ignored); absent keys take {@link DEFAULT_BACKEND_TIMEOUTS}. A bad value fails with
- * `INVALID_CONFIG` naming the key.
+ * Reads the timeout keys of {@link backendTimeoutDeclarations} (and their old names) from a
+ * configuration map (other keys are ignored); absent keys take {@link DEFAULT_BACKEND_TIMEOUTS}. A
+ * bad value fails with `INVALID_CONFIG` naming the key as the configuration spelt it.
  */
 export function parseBackendTimeouts(config: PluginConfig): BackendTimeouts {
-  const schema = defineConfig(backendTimeoutDeclarations());
-  const names = new Set(schema.keys.map((k) => k.name));
-  return backendTimeouts(schema.parse(Object.fromEntries(Object.entries(config).filter(([k]) => names.has(k)))));
+  const names = new Set<string>([...ALL_KEYS, ...ALL_KEYS.map(legacyKey)]);
+  return backendTimeouts(defineConfig(backendTimeoutDeclarations()).parse(Object.fromEntries(Object.entries(config).filter(([k]) => names.has(k)))));
 }
 
 function seconds(ms: number): string {
@@ -135,7 +163,8 @@ export interface RequestDeadline {
 /**
  * A signal for one backend request: it follows the caller's signal and fires by itself after
  * `timeoutMs` with `UNAVAILABLE`/`BACKEND_UNAVAILABLE` ("`what`: the store did not answer within
- * … (requestTimeoutSeconds)"). Call `clear()` once the request is answered.
+ * … (requestTimeoutSeconds)", naming the key by its old name, an alias of `requestTimeout`, as the
+ * error's `timeout` metadata does: a stable identifier). Call `clear()` once the request is answered.
  */
 export function requestDeadline(caller: AbortSignal | undefined, timeoutMs: number, what: string): RequestDeadline {
   const controller = new AbortController();

@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 import * as z from "zod";
+import { StowageError } from "../errors.js";
 import type { ConfigKeySpec, PluginConfig } from "../types.js";
 import { validateConfig } from "./config.js";
 import { formatDuration, formatSize, invalidConfig, parseDuration, parseSize, trimmed, type BareDurationUnit } from "./config-values.js";
@@ -40,7 +41,12 @@ export interface ConfigKeyDeclaration<T> {
   readonly required?: boolean | undefined;
   /** The value is a secret: never logged (see `redactConfig`). */
   readonly secret?: boolean | undefined;
-  /** Other names accepted for this key (old names, or the upstream plugins' names); the reported spec names only the canonical key. */
+  /**
+   * Other names accepted for this key (old names, such as a unit-suffixed `requestTimeoutSeconds`,
+   * or the upstream plugins' names); the reported spec names only the canonical key, the docs table
+   * and the JSON Schema list the aliases as such. A bad value given under an alias is reported
+   * under the alias, the name the configuration used.
+   */
   readonly aliases?: readonly string[] | undefined;
 }
 
@@ -60,11 +66,13 @@ export interface ConfigSchema<D extends ConfigDeclarations> {
   readonly zod: z.ZodType<ConfigValues<D>, Readonly<Record<string, string | undefined>>>;
   /**
    * Checks and parses `config`: aliases are renamed to their key, unknown and missing required keys
-   * fail as `validateConfig` reports them, then every value is read. Errors are
-   * `INVALID_ARGUMENT`/`INVALID_CONFIG` with the key in metadata `key`.
+   * fail as `validateConfig` reports them (the valid keys it lists include the aliases, which are
+   * accepted keys too), then every value is read. Errors are
+   * `INVALID_ARGUMENT`/`INVALID_CONFIG` with the key in metadata `key`: the name the configuration
+   * used, an alias included.
    */
   parse(config: PluginConfig): ConfigValues<D>;
-  /** `config` with aliases renamed to their canonical key (an alias and its key with different values fail). */
+  /** `config` with aliases renamed to their canonical key (an alias and its key set to different values fail). */
   canonical(config: PluginConfig): Record<string, string>;
   /** A JSON Schema (draft 2020-12) of the configuration map. */
   jsonSchema(): Record<string, unknown>;
@@ -161,26 +169,34 @@ export interface SizeOptions {
   readonly max?: number | undefined;
   /** The value must be a multiple of this. */
   readonly multipleOf?: number | undefined;
+  /**
+   * Bytes per unit of a bare number: the key's historical unit. Default 1 (a bare number is bytes);
+   * `1024 ** 2` for a key that was counted in MiB (a bare number may then have a fraction).
+   */
+  readonly bareUnit?: number | undefined;
   /** The message of a value that is no size or out of range (given the trimmed text). */
   readonly invalid?: ((key: string, value: string) => string) | undefined;
 }
 
+const BARE_SIZE_UNITS: Readonly<Record<number, string>> = { 1024: "KiB", [1024 ** 2]: "MiB", [1024 ** 3]: "GiB" };
+
 /** A byte size in the shared syntax (see `parseSize`), in bytes. */
 export function size(options: SizeOptions): ConfigValue<number> {
-  const { min = 0, max = Number.MAX_SAFE_INTEGER, multipleOf = 1 } = options;
+  const { min = 0, max = Number.MAX_SAFE_INTEGER, multipleOf = 1, bareUnit = 1 } = options;
+  const bareName = bareUnit === 1 ? "bytes" : (BARE_SIZE_UNITS[bareUnit] ?? `${String(bareUnit)} bytes`);
   return {
-    syntax: "size",
+    syntax: bareUnit === 1 ? "size" : `size (bare number: ${bareName})`,
     defaultText: formatSize(options.default),
     schema: (key) =>
       optionalString().transform((raw, ctx) => {
         const value = trimmed(raw);
         if (value === undefined) return options.default;
-        const bytes = parseSize(value);
+        const bytes = parseSize(value, bareUnit);
         if (bytes === undefined || bytes < min || bytes > max || bytes % multipleOf !== 0) {
           return fail(
             ctx,
             options.invalid?.(key, value) ??
-              `${key} must be a size from ${formatSize(min)} to ${formatSize(max)}${multipleOf > 1 ? `, a multiple of ${formatSize(multipleOf)}` : ""} (bytes, or with a KiB/MiB/GiB suffix), got ${JSON.stringify(value)}`,
+              `${key} must be a size${min === 0 && max === Number.MAX_SAFE_INTEGER ? "" : ` from ${formatSize(min)} to ${formatSize(max)}`}${multipleOf > 1 ? `, a multiple of ${formatSize(multipleOf)}` : ""} (${bareName}, or with a KiB/MiB/GiB suffix), got ${JSON.stringify(value)}`,
           );
         }
         return bytes;
@@ -192,7 +208,7 @@ export function size(options: SizeOptions): ConfigValue<number> {
 export interface DurationOptions {
   /** The value in milliseconds when absent or empty. */
   readonly default: number;
-  /** The unit of a bare number: `s` (the `…Seconds` keys, `apiTimeout`) or `ms` (the `…Ms` keys). */
+  /** The unit of a bare number, the key's historical unit: `s` (keys once named `…Seconds`, `apiTimeout`) or `ms` (keys once named `…Ms`). */
   readonly bareUnit?: BareDurationUnit | undefined;
   /** Accept only whole bare numbers (keys that were integers). Default false. */
   readonly bareIntegerOnly?: boolean | undefined;
@@ -208,7 +224,8 @@ export interface DurationOptions {
 
 /**
  * A duration in milliseconds: a Go/Kubernetes duration (`30s`, `5m`, `1h30m`, `500ms`) or a bare
- * number in the key's old unit (see `parseDuration`).
+ * number in the key's historical unit (see `parseDuration`). Name such a key without a unit
+ * (`requestTimeout`, not `requestTimeoutSeconds`); an old unit-suffixed name goes in `aliases`.
  */
 export function duration(options: DurationOptions): ConfigValue<number> {
   const { min = 0, max = Number.MAX_SAFE_INTEGER, bareUnit = "s" } = options;
@@ -348,44 +365,85 @@ export function defineConfig<const D extends ConfigDeclarations>(declarations: D
   }));
   const aliasOf = new Map<string, string>();
   for (const [name, d] of entries) {
+    // Secrets are redacted by the names the plugin reports, which are the canonical ones only.
+    if (d.secret === true && (d.aliases ?? []).length > 0) throw new Error(`config key ${name} is secret and cannot have aliases`);
     for (const alias of d.aliases ?? []) {
       if (alias in declarations || aliasOf.has(alias)) throw new Error(`config alias ${alias} of ${name} is already a key or an alias`);
       aliasOf.set(alias, name);
     }
   }
+  // Every accepted name, for the valid_keys of an unknown key's error (contract 5.1.1): aliases too.
+  const accepted: ConfigKeySpec[] = [...keys, ...[...aliasOf.keys()].map((name) => ({ name }))];
   const shape: Record<string, ConfigValueSchema<unknown>> = {};
   for (const [name, d] of entries) shape[name] = d.value.schema(name).meta({ description: d.docs ?? d.description });
   const object = z.object(shape) as unknown as ConfigSchema<D>["zod"];
 
-  const canonical = (config: PluginConfig): Record<string, string> => {
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config)) {
-      const name = aliasOf.get(k);
-      if (name === undefined) {
-        if (!(k in out)) out[k] = v;
-        continue;
-      }
-      const other = config[name] ?? out[name];
-      if (other !== undefined && other.trim() !== "" && v.trim() !== "" && other.trim() !== v.trim()) {
-        throw invalidConfig(name, `${name} and its alias ${k} are both set, to different values; keep only ${name}`);
-      }
-      if ((out[name] ?? "").trim() === "") out[name] = v;
+  /** Whether two texts read as the same value (`90s` and `90` for a duration in seconds). */
+  const sameValue = (d: ConfigKeyDeclaration<unknown>, a: string, b: string): boolean => {
+    try {
+      const schema = d.value.schema("");
+      const [x, y] = [schema.safeParse(a), schema.safeParse(b)];
+      return x.success && y.success && JSON.stringify(x.data) === JSON.stringify(y.data);
+    } catch {
+      return false;
     }
-    return out;
+  };
+
+  /** `config` with aliases renamed, and for each key set under an alias, the alias it came from. */
+  const rename = (config: PluginConfig): { named: Record<string, string>; from: Map<string, string> } => {
+    const named: Record<string, string> = {};
+    const from = new Map<string, string>();
+    for (const [k, v] of Object.entries(config)) if (!aliasOf.has(k)) named[k] = v;
+    const value = (k: string): string => (config[k] ?? "").trim();
+    for (const [name, d] of entries) {
+      const aliases = (d.aliases ?? []).filter((a) => Object.hasOwn(config, a));
+      if (aliases.length === 0) continue;
+      const given = [...(Object.hasOwn(config, name) ? [name] : []), ...aliases];
+      // The first name with a value: the canonical key, else the aliases in declaration order.
+      const chosen = given.find((g) => value(g) !== "") ?? given[0] ?? name;
+      const other = given.find((g) => value(g) !== "" && value(g) !== value(chosen) && !sameValue(d, value(g), value(chosen)));
+      if (other !== undefined) {
+        throw invalidConfig(
+          name,
+          chosen === name
+            ? `${name} and its alias ${other} are both set, to different values; keep only ${name}`
+            : `${name}'s aliases ${chosen} and ${other} are both set, to different values; keep only ${name}`,
+        );
+      }
+      named[name] = config[chosen] ?? "";
+      if (chosen !== name) from.set(name, chosen);
+    }
+    return { named, from };
   };
 
   return {
     declarations,
     keys,
     zod: object,
-    canonical,
+    canonical: (config) => rename(config).named,
     parse(config) {
-      const named = canonical(config);
-      validateConfig(named, keys);
-      const result = object.safeParse(named);
+      const { named, from } = rename(config);
+      validateConfig(named, accepted);
+      // A value set under an alias that fails is read again under the alias, so that the error
+      // names the key the configuration used (custom values throw their own errors).
+      const underAlias = (key: string): void => {
+        const alias = from.get(key);
+        const declaration = declarations[key];
+        if (alias === undefined || declaration === undefined) return;
+        const again = declaration.value.schema(alias).safeParse(named[key]);
+        if (!again.success) throw invalidConfig(alias, again.error.issues[0]?.message ?? `config key ${alias} is invalid`);
+      };
+      let result: ReturnType<typeof object.safeParse>;
+      try {
+        result = object.safeParse(named);
+      } catch (error) {
+        if (error instanceof StowageError && error.metadata.key !== undefined) underAlias(error.metadata.key);
+        throw error;
+      }
       if (result.success) return result.data;
       const issue = result.error.issues[0];
       const key = String(issue?.path[0] ?? "");
+      underAlias(key);
       throw invalidConfig(key, issue?.message ?? `config key ${key} is invalid`);
     },
     jsonSchema() {

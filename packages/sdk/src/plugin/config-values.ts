@@ -60,15 +60,23 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
 };
 
 /**
- * Parses a byte size: a whole number of bytes (`8388608`), or a whole number with a binary unit,
- * `B`, `KiB`/`Ki`/`K`, `MiB`/`Mi`/`M` or `GiB`/`Gi`/`G` (any letter case, spaces allowed before the
- * unit: `8MiB`, `8 mi`, `512K`). Every unit is a power of 1024. Returns `undefined` when the text
- * is not a size or the number is not a safe integer.
+ * Parses a byte size: a whole number with a binary unit, `B`, `KiB`/`Ki`/`K`, `MiB`/`Mi`/`M` or
+ * `GiB`/`Gi`/`G` (any letter case, spaces allowed before the unit: `8MiB`, `8 mi`, `512K`), or a
+ * bare number in the key's historical unit: `bareUnit` bytes each (default 1, so `8388608` is
+ * bytes; a key that was counted in MiB passes `1024 ** 2`). Every unit is a power of 1024. A bare
+ * number is whole when `bareUnit` is 1, and may have a fraction otherwise (rounded to whole bytes).
+ * Returns `undefined` when the text is not a size or the number is not a safe integer.
  */
-export function parseSize(text: string): number | undefined {
-  const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+export function parseSize(text: string, bareUnit = 1): number | undefined {
+  const value = text.trim();
+  if (bareUnit !== 1 && /^\d+\.\d+$/.test(value)) {
+    const bytes = Math.round(Number(value) * bareUnit);
+    return Number.isSafeInteger(bytes) ? bytes : undefined;
+  }
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value);
   if (match === null) return undefined;
-  const unit = SIZE_UNITS[(match[2] ?? "").toLowerCase() || "b"];
+  const suffix = (match[2] ?? "").toLowerCase();
+  const unit = suffix === "" ? bareUnit : SIZE_UNITS[suffix];
   if (unit === undefined) return undefined;
   const bytes = Number(match[1]) * unit;
   return Number.isSafeInteger(bytes) ? bytes : undefined;
@@ -76,16 +84,16 @@ export function parseSize(text: string): number | undefined {
 
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** The unit of a bare number in a duration key: seconds or milliseconds. */
+/** The unit of a bare number in a duration key, its historical unit: seconds or milliseconds. */
 export type BareDurationUnit = "s" | "ms";
 
 /**
  * Parses a duration into milliseconds: a Go/Kubernetes duration (`90s`, `2m`, `1h30m`, `1.5h`,
- * `500ms`; units `ns`, `us`, `ms`, `s`, `m`, `h`), or a bare number taken in `bareUnit` (seconds by
- * default, as the `…Seconds` keys and the upstream plugins' `apiTimeout` read it; `ms` for the `…Ms` keys).
- * Returns `undefined` when the text is not a duration.
+ * `500ms`; units `ns`, `us`, `ms`, `s`, `m`, `h`), or a bare number taken in the key's historical
+ * unit, `bareUnit`: seconds by default (keys once named `…Seconds`, and the upstream plugins'
+ * `apiTimeout`), `ms` for keys once named `…Ms`. Returns `undefined` when the text is not a duration.
  *
- * @param bareIntegerOnly - Accept only a whole bare number (the old `…Seconds`/`…Ms` integer keys).
+ * @param bareIntegerOnly - Accept only a whole bare number (keys that were whole seconds or milliseconds).
  */
 export function parseDuration(text: string, bareUnit: BareDurationUnit = "s", bareIntegerOnly = false): number | undefined {
   const value = text.trim();

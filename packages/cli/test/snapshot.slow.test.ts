@@ -1,3 +1,7 @@
+/**
+ * `stowage snapshot …` end to end: every step runs the `stowage` command, a Node process that launches
+ * the embedded plugin-local, so the file runs many processes (the slow tier).
+ */
 import { readFile } from "node:fs/promises";
 import { createLocalVolume, localVolumePath } from "@stowage/plugin-local";
 import { describe, expect, it } from "vitest";

@@ -4,7 +4,7 @@
  * key is covered without touching this test), through Init under a real PluginHost with a
  * capturing logger and through the `stowage` command, alone and in combinations that make Init
  * fail: unknown keys, invalid values, and every endpoint pointed at a server that echoes each
- * request back (as a misbehaving proxy would).
+ * request back (as a misbehaving proxy would). It launches every plugin many times (the slow tier).
  */
 import { createHclogLogger, type PluginDescriptor, type StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";

@@ -1,3 +1,7 @@
+/**
+ * `stowage object …` end to end: every step runs the `stowage` command, a Node process that launches
+ * the embedded plugin-local, so the file runs dozens of processes (the slow tier).
+ */
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
