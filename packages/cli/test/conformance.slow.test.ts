@@ -16,7 +16,7 @@ const WORKSPACE = fileURLToPath(new URL("../../../", import.meta.url));
 /** A known-failing list with comments only: nothing is known to fail today. */
 const SDK_KNOWN_FAILING = "# no case is known to fail\n";
 
-const MEMORY_CONFIG = `largeObjectMiB: 2
+const MEMORY_CONFIG = `largeObjectSize: 2MiB
 objectStore:
   config: { buckets: conformance }
   bucket: conformance
@@ -107,7 +107,9 @@ describe("stowage new plugin", () => {
     expect(tsc.status).toBe(0);
     expect(existsSync(join(dir, "dist/main.js"))).toBe(true);
     await writeFile(join(dir, "known-failing.txt"), SDK_KNOWN_FAILING);
-    const conf = (await readFile(join(dir, "conformance.yaml"), "utf8")).replace("largeObjectMiB: 64", "largeObjectMiB: 4");
+    const scaffolded = await readFile(join(dir, "conformance.yaml"), "utf8");
+    expect(scaffolded).toContain("largeObjectSize: 64MiB");
+    const conf = scaffolded.replace("largeObjectSize: 64MiB", "largeObjectSize: 4MiB");
     await writeFile(join(dir, "conformance.yaml"), conf);
     const run = await runCli(["conformance", "--config", "conformance.yaml", "--known-failing", "known-failing.txt", "--", process.execPath, "dist/main.js"], { cwd: dir });
     expect(run.code, run.out).toBe(0);

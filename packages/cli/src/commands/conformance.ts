@@ -100,7 +100,7 @@ async function embeddedLocalConfig(dir: string): Promise<ConformanceConfig> {
       iops: 3000,
       missingVolumeId: "vol-stowage-conformance-missing",
       missingSnapshotId: "snap-stowage-conformance-missing",
-      pollIntervalSeconds: 0.05,
+      pollInterval: "50ms",
       pvTemplates: {
         inTree: pv({ local: { path: join(blocks, "volumes", "${volumeId}.img") } }),
         csi: pv({ csi: { driver: "local.stowage.io", volumeHandle: "${volumeId}" } }),

@@ -147,8 +147,8 @@ objectStore:
     buckets: conformance
   # The bucket the kit writes into, under stowage-conformance-<run>/.
   bucket: conformance
-  # Size of the large streamed object, in MiB.
-  largeObjectMiB: 64
+  # Size of the large streamed object (64MiB, 1GiB; a bare number is MiB).
+  largeObjectSize: 64MiB
 `,
     "src/main.ts": `#!/usr/bin/env node
 /**
