@@ -3,7 +3,7 @@
  * count as glibc's, finding patchelf, and the usage errors of a package that cannot be packaged.
  * The executables themselves are built and run by packaging/test/single-executable.slow.test.ts.
  */
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, StowageError } from "@stowage/sdk";
 import { rejection } from "@stowage/sdk/testing";
@@ -40,7 +40,7 @@ describe("stowage package", () => {
     expect(await rejection(findPatchelf({ STOWAGE_PATCHELF: join(dir, "missing"), PATH: dir }))).toBeInstanceOf(StowageError);
   });
 
-  it("refuses, as a usage error naming the fix, a directory without a package, a package without a bin or with several, and an unbuilt entry", async () => {
+  it("refuses, as a usage error naming the fix, a directory without a package, a package without a bin or with several, an unbuilt entry, and an output directory holding other files", async () => {
     const cwd = await tempDir();
     const pkg = async (name: string, manifest: object): Promise<string> => {
       const dir = join(cwd, name);
@@ -55,10 +55,15 @@ describe("stowage package", () => {
       [["package", join(cwd, "two-bins"), "--bin", "c"], "declares no bin named c (it has: a, b)"],
       [["package", await pkg("unbuilt", { name: "@scope/unbuilt", bin: "./dist/main.js" })], "does not exist: build the package first"],
     ];
+    // An output directory that holds anything a build did not write is never replaced.
+    const built = await pkg("built", { name: "built", bin: "main.js" });
+    await writeFile(join(built, "main.js"), "console.log('hi');\n");
+    cases.push([["package", built, "--out", built], "holds files a build did not write (main.js, package.json); the output directory is replaced as a whole"]);
     for (const [args, message] of cases) {
       const result = await runCli(args, { cwd });
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr, args.join(" ")).toContain(message);
     }
+    expect(await readFile(join(built, "main.js"), "utf8")).toBe("console.log('hi');\n");
   });
 });

@@ -9,7 +9,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { isSea } from "node:sea";
@@ -115,17 +115,40 @@ function postjectCli(): string {
 }
 
 /**
+ * Refuses to replace `outDir` unless it is missing or holds only what a build writes there: the
+ * executable `name` and `lib/` with libraries. A mistaken `--out` (the package itself, a home
+ * directory) must never be deleted.
+ */
+async function checkReplaceable(outDir: string, name: string): Promise<void> {
+  const entries = await readdir(outDir, { withFileTypes: true }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  });
+  if (entries === undefined) return;
+  const foreign = entries.filter((e) => !(e.name === name && e.isFile()) && !(e.name === LIBRARY_DIR && e.isDirectory())).map((e) => e.name);
+  if (entries.some((e) => e.name === LIBRARY_DIR && e.isDirectory())) {
+    const libraries = await readdir(join(outDir, LIBRARY_DIR), { withFileTypes: true });
+    foreign.push(...libraries.filter((e) => !(e.isFile() && /\.so(?:\.\d+)*$/.test(e.name))).map((e) => `${LIBRARY_DIR}/${e.name}`));
+  }
+  if (foreign.length > 0) {
+    throw new StowageError(Code.InvalidArgument, `${outDir} holds files a build did not write (${foreign.slice(0, 5).join(", ")}); the output directory is replaced as a whole, so give an empty or new one`);
+  }
+}
+
+/**
  * Builds one single executable from `options.entry` into `options.outDir`, replacing that
- * directory. Two builds from the same inputs with the same Node binary are byte-identical.
+ * directory (only when it is missing or holds a previous build). Two builds from the same inputs with the same Node binary are byte-identical.
  *
  * @throws StowageError `FAILED_PRECONDITION` when this process is itself a single executable,
- * patchelf is missing or the entry does not bundle; `INTERNAL` when a tool fails.
+ * patchelf is missing or the entry does not bundle; `INVALID_ARGUMENT` when `outDir` holds other
+ * files; `INTERNAL` when a tool fails.
  */
 export async function packageExecutable(options: PackageOptions): Promise<PackagedExecutable> {
   if (isSea()) throw new StowageError(Code.FailedPrecondition, "stowage package must run on Node (the Node binary is the executable's runtime), not from a single executable");
   if (basename(options.name) !== options.name || options.name === "" || options.name === LIBRARY_DIR) {
     throw new StowageError(Code.InvalidArgument, `the executable's name must be a plain file name other than "${LIBRARY_DIR}"; got ${JSON.stringify(options.name)}`);
   }
+  await checkReplaceable(options.outDir, options.name);
   const patchelf = await findPatchelf(options.env);
   const bundle = await bundleEntry(options.entry, options.external);
   const nodeFlags = [...bundle.nodeFlags, ...(options.nodeFlags ?? []), ...BASE_FLAGS];
