@@ -166,7 +166,7 @@ describe("health checks", () => {
     await eventually(() => busy.checks() >= 6, { timeoutMs: 10_000 });
     busy.monitor.stop();
     expect(busyFound).toBe(false);
-  });
+  }, 30_000); // a hang guard above the two 10 s waits (the default 5 s failed under load in CI)
 
   it("health checks and idle timers do not keep the event loop alive", () => {
     const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
