@@ -143,7 +143,7 @@ describe("health checks", () => {
 
   it("a check whose deadline fired long after it was due (the host itself was blocked) does not count against the plugin", async () => {
     const settings = { intervalMs: 10, timeoutMs: 50, failures: 2 };
-    // Each check fails as a deadline does, either on time (a wedged plugin) or three deadlines late (a blocked host).
+    // Each check fails as a deadline does, either on time (a wedged plugin) or four deadlines late (a blocked host).
     const monitor = (lateBy: number, onUnresponsive: () => void): { monitor: HealthMonitor; checks: () => number } => {
       let checks = 0;
       const channel = {
@@ -161,7 +161,10 @@ describe("health checks", () => {
     await eventually(() => wedgedFound, { timeoutMs: 10_000 });
     expect(wedged.checks()).toBe(2);
     let busyFound = false;
-    const busy = monitor(3 * settings.timeoutMs, () => (busyFound = true));
+    // Late by four deadlines: 250 ms in all, clear of the monitor's 2 × timeout + 100 ms = 200 ms
+    // bound (three deadlines late sat exactly on it, and libuv's millisecond timers fire up to 1 ms
+    // early by performance.now(), so the check sometimes counted).
+    const busy = monitor(4 * settings.timeoutMs, () => (busyFound = true));
     busy.monitor.start();
     await eventually(() => busy.checks() >= 6, { timeoutMs: 10_000 });
     busy.monitor.stop();
