@@ -171,24 +171,21 @@ export async function packageExecutable(options: PackageOptions): Promise<Packag
     };
     await writeFile(join(work, "sea.json"), JSON.stringify(config));
     await tool(process.execPath, ["--experimental-sea-config", "sea.json"], "node --experimental-sea-config", work);
-    const binary = join(work, options.name);
+    // The executable is made in place in the staging directory, which then replaces the output.
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(join(staging, LIBRARY_DIR), { recursive: true, mode: 0o755 });
+    const binary = join(staging, options.name);
     await copyFile(process.execPath, binary);
     await chmod(binary, 0o755);
     await tool(process.execPath, [postjectCli(), binary, "NODE_SEA_BLOB", join(work, config.output), "--sentinel-fuse", SEA_FUSE], "postject");
     // After the injection: patchelf first would have its dynamic section rewritten by postject.
     if (libraries.length > 0) await tool(patchelf, ["--set-rpath", `$ORIGIN/${LIBRARY_DIR}`, binary], "patchelf --set-rpath");
-
-    await rm(staging, { recursive: true, force: true });
-    await mkdir(join(staging, LIBRARY_DIR), { recursive: true, mode: 0o755 });
-    await copyFile(binary, join(staging, options.name));
-    await chmod(join(staging, options.name), 0o755);
     for (const library of libraries) {
       const target = join(staging, LIBRARY_DIR, library.soname);
       await copyFile(library.source, target);
       await chmod(target, 0o644);
     }
     await rm(options.outDir, { recursive: true, force: true });
-    await mkdir(dirname(options.outDir), { recursive: true });
     await rename(staging, options.outDir);
   } finally {
     await rm(work, { recursive: true, force: true });
