@@ -303,7 +303,7 @@ describe("Stowage's plugin images, installed and run as Velero does, in a root f
     expect(layout.config.config.Labels).toMatchObject({
       "org.opencontainers.image.title": plugin,
       "org.opencontainers.image.version": version,
-      "org.opencontainers.image.source": expect.stringMatching(/^https?:\/\/|^git@/) as unknown,
+      "org.opencontainers.image.source": expect.stringMatching(/^(https?|ssh|git):\/\/|^git@/) as unknown,
       "org.opencontainers.image.revision": expect.stringMatching(/^[0-9a-f]{40}$/) as unknown,
     });
     // `stowage-image unpack` read (and verified) the same config.
