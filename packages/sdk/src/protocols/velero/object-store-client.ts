@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { Code, objectNotFound, Reason, StowageError } from "../../errors.js";
-import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes, type PutObjectRequest } from "../../gen/generated/ObjectStore_pb.js";
+import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes } from "../../gen/generated/ObjectStore_pb.js";
 import type { ClientSettings, HostObjectStore, ProcessSource } from "../../host/protocol-adapter.js";
 import type { ClientStreamCall } from "../../host/rpc-channel.js";
 import { checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "../../host/validate.js";
@@ -183,7 +183,10 @@ export class VeleroObjectStore implements HostObjectStore {
     options?.signal?.throwIfAborted();
     // The caller's signal and deadline are handled here, not by the channel (no gRPC deadline is
     // sent), so that a cancelled or late upload is abandoned before the stream ends.
-    const call = channel.clientStream(VeleroObjectStoreService.method.putObject, {});
+    // Messages are encoded here, each into one buffer of its exact size, and at most
+    // PUT_PENDING_BYTES of them wait for the transport: the body is read no faster than the plugin
+    // takes it.
+    const call = channel.encodedClientStream(VeleroObjectStoreService.method.putObject, {}, { maxPendingBytes: PUT_PENDING_BYTES });
     let abandoned: Promise<void> | undefined;
     const abandon = (): Promise<void> => (abandoned ??= abandonUpload(call));
     // Fires when the caller cancels or the deadline passes, so a stalled body cannot hold the call.
@@ -205,7 +208,7 @@ export class VeleroObjectStore implements HostObjectStore {
           }, timeoutMs);
     // A body left unfinished is closed (a Readable is destroyed), without waiting for a stalled one.
     const chunks = untilAborted(chunksOf(input.body), stop.signal);
-    const header = { plugin: this.descriptor.name, bucket: input.bucket, key: input.key };
+    const head = toBinary(PutObjectRequestSchema, create(PutObjectRequestSchema, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key }));
     const hash = input.sha256 !== undefined && input.sha256.length > 0 ? createHash("sha256") : undefined;
     let size = 0;
     let sent = 0;
@@ -216,12 +219,13 @@ export class VeleroObjectStore implements HostObjectStore {
           const body = chunk.subarray(offset, Math.min(chunk.byteLength, offset + VELERO_CHUNK_BYTES));
           hash?.update(body);
           size += body.byteLength;
-          await call.write(create(PutObjectRequestSchema, { ...header, body }));
+          await call.write(putObjectMessage(head, body));
           sent++;
         }
         if (input.size !== undefined && size > input.size) break;
       }
-      if (sent === 0) await call.write(create(PutObjectRequestSchema, { ...header, body: new Uint8Array() }));
+      // An empty body is a message with no body field (proto3 leaves an empty `bytes` out).
+      if (sent === 0) await call.write(head);
       if (input.size !== undefined && size !== input.size) {
         throw new StowageError(Code.DataLoss, `the body had ${String(size)} bytes, ${String(input.size)} were announced; nothing was stored`, { reason: Reason.IntegrityMismatch });
       }
@@ -303,12 +307,40 @@ export class VeleroObjectStore implements HostObjectStore {
   }
 }
 
+/** Most bytes of PutObject messages waiting for the transport (see `RpcChannel.encodedClientStream`). */
+const PUT_PENDING_BYTES = 2 * VELERO_CHUNK_BYTES;
+
+/** The PutObject field `bytes body = 4`'s tag: field 4, length-delimited. */
+const BODY_TAG = (4 << 3) | WireType.LengthDelimited;
+
+/**
+ * The encoding of a PutObject message: `head` (plugin, bucket and key, encoded once per upload)
+ * followed by the body field, in one buffer of the exact size. protobuf-es's `toBinary` would grow
+ * a buffer by doubling (2 MiB for a 1 MiB body) and then copy the result out of it.
+ */
+function putObjectMessage(head: Uint8Array, body: Uint8Array): Buffer {
+  let varintBytes = 1;
+  for (let n = body.byteLength; n > 0x7f; n >>>= 7) varintBytes++;
+  const out = Buffer.allocUnsafe(head.byteLength + 1 + varintBytes + body.byteLength);
+  out.set(head, 0);
+  let at = head.byteLength;
+  out[at++] = BODY_TAG;
+  let n = body.byteLength;
+  while (n > 0x7f) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  out.set(body, at);
+  return out;
+}
+
 /**
  * A PutObject message whose field 3 (`key`, a string) holds invalid UTF-8. Go's protobuf decoder
  * refuses it, so the Go server's `Recv` fails with an error instead of an end of stream, and the
  * plugin's reader fails the upload.
  */
-const POISON: PutObjectRequest = { ...create(PutObjectRequestSchema), $unknown: [{ no: 3, wireType: WireType.LengthDelimited, data: Uint8Array.of(1, 0xff) }] };
+const POISON: Uint8Array = toBinary(PutObjectRequestSchema, { ...create(PutObjectRequestSchema), $unknown: [{ no: 3, wireType: WireType.LengthDelimited, data: Uint8Array.of(1, 0xff) }] });
 
 /**
  * Abandons a PutObject stream so that the Go plugin stores nothing. Cancelling alone is not
@@ -317,7 +349,7 @@ const POISON: PutObjectRequest = { ...create(PutObjectRequestSchema), $unknown: 
  * the Go decoder refuses, which fails the plugin's body reader with an error, waits briefly for
  * the plugin's error status, and then cancels.
  */
-async function abandonUpload(call: ClientStreamCall<PutObjectRequest, unknown>): Promise<void> {
+async function abandonUpload(call: ClientStreamCall<Uint8Array, unknown>): Promise<void> {
   const ended = call.response.then(
     () => undefined,
     () => undefined,
