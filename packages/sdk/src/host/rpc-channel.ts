@@ -179,14 +179,20 @@ export class RpcChannel {
     const open = this.#openClientStream<Uint8Array, O>(method, asBuffer, options);
     const { stream, response } = open;
     let pending = 0;
+    let ended = false;
     let waiting: (() => void)[] = [];
-    const written = (bytes: number): void => {
-      pending -= bytes;
-      if (pending > flow.maxPendingBytes || waiting.length === 0) return;
-      const wake = waiting;
+    const wake = (): void => {
+      const waiters = waiting;
       waiting = [];
-      for (const w of wake) w();
+      for (const w of waiters) w();
     };
+    // Once the call ended the transport may never call back: waiting writes go on, or fail with the
+    // call's error. (Not a race against `response` per write: every race would leave a reaction on it.)
+    const end = (): void => {
+      ended = true;
+      wake();
+    };
+    response.then(end, end);
     return {
       ...open.call,
       async write(message) {
@@ -194,10 +200,12 @@ export class RpcChannel {
         const bytes = message.byteLength;
         pending += bytes;
         stream.write(message, () => {
-          written(bytes);
+          pending -= bytes;
+          if (pending <= flow.maxPendingBytes) wake();
         });
-        if (pending > flow.maxPendingBytes) {
-          await Promise.race([new Promise<void>((resolve) => waiting.push(resolve)), response]);
+        if (pending > flow.maxPendingBytes && !ended) {
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          if (open.failed()) return response.then(() => undefined);
         }
       },
     };
