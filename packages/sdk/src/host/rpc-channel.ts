@@ -67,6 +67,12 @@ export interface EncodedStreamOptions {
    * run) when `write` resolves. `write` waits while more are outstanding.
    */
   readonly maxPendingBytes: number;
+  /**
+   * Called with each message once grpc-js has taken it (its write callback ran without an error).
+   * grpc-js copied the message into its own framed buffer before, and holds no reference to it any
+   * more, so the caller may reuse its memory.
+   */
+  readonly taken?: ((message: Uint8Array) => void) | undefined;
 }
 
 /** Typed calls on one gRPC connection. */
@@ -199,8 +205,9 @@ export class RpcChannel {
         if (open.failed()) return response.then(() => undefined);
         const bytes = message.byteLength;
         pending += bytes;
-        stream.write(message, () => {
+        stream.write(message, (error?: Error | null) => {
           pending -= bytes;
+          if (error === undefined || error === null) flow.taken?.(message);
           if (pending <= flow.maxPendingBytes) wake();
         });
         if (pending > flow.maxPendingBytes && !ended) {
