@@ -194,7 +194,7 @@ describe("the host's PutObject to a Velero plugin, memory", () => {
 });
 
 describe("the host's PutObject messages", () => {
-  it("are what protobuf-es decodes: plugin, bucket, key and the body, whatever the chunk sizes", async () => {
+  it("are what protobuf-es decodes: plugin, bucket, key and the body, whatever the chunk sizes and however many", async () => {
     const seen: PutObjectRequest[] = [];
     onPut = (call, callback) => {
       call.on("data", (message: PutObjectRequest) => {
@@ -215,6 +215,25 @@ describe("the host's PutObject messages", () => {
     seen.length = 0;
     await store.putObject({ bucket: "a-bucket", key: "empty", body: Readable.from([]) });
     expect(seen.map((m) => [m.key, m.body.length])).toEqual([["empty", 0]]);
+  });
+
+  it("each carry their own bytes while their buffers are reused, with a plugin that reads slowly", async () => {
+    const seen: PutObjectRequest[] = [];
+    onPut = (call, callback) => {
+      // One message per few turns of the event loop: the host's writes wait, and messages queue
+      // in grpc-js while the buffers of earlier ones come back for reuse.
+      call.on("data", (message: PutObjectRequest) => {
+        seen.push(message);
+        call.pause();
+        setTimeout(() => call.resume(), 2);
+      });
+      call.on("end", () => {
+        callback(null, create(EmptySchema));
+      });
+    };
+    const blocks = Array.from({ length: 24 }, (_, i) => Buffer.alloc(VELERO_CHUNK_BYTES, 0x40 + i));
+    await store.putObject({ bucket: "a-bucket", key: "many", body: Readable.from(blocks) });
+    expect(seen.map((m) => [m.body.length, m.body[0], m.body.every((b) => b === m.body[0])])).toEqual(blocks.map((b) => [b.length, b[0], true]));
   });
 });
 
