@@ -89,9 +89,10 @@ function check(n, expected, what) {
  * `runs` PUTs of `size` bytes through `store`, each read back whole, checked and deleted. Returns
  * the median seconds of PUT and GET and, from /proc, the plugin's resident memory once initialised
  * (before any transfer), the peaks of host and plugin after the first PUT (before any GET) and at
- * the end, and the plugin's CPU seconds: in all, and PUT and GET apart.
+ * the end, and the plugin's CPU seconds: in all, and PUT and GET apart. `freshBody`: PUT bodies of
+ * newly allocated chunks instead of reused ones (see `body` in measure.mjs).
  */
-export async function transfersThroughStore({ store, pid, bucket, size, runs, keyPrefix = "plugin" }) {
+export async function transfersThroughStore({ store, pid, bucket, size, runs, keyPrefix = "plugin", freshBody = false }) {
   const pluginIdleRss = rss(pid);
   const put = [];
   const get = [];
@@ -102,7 +103,7 @@ export async function transfersThroughStore({ store, pid, bucket, size, runs, ke
   for (let r = 0; r < runs; r++) {
     const key = `${keyPrefix}-${r}`;
     const beforePut = cpuSeconds(pid);
-    put.push((await time(() => store.putObject({ bucket, key, body: body(size), size }))).seconds);
+    put.push((await time(() => store.putObject({ bucket, key, body: body(size, { fresh: freshBody }), size }))).seconds);
     const afterPut = cpuSeconds(pid);
     pluginPutCpu += afterPut - beforePut;
     if (r === 0) afterFirstPut = { hostPeakRssAfterPut: peakRss(process.pid), pluginPeakRssAfterPut: peakRss(pid) };

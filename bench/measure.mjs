@@ -14,17 +14,27 @@ const BLOCKS = Array.from({ length: 16 }, (_, b) => {
   return block;
 });
 
-/** A deterministic body of `size` bytes in 1 MiB chunks. */
-export function body(size) {
+/**
+ * A deterministic body of `size` bytes in 1 MiB chunks. By default the chunks are the 16 blocks,
+ * reused; with `fresh` each is a newly allocated copy of its block, as a file or network stream
+ * hands out new buffers, so that a transfer which keeps chunks reachable shows in its memory.
+ */
+export function body(size, { fresh = false } = {}) {
   let sent = 0;
   let index = 0;
   return Readable.from(
     (function* () {
       while (sent < size) {
         const n = Math.min(MiB, size - sent);
-        const block = BLOCKS[index++ % BLOCKS.length];
+        const block = BLOCKS[index++ % BLOCKS.length].subarray(0, n);
         sent += n;
-        yield n === MiB ? block : block.subarray(0, n);
+        if (!fresh) {
+          yield block;
+          continue;
+        }
+        const chunk = Buffer.allocUnsafe(n);
+        block.copy(chunk);
+        yield chunk;
       }
     })(),
     { objectMode: false, highWaterMark: 4 * MiB },

@@ -21,6 +21,7 @@ import { DataChannelServer } from "../src/plugin/data-channel-server.js";
 import { DATA_CHANNEL_TOKEN_BYTES } from "../src/protocol/constants.js";
 import { ConnectionBrokenError, chunksOf, pump, streamChunks, untilAborted } from "../src/wire/chunks.js";
 import { caught, eventually, rejection } from "../src/testing.js";
+import { stillReachable } from "./support/gc.js";
 
 let dir: string;
 let server: DataChannelServer | undefined;
@@ -274,6 +275,30 @@ describe("untilAborted", () => {
     controller.abort(reason);
     expect(await reading).toBe(reason);
     await eventually(() => stalled.destroyed);
+  });
+
+  it("keeps no item reachable once it was handed on, while the iteration goes on", async () => {
+    const refs: WeakRef<ArrayBuffer>[] = [];
+    let release: (() => void) | undefined;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 16; i++) {
+        const chunk = new Uint8Array(64 * 1024);
+        refs.push(new WeakRef(chunk.buffer));
+        yield chunk;
+      }
+      // Stalls, as a slow body does, until the test lets it end.
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    }
+    const iterator = untilAborted(source(), new AbortController().signal)[Symbol.asyncIterator]();
+    for (let i = 0; i < 16; i++) expect((await iterator.next()).done).toBe(false);
+    const last = iterator.next();
+    await eventually(() => release);
+    // Racing each item against one long-lived abort promise kept all 16 reachable until the end.
+    expect(await stillReachable(refs)).toBeLessThanOrEqual(1);
+    release?.();
+    expect((await last).done).toBe(true);
   });
 
   it("fails at once for a signal that already fired, and passes a whole source through otherwise", async () => {

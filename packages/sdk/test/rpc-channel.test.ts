@@ -4,7 +4,7 @@
  * generated descriptors, with handlers each test controls. Deadlines, cancellation, error mapping
  * and backpressure are observed on the server side, by events, never by timing.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
   Client,
   Metadata,
@@ -356,6 +356,81 @@ describe("RpcChannel client-streaming calls", () => {
     const call = channel.clientStream(ObjectStoreService.method.putObject, { timeoutMs: 50 });
     expect(await rejection(call.response)).toMatchObject({ code: Code.DeadlineExceeded, reason: Reason.DeadlineExceeded });
     expect(await rejection(call.write(chunkOf(Buffer.from("late"))))).toMatchObject({ code: Code.DeadlineExceeded });
+  });
+});
+
+describe("RpcChannel encoded client-streaming calls", () => {
+  const MIB = 1024 * 1024;
+  /** The encoding of a chunk message, for encodedClientStream. */
+  const encoded = (bytes: Buffer): Uint8Array => toBinary(PutObjectRequestSchema, create(PutObjectRequestSchema, { part: { case: "chunk", value: bytes } }));
+
+  it("wait while more than maxPendingBytes wait for the transport, and go on when the plugin reads", async () => {
+    let paused: ServerReadableStream<PutObjectRequest, PutObjectResponse> | undefined;
+    let received = 0;
+    handlers.putObject = (call, callback) => {
+      paused = call;
+      call.pause();
+      call.on("data", (message: PutObjectRequest) => {
+        if (message.part.case === "chunk") received += message.part.value.length;
+      });
+      call.on("end", () => {
+        callback(null, create(PutObjectResponseSchema, { size: BigInt(received) }));
+      });
+      call.pause();
+    };
+    const call = channel.encodedClientStream(ObjectStoreService.method.putObject, {}, { maxPendingBytes: 3 * MIB });
+    const message = encoded(Buffer.alloc(MIB, 7));
+    // Two messages (of a little over 1 MiB) fit; the third waits (the plugin reads nothing, so
+    // none leaves).
+    await call.write(message);
+    await call.write(message);
+    let done = false;
+    const third = call.write(message).then(() => {
+      done = true;
+    });
+    await eventually(() => paused);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(done).toBe(false);
+    paused?.resume();
+    await third;
+    expect((await call.finish()).size).toBe(BigInt(3 * MIB));
+  });
+
+  it("hand each message to taken only once grpc-js is done with it, so reusing its buffer then changes no message", async () => {
+    let paused: ServerReadableStream<PutObjectRequest, PutObjectResponse> | undefined;
+    const firsts: number[] = [];
+    handlers.putObject = (call, callback) => {
+      paused = call;
+      call.pause();
+      call.on("data", (message: PutObjectRequest) => {
+        if (message.part.case === "chunk") firsts.push(message.part.value[0] ?? -1);
+      });
+      call.on("end", () => {
+        callback(null, create(PutObjectResponseSchema, { size: BigInt(firsts.length) }));
+      });
+      call.pause();
+    };
+    // Buffers come back through taken and are reused at once for the next message; with a large
+    // maxPendingBytes, messages queue in grpc-js unencoded while the plugin reads nothing.
+    const free: Buffer[] = [];
+    const call = channel.encodedClientStream(ObjectStoreService.method.putObject, {}, {
+      maxPendingBytes: 64 * MIB,
+      taken: (message) => {
+        free.push(message as Buffer);
+      },
+    });
+    const template = encoded(Buffer.alloc(256 * 1024));
+    const offset = template.length - 256 * 1024;
+    for (let i = 0; i < 16; i++) {
+      const buffer = free.pop() ?? Buffer.alloc(template.length);
+      buffer.set(template);
+      buffer.fill(i + 1, offset);
+      await call.write(buffer);
+    }
+    await eventually(() => paused);
+    paused?.resume();
+    await call.finish();
+    expect(firsts).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
   });
 });
 

@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { Metadata, type CallOptions as GrpcCallOptions, type Client, type ClientReadableStream, type ClientWritableStream } from "@grpc/grpc-js";
 import { StowageError } from "../errors.js";
 import type { CallOptions } from "../types.js";
-import { methodCodec } from "../wire/rpc.js";
+import { asBuffer, methodCodec } from "../wire/rpc.js";
 import { fromGrpcError } from "../wire/status.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { input: I; output: O };
@@ -58,6 +58,21 @@ export interface ClientStreamCall<I, O> {
   readonly response: Promise<O>;
   /** Cancels the call. */
   cancel(): void;
+}
+
+/** Flow control of a client-streaming call whose messages are written already encoded. */
+export interface EncodedStreamOptions {
+  /**
+   * Most bytes written but not yet taken by the transport (their grpc-js write callback has not
+   * run) when `write` resolves. `write` waits while more are outstanding.
+   */
+  readonly maxPendingBytes: number;
+  /**
+   * Called with each message once grpc-js has taken it (its write callback ran without an error).
+   * grpc-js copied the message into its own framed buffer before, and holds no reference to it any
+   * more, so the caller may reuse its memory.
+   */
+  readonly taken?: ((message: Uint8Array) => void) | undefined;
 }
 
 /** Typed calls on one gRPC connection. */
@@ -141,20 +156,89 @@ export class RpcChannel {
     };
   }
 
-  /** A client-streaming call. */
+  /**
+   * A client-streaming call. `write` waits while grpc-js's writable buffer is full (16 messages,
+   * whatever their size; each is encoded only when grpc-js takes it).
+   */
   clientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: CallOptions = {}): ClientStreamCall<MessageShape<I>, MessageShape<O>> {
+    const open = this.#openClientStream<MessageShape<I>, O>(method, methodCodec(method).serializeRequest, options);
+    const { stream, response } = open;
+    return {
+      ...open.call,
+      async write(message) {
+        if (open.failed()) return response.then(() => undefined);
+        if (!stream.write(message)) {
+          await Promise.race([once(stream, "drain"), response]);
+        }
+      },
+    };
+  }
+
+  /**
+   * A client-streaming call whose messages are written already encoded (each the bytes of one
+   * message of `method`'s input type, so the caller controls how they are allocated), with flow
+   * control in bytes: `write` resolves once at most `flow.maxPendingBytes` still wait for the
+   * transport, that is, for grpc-js's write callback, which runs once HTTP/2 flow control let the
+   * message out (grpc-js acknowledges at once only what fits its per-call retry buffer, 256 KiB).
+   */
+  encodedClientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: CallOptions, flow: EncodedStreamOptions): ClientStreamCall<Uint8Array, MessageShape<O>> {
+    const open = this.#openClientStream<Uint8Array, O>(method, asBuffer, options);
+    const { stream, response } = open;
+    let pending = 0;
+    let ended = false;
+    let waiting: (() => void)[] = [];
+    const wake = (): void => {
+      const waiters = waiting;
+      waiting = [];
+      for (const w of waiters) w();
+    };
+    // Once the call ended the transport may never call back: waiting writes go on, or fail with the
+    // call's error. (Not a race against `response` per write: every race would leave a reaction on it.)
+    const end = (): void => {
+      ended = true;
+      wake();
+    };
+    response.then(end, end);
+    return {
+      ...open.call,
+      async write(message) {
+        if (open.failed()) return response.then(() => undefined);
+        const bytes = message.byteLength;
+        pending += bytes;
+        stream.write(message, (error?: Error | null) => {
+          pending -= bytes;
+          if (error === undefined || error === null) flow.taken?.(message);
+          if (pending <= flow.maxPendingBytes) wake();
+        });
+        if (pending > flow.maxPendingBytes && !ended) {
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          if (open.failed()) return response.then(() => undefined);
+        }
+      },
+    };
+  }
+
+  /**
+   * Starts a client-streaming call whose messages `serialize` encodes: its grpc-js stream, its
+   * response, whether it failed, and the `finish` and `cancel` of the call.
+   */
+  #openClientStream<W, O extends DescMessage>(
+    method: Method<DescMessage, O>,
+    serialize: (value: W) => Buffer,
+    options: CallOptions,
+  ): { stream: ClientWritableStream<W>; response: Promise<MessageShape<O>>; failed: () => boolean; call: Omit<ClientStreamCall<W, MessageShape<O>>, "write"> } {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
-    let call: ClientWritableStream<MessageShape<I>> | undefined;
+    let call: ClientWritableStream<W> | undefined;
     const response = new Promise<MessageShape<O>>((resolve, reject) => {
-      call = this.client.makeClientStreamRequest(codec.path, codec.serializeRequest, codec.deserializeResponse, new Metadata(), grpcOptions(options), (error, value) => {
+      call = this.client.makeClientStreamRequest(codec.path, serialize, codec.deserializeResponse, new Metadata(), grpcOptions(options), (error, value) => {
         unhook();
         if (error !== null || value === undefined) void map(error).then(reject);
         else resolve(value);
       });
     });
     response.catch(() => undefined);
-    const stream = call as unknown as ClientWritableStream<MessageShape<I>>;
+    const stream = call as unknown as ClientWritableStream<W>;
     stream.on("error", () => undefined);
     const unhook = onAbort(options.signal, () => {
       stream.cancel();
@@ -164,20 +248,19 @@ export class RpcChannel {
       failed = true;
     });
     return {
+      stream,
       response,
-      async write(message) {
-        if (failed) return response.then(() => undefined);
-        if (!stream.write(message)) {
-          await Promise.race([once(stream, "drain"), response]);
-        }
-      },
-      async finish() {
-        stream.end();
-        return response;
-      },
-      cancel() {
-        unhook();
-        stream.cancel();
+      failed: () => failed,
+      call: {
+        response,
+        async finish() {
+          stream.end();
+          return response;
+        },
+        cancel() {
+          unhook();
+          stream.cancel();
+        },
       },
     };
   }

@@ -114,15 +114,30 @@ export type WaitWrapper = <T>(wait: Promise<T>) => Promise<T>;
  */
 export async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  const aborted = new Promise<never>((_resolve, reject) => {
-    if (signal.aborted) reject(signal.reason as Error);
-    else signal.addEventListener("abort", () => { reject(signal.reason as Error); }, { once: true });
-  });
-  aborted.catch(() => undefined);
   let done = false;
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), aborted]);
+      // A fresh abort promise per item: racing every item against one long-lived promise would
+      // leave on it a reaction holding each item, and keep the whole body reachable until the end.
+      // It listens before `next()` runs, because a source may fire the signal inside it.
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_resolve, reject) => {
+        if (signal.aborted) {
+          reject(signal.reason as Error);
+          return;
+        }
+        onAbort = () => {
+          reject(signal.reason as Error);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+      aborted.catch(() => undefined);
+      let next: IteratorResult<T>;
+      try {
+        next = await Promise.race([iterator.next(), aborted]);
+      } finally {
+        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+      }
       if (next.done === true) {
         done = true;
         return;

@@ -11,7 +11,8 @@ export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
+/** A Buffer view of `bytes`, without copying (grpc-js wants Buffers). */
+export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { Code, objectNotFound, Reason, StowageError } from "../../errors.js";
-import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes, type PutObjectRequest } from "../../gen/generated/ObjectStore_pb.js";
+import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes } from "../../gen/generated/ObjectStore_pb.js";
 import type { ClientSettings, HostObjectStore, ProcessSource } from "../../host/protocol-adapter.js";
 import type { ClientStreamCall } from "../../host/rpc-channel.js";
 import { checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "../../host/validate.js";
@@ -183,7 +183,16 @@ export class VeleroObjectStore implements HostObjectStore {
     options?.signal?.throwIfAborted();
     // The caller's signal and deadline are handled here, not by the channel (no gRPC deadline is
     // sent), so that a cancelled or late upload is abandoned before the stream ends.
-    const call = channel.clientStream(VeleroObjectStoreService.method.putObject, {});
+    // Messages are encoded here (full-size ones into buffers reused once grpc-js has taken them),
+    // and at most PUT_PENDING_BYTES of them wait for the transport: the body is read no faster
+    // than the plugin takes it.
+    const messages = new PutObjectEncoder({ plugin: this.descriptor.name, bucket: input.bucket, key: input.key });
+    const call = channel.encodedClientStream(VeleroObjectStoreService.method.putObject, {}, {
+      maxPendingBytes: PUT_PENDING_BYTES,
+      taken: (message) => {
+        messages.release(message);
+      },
+    });
     let abandoned: Promise<void> | undefined;
     const abandon = (): Promise<void> => (abandoned ??= abandonUpload(call));
     // Fires when the caller cancels or the deadline passes, so a stalled body cannot hold the call.
@@ -205,7 +214,6 @@ export class VeleroObjectStore implements HostObjectStore {
           }, timeoutMs);
     // A body left unfinished is closed (a Readable is destroyed), without waiting for a stalled one.
     const chunks = untilAborted(chunksOf(input.body), stop.signal);
-    const header = { plugin: this.descriptor.name, bucket: input.bucket, key: input.key };
     const hash = input.sha256 !== undefined && input.sha256.length > 0 ? createHash("sha256") : undefined;
     let size = 0;
     let sent = 0;
@@ -216,12 +224,12 @@ export class VeleroObjectStore implements HostObjectStore {
           const body = chunk.subarray(offset, Math.min(chunk.byteLength, offset + VELERO_CHUNK_BYTES));
           hash?.update(body);
           size += body.byteLength;
-          await call.write(create(PutObjectRequestSchema, { ...header, body }));
+          await call.write(messages.encode(body));
           sent++;
         }
         if (input.size !== undefined && size > input.size) break;
       }
-      if (sent === 0) await call.write(create(PutObjectRequestSchema, { ...header, body: new Uint8Array() }));
+      if (sent === 0) await call.write(messages.encode(new Uint8Array()));
       if (input.size !== undefined && size !== input.size) {
         throw new StowageError(Code.DataLoss, `the body had ${String(size)} bytes, ${String(input.size)} were announced; nothing was stored`, { reason: Reason.IntegrityMismatch });
       }
@@ -303,12 +311,71 @@ export class VeleroObjectStore implements HostObjectStore {
   }
 }
 
+/** Most bytes of PutObject messages waiting for the transport (see `RpcChannel.encodedClientStream`). */
+const PUT_PENDING_BYTES = 2 * VELERO_CHUNK_BYTES;
+
+/** The PutObject field `bytes body = 4`'s tag: field 4, length-delimited. */
+const BODY_TAG = (4 << 3) | WireType.LengthDelimited;
+/** Free full-size message buffers a {@link PutObjectEncoder} keeps (about what is pending at once). */
+const MAX_FREE_MESSAGES = 4;
+
+/**
+ * Encodes the PutObject messages of one upload: plugin, bucket and key (encoded once) followed by
+ * the body field, each message in one buffer of its exact size. protobuf-es's `toBinary` would grow
+ * a buffer by doubling (2 MiB for a 1 MiB body) and copy the result out of it. The buffers of
+ * full-size messages (a {@link VELERO_CHUNK_BYTES} body, what a large upload consists of) are
+ * reused once grpc-js has taken them ({@link release}), so that an upload allocates a few of them
+ * instead of one per MiB; other messages get a buffer of their own.
+ */
+class PutObjectEncoder {
+  readonly #head: Uint8Array;
+  /** The size of a full-size message. */
+  readonly #full: number;
+  readonly #free: Buffer[] = [];
+
+  constructor(header: { plugin: string; bucket: string; key: string }) {
+    this.#head = toBinary(PutObjectRequestSchema, create(PutObjectRequestSchema, header));
+    this.#full = this.#head.byteLength + 1 + varintSize(VELERO_CHUNK_BYTES) + VELERO_CHUNK_BYTES;
+  }
+
+  /** The message carrying `body` (at most {@link VELERO_CHUNK_BYTES}); an empty body is left out, as proto3 does. */
+  encode(body: Uint8Array): Buffer {
+    const head = this.#head;
+    if (body.byteLength === 0) return Buffer.from(head);
+    const size = head.byteLength + 1 + varintSize(body.byteLength) + body.byteLength;
+    const out = (size === this.#full ? this.#free.pop() : undefined) ?? Buffer.allocUnsafe(size);
+    out.set(head, 0);
+    let at = head.byteLength;
+    out[at++] = BODY_TAG;
+    let n = body.byteLength;
+    while (n > 0x7f) {
+      out[at++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[at++] = n;
+    out.set(body, at);
+    return out;
+  }
+
+  /** Takes back a message of {@link encode} that grpc-js has taken (copied), for reuse. */
+  release(message: Uint8Array): void {
+    if (message.byteLength === this.#full && this.#free.length < MAX_FREE_MESSAGES && Buffer.isBuffer(message)) this.#free.push(message);
+  }
+}
+
+/** The bytes of `n` as a protobuf varint. */
+function varintSize(n: number): number {
+  let bytes = 1;
+  for (let v = n; v > 0x7f; v >>>= 7) bytes++;
+  return bytes;
+}
+
 /**
  * A PutObject message whose field 3 (`key`, a string) holds invalid UTF-8. Go's protobuf decoder
  * refuses it, so the Go server's `Recv` fails with an error instead of an end of stream, and the
  * plugin's reader fails the upload.
  */
-const POISON: PutObjectRequest = { ...create(PutObjectRequestSchema), $unknown: [{ no: 3, wireType: WireType.LengthDelimited, data: Uint8Array.of(1, 0xff) }] };
+const POISON: Uint8Array = toBinary(PutObjectRequestSchema, { ...create(PutObjectRequestSchema), $unknown: [{ no: 3, wireType: WireType.LengthDelimited, data: Uint8Array.of(1, 0xff) }] });
 
 /**
  * Abandons a PutObject stream so that the Go plugin stores nothing. Cancelling alone is not
@@ -317,7 +384,7 @@ const POISON: PutObjectRequest = { ...create(PutObjectRequestSchema), $unknown: 
  * the Go decoder refuses, which fails the plugin's body reader with an error, waits briefly for
  * the plugin's error status, and then cancels.
  */
-async function abandonUpload(call: ClientStreamCall<PutObjectRequest, unknown>): Promise<void> {
+async function abandonUpload(call: ClientStreamCall<Uint8Array, unknown>): Promise<void> {
   const ended = call.response.then(
     () => undefined,
     () => undefined,
