@@ -165,6 +165,137 @@ export interface SignedUrl {
   readonly expiresAt: Date;
 }
 
+/** An HTTP request the host sends to the store itself (direct transfer, clause 5.8). */
+export interface HttpRequestSpec {
+  /** `GET` or `PUT`. */
+  readonly method: "GET" | "PUT";
+  /** Absolute `https:` or `http:` URL; a signed query string makes it a secret. */
+  readonly url: string;
+  /** Headers to send, names in lower case; values may be secrets (an SSE-C key). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A plugin's refusal to plan a transfer; the host then uses `putObject` or `getObject`. */
+export interface TransferDeclined {
+  /** Why, for logs, for example `the configuration sets directTransfer: false`. */
+  readonly declined: string;
+}
+
+/** How the host reads one version of an object straight from the store (clause 5.8.2). */
+export interface GetPlan {
+  /** The object's attributes; `size` is the whole object's size. */
+  readonly object: ObjectInfo;
+  /** Number of bytes to read. */
+  readonly contentLength: number;
+  /** Position of the first of them in the object. */
+  readonly offset: number;
+  /** A GET of that version of the object, to which the host adds a `Range` header; absent only when `contentLength` is 0. */
+  readonly request?: HttpRequestSpec | undefined;
+  /** When `request` stops working. */
+  readonly expiresAt: Date;
+}
+
+/** Checksum the host computes for each part of an upload and the store verifies. */
+export type PartChecksum = "none" | "sha256" | "md5";
+
+/** Input of {@link DirectTransfer.beginPut}: a put whose body the host sends itself. */
+export interface BeginPutInput {
+  /** Bucket. */
+  readonly bucket: string;
+  /** Key. */
+  readonly key: string;
+  /** Body size in bytes. */
+  readonly size: number;
+  /** MIME type. */
+  readonly contentType?: string | undefined;
+  /** User metadata. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  /** Expected SHA-256 of the body (32 bytes). */
+  readonly sha256?: Uint8Array | undefined;
+}
+
+/** How the host cuts a body into parts (clause 5.8.3). */
+export interface PutPlan {
+  /** The plugin's name for the upload, opaque to the host. */
+  readonly uploadId: string;
+  /** Size of every part but the last; the body has `max(1, ceil(size / partSize))` parts, numbered from 1. */
+  readonly partSize: number;
+  /** Checksum the host computes for each part. */
+  readonly partChecksum: PartChecksum;
+  /** Parts the host may send at once: 0 for any number, 1 for strictly in order. */
+  readonly maxParallelParts: number;
+  /** When the upload stops accepting parts. */
+  readonly expiresAt: Date;
+}
+
+/** Names one upload of {@link DirectTransfer}. */
+export interface UploadRef {
+  /** Bucket. */
+  readonly bucket: string;
+  /** Key. */
+  readonly key: string;
+  /** {@link PutPlan.uploadId}. */
+  readonly uploadId: string;
+}
+
+/** Input of {@link DirectTransfer.signPart}. */
+export interface SignPartInput extends UploadRef {
+  /** Part number, from 1. */
+  readonly partNumber: number;
+  /** Position of the part's first byte in the body. */
+  readonly offset: number;
+  /** Part size in bytes. */
+  readonly size: number;
+  /** The part's checksum, of the kind {@link PutPlan.partChecksum} names; empty for none. */
+  readonly checksum: Uint8Array;
+}
+
+/** A signed request that sends one part. */
+export interface SignedPart {
+  /** The request; its body is the part's bytes. */
+  readonly request: HttpRequestSpec;
+  /** When it stops working. */
+  readonly expiresAt: Date;
+}
+
+/** One part the store accepted. */
+export interface CompletedPart {
+  /** Part number. */
+  readonly partNumber: number;
+  /** Part size in bytes. */
+  readonly size: number;
+  /** The store's `ETag` response header, verbatim; empty when there was none. */
+  readonly etag: string;
+}
+
+/** Input of {@link DirectTransfer.completePut}. */
+export interface CompletePutInput extends UploadRef {
+  /** Every part, in part-number order. */
+  readonly parts: readonly CompletedPart[];
+  /** Body size in bytes, as given to `beginPut`. */
+  readonly size: number;
+  /** SHA-256 of the body the host sent (32 bytes). */
+  readonly sha256: Uint8Array;
+}
+
+/**
+ * Direct transfer (capability `DIRECT_TRANSFER`, clause 5.8): the plugin signs requests and the
+ * host moves object bodies between itself and the store, so they never pass through the plugin.
+ * Every method may be called concurrently for different uploads.
+ */
+export interface DirectTransfer {
+  /** Plans a read, with the checks of `getObject` (clause 5.3), or declines. */
+  planGet(input: GetObjectInput, options?: CallOptions): Promise<GetPlan | TransferDeclined>;
+  /** Starts an upload, or declines. */
+  beginPut(input: BeginPutInput, options?: CallOptions): Promise<PutPlan | TransferDeclined>;
+  /** Signs the request that sends one part. */
+  signPart(input: SignPartInput, options?: CallOptions): Promise<SignedPart>;
+  /** Makes the parts the object, after checking them (clause 5.8.4). */
+  completePut(input: CompletePutInput, options?: CallOptions): Promise<PutObjectResult>;
+  /** Abandons an upload; an unknown or finished upload is success. */
+  abortPut(input: UploadRef, options?: CallOptions): Promise<void>;
+}
+
 /**
  * A store of backup objects. Implemented by ObjectStore plugins; hosts hand out clients with the
  * same interface. Clause numbers refer to `docs/contract.md`.
@@ -184,6 +315,11 @@ export interface ObjectStore {
   deleteObject(input: ObjectRef, options?: CallOptions): Promise<void>;
   /** Creates a pre-signed URL (clause 5.7). */
   createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl>;
+  /**
+   * Direct transfer, in plugins that announce `DIRECT_TRANSFER` (clause 5.8). Host clients use it
+   * inside `putObject` and `getObject` and do not expose it.
+   */
+  readonly directTransfer?: DirectTransfer | undefined;
 }
 
 /** State of a snapshot. */
@@ -321,7 +457,8 @@ export type Capability =
   | "OBJECT_METADATA"
   | "SNAPSHOT_PROGRESS"
   | "LIST_SNAPSHOTS"
-  | "DELETE_VOLUME";
+  | "DELETE_VOLUME"
+  | "DIRECT_TRANSFER";
 
 /** Documents one configuration key. */
 export interface ConfigKeySpec {

@@ -40,6 +40,7 @@ import type { DataChannelServer } from "./data-channel-server.js";
 import type { PluginRegistry } from "./registry.js";
 import { throwIfAborted } from "./abort.js";
 import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps } from "./handler.js";
+import { directTransferService } from "./direct-transfer-service.js";
 
 const KIND = "object-store";
 
@@ -83,6 +84,8 @@ async function pumpToHost(source: AsyncIterable<Uint8Array>, socket: Socket, sig
 /** The implementation object for `grpc.Server.addService(serviceDefinition(ObjectStoreService), …)`. */
 export function objectStoreService(registry: PluginRegistry, dataChannel: DataChannelServer | undefined, deps: ServiceDeps): UntypedServiceImplementation {
   return {
+    ...directTransferService(registry, deps),
+
     init(call: ServerUnaryCall<ObjectStoreServiceInitRequest, ObjectStoreServiceInitResponse>, callback: sendUnaryData<ObjectStoreServiceInitResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
         await registry.init(KIND, req.plugin, req.config, signal);

@@ -79,6 +79,8 @@ export function redactingProxy<T extends object>(instance: T, secrets: SecretRed
   return new Proxy(instance, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
+      // The direct-transfer methods (contract 5.8) sit on an object of their own.
+      if (property === "directTransfer" && typeof value === "object" && value !== null) return redactingProxy(value, secrets);
       if (typeof value !== "function" || property === "constructor") return value;
       return (...args: unknown[]): unknown => {
         let result: unknown;

@@ -127,6 +127,7 @@ const CAPABILITIES: Record<Capability, WireCapability> = {
   SNAPSHOT_PROGRESS: WireCapability.SNAPSHOT_PROGRESS,
   LIST_SNAPSHOTS: WireCapability.LIST_SNAPSHOTS,
   DELETE_VOLUME: WireCapability.DELETE_VOLUME,
+  DIRECT_TRANSFER: WireCapability.DIRECT_TRANSFER,
 };
 
 /** Plugin kind to the wire. */

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stowage/v1/object_store.proto.
  */
 export const file_stowage_v1_object_store: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zdG93YWdlL3YxL29iamVjdF9zdG9yZS5wcm90bxIKc3Rvd2FnZS52MSKlAQodT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEkUKBmNvbmZpZxgCIAMoCzI1LnN0b3dhZ2UudjEuT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QuQ29uZmlnRW50cnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIgCh5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVzcG9uc2UiiwEKEFB1dE9iamVjdFJlcXVlc3QSLQoGaGVhZGVyGAEgASgLMhsuc3Rvd2FnZS52MS5QdXRPYmplY3RIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAEi8KB3RyYWlsZXIYAyABKAsyHC5zdG93YWdlLnYxLlB1dE9iamVjdFRyYWlsZXJIAEIGCgRwYXJ0IooCCg9QdXRPYmplY3RIZWFkZXISDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSEQoEc2l6ZRgEIAEoA0gAiAEBEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRI7CghtZXRhZGF0YRgGIAMoCzIpLnN0b3dhZ2UudjEuUHV0T2JqZWN0SGVhZGVyLk1ldGFkYXRhRW50cnkSDgoGc2hhMjU2GAcgASgMEhoKEmRhdGFfY2hhbm5lbF90b2tlbhgIIAEoDBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3NpemUiIAoQUHV0T2JqZWN0VHJhaWxlchIMCgRzaXplGAEgASgDIj8KEVB1dE9iamVjdFJlc3BvbnNlEgwKBHNpemUYASABKAMSDAoEZXRhZxgCIAEoCRIOCgZzaGEyNTYYAyABKAwiOwoJQnl0ZVJhbmdlEg4KBm9mZnNldBgBIAEoAxITCgZsZW5ndGgYAiABKANIAIgBAUIJCgdfbGVuZ3RoIoEBChBHZXRPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEiQKBXJhbmdlGAQgASgLMhUuc3Rvd2FnZS52MS5CeXRlUmFuZ2USGgoSZGF0YV9jaGFubmVsX3Rva2VuGAUgASgMIowBChFHZXRPYmplY3RSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy5zdG93YWdlLnYxLkdldE9iamVjdEhlYWRlckgAEg8KBWNodW5rGAIgASgMSAASLwoHdHJhaWxlchgDIAEoCzIcLnN0b3dhZ2UudjEuR2V0T2JqZWN0VHJhaWxlckgAQgYKBHBhcnQiYQoPR2V0T2JqZWN0SGVhZGVyEiYKBm9iamVjdBgBIAEoCzIWLnN0b3dhZ2UudjEuT2JqZWN0SW5mbxIWCg5jb250ZW50X2xlbmd0aBgCIAEoAxIOCgZvZmZzZXQYAyABKAMiIAoQR2V0T2JqZWN0VHJhaWxlchIMCgRzaXplGAEgASgDIucBCgpPYmplY3RJbmZvEgsKA2tleRgBIAEoCRIMCgRzaXplGAIgASgDEgwKBGV0YWcYAyABKAkSMQoNbGFzdF9tb2RpZmllZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29udGVudF90eXBlGAUgASgJEjYKCG1ldGFkYXRhGAYgAygLMiQuc3Rvd2FnZS52MS5PYmplY3RJbmZvLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkAKEUhlYWRPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJIkwKEkhlYWRPYmplY3RSZXNwb25zZRIOCgZleGlzdHMYASABKAgSJgoGb2JqZWN0GAIgASgLMhYuc3Rvd2FnZS52MS5PYmplY3RJbmZvIpEBChJMaXN0T2JqZWN0c1JlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRIOCgZwcmVmaXgYAyABKAkSEQoJZGVsaW1pdGVyGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhEKCW1heF9wYWdlcxgHIAEoBSJwChNMaXN0T2JqZWN0c1Jlc3BvbnNlEicKB29iamVjdHMYASADKAsyFi5zdG93YWdlLnYxLk9iamVjdEluZm8SFwoPY29tbW9uX3ByZWZpeGVzGAIgAygJEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJCChNEZWxldGVPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIocBChZDcmVhdGVTaWduZWRVUkxSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEisKBm1ldGhvZBgEIAEoDjIbLnN0b3dhZ2UudjEuU2lnbmVkVVJMTWV0aG9kEhMKC3R0bF9zZWNvbmRzGAUgASgDIlYKF0NyZWF0ZVNpZ25lZFVSTFJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpqCg9TaWduZWRVUkxNZXRob2QSIQodU0lHTkVEX1VSTF9NRVRIT0RfVU5TUEVDSUZJRUQQABIZChVTSUdORURfVVJMX01FVEhPRF9HRVQQARIZChVTSUdORURfVVJMX01FVEhPRF9QVVQQAjLZBAoST2JqZWN0U3RvcmVTZXJ2aWNlEl0KBEluaXQSKS5zdG93YWdlLnYxLk9iamVjdFN0b3JlU2VydmljZUluaXRSZXF1ZXN0Giouc3Rvd2FnZS52MS5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVzcG9uc2USSgoJUHV0T2JqZWN0Ehwuc3Rvd2FnZS52MS5QdXRPYmplY3RSZXF1ZXN0Gh0uc3Rvd2FnZS52MS5QdXRPYmplY3RSZXNwb25zZSgBEkoKCUdldE9iamVjdBIcLnN0b3dhZ2UudjEuR2V0T2JqZWN0UmVxdWVzdBodLnN0b3dhZ2UudjEuR2V0T2JqZWN0UmVzcG9uc2UwARJLCgpIZWFkT2JqZWN0Eh0uc3Rvd2FnZS52MS5IZWFkT2JqZWN0UmVxdWVzdBoeLnN0b3dhZ2UudjEuSGVhZE9iamVjdFJlc3BvbnNlElAKC0xpc3RPYmplY3RzEh4uc3Rvd2FnZS52MS5MaXN0T2JqZWN0c1JlcXVlc3QaHy5zdG93YWdlLnYxLkxpc3RPYmplY3RzUmVzcG9uc2UwARJRCgxEZWxldGVPYmplY3QSHy5zdG93YWdlLnYxLkRlbGV0ZU9iamVjdFJlcXVlc3QaIC5zdG93YWdlLnYxLkRlbGV0ZU9iamVjdFJlc3BvbnNlEloKD0NyZWF0ZVNpZ25lZFVSTBIiLnN0b3dhZ2UudjEuQ3JlYXRlU2lnbmVkVVJMUmVxdWVzdBojLnN0b3dhZ2UudjEuQ3JlYXRlU2lnbmVkVVJMUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1zdG93YWdlL3YxL29iamVjdF9zdG9yZS5wcm90bxIKc3Rvd2FnZS52MSKlAQodT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEkUKBmNvbmZpZxgCIAMoCzI1LnN0b3dhZ2UudjEuT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QuQ29uZmlnRW50cnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIgCh5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVzcG9uc2UiiwEKEFB1dE9iamVjdFJlcXVlc3QSLQoGaGVhZGVyGAEgASgLMhsuc3Rvd2FnZS52MS5QdXRPYmplY3RIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAEi8KB3RyYWlsZXIYAyABKAsyHC5zdG93YWdlLnYxLlB1dE9iamVjdFRyYWlsZXJIAEIGCgRwYXJ0IooCCg9QdXRPYmplY3RIZWFkZXISDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSEQoEc2l6ZRgEIAEoA0gAiAEBEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRI7CghtZXRhZGF0YRgGIAMoCzIpLnN0b3dhZ2UudjEuUHV0T2JqZWN0SGVhZGVyLk1ldGFkYXRhRW50cnkSDgoGc2hhMjU2GAcgASgMEhoKEmRhdGFfY2hhbm5lbF90b2tlbhgIIAEoDBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3NpemUiIAoQUHV0T2JqZWN0VHJhaWxlchIMCgRzaXplGAEgASgDIj8KEVB1dE9iamVjdFJlc3BvbnNlEgwKBHNpemUYASABKAMSDAoEZXRhZxgCIAEoCRIOCgZzaGEyNTYYAyABKAwiOwoJQnl0ZVJhbmdlEg4KBm9mZnNldBgBIAEoAxITCgZsZW5ndGgYAiABKANIAIgBAUIJCgdfbGVuZ3RoIoEBChBHZXRPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEiQKBXJhbmdlGAQgASgLMhUuc3Rvd2FnZS52MS5CeXRlUmFuZ2USGgoSZGF0YV9jaGFubmVsX3Rva2VuGAUgASgMIowBChFHZXRPYmplY3RSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy5zdG93YWdlLnYxLkdldE9iamVjdEhlYWRlckgAEg8KBWNodW5rGAIgASgMSAASLwoHdHJhaWxlchgDIAEoCzIcLnN0b3dhZ2UudjEuR2V0T2JqZWN0VHJhaWxlckgAQgYKBHBhcnQiYQoPR2V0T2JqZWN0SGVhZGVyEiYKBm9iamVjdBgBIAEoCzIWLnN0b3dhZ2UudjEuT2JqZWN0SW5mbxIWCg5jb250ZW50X2xlbmd0aBgCIAEoAxIOCgZvZmZzZXQYAyABKAMiIAoQR2V0T2JqZWN0VHJhaWxlchIMCgRzaXplGAEgASgDIucBCgpPYmplY3RJbmZvEgsKA2tleRgBIAEoCRIMCgRzaXplGAIgASgDEgwKBGV0YWcYAyABKAkSMQoNbGFzdF9tb2RpZmllZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29udGVudF90eXBlGAUgASgJEjYKCG1ldGFkYXRhGAYgAygLMiQuc3Rvd2FnZS52MS5PYmplY3RJbmZvLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkAKEUhlYWRPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJIkwKEkhlYWRPYmplY3RSZXNwb25zZRIOCgZleGlzdHMYASABKAgSJgoGb2JqZWN0GAIgASgLMhYuc3Rvd2FnZS52MS5PYmplY3RJbmZvIpEBChJMaXN0T2JqZWN0c1JlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRIOCgZwcmVmaXgYAyABKAkSEQoJZGVsaW1pdGVyGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhEKCW1heF9wYWdlcxgHIAEoBSJwChNMaXN0T2JqZWN0c1Jlc3BvbnNlEicKB29iamVjdHMYASADKAsyFi5zdG93YWdlLnYxLk9iamVjdEluZm8SFwoPY29tbW9uX3ByZWZpeGVzGAIgAygJEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJCChNEZWxldGVPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIocBChZDcmVhdGVTaWduZWRVUkxSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEisKBm1ldGhvZBgEIAEoDjIbLnN0b3dhZ2UudjEuU2lnbmVkVVJMTWV0aG9kEhMKC3R0bF9zZWNvbmRzGAUgASgDIlYKF0NyZWF0ZVNpZ25lZFVSTFJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKRAQoLSHR0cFJlcXVlc3QSDgoGbWV0aG9kGAEgASgJEgsKA3VybBgCIAEoCRI1CgdoZWFkZXJzGAMgAygLMiQuc3Rvd2FnZS52MS5IdHRwUmVxdWVzdC5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiIgoQVHJhbnNmZXJEZWNsaW5lZBIOCgZyZWFzb24YASABKAkiYwoOUGxhbkdldFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSJAoFcmFuZ2UYBCABKAsyFS5zdG93YWdlLnYxLkJ5dGVSYW5nZSJyCg9QbGFuR2V0UmVzcG9uc2USMAoIZGVjbGluZWQYASABKAsyHC5zdG93YWdlLnYxLlRyYW5zZmVyRGVjbGluZWRIABIjCgRwbGFuGAIgASgLMhMuc3Rvd2FnZS52MS5HZXRQbGFuSABCCAoGcmVzdWx0IrMBCgdHZXRQbGFuEiYKBm9iamVjdBgBIAEoCzIWLnN0b3dhZ2UudjEuT2JqZWN0SW5mbxIWCg5jb250ZW50X2xlbmd0aBgCIAEoAxIOCgZvZmZzZXQYAyABKAMSKAoHcmVxdWVzdBgEIAEoCzIXLnN0b3dhZ2UudjEuSHR0cFJlcXVlc3QSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi4AEKD0JlZ2luUHV0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIMCgRzaXplGAQgASgDEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRI7CghtZXRhZGF0YRgGIAMoCzIpLnN0b3dhZ2UudjEuQmVnaW5QdXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSDgoGc2hhMjU2GAcgASgMGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJzChBCZWdpblB1dFJlc3BvbnNlEjAKCGRlY2xpbmVkGAEgASgLMhwuc3Rvd2FnZS52MS5UcmFuc2ZlckRlY2xpbmVkSAASIwoEcGxhbhgCIAEoCzITLnN0b3dhZ2UudjEuUHV0UGxhbkgAQggKBnJlc3VsdCKsAQoHUHV0UGxhbhIRCgl1cGxvYWRfaWQYASABKAkSEQoJcGFydF9zaXplGAIgASgDEi8KDXBhcnRfY2hlY2tzdW0YAyABKA4yGC5zdG93YWdlLnYxLlBhcnRDaGVja3N1bRIaChJtYXhfcGFyYWxsZWxfcGFydHMYBCABKAUSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilgEKD1NpZ25QYXJ0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIRCgl1cGxvYWRfaWQYBCABKAkSEwoLcGFydF9udW1iZXIYBSABKAUSDgoGb2Zmc2V0GAYgASgDEgwKBHNpemUYByABKAMSEAoIY2hlY2tzdW0YCCABKAwibAoQU2lnblBhcnRSZXNwb25zZRIoCgdyZXF1ZXN0GAEgASgLMhcuc3Rvd2FnZS52MS5IdHRwUmVxdWVzdBIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJACg1Db21wbGV0ZWRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEgwKBHNpemUYAiABKAMSDAoEZXRhZxgDIAEoCSKcAQoSQ29tcGxldGVQdXRSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEhEKCXVwbG9hZF9pZBgEIAEoCRIoCgVwYXJ0cxgFIAMoCzIZLnN0b3dhZ2UudjEuQ29tcGxldGVkUGFydBIMCgRzaXplGAYgASgDEg4KBnNoYTI1NhgHIAEoDCJBChNDb21wbGV0ZVB1dFJlc3BvbnNlEgwKBHNpemUYASABKAMSDAoEZXRhZxgCIAEoCRIOCgZzaGEyNTYYAyABKAwiUQoPQWJvcnRQdXRSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEhEKCXVwbG9hZF9pZBgEIAEoCSISChBBYm9ydFB1dFJlc3BvbnNlKmoKD1NpZ25lZFVSTE1ldGhvZBIhCh1TSUdORURfVVJMX01FVEhPRF9VTlNQRUNJRklFRBAAEhkKFVNJR05FRF9VUkxfTUVUSE9EX0dFVBABEhkKFVNJR05FRF9VUkxfTUVUSE9EX1BVVBACKl4KDFBhcnRDaGVja3N1bRIdChlQQVJUX0NIRUNLU1VNX1VOU1BFQ0lGSUVEEAASGAoUUEFSVF9DSEVDS1NVTV9TSEEyNTYQARIVChFQQVJUX0NIRUNLU1VNX01ENRACMsIHChJPYmplY3RTdG9yZVNlcnZpY2USXQoESW5pdBIpLnN0b3dhZ2UudjEuT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QaKi5zdG93YWdlLnYxLk9iamVjdFN0b3JlU2VydmljZUluaXRSZXNwb25zZRJKCglQdXRPYmplY3QSHC5zdG93YWdlLnYxLlB1dE9iamVjdFJlcXVlc3QaHS5zdG93YWdlLnYxLlB1dE9iamVjdFJlc3BvbnNlKAESSgoJR2V0T2JqZWN0Ehwuc3Rvd2FnZS52MS5HZXRPYmplY3RSZXF1ZXN0Gh0uc3Rvd2FnZS52MS5HZXRPYmplY3RSZXNwb25zZTABEksKCkhlYWRPYmplY3QSHS5zdG93YWdlLnYxLkhlYWRPYmplY3RSZXF1ZXN0Gh4uc3Rvd2FnZS52MS5IZWFkT2JqZWN0UmVzcG9uc2USUAoLTGlzdE9iamVjdHMSHi5zdG93YWdlLnYxLkxpc3RPYmplY3RzUmVxdWVzdBofLnN0b3dhZ2UudjEuTGlzdE9iamVjdHNSZXNwb25zZTABElEKDERlbGV0ZU9iamVjdBIfLnN0b3dhZ2UudjEuRGVsZXRlT2JqZWN0UmVxdWVzdBogLnN0b3dhZ2UudjEuRGVsZXRlT2JqZWN0UmVzcG9uc2USWgoPQ3JlYXRlU2lnbmVkVVJMEiIuc3Rvd2FnZS52MS5DcmVhdGVTaWduZWRVUkxSZXF1ZXN0GiMuc3Rvd2FnZS52MS5DcmVhdGVTaWduZWRVUkxSZXNwb25zZRJCCgdQbGFuR2V0Ehouc3Rvd2FnZS52MS5QbGFuR2V0UmVxdWVzdBobLnN0b3dhZ2UudjEuUGxhbkdldFJlc3BvbnNlEkUKCEJlZ2luUHV0Ehsuc3Rvd2FnZS52MS5CZWdpblB1dFJlcXVlc3QaHC5zdG93YWdlLnYxLkJlZ2luUHV0UmVzcG9uc2USRQoIU2lnblBhcnQSGy5zdG93YWdlLnYxLlNpZ25QYXJ0UmVxdWVzdBocLnN0b3dhZ2UudjEuU2lnblBhcnRSZXNwb25zZRJOCgtDb21wbGV0ZVB1dBIeLnN0b3dhZ2UudjEuQ29tcGxldGVQdXRSZXF1ZXN0Gh8uc3Rvd2FnZS52MS5Db21wbGV0ZVB1dFJlc3BvbnNlEkUKCEFib3J0UHV0Ehsuc3Rvd2FnZS52MS5BYm9ydFB1dFJlcXVlc3QaHC5zdG93YWdlLnYxLkFib3J0UHV0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * ObjectStoreServiceInitRequest configures a plugin.
@@ -763,6 +763,631 @@ export const CreateSignedURLResponseSchema: GenMessage<CreateSignedURLResponse> 
   messageDesc(file_stowage_v1_object_store, 19);
 
 /**
+ * HttpRequest is one request the host sends to the store itself. Its URL and headers can carry
+ * signatures and keys (a signed query string, an SSE-C key): they are secrets, never logged.
+ *
+ * @generated from message stowage.v1.HttpRequest
+ */
+export type HttpRequest = Message<"stowage.v1.HttpRequest"> & {
+  /**
+   * HTTP method, GET or PUT. REQUIRED.
+   *
+   * @generated from field: string method = 1;
+   */
+  method: string;
+
+  /**
+   * Absolute https or http URL. REQUIRED.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * Headers to send, names in lower case. OPTIONAL.
+   *
+   * @generated from field: map<string, string> headers = 3;
+   */
+  headers: { [key: string]: string };
+};
+
+/**
+ * Describes the message stowage.v1.HttpRequest.
+ * Use `create(HttpRequestSchema)` to create a new message.
+ */
+export const HttpRequestSchema: GenMessage<HttpRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 20);
+
+/**
+ * TransferDeclined says that a plugin will not plan this transfer; the host uses PutObject or
+ * GetObject instead.
+ *
+ * @generated from message stowage.v1.TransferDeclined
+ */
+export type TransferDeclined = Message<"stowage.v1.TransferDeclined"> & {
+  /**
+   * Why, for logs, for example "the configuration sets directTransfer: false". REQUIRED.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message stowage.v1.TransferDeclined.
+ * Use `create(TransferDeclinedSchema)` to create a new message.
+ */
+export const TransferDeclinedSchema: GenMessage<TransferDeclined> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 21);
+
+/**
+ * PlanGetRequest asks for a plan to read an object.
+ *
+ * @generated from message stowage.v1.PlanGetRequest
+ */
+export type PlanGetRequest = Message<"stowage.v1.PlanGetRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * Part of the object. OPTIONAL; as in GetObjectRequest.range.
+   *
+   * @generated from field: stowage.v1.ByteRange range = 4;
+   */
+  range?: ByteRange | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.PlanGetRequest.
+ * Use `create(PlanGetRequestSchema)` to create a new message.
+ */
+export const PlanGetRequestSchema: GenMessage<PlanGetRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 22);
+
+/**
+ * PlanGetResponse is a plan or a refusal.
+ *
+ * @generated from message stowage.v1.PlanGetResponse
+ */
+export type PlanGetResponse = Message<"stowage.v1.PlanGetResponse"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof stowage.v1.PlanGetResponse.result
+   */
+  result: {
+    /**
+     * The plugin will not plan this read.
+     *
+     * @generated from field: stowage.v1.TransferDeclined declined = 1;
+     */
+    value: TransferDeclined;
+    case: "declined";
+  } | {
+    /**
+     * The plan.
+     *
+     * @generated from field: stowage.v1.GetPlan plan = 2;
+     */
+    value: GetPlan;
+    case: "plan";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message stowage.v1.PlanGetResponse.
+ * Use `create(PlanGetResponseSchema)` to create a new message.
+ */
+export const PlanGetResponseSchema: GenMessage<PlanGetResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 23);
+
+/**
+ * GetPlan tells the host how to read the bytes of one version of an object.
+ *
+ * @generated from message stowage.v1.GetPlan
+ */
+export type GetPlan = Message<"stowage.v1.GetPlan"> & {
+  /**
+   * The object's attributes, as in GetObjectHeader.object. REQUIRED.
+   *
+   * @generated from field: stowage.v1.ObjectInfo object = 1;
+   */
+  object?: ObjectInfo | undefined;
+
+  /**
+   * Number of bytes to read, as in GetObjectHeader.content_length.
+   *
+   * @generated from field: int64 content_length = 2;
+   */
+  contentLength: bigint;
+
+  /**
+   * Position of the first of them in the object, as in GetObjectHeader.offset.
+   *
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * A GET of the object's version described by `object`. The host adds a Range header to read
+   * any part of it. REQUIRED unless content_length is 0.
+   *
+   * @generated from field: stowage.v1.HttpRequest request = 4;
+   */
+  request?: HttpRequest | undefined;
+
+  /**
+   * When `request` stops working. REQUIRED.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.GetPlan.
+ * Use `create(GetPlanSchema)` to create a new message.
+ */
+export const GetPlanSchema: GenMessage<GetPlan> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 24);
+
+/**
+ * BeginPutRequest starts an upload.
+ *
+ * @generated from message stowage.v1.BeginPutRequest
+ */
+export type BeginPutRequest = Message<"stowage.v1.BeginPutRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * Body size in bytes, at least 0. REQUIRED: a body of unknown size goes through PutObject.
+   *
+   * @generated from field: int64 size = 4;
+   */
+  size: bigint;
+
+  /**
+   * MIME type. OPTIONAL; as in PutObjectHeader.
+   *
+   * @generated from field: string content_type = 5;
+   */
+  contentType: string;
+
+  /**
+   * User metadata. OPTIONAL; as in PutObjectHeader.
+   *
+   * @generated from field: map<string, string> metadata = 6;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * Expected SHA-256 of the body (32 bytes). OPTIONAL; as in PutObjectHeader.
+   *
+   * @generated from field: bytes sha256 = 7;
+   */
+  sha256: Uint8Array;
+};
+
+/**
+ * Describes the message stowage.v1.BeginPutRequest.
+ * Use `create(BeginPutRequestSchema)` to create a new message.
+ */
+export const BeginPutRequestSchema: GenMessage<BeginPutRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 25);
+
+/**
+ * BeginPutResponse is a plan or a refusal.
+ *
+ * @generated from message stowage.v1.BeginPutResponse
+ */
+export type BeginPutResponse = Message<"stowage.v1.BeginPutResponse"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof stowage.v1.BeginPutResponse.result
+   */
+  result: {
+    /**
+     * The plugin will not plan this upload.
+     *
+     * @generated from field: stowage.v1.TransferDeclined declined = 1;
+     */
+    value: TransferDeclined;
+    case: "declined";
+  } | {
+    /**
+     * The plan.
+     *
+     * @generated from field: stowage.v1.PutPlan plan = 2;
+     */
+    value: PutPlan;
+    case: "plan";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message stowage.v1.BeginPutResponse.
+ * Use `create(BeginPutResponseSchema)` to create a new message.
+ */
+export const BeginPutResponseSchema: GenMessage<BeginPutResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 26);
+
+/**
+ * PutPlan tells the host how to cut the body into parts.
+ *
+ * @generated from message stowage.v1.PutPlan
+ */
+export type PutPlan = Message<"stowage.v1.PutPlan"> & {
+  /**
+   * The plugin's name for the upload, opaque to the host. REQUIRED.
+   *
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+
+  /**
+   * Size of every part but the last, at least 1. The body has max(1, ceil(size / part_size))
+   * parts, numbered from 1. REQUIRED.
+   *
+   * @generated from field: int64 part_size = 2;
+   */
+  partSize: bigint;
+
+  /**
+   * Checksum the host computes for each part and passes to SignPart.
+   *
+   * @generated from field: stowage.v1.PartChecksum part_checksum = 3;
+   */
+  partChecksum: PartChecksum;
+
+  /**
+   * How many parts the host may send at once; 0 means as many as it likes, 1 means in order.
+   *
+   * @generated from field: int32 max_parallel_parts = 4;
+   */
+  maxParallelParts: number;
+
+  /**
+   * When the upload stops accepting parts. REQUIRED.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.PutPlan.
+ * Use `create(PutPlanSchema)` to create a new message.
+ */
+export const PutPlanSchema: GenMessage<PutPlan> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 27);
+
+/**
+ * SignPartRequest asks for the request that sends one part.
+ *
+ * @generated from message stowage.v1.SignPartRequest
+ */
+export type SignPartRequest = Message<"stowage.v1.SignPartRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * PutPlan.upload_id. REQUIRED.
+   *
+   * @generated from field: string upload_id = 4;
+   */
+  uploadId: string;
+
+  /**
+   * Part number, from 1. REQUIRED.
+   *
+   * @generated from field: int32 part_number = 5;
+   */
+  partNumber: number;
+
+  /**
+   * Position of the part's first byte in the body. REQUIRED.
+   *
+   * @generated from field: int64 offset = 6;
+   */
+  offset: bigint;
+
+  /**
+   * Part size in bytes. REQUIRED.
+   *
+   * @generated from field: int64 size = 7;
+   */
+  size: bigint;
+
+  /**
+   * The part's checksum, of the kind PutPlan.part_checksum names; empty when it names none.
+   *
+   * @generated from field: bytes checksum = 8;
+   */
+  checksum: Uint8Array;
+};
+
+/**
+ * Describes the message stowage.v1.SignPartRequest.
+ * Use `create(SignPartRequestSchema)` to create a new message.
+ */
+export const SignPartRequestSchema: GenMessage<SignPartRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 28);
+
+/**
+ * SignPartResponse is the signed request.
+ *
+ * @generated from message stowage.v1.SignPartResponse
+ */
+export type SignPartResponse = Message<"stowage.v1.SignPartResponse"> & {
+  /**
+   * A request whose body is the part's bytes. REQUIRED.
+   *
+   * @generated from field: stowage.v1.HttpRequest request = 1;
+   */
+  request?: HttpRequest | undefined;
+
+  /**
+   * When it stops working. REQUIRED.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.SignPartResponse.
+ * Use `create(SignPartResponseSchema)` to create a new message.
+ */
+export const SignPartResponseSchema: GenMessage<SignPartResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 29);
+
+/**
+ * CompletedPart reports one part the store accepted.
+ *
+ * @generated from message stowage.v1.CompletedPart
+ */
+export type CompletedPart = Message<"stowage.v1.CompletedPart"> & {
+  /**
+   * Part number. REQUIRED.
+   *
+   * @generated from field: int32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * Part size in bytes. REQUIRED.
+   *
+   * @generated from field: int64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * The ETag header of the store's response, verbatim; empty when there was none.
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message stowage.v1.CompletedPart.
+ * Use `create(CompletedPartSchema)` to create a new message.
+ */
+export const CompletedPartSchema: GenMessage<CompletedPart> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 30);
+
+/**
+ * CompletePutRequest finishes an upload.
+ *
+ * @generated from message stowage.v1.CompletePutRequest
+ */
+export type CompletePutRequest = Message<"stowage.v1.CompletePutRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * PutPlan.upload_id. REQUIRED.
+   *
+   * @generated from field: string upload_id = 4;
+   */
+  uploadId: string;
+
+  /**
+   * Every part, in part-number order. REQUIRED.
+   *
+   * @generated from field: repeated stowage.v1.CompletedPart parts = 5;
+   */
+  parts: CompletedPart[];
+
+  /**
+   * Body size in bytes, equal to BeginPutRequest.size. REQUIRED.
+   *
+   * @generated from field: int64 size = 6;
+   */
+  size: bigint;
+
+  /**
+   * SHA-256 of the body the host sent (32 bytes). REQUIRED.
+   *
+   * @generated from field: bytes sha256 = 7;
+   */
+  sha256: Uint8Array;
+};
+
+/**
+ * Describes the message stowage.v1.CompletePutRequest.
+ * Use `create(CompletePutRequestSchema)` to create a new message.
+ */
+export const CompletePutRequestSchema: GenMessage<CompletePutRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 31);
+
+/**
+ * CompletePutResponse reports the stored object, as PutObjectResponse does.
+ *
+ * @generated from message stowage.v1.CompletePutResponse
+ */
+export type CompletePutResponse = Message<"stowage.v1.CompletePutResponse"> & {
+  /**
+   * Bytes stored.
+   *
+   * @generated from field: int64 size = 1;
+   */
+  size: bigint;
+
+  /**
+   * Entity tag of the stored object, opaque. OPTIONAL.
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+
+  /**
+   * SHA-256 of the body, CompletePutRequest.sha256.
+   *
+   * @generated from field: bytes sha256 = 3;
+   */
+  sha256: Uint8Array;
+};
+
+/**
+ * Describes the message stowage.v1.CompletePutResponse.
+ * Use `create(CompletePutResponseSchema)` to create a new message.
+ */
+export const CompletePutResponseSchema: GenMessage<CompletePutResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 32);
+
+/**
+ * AbortPutRequest abandons an upload.
+ *
+ * @generated from message stowage.v1.AbortPutRequest
+ */
+export type AbortPutRequest = Message<"stowage.v1.AbortPutRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * PutPlan.upload_id. REQUIRED.
+   *
+   * @generated from field: string upload_id = 4;
+   */
+  uploadId: string;
+};
+
+/**
+ * Describes the message stowage.v1.AbortPutRequest.
+ * Use `create(AbortPutRequestSchema)` to create a new message.
+ */
+export const AbortPutRequestSchema: GenMessage<AbortPutRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 33);
+
+/**
+ * AbortPutResponse has no fields.
+ *
+ * @generated from message stowage.v1.AbortPutResponse
+ */
+export type AbortPutResponse = Message<"stowage.v1.AbortPutResponse"> & {
+};
+
+/**
+ * Describes the message stowage.v1.AbortPutResponse.
+ * Use `create(AbortPutResponseSchema)` to create a new message.
+ */
+export const AbortPutResponseSchema: GenMessage<AbortPutResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 34);
+
+/**
  * SignedURLMethod is the HTTP method a signed URL allows.
  *
  * @generated from enum stowage.v1.SignedURLMethod
@@ -793,6 +1418,40 @@ export enum SignedURLMethod {
  */
 export const SignedURLMethodSchema: GenEnum<SignedURLMethod> = /*@__PURE__*/
   enumDesc(file_stowage_v1_object_store, 0);
+
+/**
+ * PartChecksum names the checksum the host computes for each part and the store verifies.
+ *
+ * @generated from enum stowage.v1.PartChecksum
+ */
+export enum PartChecksum {
+  /**
+   * No checksum per part.
+   *
+   * @generated from enum value: PART_CHECKSUM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * SHA-256 of the part (32 bytes).
+   *
+   * @generated from enum value: PART_CHECKSUM_SHA256 = 1;
+   */
+  SHA256 = 1,
+
+  /**
+   * MD5 of the part (16 bytes), as Content-MD5 carries it.
+   *
+   * @generated from enum value: PART_CHECKSUM_MD5 = 2;
+   */
+  MD5 = 2,
+}
+
+/**
+ * Describes the enum stowage.v1.PartChecksum.
+ */
+export const PartChecksumSchema: GenEnum<PartChecksum> = /*@__PURE__*/
+  enumDesc(file_stowage_v1_object_store, 1);
 
 /**
  * ObjectStoreService stores and serves backup objects. Every request names the plugin it is for in
@@ -871,6 +1530,56 @@ export const ObjectStoreService: GenService<{
     methodKind: "unary";
     input: typeof CreateSignedURLRequestSchema;
     output: typeof CreateSignedURLResponseSchema;
+  },
+  /**
+   * PlanGet returns a plan for reading an object (or a range of it) from the store, or declines.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.PlanGet
+   */
+  planGet: {
+    methodKind: "unary";
+    input: typeof PlanGetRequestSchema;
+    output: typeof PlanGetResponseSchema;
+  },
+  /**
+   * BeginPut starts an upload that the host sends in parts, or declines.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.BeginPut
+   */
+  beginPut: {
+    methodKind: "unary";
+    input: typeof BeginPutRequestSchema;
+    output: typeof BeginPutResponseSchema;
+  },
+  /**
+   * SignPart signs the request that sends one part of an upload.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.SignPart
+   */
+  signPart: {
+    methodKind: "unary";
+    input: typeof SignPartRequestSchema;
+    output: typeof SignPartResponseSchema;
+  },
+  /**
+   * CompletePut makes an upload's parts the object, after checking them.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.CompletePut
+   */
+  completePut: {
+    methodKind: "unary";
+    input: typeof CompletePutRequestSchema;
+    output: typeof CompletePutResponseSchema;
+  },
+  /**
+   * AbortPut abandons an upload and releases what its parts hold in the store.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.AbortPut
+   */
+  abortPut: {
+    methodKind: "unary";
+    input: typeof AbortPutRequestSchema;
+    output: typeof AbortPutResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stowage_v1_object_store, 0);
