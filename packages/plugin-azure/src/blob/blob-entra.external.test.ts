@@ -201,7 +201,7 @@ describe("Entra ID over HTTPS", () => {
       expect([params.get("sktid"), params.get("sp"), params.get("spr")]).toEqual([TENANT, "w", "https"]);
       const sent = await httpsSend(signed.request.url, ca, signed.request.method, signed.request.headers, part);
       expect(sent.status).toBe(201);
-      parts.push({ partNumber: index + 1, size: part.length, etag: sent.etag });
+      parts.push({ partNumber: index + 1, size: part.length, etag: sent.etag, checksum: createHash("md5").update(part).digest() });
     }
     const put = await store.directTransfer.completePut({ bucket: CONTAINER, key: "aad/direct", uploadId: plan.uploadId, parts, size: data.length, sha256 });
     expect(put.size).toBe(data.length);

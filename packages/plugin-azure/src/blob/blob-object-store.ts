@@ -26,6 +26,7 @@ import {
   type ByteRange,
   type CallOptions,
   type CreateSignedUrlInput,
+  type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -109,7 +110,7 @@ export class BlobObjectStore implements ObjectStore {
    * commits and checks the blocks; see the package README. `directTransfer: false` in the
    * configuration, or SAS-token auth, declines every plan.
    */
-  readonly directTransfer: NonNullable<ObjectStore["directTransfer"]>;
+  readonly directTransfer: DirectTransfer;
 
   /** @param options - Logger and configuration overrides. */
   constructor(options: BlobObjectStoreOptions = {}) {

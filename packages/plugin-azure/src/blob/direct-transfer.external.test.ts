@@ -3,7 +3,7 @@
  * `directTransfer` is called in-process and its plans are executed with plain `fetch`, as a host
  * would (the request's headers, plus `range` for reads; the part's bytes as the body for writes).
  */
-import { Code, Reason, type ObjectStore, type PutObjectResult } from "@stowage/sdk";
+import { Code, Reason, type CompletedPart, type DirectTransfer, type GetPlan, type HttpRequestSpec, type PutObjectResult, type PutPlan, type TransferDeclined } from "@stowage/sdk";
 import { rejection, sha256Hex } from "@stowage/sdk/testing";
 import { createHash } from "node:crypto";
 import { buffer } from "node:stream/consumers";
@@ -12,13 +12,6 @@ import { blobExists, bytes, chunks, startAzuriteFixture, type AzuriteFixture } f
 import { BlobObjectStore } from "./blob-object-store.js";
 import { DECLINED_BY_CONFIG, DIRECT_TRANSFER_TTL_MS } from "./direct-transfer.js";
 import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from "@azure/storage-blob";
-
-type DirectTransfer = NonNullable<ObjectStore["directTransfer"]>;
-type PlanGetAnswer = Awaited<ReturnType<DirectTransfer["planGet"]>>;
-type BeginPutAnswer = Awaited<ReturnType<DirectTransfer["beginPut"]>>;
-type GetPlan = Exclude<PlanGetAnswer, { declined: string }>;
-type PutPlan = Exclude<BeginPutAnswer, { declined: string }>;
-type HttpRequestSpec = NonNullable<GetPlan["request"]>;
 
 const MiB = 1024 * 1024;
 const CONTAINER = "direct";
@@ -46,23 +39,19 @@ function sha256(data: Uint8Array): Uint8Array {
   return createHash("sha256").update(data).digest();
 }
 
-function isPlan<T extends object>(answer: T | { declined: string }): answer is T {
-  return !("declined" in answer);
-}
-
-function getPlan(answer: PlanGetAnswer): GetPlan {
-  if (!isPlan(answer)) throw new Error(`the read was declined: ${answer.declined}`);
+function getPlan(answer: GetPlan | TransferDeclined): GetPlan {
+  if ("declined" in answer) throw new Error(`the read was declined: ${answer.declined}`);
   return answer;
 }
 
-function putPlan(answer: BeginPutAnswer): PutPlan {
-  if (!isPlan(answer)) throw new Error(`the upload was declined: ${answer.declined}`);
+function putPlan(answer: PutPlan | TransferDeclined): PutPlan {
+  if ("declined" in answer) throw new Error(`the upload was declined: ${answer.declined}`);
   return answer;
 }
 
 /** Sends a signed request as a host does: exactly its headers (plus `extra`), and the body. */
 async function send(request: HttpRequestSpec, extra: Record<string, string> = {}, body?: Uint8Array): Promise<{ status: number; etag: string; body: Buffer }> {
-  const response = await fetch(request.url, { method: request.method, headers: { ...request.headers, ...extra }, ...(body === undefined ? {} : { body }) });
+  const response = await fetch(request.url, { method: request.method, headers: { ...request.headers, ...extra }, ...(body === undefined ? {} : { body: Buffer.from(body) }) });
   return { status: response.status, etag: response.headers.get("etag") ?? "", body: Buffer.from(await response.arrayBuffer()) };
 }
 
@@ -107,15 +96,16 @@ async function putDirect(key: string, data: Buffer, options: DirectPutOptions = 
       const partNumber = index + 1;
       const offset = index * plan.partSize;
       const part = data.subarray(offset, Math.min(offset + plan.partSize, data.length));
-      const signed = await transfer.signPart({ bucket: CONTAINER, key, uploadId: plan.uploadId, partNumber, offset, size: part.length, checksum: md5(part) });
+      const checksum = md5(part);
+      const signed = await transfer.signPart({ bucket: CONTAINER, key, uploadId: plan.uploadId, partNumber, offset, size: part.length, checksum });
       expect(signed.request.method).toBe("PUT");
-      if (options.skip?.has(partNumber) === true) return { partNumber, size: part.length, etag: "", status: 0 };
+      if (options.skip?.has(partNumber) === true) return { partNumber, size: part.length, etag: "", checksum, status: 0 };
       const body = options.corrupt?.has(partNumber) === true ? Buffer.from(part).fill(0x5a) : part;
       const answer = await send(signed.request, {}, body);
-      return { partNumber, size: part.length, etag: answer.etag, status: answer.status };
+      return { partNumber, size: part.length, etag: answer.etag, checksum, status: answer.status };
     }),
   );
-  const parts = results.map(({ partNumber, size, etag }) => ({ partNumber, size, etag }));
+  const parts: CompletedPart[] = results.map(({ partNumber, size, etag, checksum }) => ({ partNumber, size, etag, checksum }));
   return {
     plan,
     statuses: results.map((r) => r.status),

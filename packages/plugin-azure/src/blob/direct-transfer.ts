@@ -15,28 +15,29 @@
  * @packageDocumentation
  */
 import type { BlobGetPropertiesResponse, BlockBlobClient } from "@azure/storage-blob";
-import { Code, Reason, StowageError, type CallOptions, type GetObjectInput, type Logger, type ObjectInfo, type ObjectRef, type ObjectStore, type PutObjectResult } from "@stowage/sdk";
+import {
+  Code,
+  Reason,
+  StowageError,
+  type BeginPutInput,
+  type CallOptions,
+  type CompletePutInput,
+  type DirectTransfer,
+  type GetObjectInput,
+  type GetPlan,
+  type HttpRequestSpec,
+  type Logger,
+  type ObjectInfo,
+  type ObjectRef,
+  type PutObjectResult,
+  type PutPlan,
+  type SignedPart,
+  type SignPartInput,
+  type TransferDeclined,
+} from "@stowage/sdk";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { azureErrorCode, azureHttpStatus, toStowageError } from "../shared/errors.js";
 import type { BlobStoreSettings } from "./config.js";
-
-// The SDK's types.ts defines the direct-transfer types, but its entry point does not export them
-// yet: derived here from `ObjectStore.directTransfer`, so they stay the SDK's.
-/** The SDK's `DirectTransfer` interface. */
-export type DirectTransferApi = NonNullable<ObjectStore["directTransfer"]>;
-/** The SDK's `TransferDeclined`. */
-export interface TransferDeclined {
-  /** Why the plan was declined. */
-  readonly declined: string;
-}
-type GetPlan = Exclude<Awaited<ReturnType<DirectTransferApi["planGet"]>>, TransferDeclined>;
-type PutPlan = Exclude<Awaited<ReturnType<DirectTransferApi["beginPut"]>>, TransferDeclined>;
-type BeginPutInput = Parameters<DirectTransferApi["beginPut"]>[0];
-type SignPartInput = Parameters<DirectTransferApi["signPart"]>[0];
-type SignedPart = Awaited<ReturnType<DirectTransferApi["signPart"]>>;
-type CompletePutInput = Parameters<DirectTransferApi["completePut"]>[0];
-type UploadRef = Parameters<DirectTransferApi["abortPut"]>[0];
-type HttpRequestSpec = SignedPart["request"];
 
 /**
  * How long plans and signed requests stay valid: 15 minutes, the most clause 5.8.3 allows (a read
@@ -50,8 +51,6 @@ const REQUEST_VERSION = "2024-11-04";
 const CLOCK_SKEW_MS = 10 * 60_000;
 /** Azure's limit on a blob's metadata, names and values together. */
 const MAX_METADATA_BYTES = 8 * 1024;
-/** Single-part uploads whose signed Content-MD5 is remembered for `completePut`. */
-const REMEMBERED_PARTS = 4096;
 
 /** The reason every plan is declined with `directTransfer: false`. */
 export const DECLINED_BY_CONFIG = "the configuration sets directTransfer: false";
@@ -95,14 +94,12 @@ interface UploadState {
 }
 
 /**
- * The Blob ObjectStore's {@link DirectTransferApi}: SAS-signed requests (a service SAS with the
+ * The Blob ObjectStore's {@link DirectTransfer}: SAS-signed requests (a service SAS with the
  * account key, a user delegation SAS under Entra ID); SAS-token auth and `directTransfer: false`
  * decline every plan.
  */
-export class BlobDirectTransfer implements DirectTransferApi {
+export class BlobDirectTransfer implements DirectTransfer {
   readonly #backend: DirectTransferBackend;
-  /** Content-MD5 (base64) of single-part uploads' signed parts, by upload nonce; oldest first. */
-  readonly #singlePartMd5 = new Map<string, string>();
 
   /** @param backend - The store's internals this needs. */
   constructor(backend: DirectTransferBackend) {
@@ -187,7 +184,6 @@ export class BlobDirectTransfer implements DirectTransferApi {
     const query = await this.#backend.sas(settings, input, "w", startsOn, expiresOn, options.signal);
     const base = this.#backend.blobUrl(settings, input.bucket, input.key);
     if (parts === 1) {
-      this.#rememberMd5(state.nonce, md5);
       const headers: Record<string, string> = { "x-ms-version": REQUEST_VERSION, "x-ms-blob-type": "BlockBlob", "content-md5": md5 };
       if (state.contentType !== "") headers["x-ms-blob-content-type"] = state.contentType;
       for (const [name, value] of Object.entries(state.metadata)) headers[`x-ms-meta-${name}`] = value;
@@ -218,12 +214,12 @@ export class BlobDirectTransfer implements DirectTransferApi {
     }
     const shaDiffers = state.sha256 !== "" && !sameBytes(Buffer.from(state.sha256, "hex"), input.sha256);
     if (parts === 1) {
-      const md5 = this.#singlePartMd5.get(state.nonce);
       const etag = input.parts[0]?.etag ?? "";
+      const checksum = input.parts[0]?.checksum ?? new Uint8Array();
+      const md5 = checksum.length === 16 ? Buffer.from(checksum).toString("base64") : undefined;
       if (shaDiffers) {
         // The part's Put Blob already stored the body (clause 5.8.10): remove it, if it is still this upload's.
         await this.#deleteIfMatch(settings, blob, etag, options.signal);
-        this.#singlePartMd5.delete(state.nonce);
         throw integrityError(input, "the body's SHA-256 differs from the one announced by BeginPut");
       }
       let stored: BlobGetPropertiesResponse;
@@ -235,8 +231,8 @@ export class BlobDirectTransfer implements DirectTransferApi {
         }
         throw toStowageError(error, context);
       }
-      // The part's entity tag (what its Put Blob answered) and its signed Content-MD5 (while
-      // remembered) each identify the blob that request stored; at least one must, and none may differ.
+      // The part's entity tag (what its Put Blob answered) and the Content-MD5 it was signed with
+      // each identify the blob that request stored; at least one must, and none may differ.
       const storedMd5 = stored.contentMD5 === undefined ? undefined : Buffer.from(stored.contentMD5).toString("base64");
       const etagKnown = etag !== "";
       const md5Known = md5 !== undefined && storedMd5 !== undefined;
@@ -245,7 +241,6 @@ export class BlobDirectTransfer implements DirectTransferApi {
       if ((stored.contentLength ?? -1) !== state.size || (etagKnown && !etagOk) || (md5Known && !md5Ok) || !(etagOk || md5Ok)) {
         throw integrityError(input, "the blob under the key is not the one this upload's part stored (it was replaced, or the part was not sent)");
       }
-      this.#singlePartMd5.delete(state.nonce);
       return { size: state.size, etag: stored.etag ?? "", sha256: input.sha256 };
     }
     if (shaDiffers) throw integrityError(input, "the body's SHA-256 differs from the one announced by BeginPut");
@@ -317,9 +312,8 @@ export class BlobDirectTransfer implements DirectTransferApi {
    * not name them). A single part's Put Blob, once accepted, has already stored the object
    * (clause 5.8.10), which an abort does not remove (clause 5.8.12). Always succeeds.
    */
-  async abortPut(input: UploadRef): Promise<void> {
-    const state = tryDecodeUploadId(input.uploadId);
-    if (state !== undefined) this.#singlePartMd5.delete(state.nonce);
+  async abortPut(): Promise<void> {
+    // Nothing to release (see above).
   }
 
   #decline(ref: ObjectRef, reason: string): TransferDeclined {
@@ -349,15 +343,6 @@ export class BlobDirectTransfer implements DirectTransferApi {
       if (status !== 404 && status !== 412) {
         this.#backend.logger.warn({ error: toStowageError(error, { operation: "delete blob" }).rawMessage }, "removing the body of a refused single-part upload failed");
       }
-    }
-  }
-
-  #rememberMd5(nonce: string, md5: string): void {
-    this.#singlePartMd5.delete(nonce);
-    this.#singlePartMd5.set(nonce, md5);
-    if (this.#singlePartMd5.size > REMEMBERED_PARTS) {
-      const oldest = this.#singlePartMd5.keys().next().value;
-      if (oldest !== undefined) this.#singlePartMd5.delete(oldest);
     }
   }
 }
