@@ -22,12 +22,7 @@ describe("conformance", () => {
     // code-unit order (its LokiBlobMetadataStore compares `obj1.name > obj2.name`), so a key with
     // an astral character (U+1F600) lists before U+FF5A. The plugin passes the service's order
     // through unchanged; see docs/plugin-azure.md.
-    //
-    // PROTO-CRASH-DURING-CALL kills the plugin process mid-GetObject and expects the body to fail;
-    // since the host executes direct-transfer plans (contract 5.8, on by default), the body comes
-    // from Azurite, not from the plugin, and completes. The case (in the kit) assumes a body that
-    // passes through the plugin; plugin-aws fails it the same way.
-    knownFailing: ["OS-LIST-ORDER", "PROTO-CRASH-DURING-CALL"],
+    knownFailing: ["OS-LIST-ORDER"],
     config: async () => {
       azurite = await startAzuriteFixture(["conformance"], { extentMemoryLimitMb: 1024 });
       return {
