@@ -242,8 +242,9 @@ export function memoryFigures(rssSizeMiB, memory) {
   };
 }
 
-/** A figure for a table: two decimals under 10, none above. */
+/** A figure for a table: two decimals under 10, none above; empty when not measured. */
 export function num(n) {
+  if (n === undefined) return "";
   return n.toFixed(n < 10 ? 2 : 0);
 }
 

@@ -56,6 +56,8 @@ import { presignRequest } from "./presign-request.js";
 
 /** How long a signed request of a plan stays valid. */
 export const DIRECT_TRANSFER_TTL_SECONDS = 600;
+/** How long an upload may take from BeginPut to CompletePut. */
+export const UPLOAD_WINDOW_MS = 24 * 60 * 60_000;
 /**
  * Prefix of the upload ID of a put of one part (no multipart upload in the store); the rest is the
  * put's content type and metadata, which the PutObject request carries. The SDK seals upload IDs,
@@ -137,8 +139,9 @@ export class S3DirectTransfer implements DirectTransfer {
     if ("declined" in offered) return offered;
     const partSize = Math.max(offered.partSize, Math.ceil(input.size / MAX_UPLOAD_PARTS));
     const partChecksum = partChecksumOf(offered);
-    const { now, seconds } = await this.#validity(offered);
-    const plan = { partSize, partChecksum, maxParallelParts: offered.uploadConcurrency, expiresAt: new Date(now.getTime() + seconds * 1000) } as const;
+    const now = new Date();
+    // The upload's window, not a request's (each part's request is signed when it is sent).
+    const plan = { partSize, partChecksum, maxParallelParts: offered.uploadConcurrency, expiresAt: new Date(now.getTime() + UPLOAD_WINDOW_MS) } as const;
     if (input.size <= partSize) {
       // Nothing to create; the bucket is checked now so that a missing one fails here, as PutObject's header would.
       await this.#context.checkBucket(input.bucket, options.signal);

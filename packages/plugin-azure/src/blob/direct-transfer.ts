@@ -45,6 +45,8 @@ import type { BlobStoreSettings } from "./config.js";
  * its plan expires).
  */
 export const DIRECT_TRANSFER_TTL_MS = 15 * 60_000;
+/** How long an upload may take from BeginPut to CompletePut (its parts are signed one by one). */
+export const UPLOAD_WINDOW_MS = 24 * 60 * 60_000;
 /** The `x-ms-version` of signed requests: the SAS version, which Azure and Azurite know. */
 const REQUEST_VERSION = "2024-11-04";
 /** Signed requests are valid from this long ago, for clock skew between the plugin and Azure. */
@@ -163,7 +165,8 @@ export class BlobDirectTransfer implements DirectTransfer {
       metadata,
       sha256: input.sha256 === undefined ? "" : Buffer.from(input.sha256).toString("hex"),
     };
-    return { uploadId: encodeUploadId(state), partSize, partChecksum: "md5", maxParallelParts: 0, expiresAt: expiresOn };
+    // The upload's window, not a request's: Azure keeps uncommitted blocks for a week.
+    return { uploadId: encodeUploadId(state), partSize, partChecksum: "md5", maxParallelParts: 0, expiresAt: new Date(Date.now() + UPLOAD_WINDOW_MS) };
   }
 
   /**
@@ -212,7 +215,7 @@ export class BlobDirectTransfer implements DirectTransfer {
     if (input.size !== state.size || input.parts.length !== parts) {
       throw integrityError(input, `the upload began for ${state.size} bytes in ${parts} parts; the host reported ${input.size} bytes in ${input.parts.length}`);
     }
-    const shaDiffers = state.sha256 !== "" && !sameBytes(Buffer.from(state.sha256, "hex"), input.sha256);
+    const shaDiffers = state.sha256 !== "" && (input.sha256 === undefined || !sameBytes(Buffer.from(state.sha256, "hex"), input.sha256));
     if (parts === 1) {
       const etag = input.parts[0]?.etag ?? "";
       const checksum = input.parts[0]?.checksum ?? new Uint8Array();

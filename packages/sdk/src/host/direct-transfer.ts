@@ -196,6 +196,155 @@ function callSignal(options: CallOptions | undefined): { signal: AbortSignal; do
   };
 }
 
+/** One range of a read: where it starts in the object and how many bytes it has. */
+interface ByteSpan {
+  readonly first: number;
+  readonly length: number;
+}
+
+/**
+ * The body of a direct GET: each range's answer is passed to the reader chunk by chunk as it
+ * arrives (its socket paused while the reader is behind), in order; up to `concurrency - 1` later
+ * ranges are opened ahead, their bodies held back by flow control until their turn. A range whose
+ * body breaks off is opened again from its next byte, `attempts` times at most.
+ */
+class RangedBody extends Readable {
+  readonly #ranges: readonly ByteSpan[];
+  readonly #open: (range: ByteSpan, probe: boolean) => Promise<Dispatcher.ResponseData>;
+  readonly #ahead: number;
+  readonly #attempts: number;
+  readonly #call: { signal: AbortSignal; done: () => void; abort: (reason: unknown) => void };
+  /** Answers of the ranges after the current one, opened ahead. */
+  readonly #opened: Promise<Dispatcher.ResponseData>[] = [];
+  #next = 0;
+  #index = 0;
+  #got = 0;
+  #attempt = 1;
+  #source: Dispatcher.ResponseData["body"] | undefined;
+
+  constructor(
+    ranges: readonly ByteSpan[],
+    head: Dispatcher.ResponseData | undefined,
+    open: (range: ByteSpan, probe: boolean) => Promise<Dispatcher.ResponseData>,
+    concurrency: number,
+    attempts: number,
+    call: { signal: AbortSignal; done: () => void; abort: (reason: unknown) => void },
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#ranges = ranges;
+    this.#open = open;
+    this.#ahead = Math.max(0, concurrency - 1);
+    this.#attempts = attempts;
+    this.#call = call;
+    this.#next = 1;
+    if (head === undefined) {
+      this.push(null);
+      call.done();
+      return;
+    }
+    this.#launch();
+    this.#attach(head);
+  }
+
+  #launch(): void {
+    while (this.#opened.length < this.#ahead && this.#next < this.#ranges.length) {
+      const range = this.#ranges[this.#next];
+      this.#next += 1;
+      if (range === undefined) break;
+      const response = this.#open(range, false);
+      response.catch(() => undefined);
+      this.#opened.push(response);
+    }
+  }
+
+  #attach(response: Dispatcher.ResponseData): void {
+    const source = response.body;
+    this.#source = source;
+    const range = this.#ranges[this.#index];
+    if (range === undefined) return;
+    source.on("data", (chunk: Buffer) => {
+      this.#got += chunk.length;
+      if (this.#got > range.length) {
+        this.#fail(new StowageError(Code.DataLoss, `the store sent more than the ${String(range.length)} bytes of a range`, { reason: Reason.IntegrityMismatch }));
+        return;
+      }
+      if (!this.push(chunk)) source.pause();
+    });
+    source.once("end", () => {
+      if (this.#source !== source) return;
+      if (this.#got !== range.length) {
+        this.#retry(new StowageError(Code.DataLoss, `the store ended a range of ${String(range.length)} bytes after ${String(this.#got)}`, { reason: Reason.IntegrityMismatch }));
+        return;
+      }
+      this.#advance();
+    });
+    source.once("error", (error: Error) => {
+      if (this.#source === source) this.#retry(error);
+    });
+  }
+
+  /** The current range is complete: the next one, or the end. */
+  #advance(): void {
+    this.#source = undefined;
+    this.#index += 1;
+    this.#got = 0;
+    this.#attempt = 1;
+    if (this.#index >= this.#ranges.length) {
+      this.push(null);
+      this.#call.done();
+      return;
+    }
+    const next = this.#opened.shift();
+    this.#launch();
+    (next ?? Promise.reject(new StowageError(Code.Internal, "a range of the read was never opened"))).then(
+      (response) => {
+        if (this.destroyed) void response.body.dump().catch(() => undefined);
+        else this.#attach(response);
+      },
+      (error: unknown) => {
+        this.#fail(error);
+      },
+    );
+  }
+
+  /** The current range broke off: opened again from its next byte, or the read fails. */
+  #retry(error: unknown): void {
+    this.#source = undefined;
+    const range = this.#ranges[this.#index];
+    if (range === undefined || this.#call.signal.aborted || this.#attempt >= this.#attempts) {
+      this.#fail(error);
+      return;
+    }
+    this.#attempt += 1;
+    this.#open({ first: range.first + this.#got, length: range.length - this.#got }, false).then(
+      (response) => {
+        if (this.destroyed) void response.body.dump().catch(() => undefined);
+        else this.#attach(response);
+      },
+      (failure: unknown) => {
+        this.#fail(failure);
+      },
+    );
+  }
+
+  #fail(error: unknown): void {
+    this.destroy(this.#call.signal.aborted ? StowageError.from(this.#call.signal.reason) : StowageError.from(error));
+  }
+
+  override _read(): void {
+    if (this.#source?.isPaused() === true) this.#source.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A reader that gives up stops the ranges in flight.
+    if (!this.readableEnded) this.#call.abort(error ?? new StowageError(Code.Canceled, "the reader destroyed the body", { reason: Reason.Cancelled }));
+    this.#source?.destroy();
+    for (const pending of this.#opened) void pending.then((r) => r.body.dump()).catch(() => undefined);
+    this.#call.done();
+    callback(error);
+  }
+}
+
 /** Executes direct-transfer plans over one pool of keep-alive connections. */
 export class DirectTransferExecutor {
   readonly #settings: DirectTransferSettings;
@@ -293,62 +442,7 @@ export class DirectTransferExecutor {
       if (error instanceof StoreUnreachable) throw error;
       throw call.signal.aborted ? StowageError.from(call.signal.reason) : error;
     }
-    const ahead = this.#settings.concurrency;
-    const attempts = this.#settings.attempts;
-    async function* bytes(): AsyncGenerator<Buffer> {
-      // Ranges are opened up to `ahead` in advance; each answer's body waits, held back by its
-      // connection's flow control, until its turn, so memory stays bounded whatever the size.
-      const opened: Promise<Dispatcher.ResponseData>[] = [];
-      let next = 1;
-      const launch = (): void => {
-        while (opened.length < ahead - 1 && next < ranges.length) {
-          const range = ranges[next];
-          next += 1;
-          if (range === undefined) break;
-          const response = open(range, false);
-          response.catch(() => undefined);
-          opened.push(response);
-        }
-      };
-      try {
-        for (let index = 0; index < ranges.length; index++) {
-          const range = ranges[index];
-          if (range === undefined) break;
-          let response = index === 0 ? head : await opened.shift();
-          head = undefined;
-          launch();
-          // A body that breaks off is resumed from the byte it stopped at (clause 5.8.6).
-          let got = 0;
-          for (let attempt = 1; ; attempt++) {
-            try {
-              response ??= await open({ first: range.first + got, length: range.length - got }, false);
-              for await (const chunk of response.body as AsyncIterable<Buffer>) {
-                got += chunk.length;
-                if (got > range.length) throw new StowageError(Code.DataLoss, `the store sent more than the ${String(range.length)} bytes of a range`, { reason: Reason.IntegrityMismatch });
-                yield chunk;
-              }
-              if (got !== range.length) throw new StowageError(Code.DataLoss, `the store ended a range of ${String(range.length)} bytes after ${String(got)}`, { reason: Reason.IntegrityMismatch });
-              break;
-            } catch (error) {
-              if (call.signal.aborted || error instanceof StowageError || attempt >= attempts) throw error;
-              response = undefined;
-            }
-          }
-        }
-      } catch (error) {
-        throw call.signal.aborted ? StowageError.from(call.signal.reason) : StowageError.from(error);
-      } finally {
-        await head?.body.dump().catch(() => undefined);
-        for (const pending of opened) void pending.then((r) => r.body.dump()).catch(() => undefined);
-        call.done();
-      }
-    }
-    const body = Readable.from(bytes(), { objectMode: false, highWaterMark: 1024 * 1024 });
-    // A reader that gives up stops the ranges in flight.
-    body.once("close", () => {
-      if (!body.readableEnded) call.abort(new StowageError(Code.Canceled, "the reader destroyed the body", { reason: Reason.Cancelled }));
-      call.done();
-    });
+    const body = new RangedBody(ranges, head, open, this.#settings.concurrency, this.#settings.attempts, call);
     return { object: plan.object, contentLength: plan.contentLength, offset: plan.offset, body };
   }
 

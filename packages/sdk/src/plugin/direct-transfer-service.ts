@@ -43,10 +43,10 @@ function requireSha256(value: Uint8Array, field: string): void {
   }
 }
 
-/** A plugin's expiry, checked against clause 5.8.3 before it reaches a host. */
-function checkExpiry(expiresAt: Date, what: string): Date {
+/** A plugin's expiry, checked against clause 5.8.3 (for signed requests: `capped`) before it reaches a host. */
+function checkExpiry(expiresAt: Date, what: string, capped = true): Date {
   if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw new StowageError(Code.Internal, `${what} has no valid expiry`);
-  if (expiresAt.getTime() > Date.now() + MAX_PLAN_VALIDITY_MS) {
+  if (capped && expiresAt.getTime() > Date.now() + MAX_PLAN_VALIDITY_MS) {
     throw new StowageError(Code.Internal, `${what} is valid until ${expiresAt.toISOString()}, beyond the 15 minutes contract 5.8.3 allows`);
   }
   return expiresAt;
@@ -111,7 +111,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
         );
         if (isDeclined(answer)) return create(BeginPutResponseSchema, { result: { case: "declined", value: { reason: answer.declined } } });
         if (!Number.isSafeInteger(answer.partSize) || answer.partSize < 1) throw new StowageError(Code.Internal, `the plugin's upload plan has part size ${String(answer.partSize)}`);
-        checkExpiry(answer.expiresAt, "the plugin's upload plan");
+        checkExpiry(answer.expiresAt, "the plugin's upload plan", false);
         const sealed = { ...answer, uploadId: uploads.seal(req.bucket, req.key, size, answer, req.sha256.length > 0 ? req.sha256 : undefined) };
         return create(BeginPutResponseSchema, { result: { case: "plan", value: putPlanToWire(sealed) } });
       });
