@@ -33,6 +33,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isNotFound, toStowageError, type GoogleErrorContext } from "../shared/errors.js";
+import { GcsDirectTransfer } from "./direct-transfer.js";
 import { GCS_CONFIG_KEYS, configureGcs, signingFailure, type GcsStoreSettings } from "./config.js";
 import { checkRange, checkRef, integrityError, invalidName, objectInfo, readWindow } from "./objects.js";
 
@@ -76,10 +77,24 @@ export interface GcsObjectStoreOptions {
 export class GcsObjectStore implements ObjectStore {
   readonly #logger: Logger;
   #settings: GcsStoreSettings | undefined;
+  /**
+   * Direct transfer (capability `DIRECT_TRANSFER`, contract 5.8): reads are V4 signed GETs pinned to
+   * the object's generation; a body of at most `chunkSize` bytes is one signed PUT with its MD5,
+   * content type and metadata signed, a larger one a resumable upload session whose parts the host
+   * sends in order. Plans are declined when `directTransfer` is `false` or the credentials cannot
+   * sign URLs. See the package README.
+   */
+  readonly directTransfer: NonNullable<ObjectStore["directTransfer"]>;
 
   /** @param options - Logger. */
   constructor(options: GcsObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
+    this.directTransfer = new GcsDirectTransfer({
+      logger: this.#logger,
+      settings: () => this.#ready(),
+      metadata: (settings, ref, signal) => this.#metadata(settings, ref, signal),
+      objectError: (settings, error, context, signal) => this.#objectError(settings, error, context, signal),
+    });
   }
 
   /** Validates the configuration and builds the clients; see the package README for the keys. */
