@@ -10,7 +10,7 @@ import { EBS_CONFIG, S3_CONFIG, awsBlockStorePlugin, awsObjectStorePlugin } from
 describe("reported config keys", () => {
   it("awsObjectStorePlugin: the schema's keys", () => {
     expect(awsObjectStorePlugin.configKeys).toEqual(S3_CONFIG.keys);
-    expect(awsObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","publicUrl","s3ForcePathStyle","kmsKeyId","serverSideEncryption","customerKeyEncryptionFile","insecureSkipTLSVerify","caCert","checksumAlgorithm","tagging","partSize","uploadConcurrency","connectTimeout","requestTimeout","idleTimeout","region","s3Url","profile","credentialsFile","signatureVersion","enableSharedConfig"]);
+    expect(awsObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","publicUrl","s3ForcePathStyle","kmsKeyId","serverSideEncryption","customerKeyEncryptionFile","insecureSkipTLSVerify","caCert","checksumAlgorithm","tagging","partSize","directTransfer","uploadConcurrency","connectTimeout","requestTimeout","idleTimeout","region","s3Url","profile","credentialsFile","signatureVersion","enableSharedConfig"]);
     expect(Object.keys(S3_CONFIG.declarations)).toEqual(S3_CONFIG.keys.map((k) => k.name));
   });
   it("awsBlockStorePlugin: the schema's keys", () => {

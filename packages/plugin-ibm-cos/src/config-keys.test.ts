@@ -9,7 +9,7 @@ import { IBM_COS_CONFIG, ibmCosObjectStorePlugin } from "./index.js";
 describe("reported config keys", () => {
   it("ibmCosObjectStorePlugin: the schema's keys", () => {
     expect(ibmCosObjectStorePlugin.configKeys).toEqual(IBM_COS_CONFIG.keys);
-    expect(ibmCosObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","publicUrl","s3ForcePathStyle","kmsKeyId","serverSideEncryption","customerKeyEncryptionFile","insecureSkipTLSVerify","caCert","checksumAlgorithm","tagging","partSize","uploadConcurrency","connectTimeout","requestTimeout","idleTimeout","region","endpointType","s3Url","profile","credentialsFile","apiKey","iamEndpoint","serviceInstanceId","signatureVersion","enableSharedConfig"]);
+    expect(ibmCosObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","publicUrl","s3ForcePathStyle","kmsKeyId","serverSideEncryption","customerKeyEncryptionFile","insecureSkipTLSVerify","caCert","checksumAlgorithm","tagging","partSize","directTransfer","uploadConcurrency","connectTimeout","requestTimeout","idleTimeout","region","endpointType","s3Url","profile","credentialsFile","apiKey","iamEndpoint","serviceInstanceId","signatureVersion","enableSharedConfig"]);
     expect(Object.keys(IBM_COS_CONFIG.declarations)).toEqual(IBM_COS_CONFIG.keys.map((k) => k.name));
   });
   it("still accepts the timeouts' old names, as aliases", () => {

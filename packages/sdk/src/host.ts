@@ -6,14 +6,16 @@
 
 // Relevant to backup-server authors.
 export { PluginHost } from "./host/plugin-host.js";
-export type { PluginHostOptions, HostedPlugin, ClientOptions } from "./host/plugin-host.js";
-export type { HostObjectStore, HostBlockStore, HostedClient } from "./host/protocol-adapter.js";
+export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions } from "./host/plugin-host.js";
+export type { HostObjectStore, HostBlockStore, HostedClient, TransferEvent } from "./host/protocol-adapter.js";
 export type { PageListing } from "./host/page-listing.js";
 export type { PluginCommand } from "./host/command-line.js";
 export type { RestartPolicy } from "./host/supervisor.js";
 export type { HealthCheckOptions } from "./host/health-monitor.js";
 export { discoverExecutables } from "./host/discover.js";
 export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
+export { DirectTransferExecutor, StoreUnreachable, DIRECT_TRANSFER_DEFAULTS } from "./host/direct-transfer.js";
+export type { DirectTransferSettings } from "./host/direct-transfer.js";
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
 export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 

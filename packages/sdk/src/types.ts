@@ -266,6 +266,8 @@ export interface CompletedPart {
   readonly size: number;
   /** The store's `ETag` response header, verbatim; empty when there was none. */
   readonly etag: string;
+  /** The checksum the part was signed with; empty when the plan names none. */
+  readonly checksum: Uint8Array;
 }
 
 /** Input of {@link DirectTransfer.completePut}. */

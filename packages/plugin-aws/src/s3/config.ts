@@ -114,6 +114,12 @@ export const S3_COMMON_CONFIG = defineConfig({
     }),
     description: "Multipart part size in bytes, or with a MiB/GiB suffix (e.g. 16MiB). 5 MiB to 5 GiB; default 8 MiB.",
   },
+  directTransfer: {
+    docs: "Offer direct transfer (contract 5.8): the host moves bodies to and from the store with requests this plugin signs (valid 10 minutes), so they do not pass through the plugin. Declined anyway with a `caCert`, `insecureSkipTLSVerify` or credentials that cannot presign",
+    default: "`true`",
+    value: flag(true),
+    description: "true (default) to let the host move object bodies to and from the store itself with requests this plugin signs; false sends every body through the plugin.",
+  },
   uploadConcurrency: {
     docs: "Parts uploaded at once per object, 1–64. Memory per put: `partSize × (uploadConcurrency + 1)`",
     default: "`4`",
@@ -186,6 +192,11 @@ export interface S3StoreSettings {
   readonly partSize: number;
   /** Parts uploaded at once. */
   readonly uploadConcurrency: number;
+  /**
+   * Why direct transfer (contract 5.8) is declined, when it is: turned off, credentials that
+   * cannot presign, or TLS settings a host would not share.
+   */
+  readonly directTransferDeclined: string | undefined;
   /** The flexible checksum of uploads, if any. */
   readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
   /** Encryption. */
@@ -210,6 +221,8 @@ export interface S3CommonSettings {
   readonly partSize: number;
   /** Upload concurrency. */
   readonly uploadConcurrency: number;
+  /** Offer direct transfer. */
+  readonly directTransfer: boolean;
   /** Checksum algorithm. */
   readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
   /** Encryption. */
@@ -228,6 +241,7 @@ export async function s3CommonSettings(values: S3CommonValues): Promise<S3Common
     tls: await tlsSettings(values),
     partSize: values.partSize,
     uploadConcurrency: values.uploadConcurrency,
+    directTransfer: values.directTransfer,
     checksumAlgorithm: values.checksumAlgorithm,
     encryption: await encryptionSettings(values),
     tagging: values.tagging,
@@ -364,6 +378,7 @@ export function s3StoreSettings(
     presignUnavailable,
     partSize: common.partSize,
     uploadConcurrency: common.uploadConcurrency,
+    directTransferDeclined: directTransferDeclined(common, presignUnavailable),
     checksumAlgorithm: common.checksumAlgorithm,
     encryption: common.encryption,
     tagging: common.tagging,
@@ -430,4 +445,14 @@ export async function configureAwsS3(config: PluginConfig, signal?: AbortSignal)
     if (region === undefined) throw invalidConfig("region", `cannot discover the region of bucket ${JSON.stringify(bucket)}; set "region"`);
   }
   return s3StoreSettings(createS3Clients({ endpoint, region: region ?? "us-east-1", credentials, common }), common);
+}
+
+/** Why this configuration declines direct transfer, or `undefined` when it offers it. */
+function directTransferDeclined(common: S3CommonSettings, presignUnavailable: string | undefined): string | undefined {
+  if (!common.directTransfer) return "the configuration sets directTransfer: false";
+  if (presignUnavailable !== undefined) return presignUnavailable;
+  // The host verifies the store's certificate against its own roots; it knows neither setting.
+  if (common.tls.caCert !== undefined) return "the configuration trusts its own caCert, which the host does not";
+  if (common.tls.insecureSkipTLSVerify) return "the configuration sets insecureSkipTLSVerify, which the host does not";
+  return undefined;
 }

@@ -12,7 +12,6 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type GetObjectCommandOutput,
-  type HeadObjectCommandOutput,
   type ServerSideEncryption,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -41,9 +40,7 @@ import {
 } from "@stowage/sdk";
 import {
   contentRangeTotal,
-  decodeHeaderValue,
   decodePageToken,
-  encodeHeaderValue,
   encodePageToken,
   guardBody,
   redactConfig,
@@ -54,6 +51,8 @@ import { Readable } from "node:stream";
 import { awsErrorCode, toStowageError } from "../shared/errors.js";
 import { S3_CONFIG_KEYS, configureAwsS3, type S3StoreSettings } from "./config.js";
 import { AbandonedUploads, MAX_UPLOAD_PARTS, uploadObject } from "./multipart-upload.js";
+import { S3DirectTransfer } from "./direct-transfer.js";
+import { checkRef, encodeMetadata, integrityError, invalidName, objectInfo, objectNotFoundError, rangeError, readEncryptionParams } from "./object-helpers.js";
 
 /** Longest validity of a signed URL: 7 days, SigV4's limit. */
 export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
@@ -96,10 +95,19 @@ export class S3ObjectStore implements ObjectStore {
   readonly #configure: (config: PluginConfig, signal?: AbortSignal) => Promise<S3StoreSettings>;
   #settings: S3StoreSettings | undefined;
   #abandoned: AbandonedUploads | undefined;
+  /** Direct transfer (contract 5.8): pre-signed requests the host sends itself; see `s3/direct-transfer.ts`. */
+  readonly directTransfer: S3DirectTransfer;
 
   /** @param options - Logger and, for S3-compatible plugins, their configuration step. */
   constructor(options: S3ObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
+    this.directTransfer = new S3DirectTransfer({
+      settings: () => this.#ready(),
+      head: (ref, callOptions) => this.headObject(ref, callOptions),
+      checkBucket: (bucket, signal) => this.#checkBucket(this.#ready(), bucket, signal),
+      abandoned: () => this.#abandoned,
+      logger: this.#logger,
+    });
     this.#configKeys = options.configKeys ?? S3_CONFIG_KEYS;
     this.#configure = options.configure ?? configureAwsS3;
   }
@@ -383,72 +391,4 @@ class BodyCounter {
       this.sha256 = new Uint8Array(actual);
     }
   }
-}
-
-/** The SSE-C headers every read of an SSE-C object needs (none otherwise). */
-function readEncryptionParams(settings: S3StoreSettings): Record<string, string> {
-  const { customerKey } = settings.encryption;
-  return customerKey === undefined ? {} : { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey };
-}
-
-function objectInfo(key: string, out: GetObjectCommandOutput | HeadObjectCommandOutput, size: number): ObjectInfo {
-  return {
-    key,
-    size,
-    etag: out.ETag ?? "",
-    lastModified: out.LastModified,
-    contentType: out.ContentType ?? "",
-    metadata: decodeMetadata(out.Metadata),
-  };
-}
-
-/**
- * HTTP headers carry only printable ASCII: other metadata values travel RFC 2047-encoded
- * (`=?UTF-8?B?…?=`), as S3 itself returns them, and are decoded on read.
- */
-function encodeMetadata(metadata: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(metadata)) {
-    out[k] = encodeHeaderValue(v);
-  }
-  return out;
-}
-
-function decodeMetadata(metadata: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(metadata ?? {})) {
-    out[k] = decodeHeaderValue(v);
-  }
-  return out;
-}
-
-function checkRef(ref: ObjectRef): void {
-  if (ref.bucket === "") throw invalidName("bucket names must not be empty");
-  if (ref.key === "") throw invalidName("object keys must not be empty");
-  if (Buffer.byteLength(ref.key) > 1024) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))}… is longer than 1024 bytes`);
-}
-
-function invalidName(message: string): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidName });
-}
-
-function integrityError(bucket: string, key: string, why: string): StowageError {
-  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
-    reason: Reason.IntegrityMismatch,
-    metadata: { bucket, key },
-  });
-}
-
-function objectNotFoundError(ref: ObjectRef): StowageError {
-  return new StowageError(Code.NotFound, `object ${JSON.stringify(ref.key)} not found in bucket ${JSON.stringify(ref.bucket)}`, {
-    reason: Reason.ObjectNotFound,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
-}
-
-function rangeError(ref: ObjectRef, offset: number, size: number): StowageError {
-  return new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(ref.key)} (${size} bytes)`, {
-    reason: Reason.InvalidRange,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
 }

@@ -30,7 +30,9 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
 import { chunksOf, ConnectionBrokenError, pump, untilAborted } from "../wire/chunks.js";
 import { IdleWatch } from "./idle-watch.js";
-import type { ClientSettings, HostObjectStore, LaunchedProcess, ProcessSource } from "./protocol-adapter.js";
+import type { ClientSettings, HostObjectStore, LaunchedProcess, ProcessSource, TransferEvent } from "./protocol-adapter.js";
+import { StoreUnreachable } from "./direct-transfer.js";
+import { definesDirectTransfer, RemoteDirectTransfer } from "./remote-direct-transfer.js";
 import { checkCallOptions, checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "./validate.js";
 
 function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
@@ -170,6 +172,9 @@ class DataChannelBody extends Readable {
   }
 }
 
+/** Processes whose store the host could not reach directly: their bodies go through the plugin from then on. */
+const unreachableStores = new WeakSet<LaunchedProcess>();
+
 /** An ObjectStore served by a plugin process that speaks Stowage's protocol. */
 export class ObjectStoreClient implements HostObjectStore {
   /** What the plugin announced. */
@@ -188,6 +193,30 @@ export class ObjectStoreClient implements HostObjectStore {
 
   get #name(): string {
     return this.descriptor.name;
+  }
+
+  /** The plugin's direct transfer when this call may use it (contract 5.8.1, 5.8.13). */
+  #direct(proc: LaunchedProcess): RemoteDirectTransfer | undefined {
+    if (this.#options.directTransfer?.settings.enabled !== true) return undefined;
+    if (!this.descriptor.capabilities.includes("DIRECT_TRANSFER") || !definesDirectTransfer(proc.info.contractVersion)) return undefined;
+    if (unreachableStores.has(proc)) return undefined;
+    return new RemoteDirectTransfer(proc.channel, this.#name, this.#options.defaultTimeoutMs);
+  }
+
+  /** Remembers, and says once per process, that the host cannot reach this plugin's store. */
+  #unreachable(proc: LaunchedProcess, error: StoreUnreachable): string {
+    if (!unreachableStores.has(proc)) {
+      unreachableStores.add(proc);
+      this.#options.logger?.warn(
+        { plugin: this.#name, pid: proc.pid, error: error.message },
+        `the host cannot reach the store of plugin ${this.#name} directly; its object bodies go through the plugin from now on`,
+      );
+    }
+    return `the store is unreachable from the host: ${error.message}`;
+  }
+
+  #report(operation: TransferEvent["operation"], path: TransferEvent["path"], fallback: string | undefined): void {
+    this.#options.onTransfer?.({ operation, plugin: this.#name, path, ...(fallback === undefined ? {} : { fallback }) });
   }
 
   #idle(what: string, onIdle: (error: StowageError) => void): IdleWatch {
@@ -267,8 +296,30 @@ export class ObjectStoreClient implements HostObjectStore {
     checkPutInput(input);
     checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
+    const direct = input.size === undefined ? undefined : this.#direct(proc);
+    const executor = this.#options.directTransfer;
+    let fallback: string | undefined;
+    if (direct !== undefined && executor !== undefined && input.size !== undefined) {
+      try {
+        const stored = await executor.put(direct, { ...input, size: input.size }, options);
+        if (stored !== undefined) {
+          this.#report("put", "direct", undefined);
+          return stored;
+        }
+        fallback = "the plugin declined";
+      } catch (error) {
+        if (!(error instanceof StoreUnreachable)) throw error;
+        fallback = this.#unreachable(proc, error);
+        if (error.body !== undefined) input = { ...input, body: error.body };
+      }
+    }
+    return this.#putThroughPlugin(proc, input, options, fallback);
+  }
+
+  async #putThroughPlugin(proc: LaunchedProcess, input: PutObjectInput, options: CallOptions | undefined, fallback: string | undefined): Promise<PutObjectResult> {
     const token = randomBytes(DATA_CHANNEL_TOKEN_BYTES);
     const socket = await dataChannelFor(proc, this.#options, token);
+    this.#report("put", socket === undefined ? "messages" : "data-channel", fallback);
     const call = proc.channel.clientStream(ObjectStoreService.method.putObject, { signal: options?.signal, timeoutMs: options?.timeoutMs });
     // Only the waits on the plugin count (room to send, the answer), not the body source's pace.
     const idle = this.#idle(`the PutObject of ${JSON.stringify(input.key)}`, () => {
@@ -347,8 +398,25 @@ export class ObjectStoreClient implements HostObjectStore {
     checkGetInput(input);
     checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
+    const direct = this.#direct(proc);
+    const executor = this.#options.directTransfer;
+    let fallback: string | undefined;
+    if (direct !== undefined && executor !== undefined) {
+      try {
+        const read = await executor.get(direct, input, options);
+        if (read !== undefined) {
+          this.#report("get", "direct", undefined);
+          return read;
+        }
+        fallback = "the plugin declined";
+      } catch (error) {
+        if (!(error instanceof StoreUnreachable)) throw error;
+        fallback = this.#unreachable(proc, error);
+      }
+    }
     const token = randomBytes(DATA_CHANNEL_TOKEN_BYTES);
     const socket = await dataChannelFor(proc, this.#options, token);
+    this.#report("get", socket === undefined ? "messages" : "data-channel", fallback);
     const call = proc.channel.serverStream(
       ObjectStoreService.method.getObject,
       {

@@ -11,7 +11,8 @@ import { HEALTH_CHECK_DEFAULTS, type HealthCheckOptions, type HealthCheckSetting
 import { hostAdapter } from "../protocols/registry.js";
 import { STOWAGE_PROTOCOL } from "../protocol/constants.js";
 import type { PluginCommand } from "./command-line.js";
-import type { ClientSettings, HostBlockStore, HostObjectStore } from "./protocol-adapter.js";
+import type { ClientSettings, HostBlockStore, HostObjectStore, TransferEvent } from "./protocol-adapter.js";
+import { DIRECT_TRANSFER_DEFAULTS, DirectTransferExecutor } from "./direct-transfer.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
 import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
 
@@ -47,8 +48,26 @@ export interface PluginHostOptions {
   readonly shutdownGraceMs?: number | undefined;
   /** Move object bodies over the plugin's data channel when it offers one (default true). */
   readonly dataChannel?: boolean | undefined;
+  /**
+   * Direct transfer (contract 5.8): with plugins that announce `DIRECT_TRANSFER`, the host sends the
+   * requests they sign to the store itself, so bodies of known size do not pass through the plugin
+   * (default true). `false` turns it off; an object tunes it.
+   */
+  readonly directTransfer?: boolean | DirectTransferOptions | undefined;
+  /** Called once per put and get with the path its body took (direct, data channel or messages). */
+  readonly onTransfer?: ((event: TransferEvent) => void) | undefined;
   /** What to do when an executable fails to start: `fail` the whole start (default) or `skip` it with an error log. */
   readonly onLaunchError?: "fail" | "skip" | undefined;
+}
+
+/** Tuning of {@link PluginHostOptions.directTransfer}. */
+export interface DirectTransferOptions {
+  /** Parts in flight per put or get (default 4; a plan may allow fewer). */
+  readonly concurrency?: number | undefined;
+  /** Bytes per ranged GET (default 8 MiB). Memory per get: `(concurrency + 1) × readPartSize`. */
+  readonly readPartSize?: number | undefined;
+  /** Attempts per part before the put or get fails (default 4). */
+  readonly attempts?: number | undefined;
 }
 
 /** A plugin the host can hand out. */
@@ -88,6 +107,17 @@ function checkOptions(options: PluginHostOptions): void {
       throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be a number from 0 to ${String(MAX_TIMEOUT_MS)}; got ${String(value)}`);
     }
   }
+  const direct = typeof options.directTransfer === "object" ? options.directTransfer : {};
+  const counts: [string, number | undefined, number, number][] = [
+    ["directTransfer.concurrency", direct.concurrency, 1, 64],
+    ["directTransfer.readPartSize", direct.readPartSize, 64 * 1024, 1024 * 1024 * 1024],
+    ["directTransfer.attempts", direct.attempts, 1, 10],
+  ];
+  for (const [name, value, min, max] of counts) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
+      throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`);
+    }
+  }
 }
 
 /** Identifies a command line: the executable and its arguments. */
@@ -123,11 +153,22 @@ export class PluginHost {
   readonly #blockStores = new Map<string, HostBlockStore>();
   #started = false;
   #closed = false;
+  readonly #directTransfer: DirectTransferExecutor | undefined;
 
   constructor(options: PluginHostOptions = {}) {
     checkOptions(options);
     this.#options = options;
     this.#logger = options.logger ?? createHclogLogger({ module: "stowage-host" });
+    if (options.directTransfer !== false) {
+      const tuning = typeof options.directTransfer === "object" ? options.directTransfer : {};
+      this.#directTransfer = new DirectTransferExecutor({
+        enabled: true,
+        concurrency: tuning.concurrency ?? DIRECT_TRANSFER_DEFAULTS.concurrency,
+        readPartSize: tuning.readPartSize ?? DIRECT_TRANSFER_DEFAULTS.readPartSize,
+        attempts: tuning.attempts ?? DIRECT_TRANSFER_DEFAULTS.attempts,
+        idleTimeoutMs: options.streamIdleTimeoutMs ?? DIRECT_TRANSFER_DEFAULTS.idleTimeoutMs,
+      });
+    }
   }
 
   #supervisorOptions(): SupervisorOptions {
@@ -157,6 +198,8 @@ export class PluginHost {
       dataChannel: this.#options.dataChannel ?? true,
       streamIdleTimeoutMs: this.#options.streamIdleTimeoutMs ?? 120_000,
       logger: this.#logger,
+      directTransfer: this.#directTransfer,
+      onTransfer: this.#options.onTransfer,
     };
   }
 
@@ -299,5 +342,6 @@ export class PluginHost {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...this.#supervisors.values()].map((s) => s.close()));
+    await this.#directTransfer?.close();
   }
 }

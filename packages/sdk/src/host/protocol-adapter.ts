@@ -12,6 +12,7 @@ import type { Client } from "@grpc/grpc-js";
 import type { Logger } from "../logging.js";
 import type { BlockStore, CallOptions, ListObjectsInput, ListObjectsPage, ListSnapshotsInput, ListSnapshotsPage, ObjectStore, PluginConfig, PluginDescriptor, PluginKind } from "../types.js";
 import type { PageListing } from "./page-listing.js";
+import type { DirectTransferExecutor } from "./direct-transfer.js";
 import type { RpcChannel } from "./rpc-channel.js";
 
 /** What an executable reported about itself after the handshake. */
@@ -62,6 +63,22 @@ export interface ClientSettings {
   readonly streamIdleTimeoutMs?: number | undefined;
   /** Where the client reports a data channel it stopped using. */
   readonly logger?: Logger | undefined;
+  /** Executes direct-transfer plans (contract 5.8); absent: bodies always go through the plugin. */
+  readonly directTransfer?: DirectTransferExecutor | undefined;
+  /** Called once per put and get with the path its body took. */
+  readonly onTransfer?: ((event: TransferEvent) => void) | undefined;
+}
+
+/** How the body of one put or get travelled, for metrics and tests. */
+export interface TransferEvent {
+  /** The call. */
+  readonly operation: "put" | "get";
+  /** The plugin. */
+  readonly plugin: string;
+  /** `direct`: between host and store (contract 5.8); `data-channel` or `messages`: through the plugin. */
+  readonly path: "direct" | "data-channel" | "messages";
+  /** Why a direct transfer was not used, when the plugin offers it: its refusal, or the store being unreachable. */
+  readonly fallback?: string | undefined;
 }
 
 /** What a hosted client adds to the interface it implements. */

@@ -26,7 +26,7 @@ import {
 } from "../gen/stowage/v1/object_store_pb.js";
 import type { DirectTransfer } from "../types.js";
 import { toNumber } from "../wire/convert.js";
-import { checkHttpRequest, getPlanToWire, isDeclined, MAX_PLAN_VALIDITY_MS, partCount, putPlanToWire } from "../wire/direct-transfer.js";
+import { checkHttpRequest, getPlanToWire, isDeclined, MAX_PLAN_VALIDITY_MS, PART_CHECKSUM_BYTES, partCount, putPlanToWire } from "../wire/direct-transfer.js";
 import { handleUnary, type ServiceDeps } from "./handler.js";
 import type { PluginRegistry } from "./registry.js";
 import { checkPart, UploadIds } from "./upload-ids.js";
@@ -147,7 +147,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
         const size = toNumber(req.size);
         const integrity = (message: string): StowageError =>
           new StowageError(Code.DataLoss, `${message}; nothing was stored (contract 5.8.11)`, { reason: Reason.IntegrityMismatch });
-        const parts = req.parts.map((p) => ({ partNumber: p.partNumber, size: toNumber(p.size), etag: p.etag }));
+        const parts = req.parts.map((p) => ({ partNumber: p.partNumber, size: toNumber(p.size), etag: p.etag, checksum: p.checksum }));
         const ref = { bucket: req.bucket, key: req.key, uploadId: upload.uploadId };
         try {
           if (size !== upload.size) throw integrity(`the host sent ${String(size)} bytes; the upload began for ${String(upload.size)}`);
@@ -158,6 +158,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
             if (part.partNumber !== index + 1 || part.size !== expected) {
               throw integrity(`part ${String(index + 1)} of ${String(expected)} bytes was reported as part ${String(part.partNumber)} of ${String(part.size)} bytes`);
             }
+            if (part.checksum.length !== PART_CHECKSUM_BYTES[upload.partChecksum]) throw integrity(`part ${String(index + 1)} was reported without its ${upload.partChecksum} checksum`);
           });
           const stored = await transfer.completePut({ ...ref, parts, size, sha256: req.sha256 }, { signal });
           uploads.finish(req.uploadId);
