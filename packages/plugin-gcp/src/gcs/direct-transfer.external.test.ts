@@ -8,7 +8,7 @@
  * fake-gcs-server does not check signatures, `content-md5`, the offsets of resumable chunks or
  * session cancellation; the tests say where they rely on what Cloud Storage does instead.
  */
-import { Code, Reason, StowageError, type Logger, type ObjectStore } from "@stowage/sdk";
+import { Code, Reason, StowageError, type CompletedPart, type DirectTransfer, type GetPlan, type Logger, type PutPlan } from "@stowage/sdk";
 import { getLocal, type Mockttp } from "mockttp";
 import { createHash, createVerify, type KeyObject } from "node:crypto";
 import { writeFile } from "node:fs/promises";
@@ -18,12 +18,8 @@ import { DIRECT_TRANSFER_OFF, DIRECT_TRANSFER_TTL_SECONDS } from "./direct-trans
 import { GcsObjectStore } from "./gcs-object-store.js";
 import { bytes, oobDownload, oobMetadata, oobUpload, startGcsFixture, type GcsFixture } from "../../test/support/gcs.js";
 
-type DirectTransfer = NonNullable<ObjectStore["directTransfer"]>;
 type GetPlanOrDecline = Awaited<ReturnType<DirectTransfer["planGet"]>>;
 type PutPlanOrDecline = Awaited<ReturnType<DirectTransfer["beginPut"]>>;
-type GetPlan = Exclude<GetPlanOrDecline, { declined: string }>;
-type PutPlan = Exclude<PutPlanOrDecline, { declined: string }>;
-type CompletedPart = Parameters<DirectTransfer["completePut"]>[0]["parts"][number];
 
 const KiB = 1024;
 const BUCKET = "direct";
@@ -93,7 +89,7 @@ async function sendPart(transfer: DirectTransfer, ref: { bucket: string; key: st
   expect(signed.expiresAt.getTime()).toBeLessThanOrEqual(plan.expiresAt.getTime());
   const response = await fetch(signed.request.url, { method: signed.request.method, headers: signed.request.headers, body: new Uint8Array(sent ?? part.body), redirect: "manual" });
   await response.arrayBuffer();
-  return { status: response.status, headers: signed.request.headers, url: signed.request.url, part: { partNumber: part.partNumber, size: part.body.length, etag: response.headers.get("etag") ?? "" } };
+  return { status: response.status, headers: signed.request.headers, url: signed.request.url, part: { partNumber: part.partNumber, size: part.body.length, etag: response.headers.get("etag") ?? "", checksum: checksumOf(plan, part.body) } };
 }
 
 /** A whole put through a plan; `skip` names parts that are signed but never sent. */
@@ -109,7 +105,7 @@ async function putThrough(
   const parts: CompletedPart[] = [];
   for (const part of cut(data, plan)) {
     if (skip.includes(part.partNumber)) {
-      parts.push({ partNumber: part.partNumber, size: part.body.length, etag: "" });
+      parts.push({ partNumber: part.partNumber, size: part.body.length, etag: "", checksum: checksumOf(plan, part.body) });
       continue;
     }
     const result = await sendPart(transfer, ref, plan, part);
@@ -257,7 +253,7 @@ describe("GcsObjectStore direct transfer against fake-gcs-server", () => {
     it("stores an empty body: one part of 0 bytes", async () => {
       const ref = { bucket: BUCKET, key: "put/empty" };
       const { plan, sent, parts } = await putThrough(transfer, ref, new Uint8Array(0));
-      expect(parts).toEqual([{ partNumber: 1, size: 0, etag: expect.any(String) as string }]);
+      expect(parts).toEqual([{ partNumber: 1, size: 0, etag: expect.any(String) as string, checksum: md5(new Uint8Array(0)) }]);
       expect(sent[0]?.headers["content-md5"]).toBe("1B2M2Y8AsgTpgAmY7PhCfg==");
       const result = await transfer.completePut({ ...ref, uploadId: plan.uploadId, parts, size: 0, sha256: sha256(new Uint8Array(0)) });
       expect(result.size).toBe(0);
@@ -338,7 +334,7 @@ describe("GcsObjectStore direct transfer against fake-gcs-server", () => {
       // generation from before the upload began.
       const plan = putPlan(await transfer.beginPut({ ...ref, size: data.length }));
       await transfer.signPart({ ...ref, uploadId: plan.uploadId, partNumber: 1, offset: 0, size: data.length, checksum: md5(data) });
-      const error = await expectStowageError(transfer.completePut({ ...ref, uploadId: plan.uploadId, parts: [{ partNumber: 1, size: data.length, etag: "" }], size: data.length, sha256: sha256(data) }));
+      const error = await expectStowageError(transfer.completePut({ ...ref, uploadId: plan.uploadId, parts: [{ partNumber: 1, size: data.length, etag: "", checksum: md5(data) }], size: data.length, sha256: sha256(data) }));
       expect([error.code, error.reason]).toEqual([Code.DataLoss, Reason.IntegrityMismatch]);
       expect(error.message).toContain("never reached Cloud Storage");
     });

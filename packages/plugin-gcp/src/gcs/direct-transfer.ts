@@ -19,25 +19,30 @@
  * @packageDocumentation
  */
 import type { FileMetadata } from "@google-cloud/storage";
-import { Code, Reason, StowageError, type CallOptions, type GetObjectInput, type Logger, type ObjectRef, type ObjectStore, type PutObjectResult } from "@stowage/sdk";
+import {
+  Code,
+  Reason,
+  StowageError,
+  type BeginPutInput,
+  type CallOptions,
+  type CompletePutInput,
+  type DirectTransfer,
+  type GetObjectInput,
+  type GetPlan,
+  type Logger,
+  type ObjectRef,
+  type PutObjectResult,
+  type PutPlan,
+  type SignedPart,
+  type SignPartInput,
+  type TransferDeclined,
+  type UploadRef,
+} from "@stowage/sdk";
 import { abortError, backendUnavailable, httpStatusError, networkErrorCode, untilAborted, withRequestTimeout } from "@stowage/sdk/plugin";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { toStowageError, type GoogleErrorContext } from "../shared/errors.js";
 import { signingFailure, type GcsStoreSettings } from "./config.js";
 import { checkRange, checkRef, readWindow } from "./objects.js";
-
-// The SDK's entry points do not export the direct-transfer types (contract 1.1) yet; they are
-// taken from ObjectStore's `directTransfer`.
-/** The SDK's `DirectTransfer` interface. */
-export type DirectTransfer = NonNullable<ObjectStore["directTransfer"]>;
-type BeginPutInput = Parameters<DirectTransfer["beginPut"]>[0];
-type SignPartInput = Parameters<DirectTransfer["signPart"]>[0];
-type CompletePutInput = Parameters<DirectTransfer["completePut"]>[0];
-type UploadRef = Parameters<DirectTransfer["abortPut"]>[0];
-type SignedPart = Awaited<ReturnType<DirectTransfer["signPart"]>>;
-type TransferDeclined = Extract<Awaited<ReturnType<DirectTransfer["planGet"]>>, { readonly declined: string }>;
-type GetPlan = Exclude<Awaited<ReturnType<DirectTransfer["planGet"]>>, TransferDeclined>;
-type PutPlan = Exclude<Awaited<ReturnType<DirectTransfer["beginPut"]>>, TransferDeclined>;
 
 /**
  * Validity of every plan and signed request: 15 minutes, the longest contract 5.8.3 allows. An
@@ -47,11 +52,6 @@ export const DIRECT_TRANSFER_TTL_SECONDS = 900;
 
 /** The decline when `directTransfer` is `false`. */
 export const DIRECT_TRANSFER_OFF = "the configuration sets directTransfer: false";
-
-/** How long after its plan expired an upload's signed MD5s are remembered for `completePut`. */
-const SIGNED_MD5_RETENTION_MS = 24 * 3600_000;
-/** Most uploads whose signed MD5s are remembered at once. */
-const SIGNED_MD5_UPLOADS = 10_000;
 
 /** A custom-metadata key that can be an HTTP header name as it is (lower case, token characters). */
 const HEADER_KEY = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -80,8 +80,6 @@ interface UploadState {
   readonly g: string;
   /** Plan expiry, milliseconds since the epoch. */
   readonly e: number;
-  /** Random name of the upload (keys the MD5s signed for it). */
-  readonly n: string;
   /** `session`: the session URI. */
   readonly s?: string;
   /** `put`: the content type to sign. */
@@ -125,16 +123,13 @@ function atPublicUrl(uri: string, publicUrl: string | undefined): string {
 }
 
 /**
- * The direct transfers of a {@link GcsObjectStore}; see the module description. Every method may be
- * called concurrently; the only state is the MD5s signed for one-request puts, which `completePut`
- * compares with the stored object's.
+ * The direct transfers of a `GcsObjectStore`; see the module description. Every method may be
+ * called concurrently; an upload's state travels in its (encrypted) upload ID.
  */
 export class GcsDirectTransfer implements DirectTransfer {
   readonly #context: GcsTransferContext;
   /** Encrypts upload IDs; never leaves the process. */
   readonly #key = randomBytes(32);
-  /** MD5s (base64) signed per upload name, with the time they may be forgotten, oldest first. */
-  readonly #signedMd5s = new Map<string, { readonly md5s: Set<string>; readonly until: number }>();
   /** Settings whose credentials signed a URL once (signing through `signBlob` is tried once). */
   readonly #signs = new WeakSet<GcsStoreSettings>();
   /** Settings whose signing failure was logged as a warning. */
@@ -246,7 +241,6 @@ export class GcsDirectTransfer implements DirectTransfer {
       z: input.size,
       g: stored?.generation === undefined ? "0" : String(stored.generation),
       e: expiresAt.getTime(),
-      n: randomBytes(12).toString("base64url"),
       ...(input.sha256 === undefined ? {} : { h: Buffer.from(input.sha256).toString("base64") }),
     };
     const contentType = input.contentType === undefined || input.contentType === "" ? undefined : input.contentType;
@@ -302,14 +296,13 @@ export class GcsDirectTransfer implements DirectTransfer {
     } catch (error) {
       throw toStowageError(signingFailure(error) ?? error, { operation: "sign a URL", bucket: input.bucket, key: input.key, signal });
     }
-    this.#remember(state, md5);
     return { request: { method: "PUT", url, headers: { "content-md5": md5, "content-type": contentType, ...extension } }, expiresAt: new Date(start + ttl * 1000) };
   }
 
   /**
    * Confirms that the object under the key is this upload's, with its size: a new generation whose
-   * MD5 is one signed for the part (one request), or the object a finished session made (a status
-   * query confirms it where Cloud Storage still knows the session). A missing, short or foreign
+   * MD5 is the one the part was signed with (one request), or the object a finished session made (a
+   * status query confirms it where Cloud Storage still knows the session). A missing, short or foreign
    * object fails with `DATA_LOSS`/`INTEGRITY_MISMATCH`; so does a SHA-256 other than `beginPut`'s,
    * after this upload's object is deleted (only that generation).
    */
@@ -319,12 +312,11 @@ export class GcsDirectTransfer implements DirectTransfer {
     const signal = options.signal;
     signal?.throwIfAborted();
     if (input.size !== state.z) throw notStored(input, `the host sent ${String(input.size)} bytes; the upload began for ${String(state.z)}`);
-    const stored = state.m === "put" ? await this.#confirmPut(settings, input, state, signal) : await this.#confirmSession(settings, input, state, signal);
+    const stored = state.m === "put" ? await this.#confirmPut(settings, input, state, input.parts[0]?.checksum, signal) : await this.#confirmSession(settings, input, state, signal);
     if (state.h !== undefined && Buffer.from(input.sha256).toString("base64") !== state.h) {
       await this.#discard(settings, input, stored.generation, signal);
       throw notStored(input, "the SHA-256 of the body the host sent differs from the one BeginPut announced; this upload's object was deleted");
     }
-    this.#signedMd5s.delete(state.n);
     this.#context.logger.debug({ bucket: input.bucket, key: input.key, size: state.z }, "completed a direct put");
     return { size: state.z, etag: stored.etag, sha256: input.sha256 };
   }
@@ -341,7 +333,6 @@ export class GcsDirectTransfer implements DirectTransfer {
     } catch {
       return;
     }
-    this.#signedMd5s.delete(state.n);
     if (state.m !== "session" || state.s === undefined) return;
     const session = state.s;
     const signal = options.signal;
@@ -427,12 +418,11 @@ export class GcsDirectTransfer implements DirectTransfer {
     throw httpStatusError(response.status, `query the resumable upload of ${JSON.stringify(ref.key)} in bucket ${JSON.stringify(ref.bucket)} failed: HTTP ${String(response.status)}`);
   }
 
-  /** The object a one-request upload stored: a new generation, `size` bytes, an MD5 signed for it. */
-  async #confirmPut(settings: GcsStoreSettings, ref: ObjectRef, state: UploadState, signal: AbortSignal | undefined): Promise<{ generation: string; etag: string }> {
+  /** The object a one-request upload stored: a new generation of `size` bytes with the MD5 its part was signed with. */
+  async #confirmPut(settings: GcsStoreSettings, ref: ObjectRef, state: UploadState, checksum: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<{ generation: string; etag: string }> {
     const stored = await this.#fresh(settings, ref, state, signal, "its part never reached Cloud Storage");
-    const signed = this.#signedMd5s.get(state.n)?.md5s;
-    if (signed === undefined || signed.size === 0) throw notStored(ref, "its part was never signed, so never sent");
-    if (stored.md5Hash === undefined || !signed.has(stored.md5Hash)) {
+    if (checksum?.length !== 16) throw notStored(ref, "the part is reported without the MD5 it was signed with");
+    if (stored.md5Hash !== Buffer.from(checksum).toString("base64")) {
       // Cloud Storage refuses a body whose MD5 differs from the signed content-md5 (400 BadDigest);
       // an object with another MD5 is another writer's, or comes from a store that ignores content-md5.
       throw notStored(ref, "the object under the key is not this upload's (its MD5 is not the one signed for the part)");
@@ -472,18 +462,6 @@ export class GcsDirectTransfer implements DirectTransfer {
       const mapped = toStowageError(error, { operation: "delete object", bucket: ref.bucket, key: ref.key, signal });
       this.#context.logger.warn({ bucket: ref.bucket, key: ref.key, error: mapped.rawMessage }, "could not delete the object of a direct put whose SHA-256 differed");
     }
-  }
-
-  /** Remembers an MD5 signed for an upload, forgetting uploads long expired. */
-  #remember(state: UploadState, md5: string): void {
-    const now = Date.now();
-    for (const [name, entry] of this.#signedMd5s) {
-      if (entry.until >= now && this.#signedMd5s.size < SIGNED_MD5_UPLOADS) break;
-      this.#signedMd5s.delete(name);
-    }
-    const entry = this.#signedMd5s.get(state.n) ?? { md5s: new Set<string>(), until: state.e + SIGNED_MD5_RETENTION_MS };
-    entry.md5s.add(md5);
-    this.#signedMd5s.set(state.n, entry);
   }
 
   /** Encrypts an upload's state into its upload ID, bound to the bucket and key. */

@@ -15,6 +15,7 @@ import {
   type ByteSource,
   type CallOptions,
   type CreateSignedUrlInput,
+  type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -84,7 +85,7 @@ export class GcsObjectStore implements ObjectStore {
    * sends in order. Plans are declined when `directTransfer` is `false` or the credentials cannot
    * sign URLs. See the package README.
    */
-  readonly directTransfer: NonNullable<ObjectStore["directTransfer"]>;
+  readonly directTransfer: DirectTransfer;
 
   /** @param options - Logger. */
   constructor(options: GcsObjectStoreOptions = {}) {
