@@ -293,6 +293,21 @@ describe("GcsObjectStore direct transfer against fake-gcs-server", () => {
       expect((await store.headObject(ref))?.metadata).toEqual({ Owner: "Zoë" });
     });
 
+    it("sends keys with . or .. segments (which URL paths lose) through a session, and declines to plan their reads", async () => {
+      for (const key of ["dots/a/./b", "dots/a/../b", "dots/."]) {
+        const ref = { bucket: BUCKET, key };
+        const data = bytes(50, 17);
+        const { plan, sent, parts } = await putThrough(transfer, ref, data);
+        expect(plan.partChecksum, key).toBe("none");
+        expect(sent[0]?.status, key).toBe(200);
+        await transfer.completePut({ ...ref, uploadId: plan.uploadId, parts, size: data.length, sha256: sha256(data) });
+        expect((await oobDownload(fx.server.endpoint, BUCKET, key)).equals(data), key).toBe(true);
+        const read = await transfer.planGet(ref);
+        expect("declined" in read && read.declined, key).toContain("segment");
+      }
+      expect(await oobMetadata(fx.server.endpoint, BUCKET, "dots/a/b")).toBeUndefined();
+    });
+
     it("refuses a one-part body whose bytes do not match the signed content-md5", async () => {
       const ref = { bucket: BUCKET, key: "put/bad-md5" };
       const data = bytes(2000, 10);

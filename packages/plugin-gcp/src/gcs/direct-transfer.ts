@@ -103,6 +103,14 @@ function headerSafe(contentType: string | undefined, metadata: Readonly<Record<s
   return Object.entries(metadata ?? {}).every(([key, value]) => HEADER_KEY.test(key) && HEADER_VALUE.test(value));
 }
 
+/**
+ * Whether the key has a `.` or `..` segment: every URL parser resolves those away (`a/./b` is
+ * fetched as `a/b`), so no signed URL path can name such an object.
+ */
+function hasDotSegment(key: string): boolean {
+  return key.split("/").some((segment) => segment === "." || segment === "..");
+}
+
 /** `DATA_LOSS`/`INTEGRITY_MISMATCH` of a direct put that did not store this upload's body. */
 function notStored(ref: ObjectRef, why: string): StowageError {
   return new StowageError(Code.DataLoss, `direct put of ${JSON.stringify(ref.key)} in bucket ${JSON.stringify(ref.bucket)} failed: ${why} (contract 5.8.11); begin a new upload`, {
@@ -198,6 +206,7 @@ export class GcsDirectTransfer implements DirectTransfer {
     if (off !== undefined) return off;
     checkRef(input);
     checkRange(input.range);
+    if (hasDotSegment(input.key)) return declined(`the key ${JSON.stringify(input.key)} has a "." or ".." segment, which URLs resolve away`);
     const signal = options.signal;
     signal?.throwIfAborted();
     const stored = await this.#context.metadata(settings, input, signal);
@@ -219,8 +228,9 @@ export class GcsDirectTransfer implements DirectTransfer {
 
   /**
    * Begins an upload with the checks of `putObject`'s header (`INVALID_NAME`, `BUCKET_NOT_FOUND`):
-   * one signed PUT for a body of at most `chunkSize` bytes whose attributes fit in headers (MD5 per
-   * part), otherwise a resumable session of `chunkSize` parts sent in order (no part checksum).
+   * one signed PUT for a body of at most `chunkSize` bytes whose attributes fit in headers and whose
+   * key fits in a URL path (MD5 per part), otherwise a resumable session of `chunkSize` parts sent in
+   * order (no part checksum).
    */
   async beginPut(input: BeginPutInput, options: CallOptions = {}): Promise<PutPlan | TransferDeclined> {
     const settings = this.#context.settings();
@@ -245,7 +255,8 @@ export class GcsDirectTransfer implements DirectTransfer {
     };
     const contentType = input.contentType === undefined || input.contentType === "" ? undefined : input.contentType;
     const metadata = input.metadata === undefined || Object.keys(input.metadata).length === 0 ? undefined : { ...input.metadata };
-    if (input.size <= partSize && headerSafe(contentType, metadata)) {
+    // A key with a "." or ".." segment cannot be a URL path, but it can be a session's name parameter.
+    if (input.size <= partSize && headerSafe(contentType, metadata) && !hasDotSegment(input.key)) {
       if (settings.signer.kind === "signBlob" && !this.#signs.has(settings)) {
         // The first signature through signBlob shows whether these credentials may sign at all.
         try {
