@@ -306,6 +306,10 @@ describe("GcsObjectStore direct transfer against fake-gcs-server", () => {
         expect("declined" in read && read.declined, key).toContain("segment");
       }
       expect(await oobMetadata(fx.server.endpoint, BUCKET, "dots/a/b")).toBeUndefined();
+      // An empty body through a session: its one part of 0 bytes is the final `bytes */0`.
+      const empty = await putThrough(transfer, { bucket: BUCKET, key: "dots/./empty" }, new Uint8Array(0));
+      expect(empty.sent[0]?.headers).toEqual({ "content-range": "bytes */0" });
+      expect((await transfer.completePut({ bucket: BUCKET, key: "dots/./empty", uploadId: empty.plan.uploadId, parts: empty.parts, size: 0, sha256: sha256(new Uint8Array(0)) })).size).toBe(0);
     });
 
     it("refuses a one-part body whose bytes do not match the signed content-md5", async () => {

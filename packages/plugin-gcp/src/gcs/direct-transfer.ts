@@ -3,15 +3,19 @@
  * the host moves object bodies between itself and Cloud Storage.
  *
  * - Reads: a V4 signed GET pinned to the object's generation (`generation=` in the signed query):
- *   once the object is replaced or deleted, Cloud Storage answers 404.
- * - A body of one part whose content type and metadata fit in HTTP headers: one V4 signed PUT
- *   (XML API) with `content-md5`, `content-type`, `x-goog-meta-*` and, with `kmsKeyName`,
- *   `x-goog-encryption-kms-key-name` signed, so Cloud Storage stores exactly those bytes with those
- *   attributes in one atomic request (clause 5.8.10's exception).
+ *   once the object is replaced or deleted, Cloud Storage answers 404. Keys with a `.` or `..`
+ *   segment are declined (URL paths resolve those away).
+ * - A body of one part whose content type and metadata fit in HTTP headers, under a key without
+ *   such segments: one V4 signed PUT (XML API) with `content-md5`, `content-type`, `x-goog-meta-*`
+ *   and, with `kmsKeyName`, `x-goog-encryption-kms-key-name` signed, so Cloud Storage stores exactly
+ *   those bytes with those attributes in one atomic request (clause 5.8.10's exception).
  * - Any other body: a resumable upload session that the plugin starts (JSON API, with the content
  *   type, metadata, CMEK key and total size); the host sends its parts in order to the session URI
  *   with `content-range`, and the last part finalises the object. The session URI writes only this
- *   upload and dies when it completes or is cancelled (clause 5.8.3).
+ *   upload and dies when it completes or is cancelled (clause 5.8.3). Parts carry no checksum:
+ *   Cloud Storage verifies none per chunk.
+ * - `completePut` confirms that the object under the key is this upload's (a generation newer than
+ *   the one when the upload began, of the right size, with the signed MD5 or made by the session).
  *
  * The plugin's own upload ID is encrypted (AES-256-GCM, a key of this process, bound to the bucket
  * and key): it carries the session URI, a credential, and the host must not read it.
