@@ -24,10 +24,11 @@ const PART_CHECKSUMS: Record<PartChecksum, WirePartChecksum> = {
   none: WirePartChecksum.UNSPECIFIED,
   sha256: WirePartChecksum.SHA256,
   md5: WirePartChecksum.MD5,
+  crc32: WirePartChecksum.CRC32,
 };
 
 /** Bytes of each part checksum. */
-export const PART_CHECKSUM_BYTES: Record<PartChecksum, number> = { none: 0, sha256: 32, md5: 16 };
+export const PART_CHECKSUM_BYTES: Record<PartChecksum, number> = { none: 0, sha256: 32, md5: 16, crc32: 4 };
 
 /** A part checksum to the wire. */
 export function partChecksumToWire(value: PartChecksum): WirePartChecksum {
