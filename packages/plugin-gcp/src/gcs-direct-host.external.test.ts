@@ -94,10 +94,9 @@ describe("direct transfer of stowage-plugin-gcp through the PluginHost", () => {
     for (const key of ["bad/small-sha", "bad/short"]) expect(await oobMetadata(fx.server.endpoint, BUCKET, key), key).toBeUndefined();
   }, 60_000);
 
-  // The last part of a resumable session finalises the object, and the host checks the body's end
-  // and SHA-256 only after it sent every part: the put fails with DATA_LOSS, but the object is
-  // there. These fail until the host checks both before it sends the last part (see the README).
-  it.fails("stores nothing when a resumable body's SHA-256 differs from the one given", async () => {
+  // The last part of a resumable session finalises the object: the host checks the body's end and
+  // SHA-256 before it sends the last part (contract 5.8.10), so nothing is stored.
+  it("stores nothing when a resumable body's SHA-256 differs from the one given", async () => {
     const store = host.objectStore("stowage.io/gcp");
     await store.init(config);
     const data = bytes(3 * MiB, 35);
@@ -106,7 +105,7 @@ describe("direct transfer of stowage-plugin-gcp through the PluginHost", () => {
     expect(await oobMetadata(fx.server.endpoint, BUCKET, "bad/multi-sha")).toBeUndefined();
   }, 60_000);
 
-  it.fails("stores nothing when a resumable body is longer than its size", async () => {
+  it("stores nothing when a resumable body is longer than its size", async () => {
     const store = host.objectStore("stowage.io/gcp");
     await store.init(config);
     const data = bytes(3 * MiB, 34);

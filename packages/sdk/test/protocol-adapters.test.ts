@@ -76,8 +76,19 @@ describe("what the host hands out", () => {
     await host.close();
   });
 
-  it("the host entry point exports functions and PluginHost only, no client class", () => {
-    expect(Object.keys(hostEntry).sort()).toEqual(["PluginHost", "STREAMING_NODE_FLAGS", "discoverExecutables", "formatHandshake", "nodePluginCommand", "parseHandshake", "parseLogLine"]);
+  it("the host entry point exports functions, PluginHost and the direct-transfer executor only, no client class", () => {
+    expect(Object.keys(hostEntry).sort()).toEqual([
+      "DIRECT_TRANSFER_DEFAULTS",
+      "DirectTransferExecutor",
+      "PluginHost",
+      "STREAMING_NODE_FLAGS",
+      "StoreUnreachable",
+      "discoverExecutables",
+      "formatHandshake",
+      "nodePluginCommand",
+      "parseHandshake",
+      "parseLogLine",
+    ]);
   });
 
   it("clients are typed by their interfaces and show nothing but them", async () => {

@@ -53,6 +53,8 @@ import { checkRange, checkRef, readWindow } from "./objects.js";
  * upload must have signed its last part by then (the SDK refuses later parts).
  */
 export const DIRECT_TRANSFER_TTL_SECONDS = 900;
+/** How long an upload may take from BeginPut to CompletePut (a resumable session lives a week). */
+export const UPLOAD_WINDOW_MS = 24 * 60 * 60_000;
 
 /** The decline when `directTransfer` is `false`. */
 export const DIRECT_TRANSFER_OFF = "the configuration sets directTransfer: false";
@@ -249,7 +251,8 @@ export class GcsDirectTransfer implements DirectTransfer {
     signal?.throwIfAborted();
     const stored = await this.#context.metadata(settings, input, signal);
     const now = Date.now();
-    const expiresAt = new Date(now + DIRECT_TRANSFER_TTL_SECONDS * 1000);
+    // The upload's window, not a request's: each part's request is signed when it is sent.
+    const expiresAt = new Date(now + UPLOAD_WINDOW_MS);
     const partSize = settings.chunkSize;
     const common = {
       z: input.size,
@@ -295,7 +298,8 @@ export class GcsDirectTransfer implements DirectTransfer {
     }
     if (state.m === "session") {
       const range = input.size === 0 ? `bytes */${String(state.z)}` : `bytes ${String(input.offset)}-${String(input.offset + input.size - 1)}/${String(state.z)}`;
-      return { request: { method: "PUT", url: atPublicUrl(state.s ?? "", settings.publicUrl), headers: { "content-range": range } }, expiresAt: new Date(state.e) };
+      const expiresAt = new Date(Math.min(state.e, now + DIRECT_TRANSFER_TTL_SECONDS * 1000));
+      return { request: { method: "PUT", url: atPublicUrl(state.s ?? "", settings.publicUrl), headers: { "content-range": range } }, expiresAt };
     }
     if (input.checksum.length !== 16) throw new StowageError(Code.InvalidArgument, `the part's MD5 must be 16 bytes, got ${String(input.checksum.length)} (contract 5.8.9)`);
     const md5 = Buffer.from(input.checksum).toString("base64");

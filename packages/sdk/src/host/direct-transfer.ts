@@ -294,7 +294,13 @@ class RangedBody extends Readable {
       this.#call.done();
       return;
     }
-    const next = this.#opened.shift();
+    let next = this.#opened.shift();
+    if (next === undefined) {
+      // Nothing opened ahead (concurrency 1): this range is opened now.
+      const range = this.#ranges[this.#index];
+      if (range !== undefined) next = this.#open(range, false);
+      this.#next = Math.max(this.#next, this.#index + 1);
+    }
     this.#launch();
     (next ?? Promise.reject(new StowageError(Code.Internal, "a range of the read was never opened"))).then(
       (response) => {
@@ -458,11 +464,14 @@ export class DirectTransferExecutor {
     return response;
   }
 
-  /** A failed attempt for an HTTP status. */
+  /**
+   * A failed attempt of a read for an HTTP status. A refused signature, and a 404 (the object may
+   * have been replaced, and its version with it, clause 5.8.5), are planned again once.
+   */
   #refused(status: number, what: string, ref: { bucket: string; key: string }): AttemptFailed {
     const error = statusError(status, what, ref);
     const retry = status >= 500 || status === 429 || status === 408;
-    return new AttemptFailed(error, retry, false, status === 401 || status === 403);
+    return new AttemptFailed(error, retry, false, status === 401 || status === 403 || status === 404);
   }
 
   /**
@@ -621,6 +630,12 @@ export class DirectTransferExecutor {
       while (inflight.size >= parallel && failure === undefined) await Promise.race(inflight.values());
       if (failure !== undefined) break;
       const part = await readPart(partSize(n));
+      if (n === count) {
+        // Checked before the last part goes: with some stores (a resumable session) it makes the object.
+        await checkEnd();
+        digest = checkSha();
+        ended = true;
+      }
       const sent = sendPart(n, part, false).then(
         (record) => {
           completed.push(record);

@@ -2,10 +2,10 @@
  * Upload IDs a plugin process hands to hosts in direct-transfer plans (contract 5.8.8), sealed so
  * that the later calls of an upload can be checked without trusting the host: the ID carries the
  * bucket, key, size, part size, checksum kind and expiry of the plan and the plugin's own upload
- * ID, under an HMAC with a key that never leaves the process. Every plugin gets clauses 5.8.8 and
+ * ID, encrypted and authenticated (AES-256-GCM) with a key that never leaves the process. Every plugin gets clauses 5.8.8 and
  * 5.8.9's checks for free; its own methods see only plans it issued.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { Code, StowageError } from "../errors.js";
 import type { PartChecksum, PutPlan } from "../types.js";
 import { PART_CHECKSUM_BYTES, partCount } from "../wire/direct-transfer.js";
@@ -34,13 +34,10 @@ function precondition(message: string): StowageError {
 
 /** Seals and opens the upload IDs of one plugin process. */
 export class UploadIds {
+  /** AES-256-GCM: the host can neither read (a session URL may be inside) nor forge an upload ID. */
   readonly #key = randomBytes(32);
   /** Sealed IDs of uploads completed or aborted, oldest first. */
   readonly #finished = new Set<string>();
-
-  #mac(payload: string): Buffer {
-    return createHmac("sha256", this.#key).update(payload).digest();
-  }
 
   /** The upload ID a host receives for `plan`, an upload of `bucket`/`key` of `size` bytes (and `sha256`, when given). */
   seal(bucket: string, key: string, size: number, plan: PutPlan, sha256?: Uint8Array): string {
@@ -54,8 +51,10 @@ export class UploadIds {
       expiresAt: plan.expiresAt.getTime(),
       uploadId: plan.uploadId,
     };
-    const payload = Buffer.from(JSON.stringify(sealed)).toString("base64url");
-    return `${payload}.${this.#mac(payload).toString("base64url")}`;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.#key, iv);
+    const text = Buffer.concat([cipher.update(JSON.stringify(sealed), "utf8"), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), text]).toString("base64url");
   }
 
   /**
@@ -63,15 +62,16 @@ export class UploadIds {
    * not issue it, or issued it for another object, or (unless `finishedOk`) it has finished.
    */
   open(id: string, bucket: string, key: string, finishedOk = false): SealedUpload | undefined {
-    const dot = id.indexOf(".");
-    const payload = dot < 0 ? "" : id.slice(0, dot);
-    const mac = dot < 0 ? Buffer.alloc(0) : Buffer.from(id.slice(dot + 1), "base64url");
-    const expected = this.#mac(payload);
-    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+    let sealed: SealedUpload;
+    try {
+      const bytes = Buffer.from(id, "base64url");
+      const decipher = createDecipheriv("aes-256-gcm", this.#key, bytes.subarray(0, 12));
+      decipher.setAuthTag(bytes.subarray(12, 28));
+      sealed = JSON.parse(Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8")) as SealedUpload;
+    } catch {
       if (finishedOk) return undefined;
       throw precondition("the upload_id was not issued by this plugin process (or the process restarted since)");
     }
-    const sealed = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as SealedUpload;
     if (sealed.bucket !== bucket || sealed.key !== key) throw precondition("the upload_id belongs to another bucket or key");
     if (!finishedOk && this.#finished.has(id)) throw precondition("the upload was already completed or aborted");
     return sealed;
