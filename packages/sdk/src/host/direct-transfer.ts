@@ -8,7 +8,8 @@
  *   bodies held back by flow control, so memory stays bounded and a part that breaks off resumes
  *   from its last byte.
  * - PUT: the body is cut into the plan's parts, each checksummed and signed on demand, at most
- *   `min(concurrency, maxParallelParts)` in flight and one more being filled; the first part goes
+ *   `min(concurrency, maxParallelParts, partMemory / partSize)` buffers at once (in flight or being
+ *   filled, at least one); the first part goes
  *   alone, so that a store the host cannot reach is found before any part is accepted, and the
  *   put falls back to the plugin with no byte lost (clause 5.8.13).
  * - Failed parts are retried (network errors, 5xx, 429, a refused or expired signature) with
@@ -50,6 +51,11 @@ export interface DirectTransferSettings {
   readonly attempts: number;
   /** Longest wait for the store's answer or its next body byte, in ms (0: none). */
   readonly idleTimeoutMs: number;
+  /**
+   * Bytes of part buffers a put may hold: parts in flight are cut to `partMemory / partSize`
+   * (at least one), so a put holds at most `max(partSize, partMemory)` of its body.
+   */
+  readonly partMemory: number;
 }
 
 /** The defaults of {@link DirectTransferSettings}. */
@@ -59,6 +65,7 @@ export const DIRECT_TRANSFER_DEFAULTS: DirectTransferSettings = {
   readPartSize: 32 * 1024 * 1024,
   attempts: 4,
   idleTimeoutMs: 120_000,
+  partMemory: 48 * 1024 * 1024,
 };
 
 /**
@@ -230,7 +237,9 @@ class RangedBody extends Readable {
     attempts: number,
     call: { signal: AbortSignal; done: () => void; abort: (reason: unknown) => void },
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    // A short queue: chunks that wait in it long enough to survive two scavenges are promoted and
+    // freed only by a full collection, which is what makes a fast read's resident memory grow.
+    super({ highWaterMark: 256 * 1024 });
     this.#ranges = ranges;
     this.#open = open;
     this.#ahead = Math.max(0, concurrency - 1);
@@ -517,7 +526,10 @@ export class DirectTransferExecutor {
   async #sendParts(transfer: DirectTransfer, input: PutObjectInput & { readonly size: number }, plan: PutPlan, signal: AbortSignal): Promise<PutObjectResult> {
     const ref = { bucket: input.bucket, key: input.key };
     const count = partCount(input.size, plan.partSize);
-    const parallel = Math.max(1, Math.min(this.#settings.concurrency, plan.maxParallelParts === 0 ? Infinity : plan.maxParallelParts));
+    const parallel = Math.max(
+      1,
+      Math.min(this.#settings.concurrency, plan.maxParallelParts === 0 ? Infinity : plan.maxParallelParts, Math.floor(this.#settings.partMemory / plan.partSize)),
+    );
     // The body's SHA-256 is computed when there is one to check (as the plugin does on PutObject).
     const whole = input.sha256 === undefined ? undefined : createHash("sha256");
     const source = chunksOf(input.body)[Symbol.asyncIterator]();

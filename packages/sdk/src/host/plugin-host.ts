@@ -68,6 +68,8 @@ export interface DirectTransferOptions {
   readonly readPartSize?: number | undefined;
   /** Attempts per part before the put or get fails (default 4). */
   readonly attempts?: number | undefined;
+  /** Bytes of part buffers one put may hold (default 48 MiB; at least one part is always held). */
+  readonly partMemory?: number | undefined;
 }
 
 /** A plugin the host can hand out. */
@@ -112,6 +114,7 @@ function checkOptions(options: PluginHostOptions): void {
     ["directTransfer.concurrency", direct.concurrency, 1, 64],
     ["directTransfer.readPartSize", direct.readPartSize, 64 * 1024, 1024 * 1024 * 1024],
     ["directTransfer.attempts", direct.attempts, 1, 10],
+    ["directTransfer.partMemory", direct.partMemory, 0, 64 * 1024 * 1024 * 1024],
   ];
   for (const [name, value, min, max] of counts) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
@@ -167,6 +170,7 @@ export class PluginHost {
         readPartSize: tuning.readPartSize ?? DIRECT_TRANSFER_DEFAULTS.readPartSize,
         attempts: tuning.attempts ?? DIRECT_TRANSFER_DEFAULTS.attempts,
         idleTimeoutMs: options.streamIdleTimeoutMs ?? DIRECT_TRANSFER_DEFAULTS.idleTimeoutMs,
+        partMemory: tuning.partMemory ?? DIRECT_TRANSFER_DEFAULTS.partMemory,
       });
     }
   }

@@ -55,12 +55,12 @@ function checkExpiry(expiresAt: Date, what: string, capped = true): Date {
 /** The five direct-transfer handlers, merged into the ObjectStoreService implementation. */
 export function directTransferService(registry: PluginRegistry, deps: ServiceDeps): UntypedServiceImplementation {
   const uploads = new UploadIds();
+  const announcing = new Set(registry.descriptors().filter((d) => d.kind === KIND && d.capabilities.includes("DIRECT_TRANSFER")).map((d) => d.name));
 
   /** The named plugin's direct transfer; UNSUPPORTED without the capability (clause 5.8.1). */
   const direct = (plugin: string): DirectTransfer => {
     const store = registry.get(KIND, plugin);
-    const announced = registry.descriptors().some((d) => d.kind === KIND && d.name === plugin && d.capabilities.includes("DIRECT_TRANSFER"));
-    if (!announced || store.directTransfer === undefined) {
+    if (!announcing.has(plugin) || store.directTransfer === undefined) {
       throw new StowageError(Code.Unimplemented, `plugin ${plugin} does not announce CAPABILITY_DIRECT_TRANSFER; use PutObject and GetObject`, {
         reason: Reason.Unsupported,
       });
