@@ -97,6 +97,9 @@ export class Target {
       pluginDir: options.pluginDir,
       logger: options.logger ?? silentLogger,
       handshakeTimeoutMs: resolveStartTimeoutMs(config),
+      // Bodies go through the plugin's PutObject and GetObject, which the cases test; the
+      // direct-transfer cases call its plans themselves.
+      directTransfer: false,
     });
     try {
       await host.start();

@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, chunks, exists, incompleteUploads, startMinioFixture, type MinioFixture } from "../test/support/minio.js";
@@ -123,6 +124,66 @@ describe("direct transfer through the PluginHost", () => {
     await direct.putObject({ bucket: BUCKET, key: "unsized", body: chunks(data) });
     expect(lastEvents(1)[0]).toEqual({ operation: "put", plugin: "stowage.io/aws", path: "data-channel" });
   }, 60_000);
+});
+
+describe("direct transfer when the store stalls", () => {
+  let patient: PluginHost;
+
+  beforeAll(async () => {
+    // The host's own idle timeout governs direct transfers (the plugin's timeouts govern only its calls).
+    patient = new PluginHost({
+      plugins: [nodePluginCommand(MAIN)],
+      streamIdleTimeoutMs: 1500,
+      directTransfer: { attempts: 2, concurrency: 2, readPartSize: MiB },
+      onTransfer: (event) => events.push(event),
+    });
+    await patient.start();
+  });
+
+  afterAll(async () => {
+    minio.server.resume();
+    await patient.close();
+  });
+
+  it("a direct read from a store frozen mid-body fails with UNAVAILABLE/BACKEND_UNAVAILABLE", async () => {
+    const store = patient.objectStore("stowage.io/aws");
+    await store.init({ ...config, connectTimeout: "2s", requestTimeout: "4s", idleTimeout: "2s" });
+    const data = bytes(24 * MiB);
+    await store.putObject({ bucket: BUCKET, key: "frozen/get", body: chunks(data), size: data.length });
+    const out = await store.getObject({ bucket: BUCKET, key: "frozen/get" }, { timeoutMs: 90_000 });
+    expect(lastEvents(1)[0]?.path).toBe("direct");
+    let read = 0;
+    const error = await rejection(
+      (async () => {
+        for await (const chunk of out.body as AsyncIterable<Uint8Array>) {
+          read += chunk.byteLength;
+          if (read >= 9 * MiB && read - chunk.byteLength < 9 * MiB) minio.server.pause();
+        }
+      })(),
+    );
+    minio.server.resume();
+    expect(error.code).toBe(Code.Unavailable);
+    expect(error.reason).toBe(Reason.BackendUnavailable);
+    expect(read).toBeLessThan(data.length);
+  }, 120_000);
+
+  it("a direct put to a store frozen mid-body fails with UNAVAILABLE and leaves no object and, once the store is back, no upload", async () => {
+    const store = patient.objectStore("stowage.io/aws");
+    await store.init({ ...config, connectTimeout: "2s", requestTimeout: "4s", idleTimeout: "2s" });
+    async function* freezing(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 24; i++) {
+        if (i === 12) minio.server.pause();
+        yield bytes(MiB);
+      }
+    }
+    const error = await rejection(store.putObject({ bucket: BUCKET, key: "frozen/put", body: freezing(), size: 24 * MiB }, { timeoutMs: 90_000 }));
+    minio.server.resume();
+    expect(error.code).toBe(Code.Unavailable);
+    // The plugin aborts the upload when the store answers again (in the background when it could not at once).
+    for (let i = 0; i < 600 && (await incompleteUploads(minio.oob, BUCKET, "frozen/put")).length > 0; i++) await sleep(100);
+    expect(await incompleteUploads(minio.oob, BUCKET, "frozen/put")).toEqual([]);
+    expect(await exists(minio.oob, BUCKET, "frozen/put")).toBe(false);
+  }, 120_000);
 });
 
 /** A port nothing listens on. */

@@ -186,13 +186,11 @@ function callSignal(options: CallOptions | undefined): { signal: AbortSignal; do
 /** Executes direct-transfer plans over one pool of keep-alive connections. */
 export class DirectTransferExecutor {
   readonly #settings: DirectTransferSettings;
-  readonly #agent: Dispatcher;
+  #pool: Dispatcher | undefined;
 
   /** @param settings - Concurrency, part size, attempts and idle timeout. */
   constructor(settings: DirectTransferSettings) {
     this.#settings = settings;
-    const idle = settings.idleTimeoutMs > 0 ? settings.idleTimeoutMs : 0;
-    this.#agent = new Agent({ keepAliveTimeout: 4_000, headersTimeout: idle, bodyTimeout: idle, connect: { timeout: 10_000 } });
   }
 
   /** The settings. */
@@ -200,9 +198,18 @@ export class DirectTransferExecutor {
     return this.#settings;
   }
 
-  /** Closes the idle connections. */
+  /** The connection pool, made on first use (most hosts never transfer directly). */
+  get #agent(): Dispatcher {
+    const idle = this.#settings.idleTimeoutMs > 0 ? this.#settings.idleTimeoutMs : 0;
+    this.#pool ??= new Agent({ keepAliveTimeout: 4_000, headersTimeout: idle, bodyTimeout: idle, connect: { timeout: 10_000 } });
+    return this.#pool;
+  }
+
+  /** Closes the connections; a later transfer opens new ones. */
   async close(): Promise<void> {
-    await this.#agent.close();
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.close();
   }
 
   /**
