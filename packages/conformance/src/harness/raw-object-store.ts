@@ -159,7 +159,10 @@ export function rawError(error: unknown): StowageError {
       // A malformed details trailer still leaves the code and message.
     }
   }
-  return new StowageError(error.code as number as Code, message, reason === undefined ? {} : { reason });
+  // Code mirrors gRPC's status numbers one for one.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- same numbering by construction
+  const code: Code = error.code.valueOf();
+  return new StowageError(code, message, reason === undefined ? {} : { reason });
 }
 
 function date(value: unknown): Date | undefined {
