@@ -66,11 +66,16 @@ export function pluginExecutable(packageName) {
  * the plugin process serving it. `plugin` is the path of a Node plugin's executable (launched with
  * `nodePluginCommand`, see {@link pluginExecutable}) or a `PluginCommand`.
  */
-export async function openStore({ plugin, name, config, dataChannel }) {
+export async function openStore({ plugin, name, config, dataChannel, directTransfer }) {
   const { PluginHost, nodePluginCommand } = await import("@stowage/sdk/host");
   const { silentLogger } = await import("@stowage/sdk");
   const command = typeof plugin === "string" ? nodePluginCommand(plugin) : plugin;
-  const host = new PluginHost({ plugins: [command], logger: silentLogger, ...(dataChannel === undefined ? {} : { dataChannel }) });
+  const host = new PluginHost({
+    plugins: [command],
+    logger: silentLogger,
+    ...(dataChannel === undefined ? {} : { dataChannel }),
+    ...(directTransfer === undefined ? {} : { directTransfer }),
+  });
   await host.start();
   const store = host.objectStore(name);
   await store.init(config);
@@ -237,8 +242,9 @@ export function memoryFigures(rssSizeMiB, memory) {
   };
 }
 
-/** A figure for a table: two decimals under 10, none above. */
+/** A figure for a table: two decimals under 10, none above; empty when not measured. */
 export function num(n) {
+  if (n === undefined) return "";
   return n.toFixed(n < 10 ? 2 : 0);
 }
 
@@ -290,12 +296,16 @@ export async function providerBenchmark(spec) {
     "size-mib": { type: "string", default: spec.defaults["size-mib"] },
     "rss-size-mib": { type: "string", default: spec.defaults["rss-size-mib"] },
     runs: { type: "string", default: spec.defaults.runs },
+    // `direct`: the host moves the bodies with the plugin's signed requests (contract 5.8), when
+    // the plugin offers it; `plugin`: the bodies go through the plugin (its data channel).
+    path: { type: "string", default: "direct" },
     ...spec.options,
   });
+  if (values.path !== "direct" && values.path !== "plugin") throw new Error(`--path must be direct or plugin, got ${values.path}`);
   const settings = { ...values, sizeMiB: Number(values["size-mib"]), rssSizeMiB: Number(values["rss-size-mib"]), runs: Number(values.runs) };
   const plugin = (context, scenario, size, runs) => {
     const { bucket, ...open } = spec.plugin(context, scenario === "rss" ? { ...settings, ...spec.rssSettings?.(settings) } : settings, scenario);
-    return throughPlugin(open, { bucket, size, runs });
+    return throughPlugin({ directTransfer: settings.path === "direct", ...open }, { bucket, size, runs });
   };
   await runChildScenario(values, {
     direct: (context) => spec.direct(context, settings, settings.sizeMiB * MiB, settings.runs),
@@ -338,6 +348,7 @@ export async function providerBenchmark(spec) {
  */
 export function standardRows(r, s, { targets = {}, memoryNote = "", afterMemory = [] } = {}) {
   const rows = [
+    ["bodies of the plugin scenarios", s.path === "plugin" ? "through the plugin (`--path plugin`)" : "host ↔ store with the plugin's signed requests, when it offers them (`--path direct`)"],
     ["PUT direct / through plugin (MiB/s)", `${num(r.directPutMiBps)} / ${num(r.pluginPutMiBps)}`],
     ["PUT ratio to direct", num(r.putRatio), targets.putRatio],
     ["GET direct / through plugin (MiB/s)", `${num(r.directGetMiBps)} / ${num(r.pluginGetMiBps)}`],

@@ -1,7 +1,9 @@
 /**
  * Azurite frozen with SIGSTOP (sockets open, nothing answered) mid-transfer, through a real
  * PluginHost and the built plugin process: every call ends within the configured timeouts with
- * UNAVAILABLE/BACKEND_UNAVAILABLE, and a put that failed commits nothing.
+ * UNAVAILABLE/BACKEND_UNAVAILABLE, and a put that failed commits nothing. The plugin's own timeouts
+ * are under test, so its bodies go through it (`directTransfer: false`); the last case freezes
+ * Azurite under a direct read, which the host's idle timeout ends.
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
@@ -44,6 +46,8 @@ describe("stowage-plugin-azure (Blob) through the PluginHost when Azurite stalls
       connectTimeoutSeconds: "2",
       requestTimeoutSeconds: "4",
       idleTimeoutSeconds: "2",
+      // The bodies must pass through the plugin, whose timeouts these cases test.
+      directTransfer: "false",
     });
   }, 60_000);
 
@@ -85,6 +89,42 @@ describe("stowage-plugin-azure (Blob) through the PluginHost when Azurite stalls
     expect(error.code).toBe(Code.Unavailable);
     expect(error.reason).toBe(Reason.BackendUnavailable);
     expect(read).toBeLessThan(data.length);
+  }, 120_000);
+
+  it("a direct read (contract 5.8) from Azurite frozen mid-body fails with UNAVAILABLE/BACKEND_UNAVAILABLE after the host's idle timeout", async () => {
+    const data = bytes(48 * MiB);
+    await store.putObject({ bucket: CONTAINER, key: "frozen/direct.bin", body: chunks(data), size: data.length });
+    const events: string[] = [];
+    const direct = new PluginHost({
+      plugins: [nodePluginCommand(MAIN)],
+      streamIdleTimeoutMs: 2000,
+      directTransfer: { readPartSize: MiB, attempts: 2 },
+      onTransfer: (event) => events.push(`${event.operation} ${event.path}`),
+    });
+    try {
+      await direct.start();
+      const client = direct.objectStore("stowage.io/azure");
+      await client.init({ ...azurite.config, requestTimeoutSeconds: "4" });
+      const out = await client.getObject({ bucket: CONTAINER, key: "frozen/direct.bin" }, { timeoutMs: HANG_GUARD_MS });
+      let read = 0;
+      const reading = (async () => {
+        for await (const chunk of out.body as AsyncIterable<Uint8Array>) {
+          read += chunk.byteLength;
+          if (read >= 8 * MiB && read - chunk.byteLength < 8 * MiB) {
+            events.push("paused");
+            azurite.server.pause();
+          }
+        }
+      })();
+      const error = await failure(reading);
+      expect(events).toEqual(["get direct", "paused"]);
+      expect(error.code).toBe(Code.Unavailable);
+      expect(error.reason).toBe(Reason.BackendUnavailable);
+      expect(read).toBeLessThan(data.length);
+    } finally {
+      azurite.server.resume();
+      await direct.close();
+    }
   }, 120_000);
 
   it("head and delete against a frozen Azurite fail with UNAVAILABLE/BACKEND_UNAVAILABLE", async () => {

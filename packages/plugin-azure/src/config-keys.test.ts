@@ -11,7 +11,7 @@ import { parseBlockSize } from "./blob/config.js";
 describe("reported config keys", () => {
   it("azureObjectStorePlugin: the schema's keys", () => {
     expect(azureObjectStorePlugin.configKeys).toEqual(BLOB_CONFIG.keys);
-    expect(azureObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","storageAccount","storageAccountURI","storageAccountKeyEnvVar","useAAD","activeDirectoryAuthorityURI","resourceGroup","subscriptionId","resourceManagerEndpoint","blockSize","uploadConcurrency","connectTimeout","requestTimeout","idleTimeout","maxRetries","caCert","credentialsFile"]);
+    expect(azureObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","storageAccount","storageAccountURI","storageAccountKeyEnvVar","useAAD","activeDirectoryAuthorityURI","resourceGroup","subscriptionId","resourceManagerEndpoint","blockSize","uploadConcurrency","directTransfer","connectTimeout","requestTimeout","idleTimeout","maxRetries","caCert","credentialsFile"]);
     expect(Object.keys(BLOB_CONFIG.declarations)).toEqual(BLOB_CONFIG.keys.map((k) => k.name));
   });
   it("azureBlockStorePlugin: the schema's keys", () => {

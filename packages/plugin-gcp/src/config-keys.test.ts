@@ -11,7 +11,7 @@ import { parseChunkSize } from "./gcs/config.js";
 describe("reported config keys", () => {
   it("gcpObjectStorePlugin: the schema's keys", () => {
     expect(gcpObjectStorePlugin.configKeys).toEqual(GCS_CONFIG.keys);
-    expect(gcpObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","credentialsFile","kmsKeyName","serviceAccount","storeEndpoint","universeDomain","caCert","signingEndpoint","publicUrl","chunkSize","requestTimeout","idleTimeout"]);
+    expect(gcpObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["bucket","prefix","credentialsFile","kmsKeyName","serviceAccount","storeEndpoint","universeDomain","caCert","signingEndpoint","publicUrl","chunkSize","directTransfer","requestTimeout","idleTimeout"]);
     expect(Object.keys(GCS_CONFIG.declarations)).toEqual(GCS_CONFIG.keys.map((k) => k.name));
   });
   it("gcpBlockStorePlugin: the schema's keys", () => {

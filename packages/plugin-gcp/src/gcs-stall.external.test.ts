@@ -1,7 +1,9 @@
 /**
  * fake-gcs-server frozen with SIGSTOP (sockets open, nothing answered) mid-transfer, through a real
  * PluginHost and the built plugin process: every call ends within the configured timeouts with
- * UNAVAILABLE/BACKEND_UNAVAILABLE, and a put that failed leaves no object.
+ * UNAVAILABLE/BACKEND_UNAVAILABLE, and a put that failed leaves no object. The bodies go through the
+ * plugin (the host's direct transfer is off), whose requestTimeout and idleTimeout are under test;
+ * the last case reads directly, bounded by the host's streamIdleTimeoutMs instead.
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
@@ -33,7 +35,7 @@ describe("stowage-plugin-gcp (Cloud Storage) through the PluginHost when fake-gc
   beforeAll(async () => {
     fx = await startGcsFixture();
     await fx.createBucket(BUCKET);
-    host = new PluginHost({ plugins: [nodePluginCommand(MAIN)] });
+    host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], directTransfer: false });
     await host.start();
     store = host.objectStore("stowage.io/gcp");
     await store.init({ ...fx.config, chunkSize: "1MiB", requestTimeoutSeconds: "4", idleTimeoutSeconds: "2" });
@@ -84,6 +86,31 @@ describe("stowage-plugin-gcp (Cloud Storage) through the PluginHost when fake-gc
     expect(error.code).toBe(Code.Unavailable);
     expect(error.reason).toBe(Reason.BackendUnavailable);
     expect(read).toBeLessThan(data.length);
+  }, 120_000);
+
+  it("a direct read (contract 5.8) from a server frozen mid-body fails with UNAVAILABLE/BACKEND_UNAVAILABLE within the host's idle timeout", async () => {
+    const direct = new PluginHost({ plugins: [nodePluginCommand(MAIN)], streamIdleTimeoutMs: 2000, directTransfer: { readPartSize: 4 * MiB, attempts: 2 } });
+    await direct.start();
+    try {
+      const client = direct.objectStore("stowage.io/gcp");
+      await client.init({ ...fx.config, chunkSize: "1MiB" });
+      const data = bytes(16 * MiB);
+      await client.putObject({ bucket: BUCKET, key: "frozen/direct.bin", body: (async function* () { yield data; })(), size: data.length });
+      const out = await client.getObject({ bucket: BUCKET, key: "frozen/direct.bin" }, { timeoutMs: HANG_GUARD_MS });
+      let read = 0;
+      const reading = (async () => {
+        for await (const chunk of out.body as AsyncIterable<Uint8Array>) {
+          read += chunk.byteLength;
+          if (read >= MiB && read - chunk.byteLength < MiB) fx.server.pause();
+        }
+      })();
+      const error = await failure(reading);
+      expect([error.code, error.reason]).toEqual([Code.Unavailable, Reason.BackendUnavailable]);
+      expect(read).toBeLessThan(data.length);
+    } finally {
+      fx.server.resume();
+      await direct.close();
+    }
   }, 120_000);
 
   it("head, list and delete against a frozen server fail with UNAVAILABLE/BACKEND_UNAVAILABLE", async () => {

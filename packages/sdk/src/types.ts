@@ -196,7 +196,7 @@ export interface GetPlan {
 }
 
 /** Checksum the host computes for each part of an upload and the store verifies. */
-export type PartChecksum = "none" | "sha256" | "md5";
+export type PartChecksum = "none" | "sha256" | "md5" | "crc32";
 
 /** Input of {@link DirectTransfer.beginPut}: a put whose body the host sends itself. */
 export interface BeginPutInput {
@@ -276,8 +276,8 @@ export interface CompletePutInput extends UploadRef {
   readonly parts: readonly CompletedPart[];
   /** Body size in bytes, as given to `beginPut`. */
   readonly size: number;
-  /** SHA-256 of the body the host sent (32 bytes). */
-  readonly sha256: Uint8Array;
+  /** SHA-256 of the body the host sent (32 bytes); computed, and present, when `beginPut` was given one to verify. */
+  readonly sha256?: Uint8Array | undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { Code, Reason, type GetPlan, type HttpRequestSpec, type PutPlan, type TransferDeclined } from "@stowage/sdk";
 import { rejection } from "@stowage/sdk/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +18,7 @@ beforeAll(async () => {
   minio = await startMinioFixture();
   await minio.oob.makeBucket(BUCKET, minio.server.region);
   store = new S3ObjectStore();
-  await store.init({ ...minio.config, partSize: "5MiB", uploadConcurrency: "3" });
+  await store.init({ ...minio.config, partSize: "5MiB", uploadConcurrency: "3", checksumAlgorithm: "CRC32" });
 }, 60_000);
 
 afterAll(async () => {
@@ -38,15 +39,26 @@ function digest(algorithm: "md5" | "sha256", data: Uint8Array): Uint8Array {
   return createHash(algorithm).update(data).digest();
 }
 
+/** The checksum a host computes for a part (clause 5.8.9). */
+function partChecksum(kind: PutPlan["partChecksum"], data: Uint8Array): Uint8Array {
+  if (kind === "none") return new Uint8Array();
+  if (kind === "crc32") {
+    const value = Buffer.alloc(4);
+    value.writeUInt32BE(crc32(data));
+    return value;
+  }
+  return digest(kind, data);
+}
+
 /** Sends `body` as a host would: BeginPut, a signed request per part, CompletePut. */
-async function directPut(key: string, body: Buffer, attributes: { contentType?: string; metadata?: Record<string, string> } = {}) {
-  const direct = store.directTransfer;
+async function directPut(key: string, body: Buffer, attributes: { contentType?: string; metadata?: Record<string, string> } = {}, on = store) {
+  const direct = on.directTransfer;
   const upload: PutPlan = plan(await direct.beginPut({ bucket: BUCKET, key, size: body.length, ...attributes }));
   const count = Math.max(1, Math.ceil(body.length / upload.partSize));
   const parts = [];
   for (let n = 1; n <= count; n++) {
     const part = body.subarray((n - 1) * upload.partSize, Math.min(n * upload.partSize, body.length));
-    const checksum = digest(upload.partChecksum === "sha256" ? "sha256" : "md5", part);
+    const checksum = partChecksum(upload.partChecksum, part);
     const signed = await direct.signPart({ bucket: BUCKET, key, uploadId: upload.uploadId, partNumber: n, offset: (n - 1) * upload.partSize, size: part.length, checksum });
     const response = await send(signed.request, part);
     expect(response.status, await response.clone().text()).toBe(200);
@@ -100,41 +112,52 @@ describe("S3 direct transfer", () => {
     expect((await rejection(store.directTransfer.beginPut({ bucket: "no-such-bucket", key: "k", size: 20 * MiB }))).reason).toBe(Reason.BucketNotFound);
   });
 
-  it("signs parts the store accepts only with the bytes they were signed for", async () => {
-    const body = bytes(1000);
-    const upload: PutPlan = plan(await store.directTransfer.beginPut({ bucket: BUCKET, key: "tamper", size: body.length }));
-    const signed = await store.directTransfer.signPart({
-      bucket: BUCKET,
-      key: "tamper",
-      uploadId: upload.uploadId,
-      partNumber: 1,
-      offset: 0,
-      size: body.length,
-      checksum: digest("md5", body),
-    });
-    const other = Buffer.from(body);
-    other[0] = (other[0] ?? 0) ^ 1;
-    const refused = await send(signed.request, other);
-    expect(refused.status).toBeGreaterThanOrEqual(400);
-    expect(refused.status).toBeLessThan(500);
-    expect(await exists(minio.oob, BUCKET, "tamper")).toBe(false);
-    // A different length does not match the signed content-length either.
-    const shorter = await send(signed.request, body.subarray(1), { "content-length": String(body.length - 1) }).catch(() => undefined);
-    expect(shorter === undefined || shorter.status >= 400).toBe(true);
-    expect(await exists(minio.oob, BUCKET, "tamper")).toBe(false);
-  });
+  it("signs parts the store accepts only with the bytes they were signed for, by the checksumAlgorithm configured", async () => {
+    for (const [algorithm, kind] of [["CRC32", "crc32"], ["SHA256", "sha256"], ["SHA1", "md5"], ["", "none"]] as const) {
+      const signer = new S3ObjectStore();
+      await signer.init({ ...minio.config, partSize: "5MiB", checksumAlgorithm: algorithm });
+      try {
+        const key = `tamper/${kind}`;
+        for (const size of [1000, 11 * MiB]) {
+          const body = bytes(size);
+          const upload: PutPlan = plan(await signer.directTransfer.beginPut({ bucket: BUCKET, key, size }));
+          expect(upload.partChecksum).toBe(kind);
+          const first = body.subarray(0, Math.min(size, upload.partSize));
+          const signed = await signer.directTransfer.signPart({ bucket: BUCKET, key, uploadId: upload.uploadId, partNumber: 1, offset: 0, size: first.length, checksum: partChecksum(kind, first) });
+          const other = Buffer.from(first);
+          other[0] = (other[0] ?? 0) ^ 1;
+          const answer = await send(signed.request, other);
+          // Without a checksum only the signed length binds the part; with one, the store verifies the bytes.
+          if (kind === "none") expect(answer.status).toBe(200);
+          else expect(answer.status).toBeGreaterThanOrEqual(400);
+          await signer.directTransfer.abortPut({ bucket: BUCKET, key, uploadId: upload.uploadId });
+          if (kind !== "none") expect(await exists(minio.oob, BUCKET, key)).toBe(false);
+          // A different length does not match the signed content-length.
+          const shorter = await send(signed.request, first.subarray(1), { "content-length": String(first.length - 1) }).catch(() => undefined);
+          expect(shorter === undefined || shorter.status >= 400).toBe(true);
+        }
+        // Round trip with this algorithm's part checksums.
+        const body = bytes(11 * MiB);
+        expect((await directPut(`${key}-ok`, body, {}, signer)).size).toBe(body.length);
+        await signer.deleteObject({ bucket: BUCKET, key });
+      } finally {
+        signer.close();
+      }
+    }
+    expect(await incompleteUploads(minio.oob, BUCKET)).toEqual([]);
+  }, 60_000);
 
   it("refuses to complete a multipart upload with a part missing, and leaves nothing behind after the abort", async () => {
     const body = bytes(11 * MiB);
     const upload: PutPlan = plan(await store.directTransfer.beginPut({ bucket: BUCKET, key: "missing-part", size: body.length }));
     const first = body.subarray(0, upload.partSize);
-    const signed = await store.directTransfer.signPart({ bucket: BUCKET, key: "missing-part", uploadId: upload.uploadId, partNumber: 1, offset: 0, size: first.length, checksum: digest("md5", first) });
+    const signed = await store.directTransfer.signPart({ bucket: BUCKET, key: "missing-part", uploadId: upload.uploadId, partNumber: 1, offset: 0, size: first.length, checksum: partChecksum(upload.partChecksum, first) });
     const sent = await send(signed.request, first);
     const parts = [1, 2, 3].map((n) => ({
       partNumber: n,
       size: n < 3 ? upload.partSize : body.length - 2 * upload.partSize,
       etag: n === 1 ? (sent.headers.get("etag") ?? "") : '"00000000000000000000000000000000"',
-      checksum: new Uint8Array(16),
+      checksum: n === 1 ? partChecksum(upload.partChecksum, first) : new Uint8Array(4),
     }));
     const error = await rejection(store.directTransfer.completePut({ bucket: BUCKET, key: "missing-part", uploadId: upload.uploadId, parts, size: body.length, sha256: digest("sha256", body) }));
     expect(error.code).toBe(Code.DataLoss);

@@ -9,8 +9,10 @@
  * - Larger puts: CreateMultipartUpload (with those attributes) in `BeginPut`, a pre-signed UploadPart
  *   per part, CompleteMultipartUpload in `CompletePut`, AbortMultipartUpload in `AbortPut` (retried in
  *   the background when the store is down).
- * - Part checksums are Content-MD5, which every S3-compatible store verifies; with
- *   `checksumAlgorithm: SHA256` they are `x-amz-checksum-sha256` instead.
+ * - Part checksums follow `checksumAlgorithm`, as the plugin's own puts do: none by default (the
+ *   signed content length still binds each part's size), `x-amz-checksum-crc32` with `CRC32`,
+ *   `x-amz-checksum-sha256` with `SHA256`, and Content-MD5 (which every S3-compatible store
+ *   verifies) with any other algorithm.
  * - Requests are valid 10 minutes, or until the credentials expire if that is sooner.
  *
  * @packageDocumentation
@@ -36,6 +38,7 @@ import {
   type Logger,
   type ObjectInfo,
   type ObjectRef,
+  type PartChecksum,
   type PutObjectResult,
   type PutPlan,
   type SignedPart,
@@ -53,6 +56,8 @@ import { presignRequest } from "./presign-request.js";
 
 /** How long a signed request of a plan stays valid. */
 export const DIRECT_TRANSFER_TTL_SECONDS = 600;
+/** How long an upload may take from BeginPut to CompletePut. */
+export const UPLOAD_WINDOW_MS = 24 * 60 * 60_000;
 /**
  * Prefix of the upload ID of a put of one part (no multipart upload in the store); the rest is the
  * put's content type and metadata, which the PutObject request carries. The SDK seals upload IDs,
@@ -133,9 +138,10 @@ export class S3DirectTransfer implements DirectTransfer {
     const offered = this.#offered();
     if ("declined" in offered) return offered;
     const partSize = Math.max(offered.partSize, Math.ceil(input.size / MAX_UPLOAD_PARTS));
-    const partChecksum = offered.checksumAlgorithm === "SHA256" ? "sha256" : "md5";
-    const { now, seconds } = await this.#validity(offered);
-    const plan = { partSize, partChecksum, maxParallelParts: offered.uploadConcurrency, expiresAt: new Date(now.getTime() + seconds * 1000) } as const;
+    const partChecksum = partChecksumOf(offered);
+    const now = new Date();
+    // The upload's window, not a request's (each part's request is signed when it is sent).
+    const plan = { partSize, partChecksum, maxParallelParts: offered.uploadConcurrency, expiresAt: new Date(now.getTime() + UPLOAD_WINDOW_MS) } as const;
     if (input.size <= partSize) {
       // Nothing to create; the bucket is checked now so that a missing one fails here, as PutObject's header would.
       await this.#context.checkBucket(input.bucket, options.signal);
@@ -150,7 +156,7 @@ export class S3DirectTransfer implements DirectTransfer {
             Bucket: input.bucket,
             Key: input.key,
             ...objectAttributes(offered, input),
-            ...(partChecksum === "sha256" ? { ChecksumAlgorithm: "SHA256" } : {}),
+            ...(partChecksum === "sha256" ? { ChecksumAlgorithm: "SHA256" } : partChecksum === "crc32" ? { ChecksumAlgorithm: "CRC32" } : {}),
           }),
           { abortSignal },
         ),
@@ -165,7 +171,7 @@ export class S3DirectTransfer implements DirectTransfer {
   /** Pre-signs the PutObject (one part) or UploadPart of a part. */
   async signPart(input: SignPartInput): Promise<SignedPart> {
     const settings = this.#context.settings();
-    const checksum = checksumParams(settings, input.checksum);
+    const checksum = checksumParams(partChecksumOf(settings), input.checksum, false);
     const { now, seconds } = await this.#validity(settings);
     const command =
       input.uploadId.startsWith(SINGLE)
@@ -185,7 +191,9 @@ export class S3DirectTransfer implements DirectTransfer {
             ...checksum,
             ...readEncryptionParams(settings),
           });
-    const request = await this.#sign(settings, command, now, seconds, { operation: "sign part", bucket: input.bucket, key: input.key });
+    const kind = partChecksumOf(settings);
+    const checksumHeader = kind === "crc32" || kind === "sha256" ? `x-amz-checksum-${kind}` : undefined;
+    const request = await this.#sign(settings, command, now, seconds, { operation: "sign part", bucket: input.bucket, key: input.key }, checksumHeader);
     return { request, expiresAt: new Date(now.getTime() + seconds * 1000) };
   }
 
@@ -195,7 +203,7 @@ export class S3DirectTransfer implements DirectTransfer {
     const single = input.uploadId.startsWith(SINGLE);
     if (!single) {
       const context = { operation: "complete multipart upload", bucket: input.bucket, key: input.key, signal: options.signal };
-      const sha256 = settings.checksumAlgorithm === "SHA256";
+      const kind = partChecksumOf(settings);
       try {
         await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "complete multipart upload", (abortSignal) =>
           settings.client.send(
@@ -207,7 +215,7 @@ export class S3DirectTransfer implements DirectTransfer {
                 Parts: input.parts.map((part) => ({
                   PartNumber: part.partNumber,
                   ETag: part.etag,
-                  ...(sha256 && part.checksum.length === 32 ? { ChecksumSHA256: Buffer.from(part.checksum).toString("base64") } : {}),
+                  ...checksumParams(kind, part.checksum, true),
                 })),
               },
               ...readEncryptionParams(settings),
@@ -231,7 +239,7 @@ export class S3DirectTransfer implements DirectTransfer {
     if (single && sent !== "" && stored.etag !== "" && stored.etag !== sent) {
       throw new StowageError(Code.Aborted, `another put replaced ${JSON.stringify(input.key)} while this one completed; retry the put`);
     }
-    return { size: stored.size, etag: stored.etag, sha256: input.sha256 };
+    return { size: stored.size, etag: stored.etag, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) };
   }
 
   /** Aborts the multipart upload; a missing one is success. */
@@ -257,9 +265,10 @@ export class S3DirectTransfer implements DirectTransfer {
     now: Date,
     seconds: number,
     context: { operation: string; bucket: string; key: string },
+    checksumHeader?: string,
   ) {
     try {
-      return await presignRequest(settings.client, command, seconds, now);
+      return await presignRequest(settings.client, command, seconds, now, checksumHeader);
     } catch (error) {
       throw toStowageError(error, context);
     }
@@ -277,10 +286,27 @@ function singleAttributes(uploadId: string): Pick<BeginPutInput, "contentType" |
   return JSON.parse(Buffer.from(uploadId.slice(SINGLE.length), "base64url").toString("utf8")) as Pick<BeginPutInput, "contentType" | "metadata">;
 }
 
-/** The part checksum as the request parameter the store verifies. */
-function checksumParams(settings: S3StoreSettings, checksum: Uint8Array): { ContentMD5: string } | { ChecksumSHA256: string } {
+/** The part checksum of this configuration's uploads (see the module's description). */
+function partChecksumOf(settings: S3StoreSettings): PartChecksum {
+  switch (settings.checksumAlgorithm) {
+    case undefined:
+      return "none";
+    case "CRC32":
+      return "crc32";
+    case "SHA256":
+      return "sha256";
+    default:
+      return "md5";
+  }
+}
+
+/** A part checksum as the request parameter the store verifies (MD5 only on the part's own request). */
+function checksumParams(kind: PartChecksum, checksum: Uint8Array, completing: boolean): Record<string, string> {
+  if (kind === "none" || checksum.length === 0) return {};
   const value = Buffer.from(checksum).toString("base64");
-  return settings.checksumAlgorithm === "SHA256" ? { ChecksumSHA256: value } : { ContentMD5: value };
+  if (kind === "crc32") return { ChecksumCRC32: value };
+  if (kind === "sha256") return { ChecksumSHA256: value };
+  return completing ? {} : { ContentMD5: value };
 }
 
 /** Content type, metadata, tagging and encryption of a put, as its first request carries them. */

@@ -8,6 +8,9 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { S3RequestPresigner } from "@aws-sdk/s3-request-presigner";
 import type { HttpRequestSpec } from "@stowage/sdk";
 
+/** One pre-signer per client (it holds the client's credentials provider and signing settings). */
+const presigners = new WeakMap<S3Client, S3RequestPresigner>();
+
 /** Headers the SDK adds for its own bookkeeping; they are neither signed nor sent. */
 const SDK_HEADERS = new Set(["amz-sdk-invocation-id", "amz-sdk-request", "x-amz-user-agent", "user-agent"]);
 /** Headers the signature itself travels in (as query parameters) when pre-signing. */
@@ -48,16 +51,26 @@ function formatUrl(request: SerializedRequest): string {
  * Pre-signs `command` as `client` would send it, for `expiresIn` seconds from `signingDate`. Every
  * `x-amz-*` header of the request stays a header (signed), so that checksums, SSE-C keys and
  * metadata are enforced by the store; the result names every header to send except `host`.
+ * `checksumHeader` names the one `x-amz-checksum-*` header the request may carry (the part's).
  */
-export async function presignRequest(client: S3Client, command: Command, expiresIn: number, signingDate: Date): Promise<HttpRequestSpec> {
-  const presigner = new S3RequestPresigner({ ...client.config });
+export async function presignRequest(client: S3Client, command: Command, expiresIn: number, signingDate: Date, checksumHeader?: string): Promise<HttpRequestSpec> {
+  let presigner = presigners.get(client);
+  if (presigner === undefined) {
+    presigner = new S3RequestPresigner({ ...client.config });
+    presigners.set(client, presigner);
+  }
+  const signer = presigner;
   const stack = client.middlewareStack.clone();
   stack.addRelativeTo(
     ((_next: unknown, context: Record<string, unknown>) => async (args: { request: SerializedRequest }) => {
       const request = args.request;
-      request.headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !SDK_HEADERS.has(name.toLowerCase())));
+      // The SDK's flexible-checksum step may add a checksum of the (absent) body; only the part's own
+      // checksum, computed by the host over its bytes, may be signed.
+      const unwanted = (name: string): boolean =>
+        SDK_HEADERS.has(name) || (name.startsWith("x-amz-checksum-") && name !== checksumHeader) || (name === "x-amz-sdk-checksum-algorithm" && checksumHeader === undefined);
+      request.headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !unwanted(name.toLowerCase())));
       const keep = new Set(Object.keys(request.headers).filter((name) => name.toLowerCase().startsWith("x-amz-") && !SIGNATURE_HEADERS.has(name.toLowerCase())));
-      const presigned = (await presigner.presign(request as never, {
+      const presigned = (await signer.presign(request as never, {
         expiresIn,
         signingDate,
         unhoistableHeaders: keep,

@@ -5,10 +5,12 @@
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { Code, StowageError } from "@stowage/sdk";
 import { makeSelfSignedCertificate } from "@stowage/test-servers";
+import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:https";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { RestError } from "@azure/core-rest-pipeline";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bytes, chunks, startAzuriteFixture, type AzuriteFixture } from "../../test/support/blob-fixture.js";
 import { BlobObjectStore } from "./blob-object-store.js";
@@ -41,6 +43,19 @@ function httpsGet(url: string, ca: string): Promise<{ status: number; body: Buff
     });
     req.on("error", reject);
     req.end();
+  });
+}
+
+/** Sends a request with exactly `headers` and `body`, with only the given CA trusted. */
+function httpsSend(url: string, ca: string, method: string, headers: Record<string, string>, body?: Uint8Array): Promise<{ status: number; etag: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, method, headers: { ...headers, ...(body === undefined ? {} : { "content-length": String(body.length) }) } }, (res) => {
+      buffer(res).then((data) => {
+        resolve({ status: res.statusCode ?? 0, etag: typeof res.headers.etag === "string" ? res.headers.etag : "", body: data });
+      }, reject);
+    });
+    req.on("error", reject);
+    req.end(body);
   });
 }
 
@@ -162,6 +177,57 @@ describe("Entra ID over HTTPS", () => {
     const got = await httpsGet(signed.url, azurite.server.caCertPem ?? "");
     expect(`${String(got.status)} ${got.status === 200 ? "" : got.body.toString()}`).toBe("200 ");
     expect(got.body.toString()).toBe("delegated");
+  });
+
+  it("signs direct transfers (contract 5.8) with user delegation SAS", async () => {
+    const ca = azurite.server.caCertPem ?? "";
+    const data = bytes(MiB + MiB / 2);
+    const sha256 = createHash("sha256").update(data).digest();
+    const plan = await store.directTransfer.beginPut({ bucket: CONTAINER, key: "aad/direct", size: data.length, sha256, metadata: { via: "direct" } });
+    if ("declined" in plan) throw new Error(plan.declined);
+    const parts = [];
+    for (const [index, offset] of [0, MiB].entries()) {
+      const part = data.subarray(offset, Math.min(offset + MiB, data.length));
+      const signed = await store.directTransfer.signPart({
+        bucket: CONTAINER,
+        key: "aad/direct",
+        uploadId: plan.uploadId,
+        partNumber: index + 1,
+        offset,
+        size: part.length,
+        checksum: createHash("md5").update(part).digest(),
+      });
+      const params = new URL(signed.request.url).searchParams;
+      expect([params.get("sktid"), params.get("sp"), params.get("spr")]).toEqual([TENANT, "w", "https"]);
+      const sent = await httpsSend(signed.request.url, ca, signed.request.method, signed.request.headers, part);
+      expect(sent.status).toBe(201);
+      parts.push({ partNumber: index + 1, size: part.length, etag: sent.etag, checksum: createHash("md5").update(part).digest() });
+    }
+    const put = await store.directTransfer.completePut({ bucket: CONTAINER, key: "aad/direct", uploadId: plan.uploadId, parts, size: data.length, sha256 });
+    expect(put.size).toBe(data.length);
+    const read = await store.directTransfer.planGet({ bucket: CONTAINER, key: "aad/direct", range: { offset: 10, length: 20 } });
+    if ("declined" in read) throw new Error(read.declined);
+    expect(read.object.metadata).toEqual({ via: "direct" });
+    const request = read.request!;
+    expect(new URL(request.url).searchParams.get("skoid")).not.toBeNull();
+    const got = await httpsSend(request.url, ca, "GET", { ...request.headers, range: "bytes=10-29" });
+    expect(got.status).toBe(206);
+    expect(got.body.equals(data.subarray(10, 30))).toBe(true);
+  });
+
+  it("declines direct transfers when the identity may not get a user delegation key", async () => {
+    const fresh = new BlobObjectStore({ configure: { tokenCredential: credential } });
+    await fresh.init(config);
+    const spy = vi.spyOn(BlobServiceClient.prototype, "getUserDelegationKey").mockRejectedValue(new RestError("This request is not authorized", { statusCode: 403, code: "AuthorizationPermissionMismatch" }));
+    try {
+      const put = await fresh.directTransfer.beginPut({ bucket: CONTAINER, key: "aad/declined", size: 1 });
+      expect("declined" in put && put.declined).toContain("Storage Blob Delegator");
+      const get = await fresh.directTransfer.planGet({ bucket: CONTAINER, key: "aad/direct" });
+      expect("declined" in get && get.declined).toContain("user delegation key");
+    } finally {
+      spy.mockRestore();
+      fresh.close();
+    }
   });
 
   it("reuses one user delegation key for URLs within its validity", async () => {

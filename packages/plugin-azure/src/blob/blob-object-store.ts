@@ -1,6 +1,7 @@
 /**
  * The Azure Blob ObjectStore: staged-block uploads with bounded concurrency and memory, ranged
- * reads, hierarchy/flat listing pages, and SAS URLs (service SAS or user delegation SAS).
+ * reads, hierarchy/flat listing pages, SAS URLs (service SAS or user delegation SAS), and direct
+ * transfer (contract 5.8) with SAS-signed requests.
  *
  * @packageDocumentation
  */
@@ -20,9 +21,12 @@ import {
   Reason,
   StowageError,
   bucketNotFound,
+  objectNotFound,
   silentLogger,
+  type ByteRange,
   type CallOptions,
   type CreateSignedUrlInput,
+  type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -51,6 +55,7 @@ import {
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
+import { BlobDirectTransfer } from "./direct-transfer.js";
 import { BLOB_CONFIG_KEYS, MAX_AZURE_BLOCK_SIZE, MAX_BLOCKS, configureBlobStore, type BlobStoreSettings, type ConfigureBlobStoreOptions } from "./config.js";
 
 /** Longest validity of a signed URL: 7 days (the longest a user delegation key lives). */
@@ -89,6 +94,8 @@ export interface BlobObjectStoreOptions {
  * - Signed URLs are read-only SAS URLs: a service SAS under shared-key auth, a user delegation SAS
  *   under Entra ID auth. Signed PUT URLs are not offered: a plain HTTP PUT to a SAS URL is refused
  *   by Azure without an `x-ms-blob-type` header.
+ * - Direct transfer ({@link BlobObjectStore.directTransfer}): SAS-signed requests the host sends
+ *   itself; `directTransfer: false` declines every plan.
  */
 export class BlobObjectStore implements ObjectStore {
   readonly #logger: Logger;
@@ -96,11 +103,39 @@ export class BlobObjectStore implements ObjectStore {
   #settings: BlobStoreSettings | undefined;
   /** The last user delegation key, reused while it covers a new URL's validity. */
   #delegation: { service: BlobServiceClient; key: UserDelegationKey; startsOn: Date; expiresOn: Date } | undefined;
+  /**
+   * Direct transfer (capability `DIRECT_TRANSFER`, contract 5.8): the host reads and writes blobs
+   * itself with requests signed by short-lived SAS for one blob (read-only GETs pinned with
+   * `if-match`, write-only Put Blob or Put Block requests with their Content-MD5), and the plugin
+   * commits and checks the blocks; see the package README. `directTransfer: false` in the
+   * configuration, or SAS-token auth, declines every plan.
+   */
+  readonly directTransfer: DirectTransfer;
 
   /** @param options - Logger and configuration overrides. */
   constructor(options: BlobObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
     this.#configureOptions = options.configure ?? {};
+    this.directTransfer = new BlobDirectTransfer({
+      logger: this.#logger,
+      settings: () => this.#ready(),
+      planRead: async (_settings, input, callOptions) => {
+        checkRef(input);
+        checkRange(input.range);
+        return this.#readTarget(input, callOptions);
+      },
+      checkPut: async (settings, input, callOptions) => {
+        checkRef(input);
+        const blockSize = blockSizeFor(settings.blockSize, input.size, input);
+        await this.#checkContainer(settings, input.bucket, callOptions.signal);
+        return blockSize;
+      },
+      blob: blockBlob,
+      blobUrl,
+      sas: (settings, ref, permissions, startsOn, expiresOn, signal) => this.#blobSas(settings, ref, permissions, startsOn, expiresOn, signal),
+      encodeMetadata,
+      call: (settings, signal, what, call) => this.#call(settings, signal, what, call),
+    });
   }
 
   /** Validates the configuration and builds the Blob client; see the package README for the keys. */
@@ -136,17 +171,7 @@ export class BlobObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     options.signal?.throwIfAborted();
-    let blockSize = settings.blockSize;
-    if (input.size !== undefined) {
-      if (!Number.isSafeInteger(input.size) || input.size < 0) throw new StowageError(Code.InvalidArgument, `size must be a non-negative integer, got ${input.size}`);
-      // A known size picks blocks large enough to stay within Azure's 50,000 blocks.
-      blockSize = Math.max(blockSize, Math.ceil(input.size / MAX_BLOCKS));
-      if (blockSize > MAX_AZURE_BLOCK_SIZE) {
-        throw new StowageError(Code.InvalidArgument, `an object of ${input.size} bytes exceeds Azure's block blob limit of ${MAX_BLOCKS} blocks of 4000 MiB`, {
-          metadata: { bucket: input.bucket, key: input.key },
-        });
-      }
-    }
+    const blockSize = blockSizeFor(settings.blockSize, input.size, input);
     const blob = blockBlob(settings, input.bucket, input.key);
     const headers = input.contentType === undefined || input.contentType === "" ? {} : { blobContentType: input.contentType };
     const metadata = encodeMetadata(input.metadata ?? {});
@@ -257,9 +282,7 @@ export class BlobObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     const range = input.range;
-    if (range !== undefined && (!Number.isSafeInteger(range.offset) || range.offset < 0 || (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)))) {
-      throw new StowageError(Code.InvalidArgument, "range offset and length must be non-negative integers", { reason: Reason.InvalidRange });
-    }
+    checkRange(range);
     if (range?.length === 0) return this.#emptyRead(input, range.offset, options);
     const blob = blockBlob(settings, input.bucket, input.key);
     const signal = options.signal;
@@ -307,20 +330,28 @@ export class BlobObjectStore implements ObjectStore {
 
   /** A read of zero bytes at `offset`: valid when `offset` is at most the size. */
   async #emptyRead(input: GetObjectInput, offset: number, options: CallOptions): Promise<GetObjectOutput> {
+    const target = await this.#readTarget({ ...input, range: { offset, length: 0 } }, options);
+    return { object: target.object, contentLength: 0, offset, body: Readable.from([]) };
+  }
+
+  /**
+   * What a read of `input` returns, from the blob's properties: `OBJECT_NOT_FOUND` for a missing
+   * blob, `INVALID_RANGE` for an offset past its end, a range shortened at the end (clause 5.3).
+   * The reference and the range must have been checked.
+   */
+  async #readTarget(input: GetObjectInput, options: CallOptions): Promise<ReadTarget> {
     const info = await this.headObject(input, options);
-    if (info === undefined) {
-      throw new StowageError(Code.NotFound, `object ${JSON.stringify(input.key)} not found in bucket ${JSON.stringify(input.bucket)}`, {
-        reason: Reason.ObjectNotFound,
-        metadata: { bucket: input.bucket, key: input.key },
-      });
-    }
+    if (info === undefined) throw objectNotFound(input.bucket, input.key);
+    const offset = input.range?.offset ?? 0;
     if (offset > info.size) {
       throw new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(input.key)} (${info.size} bytes)`, {
         reason: Reason.InvalidRange,
         metadata: { bucket: input.bucket, key: input.key },
       });
     }
-    return { object: info, contentLength: 0, offset, body: Readable.from([]) };
+    const rest = info.size - offset;
+    const length = input.range?.length;
+    return { object: info, offset, contentLength: length === undefined ? rest : Math.min(length, rest) };
   }
 
   /** The blob's attributes, or `undefined` when it does not exist. */
@@ -446,33 +477,38 @@ export class BlobObjectStore implements ObjectStore {
     // SAS times have whole seconds: round down, so the URL never outlives expiresAt.
     const expiresOn = new Date(Math.floor((now + ttl * 1000) / 1000) * 1000);
     const startsOn = new Date(now - CLOCK_SKEW_MS);
-    const blob = blockBlob(settings, input.bucket, input.key);
+    const query = await this.#blobSas(settings, input, "r", startsOn, expiresOn, options.signal);
+    return { url: `${blobUrl(settings, input.bucket, input.key)}?${query}`, expiresAt: expiresOn };
+  }
+
+  /**
+   * The query string of a SAS for one blob with `permissions`, valid from `startsOn` to
+   * `expiresOn` (HTTPS-only when the endpoint is HTTPS): a service SAS signed with the account
+   * key, or a user delegation SAS under Entra ID auth. SAS-token auth cannot sign:
+   * `FAILED_PRECONDITION`/`UNSUPPORTED`.
+   */
+  async #blobSas(settings: BlobStoreSettings, ref: ObjectRef, permissions: string, startsOn: Date, expiresOn: Date, signal: AbortSignal | undefined): Promise<string> {
     const sasOptions = {
-      containerName: input.bucket,
-      blobName: input.key,
-      permissions: BlobSASPermissions.parse("r"),
+      containerName: ref.bucket,
+      blobName: ref.key,
+      permissions: BlobSASPermissions.parse(permissions),
       startsOn,
       expiresOn,
       protocol: settings.endpoint.startsWith("https:") ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
       version: SAS_VERSION,
     };
-    let query: string;
-    if (settings.sharedKey !== undefined) {
-      query = generateBlobSASQueryParameters(sasOptions, settings.sharedKey).toString();
-    } else if (settings.auth === "entra-id") {
+    if (settings.sharedKey !== undefined) return generateBlobSASQueryParameters(sasOptions, settings.sharedKey).toString();
+    if (settings.auth === "entra-id") {
       try {
-        const key = await this.#call(settings, options.signal, "get user delegation key", (abortSignal) => this.#userDelegationKey(settings.service, startsOn, expiresOn, abortSignal));
-        query = generateBlobSASQueryParameters(sasOptions, key, settings.accountName).toString();
+        const key = await this.#call(settings, signal, "get user delegation key", (abortSignal) => this.#userDelegationKey(settings.service, startsOn, expiresOn, abortSignal));
+        return generateBlobSASQueryParameters(sasOptions, key, settings.accountName).toString();
       } catch (error) {
-        throw toStowageError(error, { operation: "get user delegation key", bucket: input.bucket, key: input.key });
+        throw toStowageError(error, { operation: "get user delegation key", bucket: ref.bucket, key: ref.key });
       }
-    } else {
-      throw new StowageError(Code.FailedPrecondition, "signed URLs need the account key (storageAccountKeyEnvVar) or Entra ID (useAAD=true); a SAS token cannot sign new URLs", {
-        reason: Reason.Unsupported,
-      });
     }
-    const base = blob.url.split("?")[0] ?? blob.url;
-    return { url: `${base}?${query}`, expiresAt: expiresOn };
+    throw new StowageError(Code.FailedPrecondition, "signed URLs need the account key (storageAccountKeyEnvVar) or Entra ID (useAAD=true); a SAS token cannot sign new URLs", {
+      reason: Reason.Unsupported,
+    });
   }
 
   /**
@@ -489,6 +525,12 @@ export class BlobObjectStore implements ObjectStore {
     this.#delegation = { service, key, startsOn, expiresOn: keyExpiresOn };
     return key;
   }
+}
+
+/** The URL of one blob, without a query string (see {@link blockBlob} for names with dot segments). */
+function blobUrl(settings: BlobStoreSettings, bucket: string, key: string): string {
+  const url = blockBlob(settings, bucket, key).url;
+  return url.split("?")[0] ?? url;
 }
 
 /**
@@ -570,6 +612,37 @@ export function decodeMetadata(metadata: Readonly<Record<string, string>> | unde
     out[name] = decodeHeaderValue(v);
   }
   return out;
+}
+
+/** What a read returns: the object's attributes and the bytes `[offset, offset + contentLength)`. */
+interface ReadTarget {
+  readonly object: ObjectInfo;
+  readonly offset: number;
+  readonly contentLength: number;
+}
+
+/** Refuses a negative or fractional range offset or length (clause 5.3.11). */
+function checkRange(range: ByteRange | undefined): void {
+  if (range !== undefined && (!Number.isSafeInteger(range.offset) || range.offset < 0 || (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)))) {
+    throw new StowageError(Code.InvalidArgument, "range offset and length must be non-negative integers", { reason: Reason.InvalidRange });
+  }
+}
+
+/**
+ * The block size of a put of `size` bytes: the configured one, or, for a known size that needs more
+ * than Azure's 50,000 blocks of it, blocks large enough to stay within them. A size that is not a
+ * non-negative integer, or beyond 50,000 blocks of 4000 MiB, fails with `INVALID_ARGUMENT`.
+ */
+function blockSizeFor(configured: number, size: number | undefined, ref: ObjectRef): number {
+  if (size === undefined) return configured;
+  if (!Number.isSafeInteger(size) || size < 0) throw new StowageError(Code.InvalidArgument, `size must be a non-negative integer, got ${size}`);
+  const blockSize = Math.max(configured, Math.ceil(size / MAX_BLOCKS));
+  if (blockSize > MAX_AZURE_BLOCK_SIZE) {
+    throw new StowageError(Code.InvalidArgument, `an object of ${size} bytes exceeds Azure's block blob limit of ${MAX_BLOCKS} blocks of 4000 MiB`, {
+      metadata: { bucket: ref.bucket, key: ref.key },
+    });
+  }
+  return blockSize;
 }
 
 function checkRef(ref: ObjectRef): void {

@@ -103,6 +103,13 @@ export const BLOB_CONFIG = defineConfig({
     value: integer({ default: DEFAULT_UPLOAD_CONCURRENCY, min: 1, max: MAX_UPLOAD_CONCURRENCY }),
     description: `Blocks staged at once per upload, 1 to ${MAX_UPLOAD_CONCURRENCY}; default ${DEFAULT_UPLOAD_CONCURRENCY}. Memory per upload is about blockSize × (uploadConcurrency + 1).`,
   },
+  directTransfer: {
+    docs: "`false`: decline every direct-transfer plan (contract 5.8), so the host streams bodies through the plugin with `PutObject`/`GetObject`. With `true`, plans are signed with the account key (service SAS) or, with `useAAD`, a user delegation key; SAS-token auth always declines. See **Direct transfer** below",
+    default: "`true`",
+    value: flag(true),
+    description:
+      "false to decline every direct-transfer plan (contract 5.8), so the host streams object bodies through the plugin. Default true: the host reads and writes blobs itself with SAS-signed requests (account key or user delegation key; SAS-token auth declines).",
+  },
   // requestTimeout bounds each service call (a staged block, the commit, a head, a delete, one
   // list page, a read until its response starts), retries included.
   ...backendTimeoutDeclarations(undefined, {
@@ -151,6 +158,8 @@ export interface BlobStoreSettings {
   readonly blockSize: number;
   /** Blocks staged at once. */
   readonly uploadConcurrency: number;
+  /** Whether direct-transfer plans are signed (`directTransfer`); `false` declines them all. */
+  readonly directTransfer: boolean;
   /** Connect, request (per service call, retries included) and idle timeouts. */
   readonly timeouts: BackendTimeouts;
   /** The connections of the Blob requests; closed by `close()`. */
@@ -351,5 +360,5 @@ export async function configureBlobStore(config: PluginConfig, options: Configur
     userAgentOptions: { userAgentPrefix: "stowage-plugin-azure" },
   };
   const service = new BlobServiceClient(url, credential, pipelineOptions);
-  return { service, accountName, endpoint, endpointSource, auth, sharedKey, blockSize, uploadConcurrency, timeouts, agents, armHttpClient };
+  return { service, accountName, endpoint, endpointSource, auth, sharedKey, blockSize, uploadConcurrency, directTransfer: cfg.directTransfer, timeouts, agents, armHttpClient };
 }

@@ -6,7 +6,7 @@
  */
 import { Storage } from "@google-cloud/storage";
 import { Code, Reason, StowageError, type ConfigKeySpec, type PluginConfig } from "@stowage/sdk";
-import { backendTimeoutDeclarations, backendTimeouts, custom, defineConfig, invalidConfig, parseSize, text, url, type BackendTimeouts, type ConfigValue } from "@stowage/sdk/plugin";
+import { backendTimeoutDeclarations, backendTimeouts, custom, defineConfig, flag, invalidConfig, parseSize, text, url, type BackendTimeouts, type ConfigValue } from "@stowage/sdk/plugin";
 import { GoogleAuth } from "google-auth-library";
 import { createSign } from "node:crypto";
 import { loadGoogleCredentials, METADATA_SERVER_CREDENTIALS, type GoogleCredentials } from "../shared/credentials.js";
@@ -74,6 +74,12 @@ export const GCS_CONFIG = defineConfig({
     value: custom({ syntax: "size", defaultText: "8MiB", parse: (value) => parseChunkSize(value) }),
     description: "Resumable-upload chunk size in bytes or with a KiB/MiB suffix, a multiple of 256 KiB up to 256 MiB; default 8 MiB. Bounds the memory of one upload; bodies up to this size are sent in one request.",
   },
+  directTransfer: {
+    docs: "`false` declines every direct-transfer plan (contract 5.8), so the host streams bodies through the plugin with `putObject`/`getObject`. Plans are also declined when the credentials cannot sign URLs",
+    default: "`true`",
+    value: flag(true),
+    description: "Whether the host may move object bodies straight between itself and Cloud Storage with URLs this plugin signs (direct transfer, contract 5.8); false declines every plan. Default true.",
+  },
   // No connectTimeout: the Cloud Storage library opens its connections itself; they are
   // bounded by requestTimeout.
   ...backendTimeoutDeclarations(["requestTimeout", "idleTimeout"], {
@@ -134,6 +140,8 @@ export interface GcsStoreSettings {
   readonly credentials: GoogleCredentials;
   /** Request and idle timeouts of the calls to Cloud Storage (the connect timeout is unused). */
   readonly timeouts: BackendTimeouts;
+  /** Whether direct-transfer plans may be made (`directTransfer`). */
+  readonly directTransfer: boolean;
 }
 
 /** Parses `chunkSize` in the shared size syntax (`parseSize`: bytes, or a KiB/MiB/GiB suffix); a multiple of 256 KiB up to 256 MiB. */
@@ -260,7 +268,7 @@ export function chooseSigner(credentials: GoogleCredentials, serviceAccount: str
  */
 export async function configureGcs(config: PluginConfig, signal?: AbortSignal): Promise<GcsStoreSettings> {
   const cfg = GCS_CONFIG.parse(config);
-  const { universeDomain, kmsKeyName, serviceAccount, storeEndpoint, publicUrl, chunkSize } = cfg;
+  const { universeDomain, kmsKeyName, serviceAccount, storeEndpoint, publicUrl, chunkSize, directTransfer } = cfg;
   const signingEndpoint = cfg.signingEndpoint ?? `https://iamcredentials.${universeDomain ?? "googleapis.com"}`;
   const timeouts = backendTimeouts(cfg);
   const credentials = await loadGoogleCredentials({ credentialsFile: cfg.credentialsFile, universeDomain, signal });
@@ -272,5 +280,5 @@ export async function configureGcs(config: PluginConfig, signal?: AbortSignal): 
   const storage = new Storage({ ...common, authClient: credentials.auth });
   const signer = chooseSigner(credentials, serviceAccount, signingEndpoint);
   const signingStorage = signer.kind === "none" ? storage : new Storage({ ...common, authClient: new UrlSigningAuth(signer, credentials.auth) });
-  return { storage, signingStorage, signer, publicUrl, kmsKeyName, chunkSize, credentials, timeouts };
+  return { storage, signingStorage, signer, publicUrl, kmsKeyName, chunkSize, credentials, timeouts, directTransfer };
 }

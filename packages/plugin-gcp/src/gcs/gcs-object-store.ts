@@ -15,6 +15,7 @@ import {
   type ByteSource,
   type CallOptions,
   type CreateSignedUrlInput,
+  type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -33,7 +34,9 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { isNotFound, toStowageError, type GoogleErrorContext } from "../shared/errors.js";
+import { GcsDirectTransfer } from "./direct-transfer.js";
 import { GCS_CONFIG_KEYS, configureGcs, signingFailure, type GcsStoreSettings } from "./config.js";
+import { checkRange, checkRef, integrityError, invalidName, objectInfo, readWindow } from "./objects.js";
 
 /** Longest validity of a V4 signed URL: 7 days. */
 export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
@@ -75,10 +78,24 @@ export interface GcsObjectStoreOptions {
 export class GcsObjectStore implements ObjectStore {
   readonly #logger: Logger;
   #settings: GcsStoreSettings | undefined;
+  /**
+   * Direct transfer (capability `DIRECT_TRANSFER`, contract 5.8): reads are V4 signed GETs pinned to
+   * the object's generation; a body of at most `chunkSize` bytes is one signed PUT with its MD5,
+   * content type and metadata signed, a larger one a resumable upload session whose parts the host
+   * sends in order. Plans are declined when `directTransfer` is `false` or the credentials cannot
+   * sign URLs. See the package README.
+   */
+  readonly directTransfer: DirectTransfer;
 
   /** @param options - Logger. */
   constructor(options: GcsObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
+    this.directTransfer = new GcsDirectTransfer({
+      logger: this.#logger,
+      settings: () => this.#ready(),
+      metadata: (settings, ref, signal) => this.#metadata(settings, ref, signal),
+      objectError: (settings, error, context, signal) => this.#objectError(settings, error, context, signal),
+    });
   }
 
   /** Validates the configuration and builds the clients; see the package README for the keys. */
@@ -208,19 +225,11 @@ export class GcsObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     const signal = options.signal;
-    const range = input.range;
-    if (range !== undefined && (!Number.isSafeInteger(range.offset) || range.offset < 0 || (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)))) {
-      throw new StowageError(Code.InvalidArgument, "range offset and length must be non-negative integers");
-    }
+    checkRange(input.range);
     const stored = await this.#metadata(settings, input, signal);
-    if (stored === undefined) throw objectNotFoundError(input);
-    const info = objectInfo(input.key, stored);
-    const offset = range?.offset ?? 0;
-    if (offset > info.size) throw rangeError(input, offset, info.size);
-    const end = range?.length === undefined ? info.size : Math.min(info.size, offset + range.length);
-    const contentLength = end - offset;
+    const { info, offset, end, contentLength } = readWindow(input, input.range, stored);
     if (contentLength === 0) return { object: info, contentLength: 0, offset, body: Readable.from([]) };
-    const file = this.#file(settings, input, stored.generation === undefined ? undefined : String(stored.generation));
+    const file = this.#file(settings, input, stored?.generation === undefined ? undefined : String(stored.generation));
     const whole = offset === 0 && end === info.size;
     // A whole-object read is checked against the stored CRC32C; a part cannot be.
     const download = file.createReadStream({ validation: whole ? "crc32c" : false, ...(whole ? {} : { start: offset, end: end - 1 }) });
@@ -459,54 +468,4 @@ function decodeAfter(token: string, prefix: string, delimiter: string): string {
     });
   }
   return after;
-}
-
-function objectInfo(key: string, metadata: FileMetadata, withUserMetadata = true): ObjectInfo {
-  const updated = metadata.updated ?? metadata.timeCreated;
-  const user: Record<string, string> = {};
-  if (withUserMetadata) {
-    for (const [k, v] of Object.entries(metadata.metadata ?? {})) {
-      if (v !== null && v !== undefined) user[k] = String(v);
-    }
-  }
-  return {
-    key,
-    size: Number(metadata.size ?? 0),
-    etag: metadata.etag ?? "",
-    ...(updated === undefined ? {} : { lastModified: new Date(updated) }),
-    contentType: withUserMetadata ? (metadata.contentType ?? "") : "",
-    metadata: user,
-  };
-}
-
-function checkRef(ref: ObjectRef): void {
-  if (ref.bucket === "") throw invalidName("bucket names must not be empty");
-  if (ref.key === "") throw invalidName("object keys must not be empty");
-  if (Buffer.byteLength(ref.key) > 1024) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))}… is longer than 1024 bytes`);
-  if (/[\r\n]/.test(ref.key)) throw invalidName(`object key ${JSON.stringify(ref.key.slice(0, 64))} contains a carriage return or line feed, which Cloud Storage does not allow`);
-}
-
-function invalidName(message: string): StowageError {
-  return new StowageError(Code.InvalidArgument, message, { reason: Reason.InvalidName });
-}
-
-function integrityError(bucket: string, key: string, why: string): StowageError {
-  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
-    reason: Reason.IntegrityMismatch,
-    metadata: { bucket, key },
-  });
-}
-
-function objectNotFoundError(ref: ObjectRef): StowageError {
-  return new StowageError(Code.NotFound, `object ${JSON.stringify(ref.key)} not found in bucket ${JSON.stringify(ref.bucket)}`, {
-    reason: Reason.ObjectNotFound,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
-}
-
-function rangeError(ref: ObjectRef, offset: number, size: number): StowageError {
-  return new StowageError(Code.OutOfRange, `range offset ${String(offset)} is past the end of ${JSON.stringify(ref.key)} (${String(size)} bytes)`, {
-    reason: Reason.InvalidRange,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
 }

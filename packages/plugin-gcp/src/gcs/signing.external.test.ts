@@ -170,6 +170,22 @@ describe("signed URLs through the IAM signBlob API with metadata-server credenti
     expect(error.message).toContain("denied@other.iam.gserviceaccount.com");
   });
 
+  it("plans direct transfers with URLs signed through signBlob, and declines them when signBlob refuses", async () => {
+    const store = new GcsObjectStore();
+    await store.init({ storeEndpoint: fx.server.endpoint, signingEndpoint: stub.url });
+    await store.putObject({ bucket: "wi", key: "direct", body: chunks(bytes(64)) });
+    const plan = await store.directTransfer.planGet({ bucket: "wi", key: "direct" });
+    if ("declined" in plan || plan.request === undefined) throw new Error("the read was not planned");
+    expect(verifyV4(plan.request.url, "GET", stub.keys.publicKey)).toBe(true);
+    const response = await fetch(plan.request.url, { headers: { range: "bytes=0-63" } });
+    expect(Buffer.from(await response.arrayBuffer()).equals(bytes(64))).toBe(true);
+
+    const denied = new GcsObjectStore();
+    await denied.init({ storeEndpoint: fx.server.endpoint, signingEndpoint: stub.url, serviceAccount: "denied@other.iam.gserviceaccount.com" });
+    const refusals = [await denied.directTransfer.planGet({ bucket: "wi", key: "direct" }), await denied.directTransfer.beginPut({ bucket: "wi", key: "direct-put", size: 10 })];
+    for (const answer of refusals) expect("declined" in answer && answer.declined).toContain("iam.serviceAccounts.signBlob");
+  });
+
   it("reports an unreachable signBlob endpoint as UNAVAILABLE", async () => {
     const store = new GcsObjectStore();
     await store.init({ storeEndpoint: fx.server.endpoint, signingEndpoint: "http://127.0.0.1:9", serviceAccount: WI_EMAIL });

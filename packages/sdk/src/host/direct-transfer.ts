@@ -3,9 +3,10 @@
  * object bodies between the caller and the store over HTTP with undici, so that they never pass
  * through the plugin process.
  *
- * - GET: the range is cut into parts of `readPartSize` bytes read in parallel (at most
- *   `concurrency` ahead of the reader) and delivered in order; memory is bounded by
- *   `(concurrency + 1) × readPartSize`.
+ * - GET: the range is cut into parts of `readPartSize` bytes, each a ranged GET whose body is
+ *   streamed to the reader as it arrives; up to `concurrency - 1` later parts are opened ahead, their
+ *   bodies held back by flow control, so memory stays bounded and a part that breaks off resumes
+ *   from its last byte.
  * - PUT: the body is cut into the plan's parts, each checksummed and signed on demand, at most
  *   `min(concurrency, maxParallelParts)` in flight and one more being filled; the first part goes
  *   alone, so that a store the host cannot reach is found before any part is accepted, and the
@@ -17,6 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
+import { crc32 } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request, type Dispatcher } from "undici";
 import { Code, Reason, StowageError } from "../errors.js";
@@ -40,7 +42,7 @@ import { isDeclined, partCount } from "../wire/direct-transfer.js";
 export interface DirectTransferSettings {
   /** Ask plugins that announce `DIRECT_TRANSFER` for plans. */
   readonly enabled: boolean;
-  /** Parts in flight per transfer. */
+  /** Parts in flight per transfer (PUT), or ranges open at once (GET). */
   readonly concurrency: number;
   /** Bytes per ranged GET. */
   readonly readPartSize: number;
@@ -54,7 +56,7 @@ export interface DirectTransferSettings {
 export const DIRECT_TRANSFER_DEFAULTS: DirectTransferSettings = {
   enabled: true,
   concurrency: 4,
-  readPartSize: 8 * 1024 * 1024,
+  readPartSize: 32 * 1024 * 1024,
   attempts: 4,
   idleTimeoutMs: 120_000,
 };
@@ -152,6 +154,17 @@ function classify(error: unknown, what: string, object: { readonly bucket: strin
   return new AttemptFailed(failure, true, UNREACHABLE.has(code), false);
 }
 
+/** The checksum of a part, of the kind a plan names (clause 5.8.9). */
+function partChecksum(kind: PutPlan["partChecksum"], part: Uint8Array): Uint8Array {
+  if (kind === "none") return new Uint8Array();
+  if (kind === "crc32") {
+    const value = Buffer.alloc(4);
+    value.writeUInt32BE(crc32(part));
+    return value;
+  }
+  return createHash(kind).update(part).digest();
+}
+
 /** Backoff before attempt `n` (2, 3, ...): 100 ms, 400 ms, 1.6 s, ... with jitter. */
 function backoff(attempt: number): number {
   return Math.round(100 * 4 ** (attempt - 2) * (0.5 + Math.random()));
@@ -181,6 +194,155 @@ function callSignal(options: CallOptions | undefined): { signal: AbortSignal; do
       options?.signal?.removeEventListener("abort", onAbort);
     },
   };
+}
+
+/** One range of a read: where it starts in the object and how many bytes it has. */
+interface ByteSpan {
+  readonly first: number;
+  readonly length: number;
+}
+
+/**
+ * The body of a direct GET: each range's answer is passed to the reader chunk by chunk as it
+ * arrives (its socket paused while the reader is behind), in order; up to `concurrency - 1` later
+ * ranges are opened ahead, their bodies held back by flow control until their turn. A range whose
+ * body breaks off is opened again from its next byte, `attempts` times at most.
+ */
+class RangedBody extends Readable {
+  readonly #ranges: readonly ByteSpan[];
+  readonly #open: (range: ByteSpan, probe: boolean) => Promise<Dispatcher.ResponseData>;
+  readonly #ahead: number;
+  readonly #attempts: number;
+  readonly #call: { signal: AbortSignal; done: () => void; abort: (reason: unknown) => void };
+  /** Answers of the ranges after the current one, opened ahead. */
+  readonly #opened: Promise<Dispatcher.ResponseData>[] = [];
+  #next = 0;
+  #index = 0;
+  #got = 0;
+  #attempt = 1;
+  #source: Dispatcher.ResponseData["body"] | undefined;
+
+  constructor(
+    ranges: readonly ByteSpan[],
+    head: Dispatcher.ResponseData | undefined,
+    open: (range: ByteSpan, probe: boolean) => Promise<Dispatcher.ResponseData>,
+    concurrency: number,
+    attempts: number,
+    call: { signal: AbortSignal; done: () => void; abort: (reason: unknown) => void },
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#ranges = ranges;
+    this.#open = open;
+    this.#ahead = Math.max(0, concurrency - 1);
+    this.#attempts = attempts;
+    this.#call = call;
+    this.#next = 1;
+    if (head === undefined) {
+      this.push(null);
+      call.done();
+      return;
+    }
+    this.#launch();
+    this.#attach(head);
+  }
+
+  #launch(): void {
+    while (this.#opened.length < this.#ahead && this.#next < this.#ranges.length) {
+      const range = this.#ranges[this.#next];
+      this.#next += 1;
+      if (range === undefined) break;
+      const response = this.#open(range, false);
+      response.catch(() => undefined);
+      this.#opened.push(response);
+    }
+  }
+
+  #attach(response: Dispatcher.ResponseData): void {
+    const source = response.body;
+    this.#source = source;
+    const range = this.#ranges[this.#index];
+    if (range === undefined) return;
+    source.on("data", (chunk: Buffer) => {
+      this.#got += chunk.length;
+      if (this.#got > range.length) {
+        this.#fail(new StowageError(Code.DataLoss, `the store sent more than the ${String(range.length)} bytes of a range`, { reason: Reason.IntegrityMismatch }));
+        return;
+      }
+      if (!this.push(chunk)) source.pause();
+    });
+    source.once("end", () => {
+      if (this.#source !== source) return;
+      if (this.#got !== range.length) {
+        this.#retry(new StowageError(Code.DataLoss, `the store ended a range of ${String(range.length)} bytes after ${String(this.#got)}`, { reason: Reason.IntegrityMismatch }));
+        return;
+      }
+      this.#advance();
+    });
+    source.once("error", (error: Error) => {
+      if (this.#source === source) this.#retry(error);
+    });
+  }
+
+  /** The current range is complete: the next one, or the end. */
+  #advance(): void {
+    this.#source = undefined;
+    this.#index += 1;
+    this.#got = 0;
+    this.#attempt = 1;
+    if (this.#index >= this.#ranges.length) {
+      this.push(null);
+      this.#call.done();
+      return;
+    }
+    const next = this.#opened.shift();
+    this.#launch();
+    (next ?? Promise.reject(new StowageError(Code.Internal, "a range of the read was never opened"))).then(
+      (response) => {
+        if (this.destroyed) void response.body.dump().catch(() => undefined);
+        else this.#attach(response);
+      },
+      (error: unknown) => {
+        this.#fail(error);
+      },
+    );
+  }
+
+  /** The current range broke off: opened again from its next byte, or the read fails. */
+  #retry(error: unknown): void {
+    this.#source = undefined;
+    const range = this.#ranges[this.#index];
+    if (range === undefined || this.#call.signal.aborted || this.#attempt >= this.#attempts) {
+      this.#fail(error);
+      return;
+    }
+    this.#attempt += 1;
+    this.#open({ first: range.first + this.#got, length: range.length - this.#got }, false).then(
+      (response) => {
+        if (this.destroyed) void response.body.dump().catch(() => undefined);
+        else this.#attach(response);
+      },
+      (failure: unknown) => {
+        this.#fail(failure);
+      },
+    );
+  }
+
+  #fail(error: unknown): void {
+    this.destroy(this.#call.signal.aborted ? StowageError.from(this.#call.signal.reason) : StowageError.from(error));
+  }
+
+  override _read(): void {
+    if (this.#source?.isPaused() === true) this.#source.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A reader that gives up stops the ranges in flight.
+    if (!this.readableEnded) this.#call.abort(error ?? new StowageError(Code.Canceled, "the reader destroyed the body", { reason: Reason.Cancelled }));
+    this.#source?.destroy();
+    for (const pending of this.#opened) void pending.then((r) => r.body.dump()).catch(() => undefined);
+    this.#call.done();
+    callback(error);
+  }
 }
 
 /** Executes direct-transfer plans over one pool of keep-alive connections. */
@@ -247,17 +409,20 @@ export class DirectTransferExecutor {
       }
       current = again;
     };
-    /** One range, with retries; a refused signature is planned again once (clause 5.8.7). */
-    const fetchRange = async (range: { first: number; length: number }, probe: boolean): Promise<Buffer[]> => {
+    /**
+     * Opens one range (its answer's head), with retries; a refused or expiring plan is planned
+     * again once (clause 5.8.7). `probe`: an unreachable store on the first attempt is reported
+     * as such, for the fallback.
+     */
+    const open = async (range: { first: number; length: number }, probe: boolean): Promise<Dispatcher.ResponseData> => {
       for (let attempt = 1; ; attempt++) {
-        // A plan about to expire is planned again before it is used (clause 5.8.6).
         if (current.expiresAt.getTime() - Date.now() < 5_000) await replan(new StowageError(Code.PermissionDenied, "the plugin's read plan expired", { reason: Reason.AccessDenied }));
         const signed = current.request;
         if (signed === undefined) throw new StowageError(Code.Internal, "the plugin's read plan has no request");
         try {
-          return await this.#readRange(signed, range, plan.object, input, call.signal);
+          return await this.#openRange(signed, range, plan.object, input, call.signal);
         } catch (thrown) {
-          const failure = classify(thrown, `the ${describe(signed)}`, input, call.signal);
+          const failure = classify(thrown, `ranged ${describe(signed)}`, input, call.signal);
           if (probe && attempt === 1 && failure.unreachable) throw new StoreUnreachable(failure.error.message, thrown);
           if (failure.resign && !replanned) {
             await replan(failure.error);
@@ -268,58 +433,21 @@ export class DirectTransferExecutor {
         }
       }
     };
-    let first: Buffer[] = [];
-    const head = ranges[0];
+    let head: Dispatcher.ResponseData | undefined;
     try {
-      if (head !== undefined) first = await fetchRange(head, true);
+      const first = ranges[0];
+      if (first !== undefined) head = await open(first, true);
     } catch (error) {
       call.done();
       if (error instanceof StoreUnreachable) throw error;
       throw call.signal.aborted ? StowageError.from(call.signal.reason) : error;
     }
-    const concurrency = this.#settings.concurrency;
-    async function* parts(): AsyncGenerator<Buffer> {
-      const pending: Promise<Buffer[]>[] = [];
-      let next = 1;
-      const launch = (): void => {
-        while (pending.length < concurrency && next < ranges.length) {
-          const range = ranges[next];
-          next += 1;
-          if (range === undefined) break;
-          const part = fetchRange(range, false);
-          // Reported when its turn comes; until then it must not count as unhandled.
-          part.catch(() => undefined);
-          pending.push(part);
-        }
-      };
-      try {
-        launch();
-        yield* first;
-        first = [];
-        for (;;) {
-          const part = pending.shift();
-          if (part === undefined) break;
-          const chunks = await part;
-          launch();
-          yield* chunks;
-        }
-      } catch (error) {
-        throw call.signal.aborted ? StowageError.from(call.signal.reason) : StowageError.from(error);
-      } finally {
-        call.done();
-      }
-    }
-    const body = Readable.from(parts(), { objectMode: false, highWaterMark: 1024 * 1024 });
-    // A reader that gives up stops the parts in flight.
-    body.once("close", () => {
-      if (!body.readableEnded) call.abort(new StowageError(Code.Canceled, "the reader destroyed the body", { reason: Reason.Cancelled }));
-      call.done();
-    });
+    const body = new RangedBody(ranges, head, open, this.#settings.concurrency, this.#settings.attempts, call);
     return { object: plan.object, contentLength: plan.contentLength, offset: plan.offset, body };
   }
 
-  /** One ranged GET into memory: exactly `range.length` bytes, or a failed attempt. */
-  async #readRange(signed: HttpRequestSpec, range: { first: number; length: number }, object: ObjectInfo, ref: { bucket: string; key: string }, signal: AbortSignal): Promise<Buffer[]> {
+  /** Opens one ranged GET: its answer, once its status says the bytes follow. */
+  async #openRange(signed: HttpRequestSpec, range: { first: number; length: number }, object: ObjectInfo, ref: { bucket: string; key: string }, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const whole = range.first === 0 && range.length === object.size;
     const headers = whole ? { ...signed.headers } : { ...signed.headers, range: `bytes=${String(range.first)}-${String(range.first + range.length - 1)}` };
     const response = await request(signed.url, { method: "GET", headers, dispatcher: this.#agent, signal });
@@ -327,23 +455,7 @@ export class DirectTransferExecutor {
       await response.body.dump().catch(() => undefined);
       throw this.#refused(response.statusCode, `ranged ${describe(signed)}`, ref);
     }
-    const chunks: Buffer[] = [];
-    let count = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      count += chunk.length;
-      if (count > range.length) break;
-      chunks.push(chunk);
-    }
-    if (count !== range.length) {
-      await response.body.dump().catch(() => undefined);
-      throw new AttemptFailed(
-        new StowageError(Code.DataLoss, `the store sent ${String(count)} bytes for a range of ${String(range.length)}`, { reason: Reason.IntegrityMismatch }),
-        true,
-        false,
-        false,
-      );
-    }
-    return chunks;
+    return response;
   }
 
   /** A failed attempt for an HTTP status. */
@@ -397,7 +509,8 @@ export class DirectTransferExecutor {
     const ref = { bucket: input.bucket, key: input.key };
     const count = partCount(input.size, plan.partSize);
     const parallel = Math.max(1, Math.min(this.#settings.concurrency, plan.maxParallelParts === 0 ? Infinity : plan.maxParallelParts));
-    const whole = createHash("sha256");
+    // The body's SHA-256 is computed when there is one to check (as the plugin does on PutObject).
+    const whole = input.sha256 === undefined ? undefined : createHash("sha256");
     const source = chunksOf(input.body)[Symbol.asyncIterator]();
     let carry: Uint8Array | undefined;
     const integrity = (why: string): StowageError =>
@@ -422,14 +535,14 @@ export class DirectTransferExecutor {
         if (take < chunk.byteLength) carry = chunk.subarray(take);
       }
       const part = buffer.subarray(0, size);
-      whole.update(part);
+      whole?.update(part);
       return part;
     };
     const partSize = (n: number): number => (n < count ? plan.partSize : input.size - (count - 1) * plan.partSize);
     const completed: CompletedPart[] = [];
     /** Sends one part with retries; resolves with its record. */
     const sendPart = async (n: number, part: Buffer, probe: boolean): Promise<CompletedPart> => {
-      const checksum = plan.partChecksum === "none" ? new Uint8Array() : createHash(plan.partChecksum).update(part).digest();
+      const checksum = partChecksum(plan.partChecksum, part);
       for (let attempt = 1; ; attempt++) {
         const signed = await transfer.signPart(
           { ...ref, uploadId: plan.uploadId, partNumber: n, offset: (n - 1) * plan.partSize, size: part.length, checksum },
@@ -467,18 +580,21 @@ export class DirectTransferExecutor {
         if (next.value.byteLength > 0) throw integrity(`is longer than the ${String(input.size)} bytes its size said`);
       }
     };
-    const checkSha = (digest: Buffer): void => {
-      if (input.sha256 !== undefined && !digest.equals(input.sha256)) throw integrity("does not match the SHA-256 given for it");
+    const checkSha = (): Buffer | undefined => {
+      const digest = whole?.digest();
+      if (digest !== undefined && input.sha256 !== undefined && !digest.equals(input.sha256)) throw integrity("does not match the SHA-256 given for it");
+      return digest;
     };
 
     // Part 1 alone: a one-part body is read and checked whole before it is sent (clause 5.8.10),
     // and a store that cannot be reached is found before the store accepted anything.
     const first = await readPart(partSize(1));
     let digest: Buffer | undefined;
+    let ended = false;
     if (count === 1) {
       await checkEnd();
-      digest = whole.digest();
-      checkSha(digest);
+      digest = checkSha();
+      ended = true;
     }
     try {
       completed.push(await sendPart(1, first, true));
@@ -518,10 +634,9 @@ export class DirectTransferExecutor {
     }
     await Promise.all(inflight.values());
     if (failure !== undefined) throw StowageError.from(failure);
-    if (digest === undefined) {
+    if (!ended) {
       await checkEnd();
-      digest = whole.digest();
-      checkSha(digest);
+      digest = checkSha();
     }
     completed.sort((a, b) => a.partNumber - b.partNumber);
     return transfer.completePut({ ...ref, uploadId: plan.uploadId, parts: completed, size: input.size, sha256: digest }, { signal, timeoutMs: 120_000 });

@@ -62,9 +62,9 @@ export interface PluginHostOptions {
 
 /** Tuning of {@link PluginHostOptions.directTransfer}. */
 export interface DirectTransferOptions {
-  /** Parts in flight per put or get (default 4; a plan may allow fewer). */
+  /** Parts in flight per put (default 4; a plan may allow fewer), or ranges open at once per get. */
   readonly concurrency?: number | undefined;
-  /** Bytes per ranged GET (default 8 MiB). Memory per get: `(concurrency + 1) × readPartSize`. */
+  /** Bytes per ranged GET (default 32 MiB); the bodies stream, so memory does not grow with it. */
   readonly readPartSize?: number | undefined;
   /** Attempts per part before the put or get fails (default 4). */
   readonly attempts?: number | undefined;

@@ -110,7 +110,7 @@ export class RemoteDirectTransfer implements DirectTransfer {
         uploadId: input.uploadId,
         parts: input.parts.map((p) => ({ partNumber: p.partNumber, size: BigInt(p.size), etag: p.etag, checksum: p.checksum })),
         size: BigInt(input.size),
-        sha256: input.sha256,
+        sha256: input.sha256 ?? new Uint8Array(),
       },
       this.#options(options),
     );

@@ -43,10 +43,10 @@ function requireSha256(value: Uint8Array, field: string): void {
   }
 }
 
-/** A plugin's expiry, checked against clause 5.8.3 before it reaches a host. */
-function checkExpiry(expiresAt: Date, what: string): Date {
+/** A plugin's expiry, checked against clause 5.8.3 (for signed requests: `capped`) before it reaches a host. */
+function checkExpiry(expiresAt: Date, what: string, capped = true): Date {
   if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw new StowageError(Code.Internal, `${what} has no valid expiry`);
-  if (expiresAt.getTime() > Date.now() + MAX_PLAN_VALIDITY_MS) {
+  if (capped && expiresAt.getTime() > Date.now() + MAX_PLAN_VALIDITY_MS) {
     throw new StowageError(Code.Internal, `${what} is valid until ${expiresAt.toISOString()}, beyond the 15 minutes contract 5.8.3 allows`);
   }
   return expiresAt;
@@ -111,8 +111,8 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
         );
         if (isDeclined(answer)) return create(BeginPutResponseSchema, { result: { case: "declined", value: { reason: answer.declined } } });
         if (!Number.isSafeInteger(answer.partSize) || answer.partSize < 1) throw new StowageError(Code.Internal, `the plugin's upload plan has part size ${String(answer.partSize)}`);
-        checkExpiry(answer.expiresAt, "the plugin's upload plan");
-        const sealed = { ...answer, uploadId: uploads.seal(req.bucket, req.key, size, answer) };
+        checkExpiry(answer.expiresAt, "the plugin's upload plan", false);
+        const sealed = { ...answer, uploadId: uploads.seal(req.bucket, req.key, size, answer, req.sha256.length > 0 ? req.sha256 : undefined) };
         return create(BeginPutResponseSchema, { result: { case: "plan", value: putPlanToWire(sealed) } });
       });
     },
@@ -143,7 +143,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
         const transfer = direct(req.plugin);
         const upload = uploads.open(req.uploadId, req.bucket, req.key);
         if (upload === undefined) throw new StowageError(Code.FailedPrecondition, "unknown upload");
-        if (req.sha256.length !== 32) throw new StowageError(Code.InvalidArgument, `sha256 must be exactly 32 bytes, got ${String(req.sha256.length)} (contract 5.8.11)`);
+        requireSha256(req.sha256, "sha256");
         const size = toNumber(req.size);
         const integrity = (message: string): StowageError =>
           new StowageError(Code.DataLoss, `${message}; nothing was stored (contract 5.8.11)`, { reason: Reason.IntegrityMismatch });
@@ -160,7 +160,11 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
             }
             if (part.checksum.length !== PART_CHECKSUM_BYTES[upload.partChecksum]) throw integrity(`part ${String(index + 1)} was reported without its ${upload.partChecksum} checksum`);
           });
-          const stored = await transfer.completePut({ ...ref, parts, size, sha256: req.sha256 }, { signal });
+          if (upload.sha256 !== undefined && !Buffer.from(req.sha256).equals(Buffer.from(upload.sha256, "base64"))) {
+            throw integrity(req.sha256.length === 0 ? "the host sent no SHA-256 for a body BeginPut gave one for" : "the body's SHA-256 differs from the one BeginPut gave");
+          }
+          const sha256 = req.sha256.length > 0 ? req.sha256 : undefined;
+          const stored = await transfer.completePut({ ...ref, parts, size, sha256 }, { signal });
           uploads.finish(req.uploadId);
           return create(CompletePutResponseSchema, { size: BigInt(stored.size), etag: stored.etag, sha256: req.sha256 });
         } catch (error) {

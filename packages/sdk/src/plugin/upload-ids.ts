@@ -21,6 +21,8 @@ export interface SealedUpload {
   readonly expiresAt: number;
   /** The plugin's own upload ID. */
   readonly uploadId: string;
+  /** The SHA-256 BeginPut was given, base64, when it was. */
+  readonly sha256?: string | undefined;
 }
 
 /** How many finished uploads are remembered, so that a late call on one is refused. */
@@ -40,9 +42,10 @@ export class UploadIds {
     return createHmac("sha256", this.#key).update(payload).digest();
   }
 
-  /** The upload ID a host receives for `plan`, an upload of `bucket`/`key` of `size` bytes. */
-  seal(bucket: string, key: string, size: number, plan: PutPlan): string {
+  /** The upload ID a host receives for `plan`, an upload of `bucket`/`key` of `size` bytes (and `sha256`, when given). */
+  seal(bucket: string, key: string, size: number, plan: PutPlan, sha256?: Uint8Array): string {
     const sealed: SealedUpload = {
+      ...(sha256 === undefined ? {} : { sha256: Buffer.from(sha256).toString("base64") }),
       bucket,
       key,
       size,

@@ -24,10 +24,11 @@ const PART_CHECKSUMS: Record<PartChecksum, WirePartChecksum> = {
   none: WirePartChecksum.UNSPECIFIED,
   sha256: WirePartChecksum.SHA256,
   md5: WirePartChecksum.MD5,
+  crc32: WirePartChecksum.CRC32,
 };
 
 /** Bytes of each part checksum. */
-export const PART_CHECKSUM_BYTES: Record<PartChecksum, number> = { none: 0, sha256: 32, md5: 16 };
+export const PART_CHECKSUM_BYTES: Record<PartChecksum, number> = { none: 0, sha256: 32, md5: 16, crc32: 4 };
 
 /** A part checksum to the wire. */
 export function partChecksumToWire(value: PartChecksum): WirePartChecksum {
@@ -77,12 +78,15 @@ export function httpRequestFromWire(request: WireHttpRequest | undefined, what: 
   return checkHttpRequest({ method: request.method as HttpRequestSpec["method"], url: request.url, headers: request.headers }, what);
 }
 
-/** An expiry from the wire: required, and no later than clause 5.8.3 allows. */
-export function expiryFromWire(value: Timestamp | undefined, what: string, now = Date.now()): Date {
+/**
+ * An expiry from the wire: required, and, for a signed request (`capped`), no later than clause
+ * 5.8.3 allows. An upload's own window (`PutPlan.expires_at`) has no such cap.
+ */
+export function expiryFromWire(value: Timestamp | undefined, what: string, capped = true, now = Date.now()): Date {
   if (value === undefined) throw new StowageError(Code.Internal, `${what}: the plugin's plan has no expires_at`);
   const date = timestampDate(value);
   // A second of slack for the two clocks' reading of "now".
-  if (date.getTime() > now + MAX_PLAN_VALIDITY_MS + 1000) {
+  if (capped && date.getTime() > now + MAX_PLAN_VALIDITY_MS + 1000) {
     throw new StowageError(Code.Internal, `${what}: the plugin's plan is valid until ${date.toISOString()}, beyond the 15 minutes contract 5.8.3 allows`);
   }
   return date;
@@ -136,7 +140,7 @@ export function putPlanFromWire(plan: WirePutPlan, what: string): PutPlan {
     partSize,
     partChecksum: partChecksumFromWire(plan.partChecksum),
     maxParallelParts: plan.maxParallelParts,
-    expiresAt: expiryFromWire(plan.expiresAt, what),
+    expiresAt: expiryFromWire(plan.expiresAt, what, false),
   };
 }
 
