@@ -36,7 +36,7 @@ const FIXTURES: readonly (readonly [string, string | undefined, string, (readonl
   ["direct-put-drops-metadata", "OS-DIRECT-PUT", "CompletePut drops the content type and metadata", DIRECT],
   ["direct-part-unchecked", "OS-DIRECT-PART-CHECKSUM", "the store accepts a part of any size and checksum", DIRECT],
   ["direct-complete-skips-missing", "OS-DIRECT-PUT-MISSING-PART", "CompletePut skips a part the store never received", DIRECT],
-  ["direct-complete-ignores-sha256", "OS-DIRECT-PUT-MISMATCH", "CompletePut ignores BeginPut's SHA-256", DIRECT],
+  ["direct-begin-drops-sha256", "OS-DIRECT-PUT-MISMATCH", "BeginPut drops the SHA-256 it was given", DIRECT],
   ["direct-upload-id-trusted", "OS-DIRECT-UPLOAD-ID", "SignPart and CompletePut act on the object an upload_id names", DIRECT],
   ["direct-abort-noop", "OS-DIRECT-UPLOAD-FINISHED", "AbortPut does nothing", DIRECT],
   ["direct-begin-no-bucket-check", "OS-DIRECT-PUT-INVALID", "BeginPut plans an upload into a missing bucket", DIRECT],

@@ -70,8 +70,8 @@ export interface RawPutPlan {
   readonly uploadId: string;
   /** Part size. */
   readonly partSize: number;
-  /** Checksum per part: `none`, `sha256`, `md5`, or the number of one this kit does not know. */
-  readonly partChecksum: "none" | "sha256" | "md5" | number;
+  /** Checksum per part: `none`, `sha256`, `md5`, `crc32`, or the number of one this kit does not know. */
+  readonly partChecksum: "none" | "sha256" | "md5" | "crc32" | number;
   /** Parts in flight at once (0: any). */
   readonly maxParallelParts: number;
   /** Expiry; undefined when absent. */
@@ -321,7 +321,7 @@ export class RawObjectStore {
   }
 
   /** CompletePut. */
-  async completePut(input: RawUploadRef & { readonly parts: readonly RawCompletedPart[]; readonly size: number; readonly sha256: Uint8Array }, signal?: AbortSignal): Promise<RawPutResult> {
+  async completePut(input: RawUploadRef & { readonly parts: readonly RawCompletedPart[]; readonly size: number; readonly sha256?: Uint8Array | undefined }, signal?: AbortSignal): Promise<RawPutResult> {
     const res = await this.#unary("CompletePut", wire.CompletePutRequest, { ...input, parts: input.parts.map((p) => ({ ...p })) }, wire.CompletePutResponse, signal);
     return { size: res.size as number, etag: res.etag as string, sha256: res.sha256 as Buffer };
   }

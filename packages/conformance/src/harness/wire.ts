@@ -501,4 +501,4 @@ export const CAPABILITY_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** `stowage.v1.PartChecksum` numbers. */
-export const PART_CHECKSUMS: Readonly<Record<number, "none" | "sha256" | "md5">> = { 0: "none", 1: "sha256", 2: "md5" };
+export const PART_CHECKSUMS: Readonly<Record<number, "none" | "sha256" | "md5" | "crc32">> = { 0: "none", 1: "sha256", 2: "md5", 3: "crc32" };
