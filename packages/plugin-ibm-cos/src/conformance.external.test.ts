@@ -27,10 +27,7 @@ describe("conformance", () => {
     kind: "object-store",
     // MinIO (not the plugin) refuses keys with empty segments (a//b), trailing slashes and
     // segments over 255 bytes, and cannot hold both "a" and "a/b".
-    // OS-DIRECT-PUT-MISMATCH is the plugin's (docs/plugin-aws.md#expected-failures-against-minio):
-    // CompletePut does not compare the body's SHA-256 with BeginPut's and stores a multipart body
-    // the host reports as different (contract 5.8.11).
-    knownFailing: ["OS-KEYS-PATH-SEGMENTS", "OS-KEY-TOO-LONG", "OS-LIST-PREFIX", "OS-DIRECT-PUT-MISMATCH"],
+    knownFailing: ["OS-KEYS-PATH-SEGMENTS", "OS-KEY-TOO-LONG", "OS-LIST-PREFIX"],
     config: async () => {
       minio = await startMinio({ region: "us-geo" });
       const url = new URL(minio.endpoint);
