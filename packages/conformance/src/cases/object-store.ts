@@ -12,6 +12,7 @@ import { CaseFailure, check, describeFailure, expectError, expectOk, showKey } f
 import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
 import { UNINITIALISED_INSTANCE } from "./protocol.js";
+import { directTransferCases } from "./direct-transfer.js";
 import { checkSameKeys, drain, getBytes, keyOfBytes, listAll, putBytes, showSize, trackedPut, trackKey, untrackKey } from "./objects.js";
 
 const OS = ["object-store"] as const;
@@ -974,4 +975,4 @@ const streamingCases: ConformanceCase[] = [
 ];
 
 /** Every object-store case, in catalogue order. */
-export const objectStoreCases: readonly ConformanceCase[] = [...cases, ...streamingCases];
+export const objectStoreCases: readonly ConformanceCase[] = [...cases, ...directTransferCases, ...streamingCases];

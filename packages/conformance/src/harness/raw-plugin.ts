@@ -158,6 +158,14 @@ export async function runWithoutCookie(command: PluginCommand, timeoutMs: number
   }
 }
 
+/** Deadline and cancellation of a raw call. */
+export interface RawCallOptions {
+  /** Deadline, in milliseconds from now. */
+  readonly timeoutMs: number;
+  /** Cancels the call. */
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** How a stream ended: its gRPC status code and details. */
 export interface StreamEnd {
   /** The status code. */
@@ -306,6 +314,82 @@ export class RawPlugin {
           else resolve(response ?? Buffer.alloc(0));
         },
       );
+    });
+  }
+
+  /**
+   * A unary call with an encoded request; resolves with the encoded response, rejects with
+   * grpc-js's `ServiceError`. `signal` cancels the call.
+   */
+  unaryCall(path: string, request: Buffer, options: RawCallOptions): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const call = this.#client.makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + options.timeoutMs },
+        (error: ServiceError | null, response?: Buffer) => {
+          options.signal?.removeEventListener("abort", cancel);
+          if (error !== null) reject(error);
+          else resolve(response ?? Buffer.alloc(0));
+        },
+      );
+      const cancel = (): void => {
+        call.cancel();
+      };
+      if (options.signal?.aborted === true) cancel();
+      else options.signal?.addEventListener("abort", cancel, { once: true });
+    });
+  }
+
+  /** A server-streaming call with an encoded request: the encoded responses, in order; the iteration throws the call's error. */
+  async *serverStreamCall(path: string, request: Buffer, options: RawCallOptions): AsyncGenerator<Buffer> {
+    const call = this.#client.makeServerStreamRequest(
+      path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      request,
+      new Metadata(),
+      { deadline: Date.now() + options.timeoutMs },
+    );
+    const cancel = (): void => {
+      call.cancel();
+    };
+    if (options.signal?.aborted === true) cancel();
+    else options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const message of call as AsyncIterable<Buffer>) yield message;
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  /** A client-streaming call: writes the encoded messages in order, half-closes and resolves with the encoded response. */
+  clientStreamCall(path: string, messages: readonly Buffer[], options: RawCallOptions): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const call = this.#client.makeClientStreamRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        new Metadata(),
+        { deadline: Date.now() + options.timeoutMs },
+        (error: ServiceError | null, response?: Buffer) => {
+          options.signal?.removeEventListener("abort", cancel);
+          if (error !== null) reject(error);
+          else resolve(response ?? Buffer.alloc(0));
+        },
+      );
+      const cancel = (): void => {
+        call.cancel();
+      };
+      if (options.signal?.aborted === true) cancel();
+      else options.signal?.addEventListener("abort", cancel, { once: true });
+      // grpc-js buffers what the transport has not taken yet; the kit's bodies are small.
+      for (const message of messages) call.write(message);
+      call.end();
     });
   }
 
