@@ -342,8 +342,9 @@ export class GcsDirectTransfer implements DirectTransfer {
   }
 
   /**
-   * Cancels a resumable session (`DELETE` on its URI); a one-request upload holds nothing. An
-   * unknown, aborted or completed upload is success, and no stored object is ever removed.
+   * Cancels a resumable session (`DELETE` on its URI); a one-request upload holds nothing. A
+   * session that its last part already finished (the host refused the body after sending it) has
+   * its object, this generation only, deleted. An unknown or aborted upload is success.
    */
   async abortPut(input: UploadRef, options: CallOptions = {}): Promise<void> {
     const settings = this.#context.settings();
@@ -357,8 +358,13 @@ export class GcsDirectTransfer implements DirectTransfer {
     const session = state.s;
     const signal = options.signal;
     const response = await this.#sessionRequest(settings, session, "cancel the resumable upload", "DELETE", {}, signal);
-    // 499: cancelled. 404/410: unknown or expired. Another 4xx: finished; a completed session's object stays.
+    // 499: cancelled. 404/410: unknown or expired. Another 4xx: finished.
     if (response.status >= 500) throw httpStatusError(response.status, `cancel the resumable upload of ${JSON.stringify(input.key)} in bucket ${JSON.stringify(input.bucket)} failed: HTTP ${String(response.status)}`);
+    // A session whose last part made the object, which no CompletePut took (the SDK never passes on
+    // the abort of a completed upload, clause 5.8.12): this upload's generation goes. An unfinished
+    // or cancelled session has no object newer than the upload's beginning, and nothing is deleted.
+    const stored = await this.#confirmSession(settings, input, state, signal).catch(() => undefined);
+    if (stored !== undefined) await this.#discard(settings, input, stored.generation, signal);
     this.#context.logger.debug({ bucket: input.bucket, key: input.key, status: response.status }, "cancelled a direct put's resumable session");
   }
 

@@ -165,7 +165,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
           }
           const sha256 = req.sha256.length > 0 ? req.sha256 : undefined;
           const stored = await transfer.completePut({ ...ref, parts, size, sha256 }, { signal });
-          uploads.finish(req.uploadId);
+          uploads.finish(req.uploadId, true);
           return create(CompletePutResponseSchema, { size: BigInt(stored.size), etag: stored.etag, sha256: req.sha256 });
         } catch (error) {
           // A refused completion leaves no upload open (clause 5.8.11); a cancelled one may be retried.
@@ -186,7 +186,8 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
         const transfer = direct(req.plugin);
         // Unknown, foreign-process and finished uploads are success (clause 5.8.12).
         const upload = uploads.open(req.uploadId, req.bucket, req.key, true);
-        if (upload !== undefined) {
+        // A completed upload's object is never touched by an abort (clause 5.8.12).
+        if (upload !== undefined && !uploads.completed(req.uploadId)) {
           await transfer.abortPut({ bucket: req.bucket, key: req.key, uploadId: upload.uploadId }, { signal });
           uploads.finish(req.uploadId);
         }

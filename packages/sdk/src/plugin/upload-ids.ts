@@ -36,8 +36,8 @@ function precondition(message: string): StowageError {
 export class UploadIds {
   /** AES-256-GCM: the host can neither read (a session URL may be inside) nor forge an upload ID. */
   readonly #key = randomBytes(32);
-  /** Sealed IDs of uploads completed or aborted, oldest first. */
-  readonly #finished = new Set<string>();
+  /** Sealed IDs of uploads completed (true) or aborted (false), oldest first. */
+  readonly #finished = new Map<string, boolean>();
 
   /** The upload ID a host receives for `plan`, an upload of `bucket`/`key` of `size` bytes (and `sha256`, when given). */
   seal(bucket: string, key: string, size: number, plan: PutPlan, sha256?: Uint8Array): string {
@@ -78,12 +78,17 @@ export class UploadIds {
   }
 
   /** Remembers that an upload has finished; later SignPart and CompletePut calls on it are refused. */
-  finish(id: string): void {
-    this.#finished.add(id);
+  finish(id: string, completed = false): void {
+    this.#finished.set(id, completed);
     if (this.#finished.size > FINISHED_REMEMBERED) {
-      const oldest = this.#finished.values().next().value;
+      const oldest = this.#finished.keys().next().value;
       if (oldest !== undefined) this.#finished.delete(oldest);
     }
+  }
+
+  /** Whether CompletePut succeeded for the upload (its abort then must not reach the plugin). */
+  completed(id: string): boolean {
+    return this.#finished.get(id) === true;
   }
 }
 
