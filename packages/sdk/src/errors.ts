@@ -201,6 +201,22 @@ export function objectNotFound(bucket: string, key: string): StowageError {
   });
 }
 
+/** Shorthand for the OUT_OF_RANGE error of a range that starts past the end of an object (contract 5.3.12). */
+export function rangePastEnd(bucket: string, key: string, offset: number, size: number): StowageError {
+  return new StowageError(Code.OutOfRange, `range offset ${String(offset)} is past the end of ${JSON.stringify(key)} (${String(size)} bytes)`, {
+    reason: Reason.InvalidRange,
+    metadata: { bucket, key },
+  });
+}
+
+/** Shorthand for the DATA_LOSS error of a put that stored nothing because its body did not check out (contract 5.2.5–5.2.7, 5.8.11). */
+export function putNotStored(bucket: string, key: string, why: string): StowageError {
+  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
+    reason: Reason.IntegrityMismatch,
+    metadata: { bucket, key },
+  });
+}
+
 /** Shorthand for a NOT_FOUND bucket error. */
 export function bucketNotFound(bucket: string): StowageError {
   return new StowageError(Code.NotFound, `bucket ${JSON.stringify(bucket)} does not exist; create it or fix the "bucket" setting`, {

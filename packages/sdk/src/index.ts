@@ -6,7 +6,7 @@
  */
 
 // Relevant to everyone.
-export { Code, Reason, StowageError, ERROR_DOMAIN, codeName, objectNotFound, bucketNotFound, snapshotNotFound, volumeNotFound } from "./errors.js";
+export { Code, Reason, StowageError, ERROR_DOMAIN, codeName, objectNotFound, bucketNotFound, snapshotNotFound, volumeNotFound, rangePastEnd, putNotStored } from "./errors.js";
 export type { StowageErrorOptions } from "./errors.js";
 export type {
   BeginPutInput,

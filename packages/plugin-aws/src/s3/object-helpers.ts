@@ -3,7 +3,7 @@
  * read parameters and the errors of missing objects and ranges.
  */
 import type { GetObjectCommandOutput, HeadObjectCommandOutput } from "@aws-sdk/client-s3";
-import { Code, Reason, StowageError, type ObjectInfo, type ObjectRef } from "@stowage/sdk";
+import { Code, Reason, StowageError, objectNotFound, putNotStored, rangePastEnd, type ObjectInfo, type ObjectRef } from "@stowage/sdk";
 import { decodeHeaderValue, encodeHeaderValue } from "@stowage/sdk/plugin";
 import type { S3StoreSettings } from "./config.js";
 
@@ -60,24 +60,15 @@ export function invalidName(message: string): StowageError {
 
 /** The `INTEGRITY_MISMATCH` error of a put that stored nothing. */
 export function integrityError(bucket: string, key: string, why: string): StowageError {
-  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
-    reason: Reason.IntegrityMismatch,
-    metadata: { bucket, key },
-  });
+  return putNotStored(bucket, key, why);
 }
 
 /** The `OBJECT_NOT_FOUND` error of `ref`. */
 export function objectNotFoundError(ref: ObjectRef): StowageError {
-  return new StowageError(Code.NotFound, `object ${JSON.stringify(ref.key)} not found in bucket ${JSON.stringify(ref.bucket)}`, {
-    reason: Reason.ObjectNotFound,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
+  return objectNotFound(ref.bucket, ref.key);
 }
 
 /** The `INVALID_RANGE` error of an offset past the end. */
 export function rangeError(ref: ObjectRef, offset: number, size: number): StowageError {
-  return new StowageError(Code.OutOfRange, `range offset ${offset} is past the end of ${JSON.stringify(ref.key)} (${size} bytes)`, {
-    reason: Reason.InvalidRange,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
+  return rangePastEnd(ref.bucket, ref.key, offset, size);
 }

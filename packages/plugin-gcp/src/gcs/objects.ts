@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import type { FileMetadata } from "@google-cloud/storage";
-import { Code, Reason, StowageError, type ByteRange, type ObjectInfo, type ObjectRef } from "@stowage/sdk";
+import { Code, Reason, StowageError, objectNotFound, putNotStored, rangePastEnd, type ByteRange, type ObjectInfo, type ObjectRef } from "@stowage/sdk";
 
 /** The part of an object a read returns (contract 5.3.3, 5.3.12, 5.3.13). */
 export interface ReadWindow {
@@ -74,24 +74,15 @@ export function invalidName(message: string): StowageError {
 
 /** `DATA_LOSS`/`INTEGRITY_MISMATCH` of a put that stored nothing. */
 export function integrityError(bucket: string, key: string, why: string): StowageError {
-  return new StowageError(Code.DataLoss, `put of ${JSON.stringify(key)} in bucket ${JSON.stringify(bucket)} stored nothing: ${why}`, {
-    reason: Reason.IntegrityMismatch,
-    metadata: { bucket, key },
-  });
+  return putNotStored(bucket, key, why);
 }
 
 /** `NOT_FOUND`/`OBJECT_NOT_FOUND`. */
 export function objectNotFoundError(ref: ObjectRef): StowageError {
-  return new StowageError(Code.NotFound, `object ${JSON.stringify(ref.key)} not found in bucket ${JSON.stringify(ref.bucket)}`, {
-    reason: Reason.ObjectNotFound,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
+  return objectNotFound(ref.bucket, ref.key);
 }
 
 /** `OUT_OF_RANGE`/`INVALID_RANGE`. */
 export function rangeError(ref: ObjectRef, offset: number, size: number): StowageError {
-  return new StowageError(Code.OutOfRange, `range offset ${String(offset)} is past the end of ${JSON.stringify(ref.key)} (${String(size)} bytes)`, {
-    reason: Reason.InvalidRange,
-    metadata: { bucket: ref.bucket, key: ref.key },
-  });
+  return rangePastEnd(ref.bucket, ref.key, offset, size);
 }
