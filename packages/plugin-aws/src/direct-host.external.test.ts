@@ -33,7 +33,7 @@ beforeAll(async () => {
   const file = join(dir, "cloud");
   await writeFile(file, `[default]\naws_access_key_id=${minio.server.accessKey}\naws_secret_access_key=${minio.server.secretKey}\n`);
   config = { ...minio.config, credentialsFile: file, partSize: "5MiB" };
-  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event), directTransfer: { readPartSize: 3 * MiB } });
+  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event), directTransfer: { readPartSize: 3 * MiB, minPutSize: 0 } });
   await host.start();
 }, 60_000);
 
@@ -123,6 +123,20 @@ describe("direct transfer through the PluginHost", () => {
     const direct = host.objectStore("stowage.io/aws");
     await direct.putObject({ bucket: BUCKET, key: "unsized", body: chunks(data) });
     expect(lastEvents(1)[0]).toEqual({ operation: "put", plugin: "stowage.io/aws", path: "data-channel" });
+    // Below minPutSize (4 MiB by default) a plan's round trips cost more than the bytes: through the plugin.
+    const defaults = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event) });
+    try {
+      await defaults.start();
+      const store = defaults.objectStore("stowage.io/aws");
+      await store.init(config);
+      await store.putObject({ bucket: BUCKET, key: "small", body: chunks(data), size: data.length });
+      expect(lastEvents(1)[0]).toEqual({ operation: "put", plugin: "stowage.io/aws", path: "data-channel" });
+      const large = bytes(5 * MiB);
+      await store.putObject({ bucket: BUCKET, key: "large", body: chunks(large), size: large.length });
+      expect(lastEvents(1)[0]).toEqual({ operation: "put", plugin: "stowage.io/aws", path: "direct" });
+    } finally {
+      await defaults.close();
+    }
   }, 60_000);
 });
 
@@ -134,7 +148,7 @@ describe("direct transfer when the store stalls", () => {
     patient = new PluginHost({
       plugins: [nodePluginCommand(MAIN)],
       streamIdleTimeoutMs: 1500,
-      directTransfer: { attempts: 2, concurrency: 2, readPartSize: MiB },
+      directTransfer: { attempts: 2, concurrency: 2, readPartSize: MiB, minPutSize: 0 },
       onTransfer: (event) => events.push(event),
     });
     await patient.start();

@@ -22,7 +22,7 @@ const events: TransferEvent[] = [];
 beforeAll(async () => {
   azurite = await startAzuriteFixture([CONTAINER]);
   config = { ...azurite.config, blockSize: "2MiB" };
-  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event), directTransfer: { readPartSize: 3 * MiB } });
+  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event), directTransfer: { readPartSize: 3 * MiB, minPutSize: 0 } });
   await host.start();
 }, 60_000);
 
@@ -127,7 +127,7 @@ describe("a direct read of a blob replaced mid-read", () => {
 
   beforeAll(async () => {
     // Small ranges, one at a time: most of the body is read after the blob was replaced.
-    small = new PluginHost({ plugins: [nodePluginCommand(MAIN)], directTransfer: { readPartSize: 64 * 1024, concurrency: 1 } });
+    small = new PluginHost({ plugins: [nodePluginCommand(MAIN)], directTransfer: { readPartSize: 64 * 1024, concurrency: 1, minPutSize: 0 } });
     await small.start();
   }, 60_000);
 

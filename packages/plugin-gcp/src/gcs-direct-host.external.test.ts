@@ -26,7 +26,7 @@ beforeAll(async () => {
   fx = await startGcsFixture();
   await fx.createBucket(BUCKET);
   config = { ...fx.config, chunkSize: "1MiB" };
-  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event), directTransfer: { readPartSize: 768 * 1024 } });
+  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event), directTransfer: { readPartSize: 768 * 1024, minPutSize: 0 } });
   await host.start();
 }, 60_000);
 

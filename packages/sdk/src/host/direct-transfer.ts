@@ -56,6 +56,11 @@ export interface DirectTransferSettings {
    * (at least one), so a put holds at most `max(partSize, partMemory)` of its body.
    */
   readonly partMemory: number;
+  /**
+   * Puts of fewer bytes go through the plugin: for a small body the plan's round trips (BeginPut,
+   * SignPart, CompletePut) cost more than carrying its bytes.
+   */
+  readonly minPutSize: number;
 }
 
 /** The defaults of {@link DirectTransferSettings}. */
@@ -66,6 +71,7 @@ export const DIRECT_TRANSFER_DEFAULTS: DirectTransferSettings = {
   attempts: 4,
   idleTimeoutMs: 120_000,
   partMemory: 48 * 1024 * 1024,
+  minPutSize: 4 * 1024 * 1024,
 };
 
 /**
@@ -538,9 +544,16 @@ export class DirectTransferExecutor {
       new StowageError(Code.DataLoss, `the body ${why}; nothing was stored`, { reason: Reason.IntegrityMismatch, metadata: ref });
     /** Buffers of finished parts, reused for the next ones. */
     const spare: Buffer[] = [];
+    /** The whole buffer each part was read into. */
+    const owners = new WeakMap<Uint8Array, Buffer>();
+    const release = (part: Uint8Array): void => {
+      const buffer = owners.get(part);
+      if (buffer?.length === plan.partSize) spare.push(buffer);
+    };
     /** Fills the next part of `size` bytes from the body. */
     const readPart = async (size: number): Promise<Buffer> => {
-      const buffer = spare.pop() ?? Buffer.allocUnsafe(plan.partSize);
+      // A body of one part gets a buffer of its own size, not of the plan's part size.
+      const buffer = spare.pop() ?? Buffer.allocUnsafe(count === 1 ? size : plan.partSize);
       let filled = 0;
       while (filled < size) {
         let chunk = carry;
@@ -556,6 +569,7 @@ export class DirectTransferExecutor {
         if (take < chunk.byteLength) carry = chunk.subarray(take);
       }
       const part = buffer.subarray(0, size);
+      owners.set(part, buffer);
       whole?.update(part);
       return part;
     };
@@ -634,7 +648,7 @@ export class DirectTransferExecutor {
       }
       throw new StoreUnreachable(error.message, error.cause, replay());
     }
-    spare.push(Buffer.from(first.buffer, first.byteOffset, plan.partSize));
+    release(first);
 
     const inflight = new Map<number, Promise<void>>();
     let failure: unknown;
@@ -651,7 +665,7 @@ export class DirectTransferExecutor {
       const sent = sendPart(n, part, false).then(
         (record) => {
           completed.push(record);
-          spare.push(Buffer.from(part.buffer, part.byteOffset, plan.partSize));
+          release(part);
         },
         (error: unknown) => {
           failure ??= error;

@@ -296,7 +296,8 @@ export class ObjectStoreClient implements HostObjectStore {
     checkPutInput(input);
     checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
-    const direct = input.size === undefined ? undefined : this.#direct(proc);
+    // A body of unknown size, or too small to be worth a plan's round trips, goes through the plugin.
+    const direct = input.size === undefined || input.size < (this.#options.directTransfer?.settings.minPutSize ?? 0) ? undefined : this.#direct(proc);
     const executor = this.#options.directTransfer;
     let fallback: string | undefined;
     if (direct !== undefined && executor !== undefined && input.size !== undefined) {

@@ -70,6 +70,8 @@ export interface DirectTransferOptions {
   readonly attempts?: number | undefined;
   /** Bytes of part buffers one put may hold (default 48 MiB; at least one part is always held). */
   readonly partMemory?: number | undefined;
+  /** Puts of fewer bytes go through the plugin, whose one call costs less than a plan's round trips (default 4 MiB). */
+  readonly minPutSize?: number | undefined;
 }
 
 /** A plugin the host can hand out. */
@@ -115,6 +117,7 @@ function checkOptions(options: PluginHostOptions): void {
     ["directTransfer.readPartSize", direct.readPartSize, 64 * 1024, 1024 * 1024 * 1024],
     ["directTransfer.attempts", direct.attempts, 1, 10],
     ["directTransfer.partMemory", direct.partMemory, 0, 64 * 1024 * 1024 * 1024],
+    ["directTransfer.minPutSize", direct.minPutSize, 0, Number.MAX_SAFE_INTEGER],
   ];
   for (const [name, value, min, max] of counts) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
@@ -171,6 +174,7 @@ export class PluginHost {
         attempts: tuning.attempts ?? DIRECT_TRANSFER_DEFAULTS.attempts,
         idleTimeoutMs: options.streamIdleTimeoutMs ?? DIRECT_TRANSFER_DEFAULTS.idleTimeoutMs,
         partMemory: tuning.partMemory ?? DIRECT_TRANSFER_DEFAULTS.partMemory,
+        minPutSize: tuning.minPutSize ?? DIRECT_TRANSFER_DEFAULTS.minPutSize,
       });
     }
   }
