@@ -25,6 +25,7 @@ import {
   type CallOptions,
   type ConfigKeySpec,
   type CreateSignedUrlInput,
+  type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
   type ListObjectsInput,
@@ -96,7 +97,7 @@ export class S3ObjectStore implements ObjectStore {
   #settings: S3StoreSettings | undefined;
   #abandoned: AbandonedUploads | undefined;
   /** Direct transfer (contract 5.8): pre-signed requests the host sends itself; see `s3/direct-transfer.ts`. */
-  readonly directTransfer: S3DirectTransfer;
+  readonly directTransfer: DirectTransfer;
 
   /** @param options - Logger and, for S3-compatible plugins, their configuration step. */
   constructor(options: S3ObjectStoreOptions = {}) {
