@@ -1,19 +1,53 @@
 /**
  * An ObjectStore plugin process of the kit's own, called without the host: the kit launches the
  * executable a second time (as the protocol cases do), initialises it with the configuration under
- * test, and calls `stowage.v1.ObjectStoreService` with its own protobuf codec. The direct-transfer
+ * test, and calls `stowage.v1.ObjectStoreService` itself. The direct-transfer
  * cases (contract 5.8) need this: the host uses the five direct-transfer RPCs inside `putObject` and
  * `getObject` and does not expose them, and a kit acting as the host must see every plan as the
  * plugin sent it. Every call of one case goes to this one process, so that an upload ID it issued
- * is honoured and a plugin that keeps objects in its process sees what the kit stored.
+ * is honoured and a plugin that keeps objects in its process sees what the kit stored. The
+ * messages are the kit's own, generated with protoc-gen-es from the same `.proto` files as the
+ * SDK's (`src/gen`), so that the kit checks what a plugin puts on the wire without the SDK's code.
  *
  * @packageDocumentation
  */
+import { create, fromBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ServiceError } from "@grpc/grpc-js";
 import { ERROR_DOMAIN, MAX_CHUNK_BYTES, StowageError, type ByteRange, type Code } from "@stowage/sdk";
 import type { PluginCommand } from "@stowage/sdk/host";
+import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import {
+  AbortPutRequestSchema,
+  AbortPutResponseSchema,
+  BeginPutRequestSchema,
+  BeginPutResponseSchema,
+  ByteRangeSchema,
+  CompletePutRequestSchema,
+  CompletePutResponseSchema,
+  DeleteObjectRequestSchema,
+  DeleteObjectResponseSchema,
+  GetObjectRequestSchema,
+  GetObjectResponseSchema,
+  HeadObjectRequestSchema,
+  HeadObjectResponseSchema,
+  ObjectStoreServiceInitRequestSchema,
+  ObjectStoreServiceInitResponseSchema,
+  PartChecksum,
+  PlanGetRequestSchema,
+  PlanGetResponseSchema,
+  PutObjectRequestSchema,
+  PutObjectResponseSchema,
+  SignPartRequestSchema,
+  SignPartResponseSchema,
+  type GetObjectHeader,
+  type HttpRequest,
+  type ObjectInfo,
+  type PutObjectRequest,
+} from "../gen/stowage/v1/object_store_pb.js";
+import { Capability, GetPluginInfoRequestSchema, GetPluginInfoResponseSchema, PluginKind } from "../gen/stowage/v1/plugin_info_pb.js";
 import { RawPlugin } from "./raw-plugin.js";
-import * as wire from "./wire.js";
 
 /** Default deadline of one call. */
 const CALL_TIMEOUT_MS = 60_000;
@@ -148,12 +182,12 @@ export function rawError(error: unknown): StowageError {
   const raw = error.metadata.get(DETAILS_KEY)[0];
   if (raw instanceof Buffer) {
     try {
-      const status = wire.decodeMessage(wire.RpcStatus, raw);
-      if (status.message !== "") message = status.message as string;
-      for (const detail of status.details as wire.Message[]) {
-        if (!(detail.typeUrl as string).endsWith("/google.rpc.ErrorInfo")) continue;
-        const info = wire.decodeMessage(wire.ErrorInfo, detail.value as Buffer);
-        if (info.domain === ERROR_DOMAIN && info.reason !== "") reason = info.reason as string;
+      const status = fromBinary(StatusSchema, raw);
+      if (status.message !== "") message = status.message;
+      for (const detail of status.details) {
+        if (!detail.typeUrl.endsWith("/google.rpc.ErrorInfo")) continue;
+        const info = fromBinary(ErrorInfoSchema, detail.value);
+        if (info.domain === ERROR_DOMAIN && info.reason !== "") reason = info.reason;
       }
     } catch {
       // A malformed details trailer still leaves the code and message.
@@ -165,26 +199,42 @@ export function rawError(error: unknown): StowageError {
   return new StowageError(code, message, reason === undefined ? {} : { reason });
 }
 
-function date(value: unknown): Date | undefined {
+function date(value: Timestamp | undefined): Date | undefined {
   if (value === undefined) return undefined;
-  const t = value as { seconds: number; nanos: number };
-  return new Date(t.seconds * 1000 + Math.floor(t.nanos / 1e6));
+  return new Date(Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6));
 }
 
-function objectInfo(value: unknown): RawObjectInfo | undefined {
+function objectInfo(value: ObjectInfo | undefined): RawObjectInfo | undefined {
   if (value === undefined) return undefined;
-  const o = value as wire.Message;
-  return { key: o.key as string, size: o.size as number, etag: o.etag as string, contentType: o.contentType as string, metadata: o.metadata as Record<string, string> };
+  return { key: value.key, size: Number(value.size), etag: value.etag, contentType: value.contentType, metadata: value.metadata };
 }
 
-function httpRequest(value: unknown): RawHttpRequest | undefined {
+function httpRequest(value: HttpRequest | undefined): RawHttpRequest | undefined {
   if (value === undefined) return undefined;
-  const r = value as wire.Message;
-  return { method: r.method as string, url: r.url as string, headers: r.headers as Record<string, string> };
+  return { method: value.method, url: value.url, headers: value.headers };
 }
 
-function range(value: ByteRange | undefined): wire.Message | undefined {
-  return value === undefined ? undefined : { offset: value.offset, length: value.length };
+function range(value: ByteRange | undefined): MessageInitShape<typeof ByteRangeSchema> | undefined {
+  return value === undefined ? undefined : { offset: BigInt(value.offset), ...(value.length === undefined ? {} : { length: BigInt(value.length) }) };
+}
+
+/** A Buffer over `bytes`, without a copy. */
+function buffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The part checksums this kit knows, by `stowage.v1.PartChecksum`. */
+const PART_CHECKSUMS: Readonly<Partial<Record<number, "none" | "sha256" | "md5" | "crc32">>> = {
+  [PartChecksum.UNSPECIFIED]: "none",
+  [PartChecksum.SHA256]: "sha256",
+  [PartChecksum.MD5]: "md5",
+  [PartChecksum.CRC32]: "crc32",
+};
+
+/** A capability's name as the SDK names it (`DIRECT_TRANSFER`), or `capability N` for one unknown. */
+function capabilityName(value: Capability): string {
+  const name = value === Capability.UNSPECIFIED ? undefined : (Capability as Partial<Record<number, string>>)[value];
+  return name ?? `capability ${String(value)}`;
 }
 
 /** A plugin process of the kit's own, initialised, with typed raw calls. */
@@ -212,24 +262,29 @@ export class RawObjectStore {
   static async launch(command: PluginCommand, name: string, config: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<RawObjectStore> {
     const plugin = await RawPlugin.launch(command, 20_000);
     try {
-      const info = wire.decodeMessage(
-        wire.GetPluginInfoResponse,
-        await call(() => plugin.unaryCall("/stowage.v1.PluginInfoService/GetPluginInfo", wire.encodeMessage(wire.GetPluginInfoRequest, {}), { timeoutMs: 20_000, signal })),
+      const info = await call(() =>
+        plugin.unaryCall("/stowage.v1.PluginInfoService/GetPluginInfo", GetPluginInfoRequestSchema, create(GetPluginInfoRequestSchema), GetPluginInfoResponseSchema, { timeoutMs: 20_000, signal }),
       );
-      const descriptor = (info.plugins as wire.Message[]).find((p) => p.name === name && p.kind === 1);
+      const descriptor = info.plugins.find((p) => p.name === name && p.kind === PluginKind.OBJECT_STORE);
       if (descriptor === undefined) throw new Error(`the executable does not serve the object store ${JSON.stringify(name)} when the kit launches it`);
-      const capabilities = (descriptor.capabilities as number[]).map((c) => wire.CAPABILITY_NAMES[c] ?? `capability ${String(c)}`);
-      await call(() => plugin.unaryCall(`${SERVICE}Init`, wire.encodeMessage(wire.InitRequest, { plugin: name, config: { ...config } }), { timeoutMs: CALL_TIMEOUT_MS, signal }));
-      return new RawObjectStore(plugin, name, info.contractVersion as string, capabilities);
+      const capabilities = descriptor.capabilities.map(capabilityName);
+      await call(() =>
+        plugin.unaryCall(`${SERVICE}Init`, ObjectStoreServiceInitRequestSchema, create(ObjectStoreServiceInitRequestSchema, { plugin: name, config: { ...config } }), ObjectStoreServiceInitResponseSchema, {
+          timeoutMs: CALL_TIMEOUT_MS,
+          signal,
+        }),
+      );
+      return new RawObjectStore(plugin, name, info.contractVersion, capabilities);
     } catch (error) {
       await plugin.dispose();
       throw error;
     }
   }
 
-  async #unary(method: string, schema: wire.MessageSchema, request: wire.Message, response: wire.MessageSchema, signal?: AbortSignal): Promise<wire.Message> {
-    const bytes = await call(() => this.plugin.unaryCall(`${SERVICE}${method}`, wire.encodeMessage(schema, { plugin: this.name, ...request }), { timeoutMs: CALL_TIMEOUT_MS, signal }));
-    return wire.decodeMessage(response, bytes);
+  /** A unary call of ObjectStoreService with `request` (the plugin name added), converting its error. */
+  async #unary<I extends DescMessage, O extends DescMessage>(method: string, input: I, request: MessageInitShape<I>, output: O, signal?: AbortSignal): Promise<MessageShape<O>> {
+    const message = create(input, { plugin: this.name, ...request });
+    return call(() => this.plugin.unaryCall(`${SERVICE}${method}`, input, message, output, { timeoutMs: CALL_TIMEOUT_MS, signal }));
   }
 
   /** PutObject: a header (with the size), the body in chunks of at most 1 MiB, a trailer. */
@@ -237,62 +292,64 @@ export class RawObjectStore {
     input: RawRef & { readonly body: Uint8Array; readonly contentType?: string | undefined; readonly metadata?: Readonly<Record<string, string>> | undefined; readonly sha256?: Uint8Array | undefined },
     signal?: AbortSignal,
   ): Promise<RawPutResult> {
-    const messages = [
-      wire.encodeMessage(wire.PutObjectRequest, {
-        header: { plugin: this.name, bucket: input.bucket, key: input.key, size: input.body.byteLength, contentType: input.contentType, metadata: input.metadata, sha256: input.sha256 },
+    const size = BigInt(input.body.byteLength);
+    const messages: PutObjectRequest[] = [
+      create(PutObjectRequestSchema, {
+        part: {
+          case: "header",
+          value: { plugin: this.name, bucket: input.bucket, key: input.key, size, contentType: input.contentType ?? "", metadata: { ...input.metadata }, sha256: input.sha256 ?? new Uint8Array(0) },
+        },
       }),
     ];
     for (let offset = 0; offset < input.body.byteLength; offset += MAX_CHUNK_BYTES) {
-      messages.push(wire.encodeMessage(wire.PutObjectRequest, { chunk: input.body.subarray(offset, offset + MAX_CHUNK_BYTES) }));
+      messages.push(create(PutObjectRequestSchema, { part: { case: "chunk", value: input.body.subarray(offset, offset + MAX_CHUNK_BYTES) } }));
     }
-    messages.push(wire.encodeMessage(wire.PutObjectRequest, { trailer: { size: input.body.byteLength } }));
-    const bytes = await call(() => this.plugin.clientStreamCall(`${SERVICE}PutObject`, messages, { timeoutMs: CALL_TIMEOUT_MS, signal }));
-    const res = wire.decodeMessage(wire.PutObjectResponse, bytes);
-    return { size: res.size as number, etag: res.etag as string, sha256: res.sha256 as Buffer };
+    messages.push(create(PutObjectRequestSchema, { part: { case: "trailer", value: { size } } }));
+    const res = await call(() => this.plugin.clientStreamCall(`${SERVICE}PutObject`, PutObjectRequestSchema, messages, PutObjectResponseSchema, { timeoutMs: CALL_TIMEOUT_MS, signal }));
+    return { size: Number(res.size), etag: res.etag, sha256: buffer(res.sha256) };
   }
 
   /** GetObject, read whole (the body in chunk messages). */
   async getObject(input: RawRef & { readonly range?: ByteRange | undefined }, signal?: AbortSignal): Promise<RawGetResult> {
-    const request = wire.encodeMessage(wire.GetObjectRequest, { plugin: this.name, bucket: input.bucket, key: input.key, range: range(input.range) });
-    let header: wire.Message | undefined;
+    const request = create(GetObjectRequestSchema, { plugin: this.name, bucket: input.bucket, key: input.key, range: range(input.range) });
+    let header: GetObjectHeader | undefined;
     const chunks: Buffer[] = [];
     await call(async () => {
-      for await (const bytes of this.plugin.serverStreamCall(`${SERVICE}GetObject`, request, { timeoutMs: CALL_TIMEOUT_MS, signal })) {
-        const message = wire.decodeMessage(wire.GetObjectResponse, bytes);
-        if (message.header !== undefined) header = message.header as wire.Message;
-        else if (message.chunk !== undefined) chunks.push(message.chunk as Buffer);
+      for await (const message of this.plugin.serverStreamCall(`${SERVICE}GetObject`, GetObjectRequestSchema, request, GetObjectResponseSchema, { timeoutMs: CALL_TIMEOUT_MS, signal })) {
+        if (message.part.case === "header") header = message.part.value;
+        else if (message.part.case === "chunk") chunks.push(buffer(message.part.value));
       }
     });
     return {
       object: objectInfo(header?.object),
-      contentLength: (header?.contentLength as number | undefined) ?? -1,
-      offset: (header?.offset as number | undefined) ?? -1,
+      contentLength: header === undefined ? -1 : Number(header.contentLength),
+      offset: header === undefined ? -1 : Number(header.offset),
       data: Buffer.concat(chunks),
     };
   }
 
   /** HeadObject: the object, or undefined when it does not exist. */
   async headObject(input: RawRef, signal?: AbortSignal): Promise<RawObjectInfo | undefined> {
-    const res = await this.#unary("HeadObject", wire.ObjectRequest, { ...input }, wire.HeadObjectResponse, signal);
-    return res.exists === true ? (objectInfo(res.object) ?? { key: input.key, size: -1, etag: "", contentType: "", metadata: {} }) : undefined;
+    const res = await this.#unary("HeadObject", HeadObjectRequestSchema, { bucket: input.bucket, key: input.key }, HeadObjectResponseSchema, signal);
+    return res.exists ? (objectInfo(res.object) ?? { key: input.key, size: -1, etag: "", contentType: "", metadata: {} }) : undefined;
   }
 
   /** DeleteObject. */
   async deleteObject(input: RawRef, signal?: AbortSignal): Promise<void> {
-    await this.#unary("DeleteObject", wire.ObjectRequest, { ...input }, wire.Empty, signal);
+    await this.#unary("DeleteObject", DeleteObjectRequestSchema, { bucket: input.bucket, key: input.key }, DeleteObjectResponseSchema, signal);
   }
 
   /** PlanGet. */
   async planGet(input: RawRef & { readonly range?: ByteRange | undefined }, signal?: AbortSignal): Promise<RawGetPlan | RawDeclined> {
-    const res = await this.#unary("PlanGet", wire.PlanGetRequest, { bucket: input.bucket, key: input.key, range: range(input.range) }, wire.PlanGetResponse, signal);
-    if (res.declined !== undefined) return { declined: (res.declined as wire.Message).reason as string };
-    const plan = (res.plan ?? {}) as wire.Message;
+    const res = await this.#unary("PlanGet", PlanGetRequestSchema, { bucket: input.bucket, key: input.key, range: range(input.range) }, PlanGetResponseSchema, signal);
+    if (res.result.case === "declined") return { declined: res.result.value.reason };
+    const plan = res.result.case === "plan" ? res.result.value : undefined;
     return {
-      object: objectInfo(plan.object),
-      contentLength: (plan.contentLength as number | undefined) ?? 0,
-      offset: (plan.offset as number | undefined) ?? 0,
-      request: httpRequest(plan.request),
-      expiresAt: date(plan.expiresAt),
+      object: objectInfo(plan?.object),
+      contentLength: Number(plan?.contentLength ?? 0),
+      offset: Number(plan?.offset ?? 0),
+      request: httpRequest(plan?.request),
+      expiresAt: date(plan?.expiresAt),
     };
   }
 
@@ -301,34 +358,59 @@ export class RawObjectStore {
     input: RawRef & { readonly size: number; readonly contentType?: string | undefined; readonly metadata?: Readonly<Record<string, string>> | undefined; readonly sha256?: Uint8Array | undefined },
     signal?: AbortSignal,
   ): Promise<RawPutPlan | RawDeclined> {
-    const res = await this.#unary("BeginPut", wire.BeginPutRequest, { ...input }, wire.BeginPutResponse, signal);
-    if (res.declined !== undefined) return { declined: (res.declined as wire.Message).reason as string };
-    const plan = (res.plan ?? {}) as wire.Message;
-    const checksum = (plan.partChecksum as number | undefined) ?? 0;
+    const res = await this.#unary(
+      "BeginPut",
+      BeginPutRequestSchema,
+      { bucket: input.bucket, key: input.key, size: BigInt(input.size), contentType: input.contentType ?? "", metadata: { ...input.metadata }, sha256: input.sha256 ?? new Uint8Array(0) },
+      BeginPutResponseSchema,
+      signal,
+    );
+    if (res.result.case === "declined") return { declined: res.result.value.reason };
+    const plan = res.result.case === "plan" ? res.result.value : undefined;
+    const checksum: number = plan?.partChecksum ?? PartChecksum.UNSPECIFIED;
     return {
-      uploadId: (plan.uploadId as string | undefined) ?? "",
-      partSize: (plan.partSize as number | undefined) ?? 0,
-      partChecksum: wire.PART_CHECKSUMS[checksum] ?? checksum,
-      maxParallelParts: (plan.maxParallelParts as number | undefined) ?? 0,
-      expiresAt: date(plan.expiresAt),
+      uploadId: plan?.uploadId ?? "",
+      partSize: Number(plan?.partSize ?? 0),
+      partChecksum: PART_CHECKSUMS[checksum] ?? checksum,
+      maxParallelParts: plan?.maxParallelParts ?? 0,
+      expiresAt: date(plan?.expiresAt),
     };
   }
 
   /** SignPart. */
   async signPart(input: RawUploadRef & { readonly partNumber: number; readonly offset: number; readonly size: number; readonly checksum: Uint8Array }, signal?: AbortSignal): Promise<RawSignedPart> {
-    const res = await this.#unary("SignPart", wire.SignPartRequest, { ...input }, wire.SignPartResponse, signal);
+    const res = await this.#unary(
+      "SignPart",
+      SignPartRequestSchema,
+      { bucket: input.bucket, key: input.key, uploadId: input.uploadId, partNumber: input.partNumber, offset: BigInt(input.offset), size: BigInt(input.size), checksum: input.checksum },
+      SignPartResponseSchema,
+      signal,
+    );
     return { request: httpRequest(res.request), expiresAt: date(res.expiresAt) };
   }
 
   /** CompletePut. */
   async completePut(input: RawUploadRef & { readonly parts: readonly RawCompletedPart[]; readonly size: number; readonly sha256?: Uint8Array | undefined }, signal?: AbortSignal): Promise<RawPutResult> {
-    const res = await this.#unary("CompletePut", wire.CompletePutRequest, { ...input, parts: input.parts.map((p) => ({ ...p })) }, wire.CompletePutResponse, signal);
-    return { size: res.size as number, etag: res.etag as string, sha256: res.sha256 as Buffer };
+    const res = await this.#unary(
+      "CompletePut",
+      CompletePutRequestSchema,
+      {
+        bucket: input.bucket,
+        key: input.key,
+        uploadId: input.uploadId,
+        parts: input.parts.map((p) => ({ partNumber: p.partNumber, size: BigInt(p.size), etag: p.etag, checksum: p.checksum })),
+        size: BigInt(input.size),
+        sha256: input.sha256 ?? new Uint8Array(0),
+      },
+      CompletePutResponseSchema,
+      signal,
+    );
+    return { size: Number(res.size), etag: res.etag, sha256: buffer(res.sha256) };
   }
 
   /** AbortPut. */
   async abortPut(input: RawUploadRef, signal?: AbortSignal): Promise<void> {
-    await this.#unary("AbortPut", wire.AbortPutRequest, { ...input }, wire.Empty, signal);
+    await this.#unary("AbortPut", AbortPutRequestSchema, { bucket: input.bucket, key: input.key, uploadId: input.uploadId }, AbortPutResponseSchema, signal);
   }
 
   /** Stops the process: Shutdown, then a kill if it is still running. */

@@ -1,7 +1,8 @@
 /**
  * Launching a plugin executable outside the host, as go-plugin would, to check the process
  * protocol itself: the handshake line, standard output staying quiet, health, SIGINT, Shutdown
- * and the cookie check. Uses only the public handshake parser and grpc-js.
+ * and the cookie check. Uses only the public handshake parser, grpc-js and the kit's own generated
+ * messages (`src/gen`, from the same `.proto` files as the SDK's but not the SDK's code).
  *
  * @packageDocumentation
  */
@@ -9,9 +10,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Client, credentials, Metadata, type ServiceError, type status, type StatusObject } from "@grpc/grpc-js";
 import { APP_PROTOCOL_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from "@stowage/sdk";
 import { parseHandshake, type Handshake, type PluginCommand } from "@stowage/sdk/host";
+import { HealthCheckRequestSchema, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
 
 /** How a process ended. */
 export interface Exit {
@@ -23,57 +27,6 @@ export interface Exit {
 
 /** Health status values of `grpc.health.v1.HealthCheckResponse.ServingStatus`. */
 export const SERVING_STATUS = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"] as const;
-
-/** Encodes a protobuf string field 1 (`HealthCheckRequest.service`). */
-function encodeService(service: string): Buffer {
-  const bytes = Buffer.from(service, "utf8");
-  if (bytes.length === 0) return Buffer.alloc(0);
-  return Buffer.concat([Buffer.from([0x0a]), varint(bytes.length), bytes]);
-}
-
-function varint(value: number): Buffer {
-  const out: number[] = [];
-  let v = value;
-  while (v > 0x7f) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-
-/** Decodes field 1 (varint) of `HealthCheckResponse`; absent means 0 (`UNKNOWN`). */
-function decodeStatus(bytes: Buffer): number {
-  let i = 0;
-  let status = 0;
-  while (i < bytes.length) {
-    const tag = bytes[i++] ?? 0;
-    const wire = tag & 7;
-    let value = 0;
-    let shift = 0;
-    if (wire === 0) {
-      for (;;) {
-        const b = bytes[i++] ?? 0;
-        value += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-        if ((b & 0x80) === 0) break;
-      }
-      if (tag >> 3 === 1) status = value;
-    } else if (wire === 2) {
-      let length = 0;
-      for (;;) {
-        const b = bytes[i++] ?? 0;
-        length += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-        if ((b & 0x80) === 0) break;
-      }
-      i += length;
-    } else {
-      break;
-    }
-  }
-  return status;
-}
 
 /** Environment variable carrying Velero's magic cookie (go-plugin handshake of Velero). */
 export const VELERO_COOKIE_KEY = "VELERO_PLUGIN";
@@ -300,40 +253,24 @@ export class RawPlugin {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
-  #unary(path: string, request: Buffer, timeoutMs: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      this.#client.makeUnaryRequest(
-        path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        request,
-        new Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (error: ServiceError | null, response?: Buffer) => {
-          if (error !== null) reject(error);
-          else resolve(response ?? Buffer.alloc(0));
-        },
-      );
-    });
-  }
-
   /**
-   * A unary call with an encoded request; resolves with the encoded response, rejects with
-   * grpc-js's `ServiceError`. `signal` cancels the call.
+   * A unary call: `request` encoded by `input`, the response decoded by `output`; rejects with
+   * grpc-js's `ServiceError` (a response that does not decode is one with status INTERNAL).
+   * `signal` cancels the call.
    */
-  unaryCall(path: string, request: Buffer, options: RawCallOptions): Promise<Buffer> {
+  unaryCall<I extends DescMessage, O extends DescMessage>(path: string, input: I, request: MessageShape<I>, output: O, options: RawCallOptions): Promise<MessageShape<O>> {
     return new Promise((resolve, reject) => {
       const call = this.#client.makeUnaryRequest(
         path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
+        serializer(input),
+        deserializer(output),
         request,
         new Metadata(),
         { deadline: Date.now() + options.timeoutMs },
-        (error: ServiceError | null, response?: Buffer) => {
+        (error: ServiceError | null, response?: MessageShape<O>) => {
           options.signal?.removeEventListener("abort", cancel);
           if (error !== null) reject(error);
-          else resolve(response ?? Buffer.alloc(0));
+          else resolve(response ?? create(output));
         },
       );
       const cancel = (): void => {
@@ -344,42 +281,35 @@ export class RawPlugin {
     });
   }
 
-  /** A server-streaming call with an encoded request: the encoded responses, in order; the iteration throws the call's error. */
-  async *serverStreamCall(path: string, request: Buffer, options: RawCallOptions): AsyncGenerator<Buffer> {
-    const call = this.#client.makeServerStreamRequest(
-      path,
-      (b: Buffer) => b,
-      (b: Buffer) => b,
-      request,
-      new Metadata(),
-      { deadline: Date.now() + options.timeoutMs },
-    );
+  /** A server-streaming call: the responses decoded by `output`, in order; the iteration throws the call's error. */
+  async *serverStreamCall<I extends DescMessage, O extends DescMessage>(path: string, input: I, request: MessageShape<I>, output: O, options: RawCallOptions): AsyncGenerator<MessageShape<O>> {
+    const call = this.#client.makeServerStreamRequest(path, serializer(input), deserializer(output), request, new Metadata(), { deadline: Date.now() + options.timeoutMs });
     const cancel = (): void => {
       call.cancel();
     };
     if (options.signal?.aborted === true) cancel();
     else options.signal?.addEventListener("abort", cancel, { once: true });
     try {
-      for await (const message of call as AsyncIterable<Buffer>) yield message;
+      for await (const message of call as AsyncIterable<MessageShape<O>>) yield message;
     } finally {
       options.signal?.removeEventListener("abort", cancel);
       call.cancel();
     }
   }
 
-  /** A client-streaming call: writes the encoded messages in order, half-closes and resolves with the encoded response. */
-  clientStreamCall(path: string, messages: readonly Buffer[], options: RawCallOptions): Promise<Buffer> {
+  /** A client-streaming call: writes the messages in order (encoded by `input`), half-closes and resolves with the response decoded by `output`. */
+  clientStreamCall<I extends DescMessage, O extends DescMessage>(path: string, input: I, messages: readonly MessageShape<I>[], output: O, options: RawCallOptions): Promise<MessageShape<O>> {
     return new Promise((resolve, reject) => {
       const call = this.#client.makeClientStreamRequest(
         path,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
+        serializer(input),
+        deserializer(output),
         new Metadata(),
         { deadline: Date.now() + options.timeoutMs },
-        (error: ServiceError | null, response?: Buffer) => {
+        (error: ServiceError | null, response?: MessageShape<O>) => {
           options.signal?.removeEventListener("abort", cancel);
           if (error !== null) reject(error);
-          else resolve(response ?? Buffer.alloc(0));
+          else resolve(response ?? create(output));
         },
       );
       const cancel = (): void => {
@@ -395,8 +325,8 @@ export class RawPlugin {
 
   /** Calls `grpc.health.v1.Health/Check` for `service` and returns the status name. */
   async health(service: string, timeoutMs = 5000): Promise<string> {
-    const response = await this.#unary("/grpc.health.v1.Health/Check", encodeService(service), timeoutMs);
-    const status = decodeStatus(response);
+    const response = await this.unaryCall("/grpc.health.v1.Health/Check", HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service }), HealthCheckResponseSchema, { timeoutMs });
+    const status: number = response.status;
     return SERVING_STATUS[status] ?? `status ${String(status)}`;
   }
 
@@ -437,7 +367,7 @@ export class RawPlugin {
 
   /** Calls `plugin.GRPCController/Shutdown`. */
   async shutdown(timeoutMs = 5000): Promise<void> {
-    await this.#unary("/plugin.GRPCController/Shutdown", Buffer.alloc(0), timeoutMs);
+    await this.unaryCall("/plugin.GRPCController/Shutdown", EmptySchema, create(EmptySchema), EmptySchema, { timeoutMs });
   }
 
   /** Sends a signal to the process. */
@@ -454,6 +384,19 @@ export class RawPlugin {
     }
     await rm(this.#socketDir, { recursive: true, force: true });
   }
+}
+
+/** grpc-js's serializer for messages of `schema`. */
+function serializer<D extends DescMessage>(schema: D): (message: MessageShape<D>) => Buffer {
+  return (message) => {
+    const bytes = toBinary(schema, message);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+/** grpc-js's deserializer for messages of `schema`. */
+function deserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => MessageShape<D> {
+  return (bytes) => fromBinary(schema, bytes);
 }
 
 /** Process IDs whose parent is `pid` (Linux: read from /proc; elsewhere empty). */
