@@ -71,9 +71,28 @@ describe("the Python example plugin (python3 plugin.py)", () => {
     expect(outcome.leaks).toEqual([]);
   });
 
-  it("skips only cases gated on a capability (signed URLs) or on its absence (ranged reads, metadata)", () => {
+  it("skips only cases gated on a capability (signed URLs, direct transfer) or on its absence (ranged reads, metadata)", () => {
     const skipped = outcome.results.filter((r) => r.status === "skip");
     for (const r of skipped) expect(r.message, r.id).toMatch(/^(the plugin does not announce|applies only to plugins without) /);
-    expect(skipped.map((r) => r.id).sort()).toEqual(["OS-RANGE-UNSUPPORTED", "OS-SIGNED-GET", "OS-SIGNED-GET-EXPIRY", "OS-SIGNED-GET-MISSING-KEY", "OS-SIGNED-PUT", "OS-SIGNED-PUT-EXPIRY", "OS-SIGNED-TTL-INVALID"]);
+    expect(skipped.map((r) => r.id).sort()).toEqual([
+      "OS-DIRECT-GET",
+      "OS-DIRECT-GET-ERRORS",
+      "OS-DIRECT-GET-PINNED",
+      "OS-DIRECT-PART-CHECKSUM",
+      "OS-DIRECT-PUT",
+      "OS-DIRECT-PUT-INVALID",
+      "OS-DIRECT-PUT-MISMATCH",
+      "OS-DIRECT-PUT-MISSING-PART",
+      "OS-DIRECT-RPCS",
+      "OS-DIRECT-UPLOAD-FINISHED",
+      "OS-DIRECT-UPLOAD-ID",
+      "OS-RANGE-UNSUPPORTED",
+      "OS-SIGNED-GET",
+      "OS-SIGNED-GET-EXPIRY",
+      "OS-SIGNED-GET-MISSING-KEY",
+      "OS-SIGNED-PUT",
+      "OS-SIGNED-PUT-EXPIRY",
+      "OS-SIGNED-TTL-INVALID",
+    ]);
   });
 });
