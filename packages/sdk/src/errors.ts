@@ -94,6 +94,10 @@ export const Reason = {
   PluginUnresponsive: "PLUGIN_UNRESPONSIVE",
   /** A path component would lead outside what the plugin owns (a link, a mount point). */
   UnsafePath: "UNSAFE_PATH",
+  /** A retention or legal hold forbids the call; metadata `retain_until`, `mode` and `legal_hold` say what and until when. */
+  ObjectLocked: "OBJECT_LOCKED",
+  /** Protection was asked for in a bucket that cannot hold protected objects. */
+  BucketNotLockable: "BUCKET_NOT_LOCKABLE",
 } as const;
 
 /** One of the {@link Reason} values, or another UPPER_SNAKE_CASE reason from a newer contract. */

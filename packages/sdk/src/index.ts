@@ -8,9 +8,11 @@
 // Relevant to everyone.
 export { Code, Reason, StowageError, ERROR_DOMAIN, codeName, objectNotFound, bucketNotFound, snapshotNotFound, volumeNotFound, rangePastEnd, putNotStored } from "./errors.js";
 export type { StowageErrorOptions } from "./errors.js";
+export { isProtected, retentionActive, objectLocked, bucketNotLockable, checkMutable, checkRetentionChange } from "./protection.js";
 export type {
   BeginPutInput,
   BlockStore,
+  BucketProtection,
   ByteRange,
   ByteSource,
   CallOptions,
@@ -21,6 +23,7 @@ export type {
   CreateSignedUrlInput,
   CreateSnapshotInput,
   CreateVolumeFromSnapshotInput,
+  DeleteObjectInput,
   GetObjectInput,
   GetObjectOutput,
   GetPlan,
@@ -31,15 +34,22 @@ export type {
   ListSnapshotsInput,
   ListSnapshotsPage,
   ObjectInfo,
+  ObjectLock,
+  ObjectProtection,
   ObjectRef,
   ObjectStore,
   PartChecksum,
   PluginConfig,
   PluginDescriptor,
   PluginKind,
+  ProtectionInput,
   PutObjectInput,
   PutObjectResult,
   PutPlan,
+  Retention,
+  RetentionMode,
+  SetLegalHoldInput,
+  SetRetentionInput,
   SignedPart,
   SignPartInput,
   SignedUrl,

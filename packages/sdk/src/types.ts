@@ -42,6 +42,85 @@ export interface ObjectInfo {
   readonly contentType: string;
   /** User metadata. */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * The object's protection (capability `OBJECT_LOCK`, clause 5.9.3). Head and get report it and
+   * absent there means unprotected; listings may leave it out.
+   */
+  readonly protection?: ObjectProtection | undefined;
+}
+
+/**
+ * Who may weaken a retention before it ends (clause 5.9.2): `governance`, a caller with the store's
+ * bypass permission who says so (`bypassGovernance`); `compliance`, nobody.
+ */
+export type RetentionMode = "governance" | "compliance";
+
+/** Keeps an object's content until a time (clause 5.9.2). */
+export interface Retention {
+  /** Who may weaken it. */
+  readonly mode: RetentionMode;
+  /** Until when the content is kept. */
+  readonly retainUntil: Date;
+}
+
+/** What keeps an object's content from being deleted or replaced (clause 5.9.2). */
+export interface ObjectProtection {
+  /** Retention; absent means none. One whose `retainUntil` has passed no longer protects. */
+  readonly retention?: Retention | undefined;
+  /** A legal hold protects until it is released, whatever the retention. */
+  readonly legalHold: boolean;
+}
+
+/** Protection asked for in {@link PutObjectInput.protection}. */
+export interface ProtectionInput {
+  /** Retention; `retainUntil` must be in the future. */
+  readonly retention?: Retention | undefined;
+  /** Place a legal hold. */
+  readonly legalHold?: boolean | undefined;
+}
+
+/** Names one object, for a call that may override a governance retention. */
+export interface DeleteObjectInput extends ObjectRef {
+  /** Delete even under a governance retention, where the store allows this caller (clause 5.9.6). */
+  readonly bypassGovernance?: boolean | undefined;
+}
+
+/** A bucket's protection (clause 5.9.11). */
+export interface BucketProtection {
+  /** Whether objects in this bucket can be protected. */
+  readonly lockable: boolean;
+  /** The retention the store gives every new object that names none, when the plugin can see it. */
+  readonly defaultRetention?: { readonly mode: RetentionMode; readonly periodSeconds: number } | undefined;
+  /** How protection is enforced, for operators (for example "the store (S3 Object Lock)"). */
+  readonly enforcedBy: string;
+}
+
+/** Input of {@link ObjectLock.setRetention}. */
+export interface SetRetentionInput extends ObjectRef {
+  /** The new retention; absent removes it (governance only, with `bypassGovernance`). */
+  readonly retention?: Retention | undefined;
+  /** Allow shortening, removing or changing a governance retention (clause 5.9.9). */
+  readonly bypassGovernance?: boolean | undefined;
+}
+
+/** Input of {@link ObjectLock.setLegalHold}. */
+export interface SetLegalHoldInput extends ObjectRef {
+  /** Whether the hold is on; `false` releases it. */
+  readonly legalHold: boolean;
+}
+
+/**
+ * Object protection (capability `OBJECT_LOCK`, clause 5.9): retention and legal holds that keep an
+ * object's content from being deleted or replaced. Host clients expose it when the plugin
+ * announces the capability.
+ */
+export interface ObjectLock {
+  /** Whether a bucket can hold protected objects, and its default retention (clause 5.9.11). */
+  getBucketProtection(input: { readonly bucket: string }, options?: CallOptions): Promise<BucketProtection>;
+  /** Sets, extends or (where the mode allows) shortens or removes a retention (clause 5.9.9). */
+  setRetention(input: SetRetentionInput, options?: CallOptions): Promise<ObjectProtection>;
+  /** Places or releases a legal hold (clause 5.9.10). */
+  setLegalHold(input: SetLegalHoldInput, options?: CallOptions): Promise<ObjectProtection>;
 }
 
 /** Input of {@link ObjectStore.putObject}. */
@@ -60,6 +139,10 @@ export interface PutObjectInput {
   readonly metadata?: Readonly<Record<string, string>> | undefined;
   /** Expected SHA-256 of the body (32 bytes); a mismatch fails with `INTEGRITY_MISMATCH`. */
   readonly sha256?: Uint8Array | undefined;
+  /** Store the object protected, atomically (capability `OBJECT_LOCK`, clause 5.9.4). */
+  readonly protection?: ProtectionInput | undefined;
+  /** Replace an object under governance retention, where the store allows this caller (clause 5.9.7). */
+  readonly bypassGovernance?: boolean | undefined;
 }
 
 /** Result of {@link ObjectStore.putObject}. */
@@ -313,8 +396,8 @@ export interface ObjectStore {
   headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined>;
   /** Lists keys page by page (clause 5.5). */
   listObjects(input: ListObjectsInput, options?: CallOptions): AsyncIterable<ListObjectsPage>;
-  /** Deletes an object; a missing object is success (clause 5.6). */
-  deleteObject(input: ObjectRef, options?: CallOptions): Promise<void>;
+  /** Deletes an object; a missing object is success (clause 5.6); a protected one fails with `OBJECT_LOCKED` (clause 5.9.6). */
+  deleteObject(input: DeleteObjectInput, options?: CallOptions): Promise<void>;
   /** Creates a pre-signed URL (clause 5.7). */
   createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl>;
   /**
@@ -322,6 +405,8 @@ export interface ObjectStore {
    * inside `putObject` and `getObject` and do not expose it.
    */
   readonly directTransfer?: DirectTransfer | undefined;
+  /** Object protection, in plugins that announce `OBJECT_LOCK` (clause 5.9). */
+  readonly objectLock?: ObjectLock | undefined;
 }
 
 /** State of a snapshot. */
@@ -460,7 +545,8 @@ export type Capability =
   | "SNAPSHOT_PROGRESS"
   | "LIST_SNAPSHOTS"
   | "DELETE_VOLUME"
-  | "DIRECT_TRANSFER";
+  | "DIRECT_TRANSFER"
+  | "OBJECT_LOCK";
 
 /** Documents one configuration key. */
 export interface ConfigKeySpec {

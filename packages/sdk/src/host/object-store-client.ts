@@ -13,11 +13,13 @@ import { DATA_CHANNEL_TOKEN_BYTES, MAX_CHUNK_BYTES } from "../protocol/constants
 import type {
   CallOptions,
   CreateSignedUrlInput,
+  DeleteObjectInput,
   GetObjectInput,
   GetObjectOutput,
   ListObjectsInput,
   ListObjectsPage,
   ObjectInfo,
+  ObjectLock,
   ObjectRef,
   PluginConfig,
   PluginDescriptor,
@@ -25,7 +27,8 @@ import type {
   PutObjectResult,
   SignedUrl,
 } from "../types.js";
-import { objectInfoFromWire, signedUrlMethodToWire, toNumber } from "../wire/convert.js";
+import { objectInfoFromWire, protectionToWire, signedUrlMethodToWire, toNumber } from "../wire/convert.js";
+import { asksProtection } from "../protection.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { rechunk } from "../plugin/body.js";
 import { chunksOf, ConnectionBrokenError, pump, untilAborted } from "../wire/chunks.js";
@@ -33,7 +36,8 @@ import { IdleWatch } from "./idle-watch.js";
 import type { ClientSettings, HostObjectStore, LaunchedProcess, ProcessSource, TransferEvent } from "./protocol-adapter.js";
 import { StoreUnreachable } from "./direct-transfer.js";
 import { definesDirectTransfer, RemoteDirectTransfer } from "./remote-direct-transfer.js";
-import { checkCallOptions, checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "./validate.js";
+import { RemoteObjectLock } from "./remote-object-lock.js";
+import { checkCallOptions, checkConfig, checkDeleteInput, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "./validate.js";
 
 function withDefault(options: CallOptions | undefined, timeoutMs: number): CallOptions {
   return { signal: options?.signal, timeoutMs: options?.timeoutMs ?? (timeoutMs > 0 ? timeoutMs : undefined) };
@@ -181,6 +185,8 @@ export class ObjectStoreClient implements HostObjectStore {
   readonly descriptor: PluginDescriptor;
   /** Stowage's own protocol. */
   readonly protocol: string;
+  /** Object protection, when the plugin announces `OBJECT_LOCK` (contract 5.9). */
+  readonly objectLock: ObjectLock | undefined;
   readonly #supervisor: ProcessSource;
   readonly #options: ClientSettings;
 
@@ -189,6 +195,7 @@ export class ObjectStoreClient implements HostObjectStore {
     this.descriptor = descriptor;
     this.#options = options;
     this.protocol = protocol;
+    this.objectLock = descriptor.capabilities.includes("OBJECT_LOCK") ? new RemoteObjectLock(processes, descriptor.name, options.defaultTimeoutMs) : undefined;
   }
 
   get #name(): string {
@@ -239,11 +246,15 @@ export class ObjectStoreClient implements HostObjectStore {
     return res.exists && res.object !== undefined ? objectInfoFromWire(res.object) : undefined;
   }
 
-  async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
-    checkObjectRef(input);
+  async deleteObject(input: DeleteObjectInput, options?: CallOptions): Promise<void> {
+    checkDeleteInput(input);
     checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
-    await proc.channel.unary(ObjectStoreService.method.deleteObject, { plugin: this.#name, bucket: input.bucket, key: input.key }, withDefault(options, this.#options.defaultTimeoutMs));
+    await proc.channel.unary(
+      ObjectStoreService.method.deleteObject,
+      { plugin: this.#name, bucket: input.bucket, key: input.key, bypassGovernance: input.bypassGovernance === true },
+      withDefault(options, this.#options.defaultTimeoutMs),
+    );
   }
 
   async createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
@@ -295,9 +306,15 @@ export class ObjectStoreClient implements HostObjectStore {
   async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
     checkPutInput(input);
     checkCallOptions(options);
+    const protect = asksProtection(input.protection);
+    if (protect && this.objectLock === undefined) {
+      throw new StowageError(Code.Unimplemented, `plugin ${this.#name} does not announce CAPABILITY_OBJECT_LOCK; it cannot store a protected object`, { reason: Reason.Unsupported });
+    }
     const proc = await this.#supervisor.acquire();
-    // A body of unknown size, or too small to be worth a plan's round trips, goes through the plugin.
-    const direct = input.size === undefined || input.size < (this.#options.directTransfer?.settings.minPutSize ?? 0) ? undefined : this.#direct(proc);
+    // A body of unknown size, or too small to be worth a plan's round trips, goes through the
+    // plugin; so does a put with protection, which BeginPut cannot carry (contract 5.9.7).
+    const plain = !protect && input.bypassGovernance !== true;
+    const direct = !plain || input.size === undefined || input.size < (this.#options.directTransfer?.settings.minPutSize ?? 0) ? undefined : this.#direct(proc);
     const executor = this.#options.directTransfer;
     let fallback: string | undefined;
     if (direct !== undefined && executor !== undefined && input.size !== undefined) {
@@ -344,6 +361,8 @@ export class ObjectStoreClient implements HostObjectStore {
                 metadata: { ...input.metadata },
                 sha256: input.sha256 ?? new Uint8Array(),
                 dataChannelToken: socket === undefined ? new Uint8Array() : token,
+                ...(asksProtection(input.protection) && input.protection !== undefined ? { protection: protectionToWire(input.protection) } : {}),
+                bypassGovernance: input.bypassGovernance === true,
               },
             },
           }),

@@ -12,8 +12,13 @@
  * host, still sees the plugin's own answer.
  */
 import { Code, Reason, StowageError } from "../errors.js";
+import { checkRetention } from "../protection.js";
 import type {
   CallOptions,
+  DeleteObjectInput,
+  Retention,
+  SetLegalHoldInput,
+  SetRetentionInput,
   CreateSignedUrlInput,
   CreateSnapshotInput,
   CreateVolumeFromSnapshotInput,
@@ -45,7 +50,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** A name or identifier: a string of well-formed Unicode (no lone UTF-16 surrogates). */
-function checkName(value: unknown, field: string): void {
+export function checkName(value: unknown, field: string): void {
   if (typeof value !== "string") throw invalid(`${field} must be a string, got ${describe(value)}`, Reason.InvalidName);
   if (!value.isWellFormed()) {
     throw invalid(`${field} ${JSON.stringify(value)} is not well-formed Unicode (it holds a lone UTF-16 surrogate); names travel as UTF-8 and would be altered`, Reason.InvalidName);
@@ -134,6 +139,41 @@ export function checkPutInput(input: PutObjectInput): void {
   checkOptionalName(input.contentType, "contentType");
   checkStringMap(input.metadata, "metadata", Reason.InvalidName);
   if (input.sha256 !== undefined && !(input.sha256 instanceof Uint8Array)) throw invalid(`sha256 must be a Uint8Array of 32 bytes, got ${describe(input.sha256)}`);
+  checkOptionalFlag(input.bypassGovernance, "bypassGovernance");
+  const protection: unknown = input.protection;
+  if (protection === undefined) return;
+  if (!isRecord(protection)) throw invalid(`protection must be an object { retention?, legalHold? }, got ${describe(protection)}`);
+  checkOptionalFlag(protection.legalHold, "protection.legalHold");
+  checkRetentionInput(protection.retention, "protection.retention");
+}
+
+function checkOptionalFlag(value: unknown, field: string): void {
+  if (value !== undefined && typeof value !== "boolean") throw invalid(`${field} must be true or false, got ${describe(value)}`);
+}
+
+/** A retention asked for: an object with a mode and a future time (contract 5.9.4). */
+function checkRetentionInput(retention: unknown, field: string): void {
+  if (retention === undefined) return;
+  if (!isRecord(retention)) throw invalid(`${field} must be an object { mode, retainUntil }, got ${describe(retention)}`);
+  checkRetention(retention as unknown as Retention);
+}
+
+/** The input of `deleteObject`. */
+export function checkDeleteInput(input: DeleteObjectInput): void {
+  checkObjectRef(input);
+  checkOptionalFlag(input.bypassGovernance, "bypassGovernance");
+}
+
+/** The input of `setRetention`. */
+export function checkSetRetentionInput(input: SetRetentionInput): void {
+  checkDeleteInput(input);
+  checkRetentionInput(input.retention, "retention");
+}
+
+/** The input of `setLegalHold`. */
+export function checkSetLegalHoldInput(input: SetLegalHoldInput): void {
+  checkObjectRef(input);
+  if (typeof input.legalHold !== "boolean") throw invalid(`legalHold must be true or false, got ${describe(input.legalHold)}`);
 }
 
 /** The input of `getObject`. */

@@ -41,6 +41,7 @@ import type { PluginRegistry } from "./registry.js";
 import { throwIfAborted } from "./abort.js";
 import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps } from "./handler.js";
 import { directTransferService } from "./direct-transfer-service.js";
+import { lockingPlugins, objectLockService, putProtection } from "./object-lock-service.js";
 
 const KIND = "object-store";
 
@@ -83,8 +84,10 @@ async function pumpToHost(source: AsyncIterable<Uint8Array>, socket: Socket, sig
 
 /** The implementation object for `grpc.Server.addService(serviceDefinition(ObjectStoreService), …)`. */
 export function objectStoreService(registry: PluginRegistry, dataChannel: DataChannelServer | undefined, deps: ServiceDeps): UntypedServiceImplementation {
+  const locking = lockingPlugins(registry);
   return {
     ...directTransferService(registry, deps),
+    ...objectLockService(registry, deps),
 
     init(call: ServerUnaryCall<ObjectStoreServiceInitRequest, ObjectStoreServiceInitResponse>, callback: sendUnaryData<ObjectStoreServiceInitResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
@@ -106,7 +109,8 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       handleUnary(call, callback, deps, async (req, signal) => {
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
-        await registry.get(KIND, req.plugin).deleteObject({ bucket: req.bucket, key: req.key }, { signal });
+        const input = { bucket: req.bucket, key: req.key, ...(req.bypassGovernance ? { bypassGovernance: true } : {}) };
+        await registry.get(KIND, req.plugin).deleteObject(input, { signal });
         return create(DeleteObjectResponseSchema);
       });
     },
@@ -157,6 +161,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
           throw new StowageError(Code.InvalidArgument, `sha256 must be exactly 32 bytes, got ${String(header.sha256.length)} (contract 5.2.7)`);
         }
         const store = registry.get(KIND, header.plugin);
+        const protection = putProtection(header.plugin, store, locking, header.protection);
         const useChannel = header.dataChannelToken.length > 0;
         let raw: ByteSource;
         let trailerSize: () => Promise<number | undefined>;
@@ -227,6 +232,8 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
             contentType: header.contentType,
             metadata: header.metadata,
             sha256: header.sha256.length > 0 ? header.sha256 : undefined,
+            ...(protection === undefined ? {} : { protection }),
+            ...(header.bypassGovernance ? { bypassGovernance: true } : {}),
           },
           { signal: scope.signal },
         );

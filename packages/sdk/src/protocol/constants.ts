@@ -16,7 +16,7 @@ export const CORE_PROTOCOL_VERSION = 1;
 /** The Stowage application protocol version negotiated in the handshake. */
 export const APP_PROTOCOL_VERSION = 1;
 /** The contract version reported by PluginInfoService. */
-export const CONTRACT_VERSION = "1.1";
+export const CONTRACT_VERSION = "1.2";
 /** Health service name go-plugin checks. */
 export const HEALTH_SERVICE_NAME = "plugin";
 /** Largest chunk sent in one PutObject/GetObject message. */

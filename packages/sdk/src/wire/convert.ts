@@ -6,9 +6,30 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, StowageError } from "../errors.js";
 import { Capability as WireCapability, PluginKind as WirePluginKind, type PluginDescriptor as WireDescriptor, PluginDescriptorSchema } from "../gen/stowage/v1/plugin_info_pb.js";
-import { ObjectInfoSchema, SignedURLMethod, type ObjectInfo as WireObjectInfo } from "../gen/stowage/v1/object_store_pb.js";
+import {
+  ObjectInfoSchema,
+  ObjectProtectionSchema,
+  RetentionMode as WireRetentionMode,
+  SignedURLMethod,
+  type ObjectInfo as WireObjectInfo,
+  type ObjectProtection as WireObjectProtection,
+  type Retention as WireRetention,
+} from "../gen/stowage/v1/object_store_pb.js";
 import { SnapshotSchema, SnapshotState as WireSnapshotState, VolumeSchema, type Snapshot as WireSnapshot, type Volume as WireVolume } from "../gen/stowage/v1/block_store_pb.js";
-import type { Capability, ObjectInfo, PluginDescriptor, PluginKind, SignedUrlMethod, Snapshot, SnapshotState, Volume } from "../types.js";
+import type {
+  Capability,
+  ObjectInfo,
+  ObjectProtection,
+  PluginDescriptor,
+  PluginKind,
+  ProtectionInput,
+  Retention,
+  RetentionMode,
+  SignedUrlMethod,
+  Snapshot,
+  SnapshotState,
+  Volume,
+} from "../types.js";
 
 /** bigint from the wire to number, refusing values beyond 2^53. */
 export function toNumber(value: bigint): number {
@@ -30,6 +51,7 @@ export function objectInfoToWire(info: ObjectInfo): WireObjectInfo {
     ...(info.lastModified === undefined ? {} : { lastModified: timestampFromDate(info.lastModified) }),
     contentType: info.contentType,
     metadata: { ...info.metadata },
+    ...(info.protection === undefined ? {} : { protection: protectionToWire(info.protection) }),
   });
 }
 
@@ -42,7 +64,46 @@ export function objectInfoFromWire(info: WireObjectInfo): ObjectInfo {
     lastModified: dateOf(info.lastModified),
     contentType: info.contentType,
     metadata: info.metadata,
+    ...(info.protection === undefined ? {} : { protection: protectionFromWire(info.protection) }),
   };
+}
+
+/** Retention mode to the wire. */
+export function retentionModeToWire(mode: RetentionMode): WireRetentionMode {
+  return mode === "compliance" ? WireRetentionMode.COMPLIANCE : WireRetentionMode.GOVERNANCE;
+}
+
+/** Retention mode from the wire; UNSPECIFIED and unknown values are refused (clause 5.9.4). */
+export function retentionModeFromWire(mode: WireRetentionMode): RetentionMode {
+  if (mode === WireRetentionMode.GOVERNANCE) return "governance";
+  if (mode === WireRetentionMode.COMPLIANCE) return "compliance";
+  throw new StowageError(Code.InvalidArgument, `retention mode must be GOVERNANCE or COMPLIANCE, got ${String(mode)}`);
+}
+
+/** Retention to the wire. */
+export function retentionToWire(retention: Retention): { mode: WireRetentionMode; retainUntil: Timestamp } {
+  return { mode: retentionModeToWire(retention.mode), retainUntil: timestampFromDate(retention.retainUntil) };
+}
+
+/** Retention from the wire, or undefined when absent; a retention without a time is refused. */
+export function retentionFromWire(retention: WireRetention | undefined): Retention | undefined {
+  if (retention === undefined) return undefined;
+  if (retention.retainUntil === undefined) throw new StowageError(Code.InvalidArgument, "a retention needs retain_until");
+  return { mode: retentionModeFromWire(retention.mode), retainUntil: timestampDate(retention.retainUntil) };
+}
+
+/** Protection (stored, or asked for in a put) to the wire. */
+export function protectionToWire(protection: ObjectProtection | ProtectionInput): WireObjectProtection {
+  return create(ObjectProtectionSchema, {
+    ...(protection.retention === undefined ? {} : { retention: retentionToWire(protection.retention) }),
+    legalHold: protection.legalHold === true,
+  });
+}
+
+/** Protection from the wire. */
+export function protectionFromWire(protection: WireObjectProtection): ObjectProtection {
+  const retention = retentionFromWire(protection.retention);
+  return { ...(retention === undefined ? {} : { retention }), legalHold: protection.legalHold };
 }
 
 /** Signed URL method to the wire. */
@@ -128,6 +189,7 @@ const CAPABILITIES: Record<Capability, WireCapability> = {
   LIST_SNAPSHOTS: WireCapability.LIST_SNAPSHOTS,
   DELETE_VOLUME: WireCapability.DELETE_VOLUME,
   DIRECT_TRANSFER: WireCapability.DIRECT_TRANSFER,
+  OBJECT_LOCK: WireCapability.OBJECT_LOCK,
 };
 
 /** Plugin kind to the wire. */

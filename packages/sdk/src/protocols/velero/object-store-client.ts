@@ -11,11 +11,13 @@ import { Code, objectNotFound, Reason, StowageError } from "../../errors.js";
 import { ObjectStore as VeleroObjectStoreService, PutObjectRequestSchema, type Bytes } from "../../gen/generated/ObjectStore_pb.js";
 import type { ClientSettings, HostObjectStore, ProcessSource } from "../../host/protocol-adapter.js";
 import type { ClientStreamCall } from "../../host/rpc-channel.js";
-import { checkConfig, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "../../host/validate.js";
+import { checkConfig, checkDeleteInput, checkGetInput, checkListInput, checkObjectRef, checkPutInput, checkSignedUrlInput } from "../../host/validate.js";
+import { asksProtection } from "../../protection.js";
 import { compareUtf8 } from "../../key-order.js";
 import type {
   CallOptions,
   CreateSignedUrlInput,
+  DeleteObjectInput,
   GetObjectInput,
   GetObjectOutput,
   ListObjectsInput,
@@ -100,8 +102,9 @@ export class VeleroObjectStore implements HostObjectStore {
     return { key: input.key, size: -1, etag: "", contentType: "", metadata: {} };
   }
 
-  async deleteObject(input: ObjectRef, options?: CallOptions): Promise<void> {
-    checkObjectRef(input);
+  async deleteObject(input: DeleteObjectInput, options?: CallOptions): Promise<void> {
+    checkDeleteInput(input);
+    if (input.bypassGovernance === true) throw unsupported("bypassing a governance retention");
     const opts = withDefault(options, this.#timeoutMs);
     const channel = await this.#tracker.channel(opts);
     await veleroCall(() => channel.unary(VeleroObjectStoreService.method.deleteObject, { plugin: this.descriptor.name, bucket: input.bucket, key: input.key }, opts));
@@ -179,6 +182,7 @@ export class VeleroObjectStore implements HostObjectStore {
   async putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
     checkPutInput(input);
     if (input.metadata !== undefined && Object.keys(input.metadata).length > 0) throw unsupported("object metadata");
+    if (asksProtection(input.protection) || input.bypassGovernance === true) throw unsupported("object protection (a bucket-level default retention still applies)");
     const channel = await this.#tracker.channel(withDefault(options, this.#timeoutMs));
     options?.signal?.throwIfAborted();
     // The caller's signal and deadline are handled here, not by the channel (no gRPC deadline is

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stowage/v1/object_store.proto.
  */
 export const file_stowage_v1_object_store: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zdG93YWdlL3YxL29iamVjdF9zdG9yZS5wcm90bxIKc3Rvd2FnZS52MSKlAQodT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEkUKBmNvbmZpZxgCIAMoCzI1LnN0b3dhZ2UudjEuT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QuQ29uZmlnRW50cnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIgCh5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVzcG9uc2UiiwEKEFB1dE9iamVjdFJlcXVlc3QSLQoGaGVhZGVyGAEgASgLMhsuc3Rvd2FnZS52MS5QdXRPYmplY3RIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAEi8KB3RyYWlsZXIYAyABKAsyHC5zdG93YWdlLnYxLlB1dE9iamVjdFRyYWlsZXJIAEIGCgRwYXJ0IooCCg9QdXRPYmplY3RIZWFkZXISDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSEQoEc2l6ZRgEIAEoA0gAiAEBEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRI7CghtZXRhZGF0YRgGIAMoCzIpLnN0b3dhZ2UudjEuUHV0T2JqZWN0SGVhZGVyLk1ldGFkYXRhRW50cnkSDgoGc2hhMjU2GAcgASgMEhoKEmRhdGFfY2hhbm5lbF90b2tlbhgIIAEoDBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX3NpemUiIAoQUHV0T2JqZWN0VHJhaWxlchIMCgRzaXplGAEgASgDIj8KEVB1dE9iamVjdFJlc3BvbnNlEgwKBHNpemUYASABKAMSDAoEZXRhZxgCIAEoCRIOCgZzaGEyNTYYAyABKAwiOwoJQnl0ZVJhbmdlEg4KBm9mZnNldBgBIAEoAxITCgZsZW5ndGgYAiABKANIAIgBAUIJCgdfbGVuZ3RoIoEBChBHZXRPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEiQKBXJhbmdlGAQgASgLMhUuc3Rvd2FnZS52MS5CeXRlUmFuZ2USGgoSZGF0YV9jaGFubmVsX3Rva2VuGAUgASgMIowBChFHZXRPYmplY3RSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy5zdG93YWdlLnYxLkdldE9iamVjdEhlYWRlckgAEg8KBWNodW5rGAIgASgMSAASLwoHdHJhaWxlchgDIAEoCzIcLnN0b3dhZ2UudjEuR2V0T2JqZWN0VHJhaWxlckgAQgYKBHBhcnQiYQoPR2V0T2JqZWN0SGVhZGVyEiYKBm9iamVjdBgBIAEoCzIWLnN0b3dhZ2UudjEuT2JqZWN0SW5mbxIWCg5jb250ZW50X2xlbmd0aBgCIAEoAxIOCgZvZmZzZXQYAyABKAMiIAoQR2V0T2JqZWN0VHJhaWxlchIMCgRzaXplGAEgASgDIucBCgpPYmplY3RJbmZvEgsKA2tleRgBIAEoCRIMCgRzaXplGAIgASgDEgwKBGV0YWcYAyABKAkSMQoNbGFzdF9tb2RpZmllZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29udGVudF90eXBlGAUgASgJEjYKCG1ldGFkYXRhGAYgAygLMiQuc3Rvd2FnZS52MS5PYmplY3RJbmZvLk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkAKEUhlYWRPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJIkwKEkhlYWRPYmplY3RSZXNwb25zZRIOCgZleGlzdHMYASABKAgSJgoGb2JqZWN0GAIgASgLMhYuc3Rvd2FnZS52MS5PYmplY3RJbmZvIpEBChJMaXN0T2JqZWN0c1JlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRIOCgZwcmVmaXgYAyABKAkSEQoJZGVsaW1pdGVyGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoBRISCgpwYWdlX3Rva2VuGAYgASgJEhEKCW1heF9wYWdlcxgHIAEoBSJwChNMaXN0T2JqZWN0c1Jlc3BvbnNlEicKB29iamVjdHMYASADKAsyFi5zdG93YWdlLnYxLk9iamVjdEluZm8SFwoPY29tbW9uX3ByZWZpeGVzGAIgAygJEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSJCChNEZWxldGVPYmplY3RSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIocBChZDcmVhdGVTaWduZWRVUkxSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEisKBm1ldGhvZBgEIAEoDjIbLnN0b3dhZ2UudjEuU2lnbmVkVVJMTWV0aG9kEhMKC3R0bF9zZWNvbmRzGAUgASgDIlYKF0NyZWF0ZVNpZ25lZFVSTFJlc3BvbnNlEgsKA3VybBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKRAQoLSHR0cFJlcXVlc3QSDgoGbWV0aG9kGAEgASgJEgsKA3VybBgCIAEoCRI1CgdoZWFkZXJzGAMgAygLMiQuc3Rvd2FnZS52MS5IdHRwUmVxdWVzdC5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiIgoQVHJhbnNmZXJEZWNsaW5lZBIOCgZyZWFzb24YASABKAkiYwoOUGxhbkdldFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSJAoFcmFuZ2UYBCABKAsyFS5zdG93YWdlLnYxLkJ5dGVSYW5nZSJyCg9QbGFuR2V0UmVzcG9uc2USMAoIZGVjbGluZWQYASABKAsyHC5zdG93YWdlLnYxLlRyYW5zZmVyRGVjbGluZWRIABIjCgRwbGFuGAIgASgLMhMuc3Rvd2FnZS52MS5HZXRQbGFuSABCCAoGcmVzdWx0IrMBCgdHZXRQbGFuEiYKBm9iamVjdBgBIAEoCzIWLnN0b3dhZ2UudjEuT2JqZWN0SW5mbxIWCg5jb250ZW50X2xlbmd0aBgCIAEoAxIOCgZvZmZzZXQYAyABKAMSKAoHcmVxdWVzdBgEIAEoCzIXLnN0b3dhZ2UudjEuSHR0cFJlcXVlc3QSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi4AEKD0JlZ2luUHV0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIMCgRzaXplGAQgASgDEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRI7CghtZXRhZGF0YRgGIAMoCzIpLnN0b3dhZ2UudjEuQmVnaW5QdXRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSDgoGc2hhMjU2GAcgASgMGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJzChBCZWdpblB1dFJlc3BvbnNlEjAKCGRlY2xpbmVkGAEgASgLMhwuc3Rvd2FnZS52MS5UcmFuc2ZlckRlY2xpbmVkSAASIwoEcGxhbhgCIAEoCzITLnN0b3dhZ2UudjEuUHV0UGxhbkgAQggKBnJlc3VsdCKsAQoHUHV0UGxhbhIRCgl1cGxvYWRfaWQYASABKAkSEQoJcGFydF9zaXplGAIgASgDEi8KDXBhcnRfY2hlY2tzdW0YAyABKA4yGC5zdG93YWdlLnYxLlBhcnRDaGVja3N1bRIaChJtYXhfcGFyYWxsZWxfcGFydHMYBCABKAUSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilgEKD1NpZ25QYXJ0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIRCgl1cGxvYWRfaWQYBCABKAkSEwoLcGFydF9udW1iZXIYBSABKAUSDgoGb2Zmc2V0GAYgASgDEgwKBHNpemUYByABKAMSEAoIY2hlY2tzdW0YCCABKAwibAoQU2lnblBhcnRSZXNwb25zZRIoCgdyZXF1ZXN0GAEgASgLMhcuc3Rvd2FnZS52MS5IdHRwUmVxdWVzdBIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSCg1Db21wbGV0ZWRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEgwKBHNpemUYAiABKAMSDAoEZXRhZxgDIAEoCRIQCghjaGVja3N1bRgEIAEoDCKcAQoSQ29tcGxldGVQdXRSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEhEKCXVwbG9hZF9pZBgEIAEoCRIoCgVwYXJ0cxgFIAMoCzIZLnN0b3dhZ2UudjEuQ29tcGxldGVkUGFydBIMCgRzaXplGAYgASgDEg4KBnNoYTI1NhgHIAEoDCJBChNDb21wbGV0ZVB1dFJlc3BvbnNlEgwKBHNpemUYASABKAMSDAoEZXRhZxgCIAEoCRIOCgZzaGEyNTYYAyABKAwiUQoPQWJvcnRQdXRSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEhEKCXVwbG9hZF9pZBgEIAEoCSISChBBYm9ydFB1dFJlc3BvbnNlKmoKD1NpZ25lZFVSTE1ldGhvZBIhCh1TSUdORURfVVJMX01FVEhPRF9VTlNQRUNJRklFRBAAEhkKFVNJR05FRF9VUkxfTUVUSE9EX0dFVBABEhkKFVNJR05FRF9VUkxfTUVUSE9EX1BVVBACKncKDFBhcnRDaGVja3N1bRIdChlQQVJUX0NIRUNLU1VNX1VOU1BFQ0lGSUVEEAASGAoUUEFSVF9DSEVDS1NVTV9TSEEyNTYQARIVChFQQVJUX0NIRUNLU1VNX01ENRACEhcKE1BBUlRfQ0hFQ0tTVU1fQ1JDMzIQAzLCBwoST2JqZWN0U3RvcmVTZXJ2aWNlEl0KBEluaXQSKS5zdG93YWdlLnYxLk9iamVjdFN0b3JlU2VydmljZUluaXRSZXF1ZXN0Giouc3Rvd2FnZS52MS5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVzcG9uc2USSgoJUHV0T2JqZWN0Ehwuc3Rvd2FnZS52MS5QdXRPYmplY3RSZXF1ZXN0Gh0uc3Rvd2FnZS52MS5QdXRPYmplY3RSZXNwb25zZSgBEkoKCUdldE9iamVjdBIcLnN0b3dhZ2UudjEuR2V0T2JqZWN0UmVxdWVzdBodLnN0b3dhZ2UudjEuR2V0T2JqZWN0UmVzcG9uc2UwARJLCgpIZWFkT2JqZWN0Eh0uc3Rvd2FnZS52MS5IZWFkT2JqZWN0UmVxdWVzdBoeLnN0b3dhZ2UudjEuSGVhZE9iamVjdFJlc3BvbnNlElAKC0xpc3RPYmplY3RzEh4uc3Rvd2FnZS52MS5MaXN0T2JqZWN0c1JlcXVlc3QaHy5zdG93YWdlLnYxLkxpc3RPYmplY3RzUmVzcG9uc2UwARJRCgxEZWxldGVPYmplY3QSHy5zdG93YWdlLnYxLkRlbGV0ZU9iamVjdFJlcXVlc3QaIC5zdG93YWdlLnYxLkRlbGV0ZU9iamVjdFJlc3BvbnNlEloKD0NyZWF0ZVNpZ25lZFVSTBIiLnN0b3dhZ2UudjEuQ3JlYXRlU2lnbmVkVVJMUmVxdWVzdBojLnN0b3dhZ2UudjEuQ3JlYXRlU2lnbmVkVVJMUmVzcG9uc2USQgoHUGxhbkdldBIaLnN0b3dhZ2UudjEuUGxhbkdldFJlcXVlc3QaGy5zdG93YWdlLnYxLlBsYW5HZXRSZXNwb25zZRJFCghCZWdpblB1dBIbLnN0b3dhZ2UudjEuQmVnaW5QdXRSZXF1ZXN0Ghwuc3Rvd2FnZS52MS5CZWdpblB1dFJlc3BvbnNlEkUKCFNpZ25QYXJ0Ehsuc3Rvd2FnZS52MS5TaWduUGFydFJlcXVlc3QaHC5zdG93YWdlLnYxLlNpZ25QYXJ0UmVzcG9uc2USTgoLQ29tcGxldGVQdXQSHi5zdG93YWdlLnYxLkNvbXBsZXRlUHV0UmVxdWVzdBofLnN0b3dhZ2UudjEuQ29tcGxldGVQdXRSZXNwb25zZRJFCghBYm9ydFB1dBIbLnN0b3dhZ2UudjEuQWJvcnRQdXRSZXF1ZXN0Ghwuc3Rvd2FnZS52MS5BYm9ydFB1dFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1zdG93YWdlL3YxL29iamVjdF9zdG9yZS5wcm90bxIKc3Rvd2FnZS52MSKlAQodT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEkUKBmNvbmZpZxgCIAMoCzI1LnN0b3dhZ2UudjEuT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlcXVlc3QuQ29uZmlnRW50cnkaLQoLQ29uZmlnRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIgCh5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVzcG9uc2UiiwEKEFB1dE9iamVjdFJlcXVlc3QSLQoGaGVhZGVyGAEgASgLMhsuc3Rvd2FnZS52MS5QdXRPYmplY3RIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAEi8KB3RyYWlsZXIYAyABKAsyHC5zdG93YWdlLnYxLlB1dE9iamVjdFRyYWlsZXJIAEIGCgRwYXJ0ItcCCg9QdXRPYmplY3RIZWFkZXISDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSEQoEc2l6ZRgEIAEoA0gAiAEBEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRI7CghtZXRhZGF0YRgGIAMoCzIpLnN0b3dhZ2UudjEuUHV0T2JqZWN0SGVhZGVyLk1ldGFkYXRhRW50cnkSDgoGc2hhMjU2GAcgASgMEhoKEmRhdGFfY2hhbm5lbF90b2tlbhgIIAEoDBIwCgpwcm90ZWN0aW9uGAkgASgLMhwuc3Rvd2FnZS52MS5PYmplY3RQcm90ZWN0aW9uEhkKEWJ5cGFzc19nb3Zlcm5hbmNlGAogASgIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfc2l6ZSIgChBQdXRPYmplY3RUcmFpbGVyEgwKBHNpemUYASABKAMiPwoRUHV0T2JqZWN0UmVzcG9uc2USDAoEc2l6ZRgBIAEoAxIMCgRldGFnGAIgASgJEg4KBnNoYTI1NhgDIAEoDCI7CglCeXRlUmFuZ2USDgoGb2Zmc2V0GAEgASgDEhMKBmxlbmd0aBgCIAEoA0gAiAEBQgkKB19sZW5ndGgigQEKEEdldE9iamVjdFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSJAoFcmFuZ2UYBCABKAsyFS5zdG93YWdlLnYxLkJ5dGVSYW5nZRIaChJkYXRhX2NoYW5uZWxfdG9rZW4YBSABKAwijAEKEUdldE9iamVjdFJlc3BvbnNlEi0KBmhlYWRlchgBIAEoCzIbLnN0b3dhZ2UudjEuR2V0T2JqZWN0SGVhZGVySAASDwoFY2h1bmsYAiABKAxIABIvCgd0cmFpbGVyGAMgASgLMhwuc3Rvd2FnZS52MS5HZXRPYmplY3RUcmFpbGVySABCBgoEcGFydCJhCg9HZXRPYmplY3RIZWFkZXISJgoGb2JqZWN0GAEgASgLMhYuc3Rvd2FnZS52MS5PYmplY3RJbmZvEhYKDmNvbnRlbnRfbGVuZ3RoGAIgASgDEg4KBm9mZnNldBgDIAEoAyIgChBHZXRPYmplY3RUcmFpbGVyEgwKBHNpemUYASABKAMimQIKCk9iamVjdEluZm8SCwoDa2V5GAEgASgJEgwKBHNpemUYAiABKAMSDAoEZXRhZxgDIAEoCRIxCg1sYXN0X21vZGlmaWVkGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxjb250ZW50X3R5cGUYBSABKAkSNgoIbWV0YWRhdGEYBiADKAsyJC5zdG93YWdlLnYxLk9iamVjdEluZm8uTWV0YWRhdGFFbnRyeRIwCgpwcm90ZWN0aW9uGAcgASgLMhwuc3Rvd2FnZS52MS5PYmplY3RQcm90ZWN0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChFIZWFkT2JqZWN0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCSJMChJIZWFkT2JqZWN0UmVzcG9uc2USDgoGZXhpc3RzGAEgASgIEiYKBm9iamVjdBgCIAEoCzIWLnN0b3dhZ2UudjEuT2JqZWN0SW5mbyKRAQoSTGlzdE9iamVjdHNSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSDgoGcHJlZml4GAMgASgJEhEKCWRlbGltaXRlchgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCRIRCgltYXhfcGFnZXMYByABKAUicAoTTGlzdE9iamVjdHNSZXNwb25zZRInCgdvYmplY3RzGAEgAygLMhYuc3Rvd2FnZS52MS5PYmplY3RJbmZvEhcKD2NvbW1vbl9wcmVmaXhlcxgCIAMoCRIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkiXQoTRGVsZXRlT2JqZWN0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIZChFieXBhc3NfZ292ZXJuYW5jZRgEIAEoCCIWChREZWxldGVPYmplY3RSZXNwb25zZSKHAQoWQ3JlYXRlU2lnbmVkVVJMUmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIrCgZtZXRob2QYBCABKA4yGy5zdG93YWdlLnYxLlNpZ25lZFVSTE1ldGhvZBITCgt0dGxfc2Vjb25kcxgFIAEoAyJWChdDcmVhdGVTaWduZWRVUkxSZXNwb25zZRILCgN1cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikQEKC0h0dHBSZXF1ZXN0Eg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSNQoHaGVhZGVycxgDIAMoCzIkLnN0b3dhZ2UudjEuSHR0cFJlcXVlc3QuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiIKEFRyYW5zZmVyRGVjbGluZWQSDgoGcmVhc29uGAEgASgJImMKDlBsYW5HZXRSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEiQKBXJhbmdlGAQgASgLMhUuc3Rvd2FnZS52MS5CeXRlUmFuZ2UicgoPUGxhbkdldFJlc3BvbnNlEjAKCGRlY2xpbmVkGAEgASgLMhwuc3Rvd2FnZS52MS5UcmFuc2ZlckRlY2xpbmVkSAASIwoEcGxhbhgCIAEoCzITLnN0b3dhZ2UudjEuR2V0UGxhbkgAQggKBnJlc3VsdCKzAQoHR2V0UGxhbhImCgZvYmplY3QYASABKAsyFi5zdG93YWdlLnYxLk9iamVjdEluZm8SFgoOY29udGVudF9sZW5ndGgYAiABKAMSDgoGb2Zmc2V0GAMgASgDEigKB3JlcXVlc3QYBCABKAsyFy5zdG93YWdlLnYxLkh0dHBSZXF1ZXN0Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuABCg9CZWdpblB1dFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSDAoEc2l6ZRgEIAEoAxIUCgxjb250ZW50X3R5cGUYBSABKAkSOwoIbWV0YWRhdGEYBiADKAsyKS5zdG93YWdlLnYxLkJlZ2luUHV0UmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg4KBnNoYTI1NhgHIAEoDBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEicwoQQmVnaW5QdXRSZXNwb25zZRIwCghkZWNsaW5lZBgBIAEoCzIcLnN0b3dhZ2UudjEuVHJhbnNmZXJEZWNsaW5lZEgAEiMKBHBsYW4YAiABKAsyEy5zdG93YWdlLnYxLlB1dFBsYW5IAEIICgZyZXN1bHQirAEKB1B1dFBsYW4SEQoJdXBsb2FkX2lkGAEgASgJEhEKCXBhcnRfc2l6ZRgCIAEoAxIvCg1wYXJ0X2NoZWNrc3VtGAMgASgOMhguc3Rvd2FnZS52MS5QYXJ0Q2hlY2tzdW0SGgoSbWF4X3BhcmFsbGVsX3BhcnRzGAQgASgFEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpYBCg9TaWduUGFydFJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhMKC3BhcnRfbnVtYmVyGAUgASgFEg4KBm9mZnNldBgGIAEoAxIMCgRzaXplGAcgASgDEhAKCGNoZWNrc3VtGAggASgMImwKEFNpZ25QYXJ0UmVzcG9uc2USKAoHcmVxdWVzdBgBIAEoCzIXLnN0b3dhZ2UudjEuSHR0cFJlcXVlc3QSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoNQ29tcGxldGVkUGFydBITCgtwYXJ0X251bWJlchgBIAEoBRIMCgRzaXplGAIgASgDEgwKBGV0YWcYAyABKAkSEAoIY2hlY2tzdW0YBCABKAwinAEKEkNvbXBsZXRlUHV0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIRCgl1cGxvYWRfaWQYBCABKAkSKAoFcGFydHMYBSADKAsyGS5zdG93YWdlLnYxLkNvbXBsZXRlZFBhcnQSDAoEc2l6ZRgGIAEoAxIOCgZzaGEyNTYYByABKAwiQQoTQ29tcGxldGVQdXRSZXNwb25zZRIMCgRzaXplGAEgASgDEgwKBGV0YWcYAiABKAkSDgoGc2hhMjU2GAMgASgMIlEKD0Fib3J0UHV0UmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJEgsKA2tleRgDIAEoCRIRCgl1cGxvYWRfaWQYBCABKAkiEgoQQWJvcnRQdXRSZXNwb25zZSJmCglSZXRlbnRpb24SJwoEbW9kZRgBIAEoDjIZLnN0b3dhZ2UudjEuUmV0ZW50aW9uTW9kZRIwCgxyZXRhaW5fdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKEE9iamVjdFByb3RlY3Rpb24SKAoJcmV0ZW50aW9uGAEgASgLMhUuc3Rvd2FnZS52MS5SZXRlbnRpb24SEgoKbGVnYWxfaG9sZBgCIAEoCCI8ChpHZXRCdWNrZXRQcm90ZWN0aW9uUmVxdWVzdBIOCgZwbHVnaW4YASABKAkSDgoGYnVja2V0GAIgASgJIlMKEERlZmF1bHRSZXRlbnRpb24SJwoEbW9kZRgBIAEoDjIZLnN0b3dhZ2UudjEuUmV0ZW50aW9uTW9kZRIWCg5wZXJpb2Rfc2Vjb25kcxgCIAEoAyJ9ChtHZXRCdWNrZXRQcm90ZWN0aW9uUmVzcG9uc2USEAoIbG9ja2FibGUYASABKAgSNwoRZGVmYXVsdF9yZXRlbnRpb24YAiABKAsyHC5zdG93YWdlLnYxLkRlZmF1bHRSZXRlbnRpb24SEwoLZW5mb3JjZWRfYnkYAyABKAkihwEKE1NldFJldGVudGlvblJlcXVlc3QSDgoGcGx1Z2luGAEgASgJEg4KBmJ1Y2tldBgCIAEoCRILCgNrZXkYAyABKAkSKAoJcmV0ZW50aW9uGAQgASgLMhUuc3Rvd2FnZS52MS5SZXRlbnRpb24SGQoRYnlwYXNzX2dvdmVybmFuY2UYBSABKAgiSAoUU2V0UmV0ZW50aW9uUmVzcG9uc2USMAoKcHJvdGVjdGlvbhgBIAEoCzIcLnN0b3dhZ2UudjEuT2JqZWN0UHJvdGVjdGlvbiJWChNTZXRMZWdhbEhvbGRSZXF1ZXN0Eg4KBnBsdWdpbhgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEhIKCmxlZ2FsX2hvbGQYBCABKAgiSAoUU2V0TGVnYWxIb2xkUmVzcG9uc2USMAoKcHJvdGVjdGlvbhgBIAEoCzIcLnN0b3dhZ2UudjEuT2JqZWN0UHJvdGVjdGlvbipqCg9TaWduZWRVUkxNZXRob2QSIQodU0lHTkVEX1VSTF9NRVRIT0RfVU5TUEVDSUZJRUQQABIZChVTSUdORURfVVJMX01FVEhPRF9HRVQQARIZChVTSUdORURfVVJMX01FVEhPRF9QVVQQAip3CgxQYXJ0Q2hlY2tzdW0SHQoZUEFSVF9DSEVDS1NVTV9VTlNQRUNJRklFRBAAEhgKFFBBUlRfQ0hFQ0tTVU1fU0hBMjU2EAESFQoRUEFSVF9DSEVDS1NVTV9NRDUQAhIXChNQQVJUX0NIRUNLU1VNX0NSQzMyEAMqbQoNUmV0ZW50aW9uTW9kZRIeChpSRVRFTlRJT05fTU9ERV9VTlNQRUNJRklFRBAAEh0KGVJFVEVOVElPTl9NT0RFX0dPVkVSTkFOQ0UQARIdChlSRVRFTlRJT05fTU9ERV9DT01QTElBTkNFEAIy0AkKEk9iamVjdFN0b3JlU2VydmljZRJdCgRJbml0Eikuc3Rvd2FnZS52MS5PYmplY3RTdG9yZVNlcnZpY2VJbml0UmVxdWVzdBoqLnN0b3dhZ2UudjEuT2JqZWN0U3RvcmVTZXJ2aWNlSW5pdFJlc3BvbnNlEkoKCVB1dE9iamVjdBIcLnN0b3dhZ2UudjEuUHV0T2JqZWN0UmVxdWVzdBodLnN0b3dhZ2UudjEuUHV0T2JqZWN0UmVzcG9uc2UoARJKCglHZXRPYmplY3QSHC5zdG93YWdlLnYxLkdldE9iamVjdFJlcXVlc3QaHS5zdG93YWdlLnYxLkdldE9iamVjdFJlc3BvbnNlMAESSwoKSGVhZE9iamVjdBIdLnN0b3dhZ2UudjEuSGVhZE9iamVjdFJlcXVlc3QaHi5zdG93YWdlLnYxLkhlYWRPYmplY3RSZXNwb25zZRJQCgtMaXN0T2JqZWN0cxIeLnN0b3dhZ2UudjEuTGlzdE9iamVjdHNSZXF1ZXN0Gh8uc3Rvd2FnZS52MS5MaXN0T2JqZWN0c1Jlc3BvbnNlMAESUQoMRGVsZXRlT2JqZWN0Eh8uc3Rvd2FnZS52MS5EZWxldGVPYmplY3RSZXF1ZXN0GiAuc3Rvd2FnZS52MS5EZWxldGVPYmplY3RSZXNwb25zZRJaCg9DcmVhdGVTaWduZWRVUkwSIi5zdG93YWdlLnYxLkNyZWF0ZVNpZ25lZFVSTFJlcXVlc3QaIy5zdG93YWdlLnYxLkNyZWF0ZVNpZ25lZFVSTFJlc3BvbnNlEkIKB1BsYW5HZXQSGi5zdG93YWdlLnYxLlBsYW5HZXRSZXF1ZXN0Ghsuc3Rvd2FnZS52MS5QbGFuR2V0UmVzcG9uc2USRQoIQmVnaW5QdXQSGy5zdG93YWdlLnYxLkJlZ2luUHV0UmVxdWVzdBocLnN0b3dhZ2UudjEuQmVnaW5QdXRSZXNwb25zZRJFCghTaWduUGFydBIbLnN0b3dhZ2UudjEuU2lnblBhcnRSZXF1ZXN0Ghwuc3Rvd2FnZS52MS5TaWduUGFydFJlc3BvbnNlEk4KC0NvbXBsZXRlUHV0Eh4uc3Rvd2FnZS52MS5Db21wbGV0ZVB1dFJlcXVlc3QaHy5zdG93YWdlLnYxLkNvbXBsZXRlUHV0UmVzcG9uc2USRQoIQWJvcnRQdXQSGy5zdG93YWdlLnYxLkFib3J0UHV0UmVxdWVzdBocLnN0b3dhZ2UudjEuQWJvcnRQdXRSZXNwb25zZRJmChNHZXRCdWNrZXRQcm90ZWN0aW9uEiYuc3Rvd2FnZS52MS5HZXRCdWNrZXRQcm90ZWN0aW9uUmVxdWVzdBonLnN0b3dhZ2UudjEuR2V0QnVja2V0UHJvdGVjdGlvblJlc3BvbnNlElEKDFNldFJldGVudGlvbhIfLnN0b3dhZ2UudjEuU2V0UmV0ZW50aW9uUmVxdWVzdBogLnN0b3dhZ2UudjEuU2V0UmV0ZW50aW9uUmVzcG9uc2USUQoMU2V0TGVnYWxIb2xkEh8uc3Rvd2FnZS52MS5TZXRMZWdhbEhvbGRSZXF1ZXN0GiAuc3Rvd2FnZS52MS5TZXRMZWdhbEhvbGRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * ObjectStoreServiceInitRequest configures a plugin.
@@ -172,6 +172,21 @@ export type PutObjectHeader = Message<"stowage.v1.PutObjectHeader"> & {
    * @generated from field: bytes data_channel_token = 8;
    */
   dataChannelToken: Uint8Array;
+
+  /**
+   * Protection the object is stored with, atomically (clause 5.9.4). OPTIONAL; requires
+   * CAPABILITY_OBJECT_LOCK.
+   *
+   * @generated from field: stowage.v1.ObjectProtection protection = 9;
+   */
+  protection?: ObjectProtection | undefined;
+
+  /**
+   * Replace an object under governance retention (clause 5.9.7). OPTIONAL.
+   *
+   * @generated from field: bool bypass_governance = 10;
+   */
+  bypassGovernance: boolean;
 };
 
 /**
@@ -463,6 +478,14 @@ export type ObjectInfo = Message<"stowage.v1.ObjectInfo"> & {
    * @generated from field: map<string, string> metadata = 6;
    */
   metadata: { [key: string]: string };
+
+  /**
+   * The object's protection (clause 5.9.3). With CAPABILITY_OBJECT_LOCK, HeadObject and GetObject
+   * always report it; absent there means unprotected. ListObjects MAY omit it.
+   *
+   * @generated from field: stowage.v1.ObjectProtection protection = 7;
+   */
+  protection?: ObjectProtection | undefined;
 };
 
 /**
@@ -660,6 +683,13 @@ export type DeleteObjectRequest = Message<"stowage.v1.DeleteObjectRequest"> & {
    * @generated from field: string key = 3;
    */
   key: string;
+
+  /**
+   * Delete an object under governance retention (clause 5.9.6). OPTIONAL.
+   *
+   * @generated from field: bool bypass_governance = 4;
+   */
+  bypassGovernance: boolean;
 };
 
 /**
@@ -1396,6 +1426,289 @@ export const AbortPutResponseSchema: GenMessage<AbortPutResponse> = /*@__PURE__*
   messageDesc(file_stowage_v1_object_store, 34);
 
 /**
+ * Retention keeps an object's content until a time.
+ *
+ * @generated from message stowage.v1.Retention
+ */
+export type Retention = Message<"stowage.v1.Retention"> & {
+  /**
+   * Mode. REQUIRED, not UNSPECIFIED.
+   *
+   * @generated from field: stowage.v1.RetentionMode mode = 1;
+   */
+  mode: RetentionMode;
+
+  /**
+   * Until when the content is kept. REQUIRED.
+   *
+   * @generated from field: google.protobuf.Timestamp retain_until = 2;
+   */
+  retainUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.Retention.
+ * Use `create(RetentionSchema)` to create a new message.
+ */
+export const RetentionSchema: GenMessage<Retention> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 35);
+
+/**
+ * ObjectProtection is what keeps an object's content from being deleted or replaced.
+ *
+ * @generated from message stowage.v1.ObjectProtection
+ */
+export type ObjectProtection = Message<"stowage.v1.ObjectProtection"> & {
+  /**
+   * Retention. OPTIONAL: absent means none. A retention whose retain_until has passed no longer
+   * protects, and MAY still be reported.
+   *
+   * @generated from field: stowage.v1.Retention retention = 1;
+   */
+  retention?: Retention | undefined;
+
+  /**
+   * A legal hold, which protects until released, whatever the retention.
+   *
+   * @generated from field: bool legal_hold = 2;
+   */
+  legalHold: boolean;
+};
+
+/**
+ * Describes the message stowage.v1.ObjectProtection.
+ * Use `create(ObjectProtectionSchema)` to create a new message.
+ */
+export const ObjectProtectionSchema: GenMessage<ObjectProtection> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 36);
+
+/**
+ * GetBucketProtectionRequest asks about one bucket.
+ *
+ * @generated from message stowage.v1.GetBucketProtectionRequest
+ */
+export type GetBucketProtectionRequest = Message<"stowage.v1.GetBucketProtectionRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+};
+
+/**
+ * Describes the message stowage.v1.GetBucketProtectionRequest.
+ * Use `create(GetBucketProtectionRequestSchema)` to create a new message.
+ */
+export const GetBucketProtectionRequestSchema: GenMessage<GetBucketProtectionRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 37);
+
+/**
+ * DefaultRetention is the retention a store gives every new object that names none.
+ *
+ * @generated from message stowage.v1.DefaultRetention
+ */
+export type DefaultRetention = Message<"stowage.v1.DefaultRetention"> & {
+  /**
+   * Mode. REQUIRED.
+   *
+   * @generated from field: stowage.v1.RetentionMode mode = 1;
+   */
+  mode: RetentionMode;
+
+  /**
+   * Length of the retention from the object's creation, in seconds. REQUIRED, at least 1.
+   *
+   * @generated from field: int64 period_seconds = 2;
+   */
+  periodSeconds: bigint;
+};
+
+/**
+ * Describes the message stowage.v1.DefaultRetention.
+ * Use `create(DefaultRetentionSchema)` to create a new message.
+ */
+export const DefaultRetentionSchema: GenMessage<DefaultRetention> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 38);
+
+/**
+ * GetBucketProtectionResponse describes a bucket's protection.
+ *
+ * @generated from message stowage.v1.GetBucketProtectionResponse
+ */
+export type GetBucketProtectionResponse = Message<"stowage.v1.GetBucketProtectionResponse"> & {
+  /**
+   * Whether objects in this bucket can be protected (S3 Object Lock enabled, Azure version-level
+   * immutability enabled, GCS object retention enabled, or enforced by the plugin itself).
+   *
+   * @generated from field: bool lockable = 1;
+   */
+  lockable: boolean;
+
+  /**
+   * The bucket's default retention. OPTIONAL: absent means none, or not visible to the plugin.
+   *
+   * @generated from field: stowage.v1.DefaultRetention default_retention = 2;
+   */
+  defaultRetention?: DefaultRetention | undefined;
+
+  /**
+   * How protection is enforced, for operators, for example "the store (S3 Object Lock)" or "the
+   * plugin only: anyone with access to the directory can remove files". REQUIRED when lockable.
+   *
+   * @generated from field: string enforced_by = 3;
+   */
+  enforcedBy: string;
+};
+
+/**
+ * Describes the message stowage.v1.GetBucketProtectionResponse.
+ * Use `create(GetBucketProtectionResponseSchema)` to create a new message.
+ */
+export const GetBucketProtectionResponseSchema: GenMessage<GetBucketProtectionResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 39);
+
+/**
+ * SetRetentionRequest changes an object's retention.
+ *
+ * @generated from message stowage.v1.SetRetentionRequest
+ */
+export type SetRetentionRequest = Message<"stowage.v1.SetRetentionRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * The new retention. OPTIONAL: absent removes the retention (clause 5.9.8).
+   *
+   * @generated from field: stowage.v1.Retention retention = 4;
+   */
+  retention?: Retention | undefined;
+
+  /**
+   * Allow shortening, removing or changing a governance retention (clause 5.9.8). OPTIONAL.
+   *
+   * @generated from field: bool bypass_governance = 5;
+   */
+  bypassGovernance: boolean;
+};
+
+/**
+ * Describes the message stowage.v1.SetRetentionRequest.
+ * Use `create(SetRetentionRequestSchema)` to create a new message.
+ */
+export const SetRetentionRequestSchema: GenMessage<SetRetentionRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 40);
+
+/**
+ * SetRetentionResponse reports the object's protection afterwards.
+ *
+ * @generated from message stowage.v1.SetRetentionResponse
+ */
+export type SetRetentionResponse = Message<"stowage.v1.SetRetentionResponse"> & {
+  /**
+   * The object's protection. REQUIRED.
+   *
+   * @generated from field: stowage.v1.ObjectProtection protection = 1;
+   */
+  protection?: ObjectProtection | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.SetRetentionResponse.
+ * Use `create(SetRetentionResponseSchema)` to create a new message.
+ */
+export const SetRetentionResponseSchema: GenMessage<SetRetentionResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 41);
+
+/**
+ * SetLegalHoldRequest places or releases a legal hold.
+ *
+ * @generated from message stowage.v1.SetLegalHoldRequest
+ */
+export type SetLegalHoldRequest = Message<"stowage.v1.SetLegalHoldRequest"> & {
+  /**
+   * Plugin name. REQUIRED.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * Bucket. REQUIRED.
+   *
+   * @generated from field: string bucket = 2;
+   */
+  bucket: string;
+
+  /**
+   * Key. REQUIRED.
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
+
+  /**
+   * Whether the hold is on. false releases it.
+   *
+   * @generated from field: bool legal_hold = 4;
+   */
+  legalHold: boolean;
+};
+
+/**
+ * Describes the message stowage.v1.SetLegalHoldRequest.
+ * Use `create(SetLegalHoldRequestSchema)` to create a new message.
+ */
+export const SetLegalHoldRequestSchema: GenMessage<SetLegalHoldRequest> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 42);
+
+/**
+ * SetLegalHoldResponse reports the object's protection afterwards.
+ *
+ * @generated from message stowage.v1.SetLegalHoldResponse
+ */
+export type SetLegalHoldResponse = Message<"stowage.v1.SetLegalHoldResponse"> & {
+  /**
+   * The object's protection. REQUIRED.
+   *
+   * @generated from field: stowage.v1.ObjectProtection protection = 1;
+   */
+  protection?: ObjectProtection | undefined;
+};
+
+/**
+ * Describes the message stowage.v1.SetLegalHoldResponse.
+ * Use `create(SetLegalHoldResponseSchema)` to create a new message.
+ */
+export const SetLegalHoldResponseSchema: GenMessage<SetLegalHoldResponse> = /*@__PURE__*/
+  messageDesc(file_stowage_v1_object_store, 43);
+
+/**
  * SignedURLMethod is the HTTP method a signed URL allows.
  *
  * @generated from enum stowage.v1.SignedURLMethod
@@ -1468,6 +1781,39 @@ export enum PartChecksum {
  */
 export const PartChecksumSchema: GenEnum<PartChecksum> = /*@__PURE__*/
   enumDesc(file_stowage_v1_object_store, 1);
+
+/**
+ * RetentionMode says who may weaken a retention before it ends.
+ *
+ * @generated from enum stowage.v1.RetentionMode
+ */
+export enum RetentionMode {
+  /**
+   * @generated from enum value: RETENTION_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A caller with the store's bypass permission may shorten or remove it, or delete the object,
+   * by setting bypass_governance (S3 GOVERNANCE, Azure Unlocked, GCS Unlocked).
+   *
+   * @generated from enum value: RETENTION_MODE_GOVERNANCE = 1;
+   */
+  GOVERNANCE = 1,
+
+  /**
+   * Nobody may shorten or remove it before it ends (S3 COMPLIANCE, Azure Locked, GCS Locked).
+   *
+   * @generated from enum value: RETENTION_MODE_COMPLIANCE = 2;
+   */
+  COMPLIANCE = 2,
+}
+
+/**
+ * Describes the enum stowage.v1.RetentionMode.
+ */
+export const RetentionModeSchema: GenEnum<RetentionMode> = /*@__PURE__*/
+  enumDesc(file_stowage_v1_object_store, 2);
 
 /**
  * ObjectStoreService stores and serves backup objects. Every request names the plugin it is for in
@@ -1596,6 +1942,36 @@ export const ObjectStoreService: GenService<{
     methodKind: "unary";
     input: typeof AbortPutRequestSchema;
     output: typeof AbortPutResponseSchema;
+  },
+  /**
+   * GetBucketProtection reports whether a bucket can hold protected objects, and its default retention.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.GetBucketProtection
+   */
+  getBucketProtection: {
+    methodKind: "unary";
+    input: typeof GetBucketProtectionRequestSchema;
+    output: typeof GetBucketProtectionResponseSchema;
+  },
+  /**
+   * SetRetention sets, extends or (where the mode allows) shortens or removes an object's retention.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.SetRetention
+   */
+  setRetention: {
+    methodKind: "unary";
+    input: typeof SetRetentionRequestSchema;
+    output: typeof SetRetentionResponseSchema;
+  },
+  /**
+   * SetLegalHold places or releases an object's legal hold.
+   *
+   * @generated from rpc stowage.v1.ObjectStoreService.SetLegalHold
+   */
+  setLegalHold: {
+    methodKind: "unary";
+    input: typeof SetLegalHoldRequestSchema;
+    output: typeof SetLegalHoldResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stowage_v1_object_store, 0);
