@@ -64,11 +64,15 @@ describe("PluginHost with a Velero ObjectStore plugin", () => {
     expect([e.code, e.reason]).toEqual([Code.NotFound, Reason.ObjectNotFound]);
   });
 
-  it("refuses what Velero cannot carry: ranges, metadata, signed PUT URLs", async () => {
+  it("refuses what Velero cannot carry: ranges, metadata, signed PUT URLs, object protection (contract 7.6.1)", async () => {
+    expect(store.objectLock).toBeUndefined();
+    const retention = { mode: "compliance" as const, retainUntil: new Date(Date.now() + 3_600_000) };
     for (const p of [
       store.getObject({ bucket: "b", key: "empty", range: { offset: 1 } }),
       store.putObject({ bucket: "b", key: "m", body: Readable.from([Buffer.from("x")]), metadata: { a: "b" } }),
       store.createSignedUrl({ bucket: "b", key: "empty", method: "PUT", ttlSeconds: 60 }),
+      store.putObject({ bucket: "b", key: "locked", body: Readable.from([Buffer.from("x")]), protection: { retention } }),
+      store.deleteObject({ bucket: "b", key: "empty", bypassGovernance: true }),
     ]) {
       const e = await rejection(p);
       expect([e.code, e.reason]).toEqual([Code.Unimplemented, Reason.Unsupported]);
