@@ -16,6 +16,10 @@ export { discoverExecutables } from "./host/discover.js";
 export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js";
 export { DirectTransferExecutor, StoreUnreachable, DIRECT_TRANSFER_DEFAULTS } from "./host/direct-transfer.js";
 export type { DirectTransferSettings } from "./host/direct-transfer.js";
+export type { RetryOptions } from "./host/retry.js";
+export { RETRY_DEFAULTS } from "./host/retry.js";
+export type { CallLimits } from "./host/call-limiter.js";
+export { CALL_LIMIT_DEFAULTS } from "./host/call-limiter.js";
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
 export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 

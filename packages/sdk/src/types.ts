@@ -143,6 +143,12 @@ export interface PutObjectInput {
   readonly protection?: ProtectionInput | undefined;
   /** Replace an object under governance retention, where the store allows this caller (clause 5.9.7). */
   readonly bypassGovernance?: boolean | undefined;
+  /**
+   * Returns the body again from its first byte. With it, a host whose retries are on may try the
+   * put again after a retryable failure (the plugin stored nothing); without it a put is never
+   * retried, because its body cannot be read twice.
+   */
+  readonly retryBody?: (() => ByteSource) | undefined;
 }
 
 /** Result of {@link ObjectStore.putObject}. */

@@ -338,7 +338,7 @@ export class ObjectStoreClient implements HostObjectStore {
     const token = randomBytes(DATA_CHANNEL_TOKEN_BYTES);
     const socket = await dataChannelFor(proc, this.#options, token);
     this.#report("put", socket === undefined ? "messages" : "data-channel", fallback);
-    const call = proc.channel.clientStream(ObjectStoreService.method.putObject, { signal: options?.signal, timeoutMs: options?.timeoutMs });
+    const call = proc.channel.clientStream(ObjectStoreService.method.putObject, { signal: options?.signal, timeoutMs: options?.timeoutMs, plugin: this.#name });
     // Only the waits on the plugin count (room to send, the answer), not the body source's pace.
     const idle = this.#idle(`the PutObject of ${JSON.stringify(input.key)}`, () => {
       call.cancel();

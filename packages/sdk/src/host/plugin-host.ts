@@ -15,6 +15,10 @@ import type { ClientSettings, HostBlockStore, HostObjectStore, TransferEvent } f
 import { DIRECT_TRANSFER_DEFAULTS, DirectTransferExecutor } from "./direct-transfer.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
 import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
+import { CallLimiter, type CallLimits } from "./call-limiter.js";
+import { GuardedObjectStore } from "./guarded-object-store.js";
+import { OperationTelemetry } from "./operation-telemetry.js";
+import { RETRY_DEFAULTS, RetryBudget, type RetryOptions, type RetrySettings } from "./retry.js";
 
 /** Options of {@link PluginHost}. */
 export interface PluginHostOptions {
@@ -58,6 +62,18 @@ export interface PluginHostOptions {
   readonly onTransfer?: ((event: TransferEvent) => void) | undefined;
   /** What to do when an executable fails to start: `fail` the whole start (default) or `skip` it with an error log. */
   readonly onLaunchError?: "fail" | "skip" | undefined;
+  /**
+   * Retries of idempotent ObjectStore calls (head, get until its header, list until its first page,
+   * delete, signed URLs, Init, protection calls; a put only with `retryBody`) that fail with
+   * `UNAVAILABLE`, `RESOURCE_EXHAUSTED` or `ABORTED`: exponential backoff with full jitter, the
+   * plugin's `retry_after_ms` hint, a retry budget per plugin. Off by default (`false`); `{}` turns
+   * them on with the defaults (3 attempts).
+   */
+  readonly retry?: false | RetryOptions | undefined;
+  /** Limits of calls in flight per ObjectStore client: `default` for every plugin, `plugins` by plugin name. */
+  readonly limits?: { readonly default?: CallLimits | undefined; readonly plugins?: Readonly<Record<string, CallLimits>> | undefined } | undefined;
+  /** OpenTelemetry: `recordKeys` puts object keys on spans (default false: keys can be personal data). */
+  readonly telemetry?: { readonly recordKeys?: boolean | undefined } | undefined;
 }
 
 /** Tuning of {@link PluginHostOptions.directTransfer}. */
@@ -95,6 +111,11 @@ export interface ClientOptions {
   readonly instance?: string | undefined;
 }
 
+/** The keys of `value` whose values are defined. */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** Checks the numeric options: from 0 to what a timer can hold (a mistake here would disable a safeguard). */
 function checkOptions(options: PluginHostOptions): void {
   const numbers: [string, number | undefined][] = [
@@ -118,12 +139,34 @@ function checkOptions(options: PluginHostOptions): void {
     ["directTransfer.attempts", direct.attempts, 1, 10],
     ["directTransfer.partMemory", direct.partMemory, 0, 64 * 1024 * 1024 * 1024],
     ["directTransfer.minPutSize", direct.minPutSize, 0, Number.MAX_SAFE_INTEGER],
+    ...retryCounts(options.retry),
+    ...limitCounts("limits.default", options.limits?.default),
+    ...Object.entries(options.limits?.plugins ?? {}).flatMap(([name, limits]) => limitCounts(`limits.plugins[${JSON.stringify(name)}]`, limits)),
   ];
   for (const [name, value, min, max] of counts) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
       throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`);
     }
   }
+  const ratio = options.retry === false ? undefined : options.retry?.budgetRatio;
+  if (ratio !== undefined && !(ratio >= 0 && ratio <= 1)) throw new StowageError(Code.InvalidArgument, `PluginHost option retry.budgetRatio must be from 0 to 1; got ${String(ratio)}`);
+}
+
+function retryCounts(retry: false | RetryOptions | undefined): [string, number | undefined, number, number][] {
+  if (retry === undefined || retry === false) return [];
+  return [
+    ["retry.attempts", retry.attempts, 1, 10],
+    ["retry.initialBackoffMs", retry.initialBackoffMs, 1, MAX_TIMEOUT_MS],
+    ["retry.maxBackoffMs", retry.maxBackoffMs, 1, MAX_TIMEOUT_MS],
+    ["retry.maxRetryAfterMs", retry.maxRetryAfterMs, 0, MAX_TIMEOUT_MS],
+  ];
+}
+
+function limitCounts(name: string, limits: CallLimits | undefined): [string, number | undefined, number, number][] {
+  return [
+    [`${name}.maxInFlight`, limits?.maxInFlight, 1, 1_000_000],
+    [`${name}.maxQueued`, limits?.maxQueued, 0, 1_000_000],
+  ];
 }
 
 /** Identifies a command line: the executable and its arguments. */
@@ -156,6 +199,8 @@ export class PluginHost {
   readonly #served = new Map<string, Served>();
   readonly #supervisors = new Map<string, Supervisor>();
   readonly #objectStores = new Map<string, HostObjectStore>();
+  readonly #telemetry: OperationTelemetry[] = [];
+  readonly #budgets = new Map<string, RetryBudget>();
   readonly #blockStores = new Map<string, HostBlockStore>();
   #started = false;
   #closed = false;
@@ -326,7 +371,8 @@ export class PluginHost {
     let client = this.#objectStores.get(key);
     if (client === undefined) {
       const supervisor = this.#supervisor(served.command, instance);
-      client = supervisor.adapter.objectStore(supervisor, served.descriptor, this.#clientOptions());
+      const inner = supervisor.adapter.objectStore(supervisor, served.descriptor, this.#clientOptions());
+      client = new GuardedObjectStore(inner, this.#guard(name, instance));
       this.#objectStores.set(key, client);
     }
     return client;
@@ -346,9 +392,25 @@ export class PluginHost {
     return client;
   }
 
+  /** The limits, retries and telemetry of one ObjectStore client; the retry budget is the plugin's. */
+  #guard(name: string, instance: string): ConstructorParameters<typeof GuardedObjectStore>[1] {
+    const given = this.#options.retry;
+    const retry: RetrySettings = given === undefined || given === false ? { ...RETRY_DEFAULTS, attempts: 1 } : { ...RETRY_DEFAULTS, ...(definedOnly(given) as Partial<RetrySettings>) };
+    let budget = this.#budgets.get(name);
+    if (budget === undefined) {
+      budget = new RetryBudget(retry.budgetRatio);
+      this.#budgets.set(name, budget);
+    }
+    const telemetry = new OperationTelemetry(name, instance, this.#options.telemetry?.recordKeys === true);
+    this.#telemetry.push(telemetry);
+    const limits = this.#options.limits?.plugins?.[name] ?? this.#options.limits?.default;
+    return { limiter: new CallLimiter(name, limits), retry, budget, telemetry };
+  }
+
   /** Stops every plugin process (Shutdown RPC, grace period, SIGKILL) and waits for them to exit. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const telemetry of this.#telemetry) telemetry.forget();
     await Promise.all([...this.#supervisors.values()].map((s) => s.close()));
     await this.#directTransfer?.close();
   }

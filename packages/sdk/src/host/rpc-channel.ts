@@ -5,11 +5,12 @@
 import { once } from "node:events";
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { Metadata, type CallOptions as GrpcCallOptions, type Client, type ClientReadableStream, type ClientWritableStream } from "@grpc/grpc-js";
-import { StowageError } from "../errors.js";
+import { type CallOptions as GrpcCallOptions, type Client, type ClientReadableStream, type ClientWritableStream } from "@grpc/grpc-js";
+import { Code, Reason, StowageError } from "../errors.js";
 import type { CallOptions } from "../types.js";
 import { asBuffer, methodCodec } from "../wire/rpc.js";
 import { fromGrpcError } from "../wire/status.js";
+import { observeRpc } from "./rpc-telemetry.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { input: I; output: O };
 
@@ -27,6 +28,12 @@ function mapWith(options: CallOptions, mapper: ErrorMapper): (error: unknown) =>
   };
 }
 
+/** The plugin a request names (every Stowage request but PutObject's stream has a `plugin` field). */
+function pluginOf(request: unknown): string | undefined {
+  const plugin = (request as { plugin?: unknown } | undefined)?.plugin;
+  return typeof plugin === "string" ? plugin : undefined;
+}
+
 /** Hooks a signal to a cancel function; returns the unhook. */
 function onAbort(signal: AbortSignal | undefined, cancel: () => void): () => void {
   if (signal === undefined) return () => undefined;
@@ -38,6 +45,12 @@ function onAbort(signal: AbortSignal | undefined, cancel: () => void): () => voi
   return () => {
     signal.removeEventListener("abort", cancel);
   };
+}
+
+/** Options of a client-streaming call, whose first message is not known when it starts. */
+export interface RpcCallOptions extends CallOptions {
+  /** The plugin the call is for, for its span and metrics. */
+  readonly plugin?: string | undefined;
 }
 
 /** A server-streaming call in progress. */
@@ -94,18 +107,26 @@ export class RpcChannel {
   unary<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
+    const observed = observeRpc(codec.path, pluginOf(request));
     return new Promise((resolve, reject) => {
       const call = this.client.makeUnaryRequest(
         codec.path,
         codec.serializeRequest,
         codec.deserializeResponse,
         create(method.input, request),
-        new Metadata(),
+        observed.metadata,
         grpcOptions(options),
         (error, response) => {
           unhook();
-          if (error !== null || response === undefined) void map(error).then(reject);
-          else resolve(response);
+          if (error !== null || response === undefined) {
+            void map(error).then((mapped) => {
+              observed.end(mapped);
+              reject(mapped);
+            });
+          } else {
+            observed.end();
+            resolve(response);
+          }
         },
       );
       const unhook = onAbort(options.signal, () => {
@@ -118,32 +139,42 @@ export class RpcChannel {
   serverStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, request: MessageInitShape<I>, options: CallOptions = {}): ServerStreamCall<MessageShape<O>> {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
+    const observed = observeRpc(codec.path, pluginOf(request));
     const call: ClientReadableStream<MessageShape<O>> = this.client.makeServerStreamRequest(
       codec.path,
       codec.serializeRequest,
       codec.deserializeResponse,
       create(method.input, request),
-      new Metadata(),
+      observed.metadata,
       grpcOptions(options),
     );
     const unhook = onAbort(options.signal, () => {
       call.cancel();
     });
+    const cancelled = (): void => {
+      observed.end(new StowageError(Code.Canceled, "the host cancelled the call", { reason: Reason.Cancelled }));
+    };
     const iterator = call[Symbol.asyncIterator]() as AsyncIterator<MessageShape<O>>;
     const messages: AsyncIterator<MessageShape<O>> = {
       async next() {
         try {
           const result = await iterator.next();
-          if (result.done === true) unhook();
+          if (result.done === true) {
+            unhook();
+            observed.end();
+          }
           return result;
         } catch (error) {
           unhook();
-          throw await map(error);
+          const mapped = await map(error);
+          observed.end(mapped);
+          throw mapped;
         }
       },
       async return() {
         unhook();
         call.cancel();
+        cancelled();
         return { done: true, value: undefined };
       },
     };
@@ -152,6 +183,7 @@ export class RpcChannel {
       cancel() {
         unhook();
         call.cancel();
+        cancelled();
       },
     };
   }
@@ -160,7 +192,7 @@ export class RpcChannel {
    * A client-streaming call. `write` waits while grpc-js's writable buffer is full (16 messages,
    * whatever their size; each is encoded only when grpc-js takes it).
    */
-  clientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: CallOptions = {}): ClientStreamCall<MessageShape<I>, MessageShape<O>> {
+  clientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: RpcCallOptions = {}): ClientStreamCall<MessageShape<I>, MessageShape<O>> {
     const open = this.#openClientStream<MessageShape<I>, O>(method, methodCodec(method).serializeRequest, options);
     const { stream, response } = open;
     return {
@@ -181,7 +213,7 @@ export class RpcChannel {
    * transport, that is, for grpc-js's write callback, which runs once HTTP/2 flow control let the
    * message out (grpc-js acknowledges at once only what fits its per-call retry buffer, 256 KiB).
    */
-  encodedClientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: CallOptions, flow: EncodedStreamOptions): ClientStreamCall<Uint8Array, MessageShape<O>> {
+  encodedClientStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, options: RpcCallOptions, flow: EncodedStreamOptions): ClientStreamCall<Uint8Array, MessageShape<O>> {
     const open = this.#openClientStream<Uint8Array, O>(method, asBuffer, options);
     const { stream, response } = open;
     let pending = 0;
@@ -225,16 +257,24 @@ export class RpcChannel {
   #openClientStream<W, O extends DescMessage>(
     method: Method<DescMessage, O>,
     serialize: (value: W) => Buffer,
-    options: CallOptions,
+    options: RpcCallOptions,
   ): { stream: ClientWritableStream<W>; response: Promise<MessageShape<O>>; failed: () => boolean; call: Omit<ClientStreamCall<W, MessageShape<O>>, "write"> } {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
+    const observed = observeRpc(codec.path, options.plugin);
     let call: ClientWritableStream<W> | undefined;
     const response = new Promise<MessageShape<O>>((resolve, reject) => {
-      call = this.client.makeClientStreamRequest(codec.path, serialize, codec.deserializeResponse, new Metadata(), grpcOptions(options), (error, value) => {
+      call = this.client.makeClientStreamRequest(codec.path, serialize, codec.deserializeResponse, observed.metadata, grpcOptions(options), (error, value) => {
         unhook();
-        if (error !== null || value === undefined) void map(error).then(reject);
-        else resolve(value);
+        if (error !== null || value === undefined) {
+          void map(error).then((mapped) => {
+            observed.end(mapped);
+            reject(mapped);
+          });
+        } else {
+          observed.end();
+          resolve(value);
+        }
       });
     });
     response.catch(() => undefined);

@@ -3,6 +3,7 @@
  * (health checks), kills it when it stops answering, relaunches it after a crash or a kill with
  * every Init replayed, and gives up with a clear error when it keeps failing.
  */
+import { recordProcessCrash, recordProcessStart } from "./process-telemetry.js";
 import { existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, Reason, StowageError } from "../errors.js";
@@ -125,6 +126,7 @@ export class Supervisor implements ProcessSource {
     });
     health.start();
     this.#current = proc;
+    recordProcessStart(commandName(this.command), restarting, proc.pid);
     if (restarting) {
       this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
       for (const { kind, name, config } of this.#inits.values()) {
@@ -142,6 +144,7 @@ export class Supervisor implements ProcessSource {
   }
 
   #recordCrash(what: string, tail = ""): void {
+    recordProcessCrash(commandName(this.command));
     const now = Date.now();
     this.#crashes.push(now);
     while (this.#crashes.length > 0 && (this.#crashes[0] ?? now) < now - this.#options.restart.windowMs) this.#crashes.shift();

@@ -4,6 +4,7 @@ import type { Logger } from "../logging.js";
 import { toGrpcStatus } from "../wire/status.js";
 import { abortError } from "./abort.js";
 import type { CallScope, CancellableCall } from "./call-context.js";
+import { endServerSpan } from "./tracing.js";
 
 /** What the service implementations share. */
 export interface ServiceDeps {
@@ -121,9 +122,11 @@ export function endOnce<T>(scope: CallScope, path: string, logger: Logger, deliv
 export function endWithCallback<Res>(scope: CallScope, call: { getPath(): string }, deps: ServiceDeps, callback: sendUnaryData<Res>): CallOutcome<Res> {
   return endOnce<Res>(scope, call.getPath(), deps.logger, {
     ok: (response) => {
+      endServerSpan(call);
       callback(null, response);
     },
     fail: (status) => {
+      endServerSpan(call, status);
       callback(status);
     },
   });
@@ -133,9 +136,11 @@ export function endWithCallback<Res>(scope: CallScope, call: { getPath(): string
 export function endStream(scope: CallScope, call: ServerWritableStream<unknown, unknown>, deps: ServiceDeps): CallOutcome<undefined> {
   return endOnce<undefined>(scope, call.getPath(), deps.logger, {
     ok: () => {
+      endServerSpan(call);
       call.end();
     },
     fail: (status) => {
+      endServerSpan(call, status);
       call.emit("error", status);
     },
   });

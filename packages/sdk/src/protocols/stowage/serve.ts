@@ -15,6 +15,7 @@ import { DataChannelServer } from "../../plugin/data-channel-server.js";
 import type { ServiceDeps } from "../../plugin/handler.js";
 import { objectStoreService } from "../../plugin/object-store-service.js";
 import type { ServeProtocolAdapter } from "../../plugin/protocol-adapter.js";
+import { tracedService } from "../../plugin/tracing.js";
 import { APP_PROTOCOL_VERSION, CONTRACT_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, STOWAGE_PROTOCOL } from "../../protocol/constants.js";
 import { descriptorToWire } from "../../wire/convert.js";
 import { serviceDefinition } from "../../wire/rpc.js";
@@ -41,8 +42,8 @@ export const stowageServeAdapter: ServeProtocolAdapter = {
         );
       },
     });
-    server.addService(serviceDefinition(ObjectStoreService), objectStoreService(registry, dataChannel, deps));
-    server.addService(serviceDefinition(BlockStoreService), blockStoreService(registry, deps));
+    server.addService(serviceDefinition(ObjectStoreService), tracedService(objectStoreService(registry, dataChannel, deps)));
+    server.addService(serviceDefinition(BlockStoreService), tracedService(blockStoreService(registry, deps)));
     return dataChannel === undefined ? undefined : () => dataChannel.close();
   },
 };

@@ -191,7 +191,7 @@ export class VeleroObjectStore implements HostObjectStore {
     // and at most PUT_PENDING_BYTES of them wait for the transport: the body is read no faster
     // than the plugin takes it.
     const messages = new PutObjectEncoder({ plugin: this.descriptor.name, bucket: input.bucket, key: input.key });
-    const call = channel.encodedClientStream(VeleroObjectStoreService.method.putObject, {}, {
+    const call = channel.encodedClientStream(VeleroObjectStoreService.method.putObject, { plugin: this.descriptor.name }, {
       maxPendingBytes: PUT_PENDING_BYTES,
       taken: (message) => {
         messages.release(message);
