@@ -16,7 +16,7 @@
  *
  * @packageDocumentation
  */
-import { Code, Reason, StowageError, bucketNotFound, type ByteSource } from "@stowage/sdk";
+import { Code, Reason, StowageError, bucketNotFound, type ByteSource, type ObjectProtection } from "@stowage/sdk";
 import { createHash, randomBytes } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { iterateUntilAborted, throwIfAborted } from "@stowage/sdk/plugin";
@@ -51,6 +51,20 @@ export interface WriteObjectInput {
   readonly sha256?: Uint8Array | undefined;
   /** Content type and user metadata, stored in the same file. */
   readonly attributes: ObjectAttributes;
+  /**
+   * The protection to store with the object: the file is written in format 2 with this record
+   * (`{ legalHold: false }` for none); in format 1 when absent.
+   */
+  readonly protection?: ObjectProtection | undefined;
+  /** Keep this version tag (when rewriting an object as it is) instead of hashing or drawing one. */
+  readonly versionTag?: Buffer | undefined;
+  /** The modification time to give the file (when rewriting an object as it is); now by default. */
+  readonly lastModified?: Date | undefined;
+  /**
+   * Runs the final rename (`commit`) once the body is written and flushed, so that the caller can
+   * hold a lock around it and check that the object may still be replaced. Runs it directly by default.
+   */
+  readonly guard?: ((commit: () => Promise<void>) => Promise<void>) | undefined;
   /** Flush data and directories to stable storage before returning. */
   readonly fsync: boolean;
   /** Mode of the directories created on the way. */
@@ -71,18 +85,23 @@ export interface WrittenObject {
 
 /** Stores an object atomically; see the module description. */
 export async function writeObject(input: WriteObjectInput): Promise<WrittenObject> {
-  const header = encodeHeader(input.attributes);
+  const header = encodeHeader(input.attributes, input.protection);
   const tempDir = await openInBucket(input, [TEMP_DIRECTORY]);
   try {
     const temp = await TemporaryFile.create(tempDir, "upload", input.fileMode);
     let committed = false;
     try {
       const written = await writeBody(temp.handle, header, input);
+      if (input.lastModified !== undefined) await temp.handle.utimes(input.lastModified, input.lastModified);
       if (input.fsync) await temp.handle.sync();
       await temp.close();
       throwIfAborted(input.signal);
-      await moveIntoPlace(tempDir, temp.name, input, objectPath(input.key));
-      committed = true;
+      const commit = async (): Promise<void> => {
+        throwIfAborted(input.signal);
+        await moveIntoPlace(tempDir, temp.name, input, objectPath(input.key));
+        committed = true;
+      };
+      await (input.guard === undefined ? commit() : input.guard(commit));
       return written;
     } finally {
       if (!committed) await temp.discard();
@@ -114,7 +133,7 @@ async function writeBody(file: FileHandle, header: Buffer, input: WriteObjectInp
   if (input.size !== undefined && received !== input.size) {
     throw integrityMismatch(`the body has ${received} bytes, ${input.size} were announced`);
   }
-  const digest = hash === undefined ? randomBytes(32) : hash.digest();
+  const digest = hash === undefined ? (input.versionTag ?? randomBytes(32)) : hash.digest();
   if (input.sha256 !== undefined && !digest.equals(input.sha256)) {
     throw integrityMismatch(`the body's SHA-256 is ${digest.toString("hex")}, ${Buffer.from(input.sha256).toString("hex")} was announced`);
   }
