@@ -69,7 +69,7 @@ import { abortError, redactConfig, throwIfAborted } from "@stowage/sdk/plugin";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { openRoot } from "../shared/config.js";
-import type { ChildOptions, ConfinedRoot, Directory, OpenFileOptions } from "../shared/confined-root.js";
+import type { ChildOptions, ConfinedRoot, Directory, OpenFileOptions, OpenedFile } from "../shared/confined-root.js";
 import { DirectoryCache } from "../shared/directory-cache.js";
 import { Sweeper } from "../shared/sweeper.js";
 import { toStowageError } from "../shared/fs.js";
@@ -479,13 +479,29 @@ export class LocalObjectStore implements ObjectStore {
    */
   async #checkReplaceable(root: Directory, bucket: string, key: string, bypass: boolean, action: string): Promise<void> {
     const names = [bucket, ...objectPath(key)];
-    const opened = await root.openFileAt(names);
-    if (opened === undefined) return;
+    const fileName = names.pop() ?? "";
+    // A link among the directories fails here, as it fails the delete or put itself.
+    const parent = await root.walk(names);
+    if (parent === undefined) return;
     let protection: ObjectProtection | undefined;
     try {
-      protection = (await readProtection(opened.handle, root.pathOf(names.join("/"))))?.protection;
+      let opened: OpenedFile | undefined;
+      try {
+        opened = await parent.openFile(fileName);
+      } catch (error) {
+        // A link (or a file with several links) in the object's own place is nothing the plugin
+        // wrote, so nothing it protects: the delete removes, the put replaces, the link itself.
+        if (error instanceof StowageError && error.reason === Reason.UnsafePath) return;
+        throw error;
+      }
+      if (opened === undefined) return;
+      try {
+        protection = (await readProtection(opened.handle, parent.pathOf(fileName)))?.protection;
+      } finally {
+        await opened.handle.close();
+      }
     } finally {
-      await opened.handle.close();
+      parent.close();
     }
     checkMutable(bucket, key, protection, bypass, action, this.#clock());
   }
