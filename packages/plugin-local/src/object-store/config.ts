@@ -37,7 +37,7 @@ export const OBJECT_STORE_CONFIG = defineConfig({
     default: "`false`",
     value: flag(false),
     description:
-      "true to make every bucket lockable (contract 5.9): objects can carry a retention or a legal hold, and the plugin itself refuses to delete or overwrite them. It cannot protect against anyone with write access to the directory (or root), against changes of the host's clock, or against the files being deleted outside the plugin. Default false: protection requests fail with BUCKET_NOT_LOCKABLE; protections already stored are still enforced.",
+      "true to make every bucket lockable (contract 5.9): objects can carry a retention or a legal hold, and the plugin itself refuses to delete or overwrite them. It cannot protect against anyone with write access to the directory (or root), against changes of the host's clock, or against the files being deleted outside the plugin. Default false: protection requests fail with BUCKET_NOT_LOCKABLE; protections already stored are still enforced (and can only be changed with objectLock on).",
   },
   fsync: {
     docs: "Flush data and directories before a put returns",

@@ -14,6 +14,11 @@
  * lives in the bucket's `~tmp` directory and is named after its writer, so that the parts of a
  * writer killed mid-put are reclaimed (`temp-files.ts`).
  *
+ * The rename runs inside the caller's `guard`, once the body is written and flushed: the store
+ * holds the key's lock there and checks that the object it replaces is not protected
+ * (`key-locks.ts`). With `protection` the file is written in format 2, its protection record
+ * included, so a protected object is never visible unprotected (`object-file.ts`).
+ *
  * @packageDocumentation
  */
 import { Code, Reason, StowageError, bucketNotFound, type ByteSource, type ObjectProtection } from "@stowage/sdk";
