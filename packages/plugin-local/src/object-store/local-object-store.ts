@@ -18,16 +18,18 @@
  *   unprotected and is rewritten once into format 2 by its first protection change.
  * - A delete, the rename that completes a put, and a protection change of a key run one at a time
  *   in this process (`key-locks.ts`), each after reading the protection in force, so a delete
- *   racing a `SetLegalHold` never loses the hold. A put is also checked before its body is read.
+ *   racing a `SetLegalHold` never loses the hold. With `objectLock` on, a put is also checked before
+ *   its body is read.
  * - Refusals are `OBJECT_LOCKED` (`checkMutable`, `checkRetentionChange` from the SDK); a
  *   governance retention yields to `bypassGovernance`, a legal hold and a compliance retention to
  *   nobody. Retention is measured by the plugin's clock (the host's).
- * - Protections already stored are enforced even when `objectLock` is turned off; only new ones
- *   are refused (`BUCKET_NOT_LOCKABLE`).
+ * - Protections already stored are enforced even when `objectLock` is turned off; new ones and
+ *   changes are then refused (`BUCKET_NOT_LOCKABLE`).
  *
  * What it cannot protect against: anyone who can write the directory (or is root) can remove or
- * change the files; a change of the host's clock shortens or lengthens retentions; other
- * processes sharing the root are not serialised with this one.
+ * change the files; a change of the host's clock shortens or lengthens retentions; files deleted
+ * outside the plugin are simply gone; other processes sharing the root are not serialised with
+ * this one.
  *
  * @packageDocumentation
  */
@@ -207,7 +209,9 @@ export class LocalObjectStore implements ObjectStore {
       if (asked !== undefined && !settings.objectLock) throw bucketNotLockable(input.bucket, NOT_LOCKABLE_WHY);
       const bypass = input.bypassGovernance === true;
       return await this.#inRoot(async (root) => {
-        await this.#checkReplaceable(root, input.bucket, input.key, bypass, "replace");
+        // Refuse before reading the body (clause 5.9.7): with objectLock off, protected objects are
+        // left from an earlier configuration only, and the check before the rename suffices.
+        if (settings.objectLock) await this.#checkReplaceable(root, input.bucket, input.key, bypass, "replace");
         const written = await writeObject({
           root,
           bucket: input.bucket,
@@ -223,11 +227,8 @@ export class LocalObjectStore implements ObjectStore {
           dirMode: settings.files.dirMode,
           fileMode: settings.files.fileMode,
           signal: options.signal,
-          guard: (commit) =>
-            this.#locks.run(lockId(input.bucket, input.key), async () => {
-              await this.#checkReplaceable(root, input.bucket, input.key, bypass, "replace");
-              await commit();
-            }),
+          guard: (commit) => this.#locks.run(lockId(input.bucket, input.key), commit),
+          checkReplace: (parent, fileName) => this.#checkReplaceableIn(parent, fileName, input.bucket, input.key, bypass, "replace"),
         });
         return {
           size: written.size,
@@ -345,10 +346,11 @@ export class LocalObjectStore implements ObjectStore {
       checkBucket(input.bucket);
       const bypass = input.bypassGovernance === true;
       await this.#inRoot((root) =>
-        this.#locks.run(lockId(input.bucket, input.key), async () => {
-          await this.#checkReplaceable(root, input.bucket, input.key, bypass, "delete");
-          await deleteObjectFile(root, input.bucket, objectPath(input.key), settings.fsync);
-        }),
+        this.#locks.run(lockId(input.bucket, input.key), () =>
+          deleteObjectFile(root, input.bucket, objectPath(input.key), settings.fsync, (parent, fileName) =>
+            this.#checkReplaceableIn(parent, fileName, input.bucket, input.key, bypass, "delete"),
+          ),
+        ),
       );
     } catch (error) {
       throw toStowageError(error);
@@ -483,25 +485,30 @@ export class LocalObjectStore implements ObjectStore {
     // A link among the directories fails here, as it fails the delete or put itself.
     const parent = await root.walk(names);
     if (parent === undefined) return;
-    let protection: ObjectProtection | undefined;
     try {
-      let opened: OpenedFile | undefined;
-      try {
-        opened = await parent.openFile(fileName);
-      } catch (error) {
-        // A link (or a file with several links) in the object's own place is nothing the plugin
-        // wrote, so nothing it protects: the delete removes, the put replaces, the link itself.
-        if (error instanceof StowageError && error.reason === Reason.UnsafePath) return;
-        throw error;
-      }
-      if (opened === undefined) return;
-      try {
-        protection = (await readProtection(opened.handle, parent.pathOf(fileName)))?.protection;
-      } finally {
-        await opened.handle.close();
-      }
+      await this.#checkReplaceableIn(parent, fileName, bucket, key, bypass, action);
     } finally {
       parent.close();
+    }
+  }
+
+  /** {@link #checkReplaceable} for the object file `fileName` of the directory `parent`. */
+  async #checkReplaceableIn(parent: Directory, fileName: string, bucket: string, key: string, bypass: boolean, action: string): Promise<void> {
+    let opened: OpenedFile | undefined;
+    try {
+      opened = await parent.openFile(fileName);
+    } catch (error) {
+      // A link (or a file with several links) in the object's own place is nothing the plugin
+      // wrote, so nothing it protects: the delete removes, the put replaces, the link itself.
+      if (error instanceof StowageError && error.reason === Reason.UnsafePath) return;
+      throw error;
+    }
+    if (opened === undefined) return;
+    let protection: ObjectProtection | undefined;
+    try {
+      protection = (await readProtection(opened.handle, parent.pathOf(fileName)))?.protection;
+    } finally {
+      await opened.handle.close();
     }
     checkMutable(bucket, key, protection, bypass, action, this.#clock());
   }
@@ -652,9 +659,16 @@ async function openObjectFile(
 /**
  * Removes an object file and then each directory it leaves empty, up to (not including) the
  * bucket, climbing from the object's directory through its own descriptor. Flushes the highest
- * directory that changed. A missing key is success; a missing bucket `BUCKET_NOT_FOUND`.
+ * directory that changed. A missing key is success; a missing bucket `BUCKET_NOT_FOUND`. `check`
+ * runs first, with the object's directory and file name, and may refuse by throwing.
  */
-async function deleteObjectFile(root: Directory, bucket: string, names: readonly string[], fsync: boolean): Promise<void> {
+async function deleteObjectFile(
+  root: Directory,
+  bucket: string,
+  names: readonly string[],
+  fsync: boolean,
+  check: (parent: Directory, fileName: string) => Promise<void>,
+): Promise<void> {
   // The directories from the root down to the object's: the bucket first.
   let changed = await root.walk([bucket, ...names.slice(0, -1)]);
   if (changed === undefined) {
@@ -662,6 +676,7 @@ async function deleteObjectFile(root: Directory, bucket: string, names: readonly
     return; // a directory on the way is missing: so is the object
   }
   try {
+    await check(changed, names.at(-1) ?? "");
     if (!(await changed.unlink(names.at(-1) ?? ""))) return;
     while (changed.names.length > 1) {
       // Not empty (another key lives there), or already removed: stop climbing.

@@ -14,9 +14,9 @@
  * lives in the bucket's `~tmp` directory and is named after its writer, so that the parts of a
  * writer killed mid-put are reclaimed (`temp-files.ts`).
  *
- * The rename runs inside the caller's `guard`, once the body is written and flushed: the store
- * holds the key's lock there and checks that the object it replaces is not protected
- * (`key-locks.ts`). With `protection` the file is written in format 2, its protection record
+ * The rename runs inside the caller's `guard`, once the body is written and flushed, right after
+ * `checkReplace` has looked at the object it replaces: the store holds the key's lock there and
+ * refuses to replace a protected object (`key-locks.ts`). With `protection` the file is written in format 2, its protection record
  * included, so a protected object is never visible unprotected (`object-file.ts`).
  *
  * @packageDocumentation
@@ -67,9 +67,14 @@ export interface WriteObjectInput {
   readonly lastModified?: Date | undefined;
   /**
    * Runs the final rename (`commit`) once the body is written and flushed, so that the caller can
-   * hold a lock around it and check that the object may still be replaced. Runs it directly by default.
+   * hold a lock around it. Runs it directly by default.
    */
   readonly guard?: ((commit: () => Promise<void>) => Promise<void>) | undefined;
+  /**
+   * Called inside `guard`, right before the rename, with the directory that receives the object
+   * and the object file's name in it; throws to refuse replacing what is there.
+   */
+  readonly checkReplace?: ((parent: Directory, fileName: string) => Promise<void>) | undefined;
   /** Flush data and directories to stable storage before returning. */
   readonly fsync: boolean;
   /** Mode of the directories created on the way. */
@@ -240,6 +245,7 @@ async function moveIntoPlace(tempDir: Directory, tempName: string, input: WriteO
     const parent = await openInBucket(input, names.slice(0, -1));
     try {
       try {
+        await input.checkReplace?.(parent, fileName);
         await tempDir.rename(tempName, parent, fileName);
       } catch (error) {
         if (!isNotFound(error)) throw error;
