@@ -267,6 +267,20 @@ describe("object protection (contract 5.9)", () => {
     await store.deleteObject({ bucket: BUCKET, key: "k" });
   });
 
+  it("fails closed on a format-2 file whose record is unreadable: DATA_LOSS, never unprotected", async () => {
+    await put("k", "x", { protection: { legalHold: true } });
+    const file = await open(fileOf("k"), "r+");
+    try {
+      await file.write(Buffer.alloc(2 * SLOT_BYTES, 0xee), 0, 2 * SLOT_BYTES, RECORD_OFFSET);
+    } finally {
+      await file.close();
+    }
+    expect((await rejection(store.headObject({ bucket: BUCKET, key: "k" }))).code).toBe(Code.DataLoss);
+    expect((await rejection(store.deleteObject({ bucket: BUCKET, key: "k", bypassGovernance: true }))).code).toBe(Code.DataLoss);
+    expect((await rejection(put("k", "y"))).code).toBe(Code.DataLoss);
+    expect((await stat(fileOf("k"))).size).toBeGreaterThan(0);
+  });
+
   it("serialises a delete racing a legal hold on the same key: the hold is never lost", async () => {
     for (let round = 0; round < 20; round++) {
       const key = `race-${round}`;
