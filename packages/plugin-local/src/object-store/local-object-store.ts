@@ -396,11 +396,16 @@ export class LocalObjectStore implements ObjectStore {
     await this.#stopServer();
   }
 
+  /**
+   * Every bucket is lockable with `objectLock`, none without. A missing bucket is `BUCKET_NOT_FOUND`,
+   * except with `createBuckets`, where the first put creates it (lockable like any other).
+   */
   async #getBucketProtection(input: { readonly bucket: string }, options: CallOptions = {}): Promise<BucketProtection> {
     try {
       throwIfAborted(options.signal);
       const { settings } = this.#require();
-      await this.#inRoot(async (root) => (await openBucket(root, input.bucket)).close());
+      checkBucket(input.bucket);
+      if (!settings.createBuckets) await this.#inRoot(async (root) => (await openBucket(root, input.bucket)).close());
       return { lockable: settings.objectLock, enforcedBy: LOCAL_ENFORCED_BY };
     } catch (error) {
       throw toStowageError(error);

@@ -173,6 +173,13 @@ describe("object protection (contract 5.9)", () => {
     expect([missing.code, missing.reason]).toEqual([Code.NotFound, Reason.ObjectNotFound]);
     expect((await rejection(lock().setLegalHold({ bucket: BUCKET, key: "nope", legalHold: true }))).reason).toBe(Reason.ObjectNotFound);
     expect((await rejection(lock().getBucketProtection({ bucket: "no-bucket" }))).reason).toBe(Reason.BucketNotFound);
+    // With createBuckets, the first put creates the bucket: it is lockable already.
+    const creating = await start({ objectLock: "true", createBuckets: "true" });
+    try {
+      expect((await lock(creating).getBucketProtection({ bucket: "no-bucket" })).lockable).toBe(true);
+    } finally {
+      await creating.close();
+    }
   });
 
   it("reports every bucket lockable with objectLock, none without; refuses protection there with BUCKET_NOT_LOCKABLE (5.9.11, 5.9.12)", async () => {
