@@ -122,9 +122,9 @@ describe.concurrent("broken fixture plugins", () => {
   }
 
   it("good-lock-plugin without objectStore.lockBucket: the OS-LOCK-* cases that need it are skipped, saying why, and OS-LOCK-NOT-LOCKABLE runs", async ({ expect }) => {
-    const config = lockConfig();
-    const { lockBucket: _unset, ...objectStore } = config.objectStore ?? { bucket: "conformance" };
-    const outcome = await runConformance({ plugin: fixture("good-lock-plugin"), config: { ...config, objectStore }, run: [...LOCK] });
+    const base = lockConfig();
+    const config = { ...base, objectStore: { bucket: "conformance", ...base.objectStore, lockBucket: undefined } };
+    const outcome = await runConformance({ plugin: fixture("good-lock-plugin"), config, run: [...LOCK] });
     const lock = outcome.results.filter((r) => r.id.startsWith("OS-LOCK-"));
     expect(lock.filter((r) => r.status === "pass").map((r) => r.id)).toEqual(["OS-LOCK-NOT-LOCKABLE"]);
     const needing = lock.filter((r) => !["OS-LOCK-NOT-LOCKABLE", "OS-LOCK-UNSUPPORTED"].includes(r.id));

@@ -94,7 +94,7 @@ export interface RawObjectInfo {
  */
 export interface RawRetention {
   /** `stowage.v1.RetentionMode`: 0 unspecified, 1 governance, 2 compliance. */
-  readonly mode: number;
+  readonly mode: RetentionMode;
   /** `retain_until`. */
   readonly retainUntil: Date;
 }
