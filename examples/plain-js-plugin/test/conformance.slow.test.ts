@@ -55,6 +55,7 @@ describe("the plain-JavaScript example plugin (node plugin.mjs)", () => {
       "OS-LOCK-BUCKET",
       "OS-LOCK-COMPLIANCE",
       "OS-LOCK-DELETE",
+      "OS-LOCK-DIRECT-PUT",
       "OS-LOCK-EXPIRY",
       "OS-LOCK-EXTEND",
       "OS-LOCK-GOVERNANCE-BYPASS",

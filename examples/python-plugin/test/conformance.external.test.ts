@@ -89,6 +89,7 @@ describe("the Python example plugin (python3 plugin.py)", () => {
       "OS-LOCK-BUCKET",
       "OS-LOCK-COMPLIANCE",
       "OS-LOCK-DELETE",
+      "OS-LOCK-DIRECT-PUT",
       "OS-LOCK-EXPIRY",
       "OS-LOCK-EXTEND",
       "OS-LOCK-GOVERNANCE-BYPASS",

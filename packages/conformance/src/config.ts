@@ -62,7 +62,7 @@ export interface ObjectStoreConfig {
    * when the plugin reports it not lockable).
    */
   readonly plainBucket?: string | undefined;
-  /** The retention the `OS-LOCK-*` cases give objects: a duration (`3s`) or seconds (default 3 s). */
+  /** The retention the `OS-LOCK-*` cases give objects: a duration (`3s`) or seconds, 1 s to 20 s (default 3 s). */
   readonly lockRetention?: number | string | undefined;
 }
 
@@ -309,9 +309,9 @@ const objectStoreSchema = z
       plainBucket: optionalString("objectStore.plainBucket", "A bucket that cannot hold protected objects, for OS-LOCK-NOT-LOCKABLE (default: bucket, when the plugin reports it not lockable)."),
       lockRetention: optionalDuration(
         "objectStore.lockRetention",
-        "The retention the OS-LOCK-* cases give objects: a duration (3s) or seconds (default 3s). The cases wait for it to end before they delete compliance-protected objects; raise it for a store whose retention is counted in whole seconds or days, at the cost of waiting.",
+        "The retention the OS-LOCK-* cases give objects: a duration (3s) or seconds, from 1s to 20s (default 3s). The cases wait for it to end before they delete compliance-protected objects, within their time limits and the 30s each removal has; raise it when the store's clock and the kit's differ by about a second.",
         1,
-        3600,
+        20,
       ),
     },
     { error: "objectStore must be a map" },

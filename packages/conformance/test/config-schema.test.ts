@@ -34,7 +34,7 @@ describe("the kit's config schema", () => {
       "plainBucket",
       "lockRetention",
     ]);
-    expect(objectStore?.properties?.lockRetention?.anyOf).toContainEqual({ anyOf: [{ type: "number", minimum: 1, maximum: 3600 }, { type: "string", pattern: expect.any(String) as unknown }] });
+    expect(objectStore?.properties?.lockRetention?.anyOf).toContainEqual({ anyOf: [{ type: "number", minimum: 1, maximum: 20 }, { type: "string", pattern: expect.any(String) as unknown }] });
     expect(objectStore?.properties?.signedUrlExpiryGraceSeconds).toMatchObject({ deprecated: true, description: "The old name of signedUrlExpiryGrace, accepted as an alias." });
     expect(objectStore?.properties?.cancelGrace?.anyOf).toContainEqual({ anyOf: [{ type: "number", minimum: 0.1, maximum: 600 }, { type: "string", pattern: expect.any(String) as unknown }] });
     expect(objectStore?.properties?.paginationKeys?.anyOf).toContainEqual({ type: "integer", minimum: 1001, maximum: 100_000 });
@@ -73,12 +73,13 @@ describe("the kit's config schema", () => {
     expect(block("").pollIntervalMs).toBe(1000);
     expect(resolveStartTimeoutMs(parseConfig("{}"))).toBe(30_000);
   });
-  it("reads the object-protection settings: lockBucket and plainBucket optional, lockRetention a duration of 1s to 1h (default 3s)", () => {
+  it("reads the object-protection settings: lockBucket and plainBucket optional, lockRetention a duration of 1s to 20s (default 3s)", () => {
     const object = (yaml: string) => resolveObjectStoreSettings(parseConfig(`objectStore: { bucket: b${yaml === "" ? "" : `, ${yaml}`} }`), { runId: "r" });
     expect(object("")).toMatchObject({ lockBucket: undefined, plainBucket: undefined, lockRetentionMs: 3000 });
     expect(object("lockBucket: l, plainBucket: p, lockRetention: 5s")).toMatchObject({ lockBucket: "l", plainBucket: "p", lockRetentionMs: 5000 });
     expect(object("lockRetention: 2")).toMatchObject({ lockRetentionMs: 2000 });
-    expect(() => object("lockRetention: 500ms")).toThrow(/objectStore\.lockRetention must be a duration from 1s to 1h .*got "500ms"$/);
+    expect(() => object("lockRetention: 500ms")).toThrow(/objectStore\.lockRetention must be a duration from 1s to 20s .*got "500ms"$/);
+    expect(() => object("lockRetention: 1m")).toThrow(/objectStore\.lockRetention must be a duration from 1s to 20s .*got "1m"$/);
     expect(() => object("lockBucket: 3")).toThrow(/objectStore\.lockBucket must be a string, got 3/);
   });
   it("reads largeObjectSize in the one size syntax, under its name or largeObjectMiB, a bare number being MiB", () => {

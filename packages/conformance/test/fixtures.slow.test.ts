@@ -61,6 +61,8 @@ const FIXTURES: readonly (readonly [string, string | undefined, string, (readonl
   ["lock-lapsed-still-locked", "OS-LOCK-EXPIRY", "an ended retention still refuses a delete", LOCK, lockConfig],
   ["lock-retention-on-missing", "OS-LOCK-INVALID", "SetRetention of a missing key succeeds", LOCK, lockConfig],
   ["lock-not-lockable-dropped", "OS-LOCK-NOT-LOCKABLE", "protection asked in a bucket that is not lockable is dropped", LOCK, lockConfig],
+  ["good-lock-direct-plugin", undefined, "nothing broken, with object protection and direct transfer", undefined, lockConfig],
+  ["lock-direct-begin-unchecked", "OS-LOCK-DIRECT-PUT", "BeginPut replaces an object under retention", LOCK, lockConfig],
   ["lock-unsupported-dropped", "OS-LOCK-UNSUPPORTED", "without OBJECT_LOCK, a put asking for protection is stored unprotected"],
 ];
 
@@ -97,8 +99,8 @@ describe.concurrent("broken fixture plugins", () => {
         expect(direct.length).toBeGreaterThan(10);
         expect(direct.filter((r) => r.status !== "pass").map((r) => `${r.id}: ${r.status} ${r.message ?? ""}`)).toEqual([]);
       }
-      if (name === "good-lock-plugin") {
-        const lock = outcome.results.filter((r) => r.id.startsWith("OS-LOCK-") && r.id !== "OS-LOCK-UNSUPPORTED");
+      if (name === "good-lock-plugin" || name === "good-lock-direct-plugin") {
+        const lock = outcome.results.filter((r) => r.id.startsWith("OS-LOCK-") && r.id !== "OS-LOCK-UNSUPPORTED" && (name === "good-lock-direct-plugin" || r.id !== "OS-LOCK-DIRECT-PUT"));
         expect(lock.length).toBeGreaterThan(10);
         expect(lock.filter((r) => r.status !== "pass").map((r) => `${r.id}: ${r.status} ${r.message ?? ""}`)).toEqual([]);
       }
@@ -127,7 +129,7 @@ describe.concurrent("broken fixture plugins", () => {
     const outcome = await runConformance({ plugin: fixture("good-lock-plugin"), config, run: [...LOCK] });
     const lock = outcome.results.filter((r) => r.id.startsWith("OS-LOCK-"));
     expect(lock.filter((r) => r.status === "pass").map((r) => r.id)).toEqual(["OS-LOCK-NOT-LOCKABLE"]);
-    const needing = lock.filter((r) => !["OS-LOCK-NOT-LOCKABLE", "OS-LOCK-UNSUPPORTED"].includes(r.id));
+    const needing = lock.filter((r) => !["OS-LOCK-NOT-LOCKABLE", "OS-LOCK-UNSUPPORTED", "OS-LOCK-DIRECT-PUT"].includes(r.id));
     expect(needing.length).toBeGreaterThan(8);
     for (const r of needing) {
       expect(r.status, r.id).toBe("skip");

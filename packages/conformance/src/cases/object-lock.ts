@@ -320,6 +320,44 @@ export const objectLockCases: readonly ConformanceCase[] = [
     },
   }),
   defineCase({
+    id: "OS-LOCK-DIRECT-PUT",
+    title: "With DIRECT_TRANSFER, BeginPut to a key whose object is under retention fails with FAILED_PRECONDITION/OBJECT_LOCKED (or is declined) and leaves the object as it was",
+    clause: "5.9.7, 5.8.1",
+    kinds: OS,
+    capabilities: ["OBJECT_LOCK", "DIRECT_TRANSFER"],
+    requires: ["init", "command", "lockBucket"],
+    async run(ctx) {
+      const store = await rawStore(ctx, RAW_PURPOSE);
+      const bucket = lockBucket(ctx);
+      const key = `${ctx.prefix}object`;
+      const data = pseudoRandomBytes(key, 1000);
+      const retention = { mode: RAW_RETENTION_MODE.governance, retainUntil: secondsFromNow(ctx.objectSettings.lockRetentionMs + 2000) };
+      trackRawKey(ctx, store, bucket, key);
+      await expectOk(`PutObject ${showKey(key)} with a governance retention`, () => store.putObject({ bucket, key, body: data, protection: { retention, legalHold: false } }, ctx.signal));
+      const what = "BeginPut over an object under a governance retention";
+      let declined: string | undefined;
+      try {
+        const answer = await store.beginPut({ bucket, key, size: 700 }, ctx.signal);
+        if ("declined" in answer) declined = answer.declined;
+        else {
+          if (answer.uploadId !== "") {
+            ctx.tracker.add(`upload ${bucket}/${key} (AbortPut)`, async (signal) => {
+              await store.abortPut({ bucket, key, uploadId: answer.uploadId }, signal);
+            });
+          }
+          throw new CaseFailure(`${what}: expected FAILED_PRECONDITION/OBJECT_LOCKED, but it returned an upload plan; BeginPut refuses as PutObject does (5.9.7)`);
+        }
+      } catch (error) {
+        if (error instanceof CaseFailure) throw error;
+        const refused = StowageError.from(error);
+        check(refused.code === Code.FailedPrecondition && refused.reason === Reason.ObjectLocked, `${what}: expected FAILED_PRECONDITION/OBJECT_LOCKED, got ${describeFailure(refused)} (5.9.7)`);
+      }
+      const got = await expectOk(`GetObject ${showKey(key)}`, () => store.getObject({ bucket, key }, ctx.signal));
+      check(got.data.equals(data), `after a BeginPut over it, ${showKey(key)} holds ${String(got.data.length)} bytes instead of the ${String(data.length)} stored (5.9.7)`);
+      if (declined !== undefined) throw new CaseSkipped(`the plugin declined the upload (${declined}), as clause 5.8.1 allows: a host then sends PutObject, which OS-LOCK-OVERWRITE checks`);
+    },
+  }),
+  defineCase({
     id: "OS-LOCK-EXTEND",
     title: "SetRetention extending a governance retention (same mode, same or later retain_until) succeeds without bypass and is reported by SetRetention and HeadObject",
     clause: "5.9.9",
