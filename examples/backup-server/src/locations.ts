@@ -53,7 +53,7 @@ function parseProtection(path: string, name: string, value: unknown): LocationPr
   if (typeof value !== "object" || value === null) fail(path, `location ${name}: protection must be a map { retain, mode }`);
   const { retain, mode, ...rest } = value as Record<string, unknown>;
   if (Object.keys(rest).length > 0) fail(path, `location ${name}: protection has unknown keys [${Object.keys(rest).join(", ")}]; valid keys are [mode, retain]`);
-  const period = /^(\d+)([dhms])$/.exec(String(retain ?? ""));
+  const period = typeof retain === "string" ? /^(\d+)([dhms])$/.exec(retain) : null;
   if (period === null || Number(period[1]) < 1) fail(path, `location ${name}: protection.retain must be a period such as 30d, 12h, 90m or 60s, got ${JSON.stringify(retain)}`);
   const chosen = mode ?? "governance";
   if (chosen !== "governance" && chosen !== "compliance") fail(path, `location ${name}: protection.mode must be governance or compliance, got ${JSON.stringify(mode)}`);
