@@ -5,7 +5,7 @@
 import { once } from "node:events";
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { type CallOptions as GrpcCallOptions, type Client, type ClientReadableStream, type ClientWritableStream } from "@grpc/grpc-js";
+import { status as grpcStatus, type StatusObject, type CallOptions as GrpcCallOptions, type Client, type ClientReadableStream, type ClientWritableStream } from "@grpc/grpc-js";
 import { Code, Reason, StowageError } from "../errors.js";
 import type { CallOptions } from "../types.js";
 import { asBuffer, methodCodec } from "../wire/rpc.js";
@@ -150,6 +150,12 @@ export class RpcChannel {
     );
     const unhook = onAbort(options.signal, () => {
       call.cancel();
+    });
+    // A caller may stop reading once it has what it needs (a GET after its trailer): the status
+    // still arrives and ends the call's observation, OK or not.
+    call.on("status", (status: StatusObject) => {
+      if (status.code === grpcStatus.OK) observed.end();
+      else void map(Object.assign(new Error(status.details), status)).then((mapped) => observed.end(mapped));
     });
     const cancelled = (): void => {
       observed.end(new StowageError(Code.Canceled, "the host cancelled the call", { reason: Reason.Cancelled }));
