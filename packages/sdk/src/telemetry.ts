@@ -4,7 +4,7 @@
  * trace context in gRPC metadata. Only `@opentelemetry/api` is used: without an SDK installed by
  * the application every call below is a no-op.
  */
-import { context, propagation, trace, type Context, type TextMapGetter, type TextMapSetter } from "@opentelemetry/api";
+import { context, metrics, propagation, trace, type Context, type Meter, type MeterProvider, type TextMapGetter, type TextMapSetter } from "@opentelemetry/api";
 import { status, type Metadata } from "@grpc/grpc-js";
 import type { StowageError } from "./errors.js";
 
@@ -36,6 +36,24 @@ export const Attr = {
   /** The attempt number of a retried call, from 1. */
   attempt: "stowage.attempt",
 } as const;
+
+/**
+ * Instruments created from the global meter provider, once per provider: an application may
+ * install its provider after the SDK was loaded (the API hands out no-op meters until then), or
+ * replace it, and the instruments follow.
+ */
+export function instrumentsOf<T>(create: (meter: Meter) => T): () => T {
+  const made = new WeakMap<MeterProvider, T>();
+  return () => {
+    const provider = metrics.getMeterProvider();
+    let found = made.get(provider);
+    if (found === undefined) {
+      found = create(provider.getMeter(INSTRUMENTATION_SCOPE));
+      made.set(provider, found);
+    }
+    return found;
+  };
+}
 
 /** The tracer of the SDK. */
 export function tracer(): ReturnType<typeof trace.getTracer> {

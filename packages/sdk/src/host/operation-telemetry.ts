@@ -5,9 +5,9 @@
  * instance, the equivalent of Velero's `backup_location_status_gauge`. No attribute carries a key
  * or another unbounded value, unless the application opts in to keys on spans.
  */
-import { context, metrics, SpanKind, SpanStatusCode, trace, type Context, type Counter, type Histogram, type Span, type UpDownCounter } from "@opentelemetry/api";
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Counter, type Histogram, type Span, type UpDownCounter } from "@opentelemetry/api";
 import { Code, StowageError } from "../errors.js";
-import { Attr, INSTRUMENTATION_SCOPE, statusAttributes, tracer } from "../telemetry.js";
+import { Attr, instrumentsOf, statusAttributes, tracer } from "../telemetry.js";
 
 /** The host API operations that are measured. */
 export type Operation = "init" | "put" | "get" | "head" | "list" | "delete" | "signed-url" | "bucket-protection" | "set-retention" | "set-legal-hold";
@@ -21,32 +21,27 @@ interface Instruments {
   readonly retries: Counter;
 }
 
-let instruments: Instruments | undefined;
 const availability = new Map<string, { readonly plugin: string; readonly instance: string; value: number }>();
 
-function meter(): Instruments {
-  if (instruments === undefined) {
-    const m = metrics.getMeter(INSTRUMENTATION_SCOPE);
-    instruments = {
-      duration: m.createHistogram("stowage.operation.duration", {
-        description: "Duration of storage operations through plugins, bodies included",
-        unit: "s",
-        advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900] },
-      }),
-      bytes: m.createCounter("stowage.operation.bytes", { description: "Object bytes stored (put) and read (get)", unit: "By" }),
-      errors: m.createCounter("stowage.operation.errors", { description: "Failed storage operations, by code and reason" }),
-      active: m.createUpDownCounter("stowage.operation.active", { description: "Storage operations in flight" }),
-      queued: m.createUpDownCounter("stowage.operation.queued", { description: "Storage operations waiting for a slot (limits)" }),
-      retries: m.createCounter("stowage.operation.retries", { description: "Attempts made again after a retryable failure" }),
-    };
-    m.createObservableGauge("stowage.location.available", {
-      description: "1 when the plugin instance's last operation reached its store, 0 when it found it unavailable or refused",
-    }).addCallback((result) => {
-      for (const entry of availability.values()) result.observe(entry.value, { [Attr.plugin]: entry.plugin, "stowage.instance": entry.instance });
-    });
-  }
-  return instruments;
-}
+const meter = instrumentsOf((m): Instruments => {
+  m.createObservableGauge("stowage.location.available", {
+    description: "1 when the plugin instance's last operation reached its store, 0 when it found it unavailable or refused",
+  }).addCallback((result) => {
+    for (const entry of availability.values()) result.observe(entry.value, { [Attr.plugin]: entry.plugin, "stowage.instance": entry.instance });
+  });
+  return {
+    duration: m.createHistogram("stowage.operation.duration", {
+      description: "Duration of storage operations through plugins, bodies included",
+      unit: "s",
+      advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900] },
+    }),
+    bytes: m.createCounter("stowage.operation.bytes", { description: "Object bytes stored (put) and read (get)", unit: "By" }),
+    errors: m.createCounter("stowage.operation.errors", { description: "Failed storage operations, by code and reason" }),
+    active: m.createUpDownCounter("stowage.operation.active", { description: "Storage operations in flight" }),
+    queued: m.createUpDownCounter("stowage.operation.queued", { description: "Storage operations waiting for a slot (limits)" }),
+    retries: m.createCounter("stowage.operation.retries", { description: "Attempts made again after a retryable failure" }),
+  };
+});
 
 /** Codes that say the location itself is unusable (the store or the plugin), not the request. */
 const UNAVAILABLE_CODES = new Set<Code>([Code.Unavailable, Code.Unauthenticated, Code.PermissionDenied, Code.DeadlineExceeded, Code.Internal, Code.Unknown]);

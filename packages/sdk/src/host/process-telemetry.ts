@@ -2,22 +2,14 @@
  * Plugin process metrics (docs/observability.md): starts, crashes and relaunches per executable,
  * and a span event on the call that had to relaunch its plugin.
  */
-import { metrics, trace, type Counter } from "@opentelemetry/api";
-import { INSTRUMENTATION_SCOPE } from "../telemetry.js";
+import { trace, type Counter } from "@opentelemetry/api";
+import { instrumentsOf } from "../telemetry.js";
 
-let counters: { starts: Counter; crashes: Counter; relaunches: Counter } | undefined;
-
-function instruments(): { starts: Counter; crashes: Counter; relaunches: Counter } {
-  if (counters === undefined) {
-    const meter = metrics.getMeter(INSTRUMENTATION_SCOPE);
-    counters = {
-      starts: meter.createCounter("stowage.plugin.process.starts", { description: "Plugin processes launched (first starts and relaunches)" }),
-      crashes: meter.createCounter("stowage.plugin.process.crashes", { description: "Plugin processes that exited unasked or were killed for not answering" }),
-      relaunches: meter.createCounter("stowage.plugin.process.relaunches", { description: "Plugin processes launched again after a crash, with their Inits replayed" }),
-    };
-  }
-  return counters;
-}
+const instruments = instrumentsOf((meter): { starts: Counter; crashes: Counter; relaunches: Counter } => ({
+  starts: meter.createCounter("stowage.plugin.process.starts", { description: "Plugin processes launched (first starts and relaunches)" }),
+  crashes: meter.createCounter("stowage.plugin.process.crashes", { description: "Plugin processes that exited unasked or were killed for not answering" }),
+  relaunches: meter.createCounter("stowage.plugin.process.relaunches", { description: "Plugin processes launched again after a crash, with their Inits replayed" }),
+}));
 
 /** The attributes of an executable: its file name (bounded: the host's own plugin list). */
 function attributes(executable: string): Record<string, string> {

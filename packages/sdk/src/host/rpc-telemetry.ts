@@ -4,22 +4,20 @@
  * `rpc.client.call.duration` histogram. Velero-protocol plugins get the same client span (their Go
  * servers ignore the metadata).
  */
-import { context, metrics, SpanKind, SpanStatusCode, trace, type Histogram, type Span } from "@opentelemetry/api";
+import { context, SpanKind, SpanStatusCode, trace, type Histogram, type Span } from "@opentelemetry/api";
 import { Metadata } from "@grpc/grpc-js";
 import { StowageError } from "../errors.js";
-import { Attr, INSTRUMENTATION_SCOPE, injectTraceContext, statusAttributes, tracer } from "../telemetry.js";
+import { Attr, injectTraceContext, instrumentsOf, statusAttributes, tracer } from "../telemetry.js";
 
-let duration: Histogram | undefined;
-
-/** The histogram, created on first use from the global meter provider (a no-op without one). */
-function callDuration(): Histogram {
-  duration ??= metrics.getMeter(INSTRUMENTATION_SCOPE).createHistogram("rpc.client.call.duration", {
-    description: "Duration of RPCs the host made to plugins",
-    unit: "s",
-    advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] },
-  });
-  return duration;
-}
+/** The histogram, from the global meter provider (a no-op without one). */
+const callDuration = instrumentsOf(
+  (meter): Histogram =>
+    meter.createHistogram("rpc.client.call.duration", {
+      description: "Duration of RPCs the host made to plugins",
+      unit: "s",
+      advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] },
+    }),
+);
 
 /** One RPC in progress: its span, the metadata carrying its context, and how to end it. */
 export interface RpcObservation {
