@@ -173,6 +173,9 @@ describe("stowage-plugin-gcp object protection through the PluginHost (fake-gcs-
     await put("resumable/a", data, { protection: { retention: { mode: "governance", retainUntil: until }, legalHold: true } });
     expect((await store.headObject({ bucket: "locked", key: "resumable/a" }))?.protection).toEqual({ legalHold: true, retention: { mode: "governance", retainUntil: until } });
     expect(await read("resumable/a")).toEqual(data);
+    // A plain resumable overwrite is refused by the store at its last chunk, mapped to OBJECT_LOCKED.
+    expectLocked(await failure(put("resumable/a", bytes(700 * KiB, 8))), true, "GOVERNANCE");
+    expect(await read("resumable/a")).toEqual(data);
     expectLocked(await failure(store.deleteObject({ bucket: "locked", key: "resumable/a", bypassGovernance: true })), true, "GOVERNANCE");
     await lock.setLegalHold({ bucket: "locked", key: "resumable/a", legalHold: false });
     await store.deleteObject({ bucket: "locked", key: "resumable/a", bypassGovernance: true });

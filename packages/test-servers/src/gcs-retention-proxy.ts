@@ -263,7 +263,7 @@ export async function startGcsRetentionProxy(options: GcsRetentionProxyOptions):
       if (!HOP_BY_HOP.has(name) && name !== "content-encoding") out[name] = value;
     });
     const location = headers.get("location");
-    if (location !== null && location.startsWith(upstream)) out.location = endpoint + location.slice(upstream.length);
+    if (location?.startsWith(upstream) === true) out.location = endpoint + location.slice(upstream.length);
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
     if (!Buffer.isBuffer(body)) out["content-type"] = "application/json; charset=UTF-8";
     out["content-length"] = String(bytes.length);
@@ -375,7 +375,7 @@ export async function startGcsRetentionProxy(options: GcsRetentionProxyOptions):
           const old = state.retention;
           if (old !== undefined) {
             const oldUntil = Date.parse(old.retainUntilTime);
-            const sameOrLonger = asked !== undefined && asked.mode === old.mode && Date.parse(asked.retainUntilTime) >= oldUntil;
+            const sameOrLonger = asked?.mode === old.mode && Date.parse(asked.retainUntilTime) >= oldUntil;
             if (old.mode === "Locked" && !sameOrLonger) {
               throw new ApiError(403, "forbidden", `Object '${bucket}/${name}' has a Locked retention configuration, which cannot be removed, reduced or unlocked.`);
             }

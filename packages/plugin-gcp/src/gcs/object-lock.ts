@@ -52,7 +52,7 @@ export function asksProtection(protection: ProtectionInput | undefined): boolean
 const NOT_ENABLED = "Object Retention Lock is not enabled on it (create the bucket with object retention enabled, e.g. `gcloud storage buckets create --enable-per-object-retention`)";
 
 /**
- * The object-lock half of the Cloud Storage ObjectStore; see the package README's "Object
+ * The object-lock half of the Cloud Storage ObjectStore; see docs/plugin-gcp.md, "Object
  * protection" section for the mapping.
  */
 export class GcsObjectLock implements ObjectLock {
@@ -110,7 +110,7 @@ export class GcsObjectLock implements ObjectLock {
     const bypass = input.bypassGovernance === true;
     checkRetentionChange(input.bucket, input.key, { legalHold, ...(current === undefined ? {} : { retention: current }) }, input.retention, bypass);
     const next = input.retention;
-    const extension = current !== undefined && next !== undefined && next.mode === current.mode && next.retainUntil.getTime() >= current.retainUntil.getTime();
+    const extension = current !== undefined && next?.mode === current.mode && next.retainUntil.getTime() >= current.retainUntil.getTime();
     const override = current?.mode === "governance" && !extension;
     if (current === undefined && next === undefined) return protectionOf(stored) ?? { legalHold: false };
     const patch: FileMetadata = { retention: next === undefined ? null : retentionField(next) };

@@ -7,9 +7,9 @@
  * - Mode `GOVERNANCE` is an object retention in mode `Unlocked`, `COMPLIANCE` one in mode `Locked`.
  * - The legal hold is the object's `temporaryHold`; an `eventBasedHold` also protects the object and
  *   is reported as a legal hold, but the plugin never places nor releases one.
- * - A bucket retention policy (Bucket Lock) gives every object a `retentionExpirationTime`; an object
- *   without a retention of its own reports it as a `COMPLIANCE` retention, since no caller can
- *   bypass it for one object.
+ * - A bucket retention policy (Bucket Lock) gives every object a `retentionExpirationTime`; when it
+ *   ends later than the object's own retention (or the object has none), the object reports it as
+ *   a `COMPLIANCE` retention, since no caller can bypass it for one object.
  *
  * @packageDocumentation
  */
@@ -49,9 +49,11 @@ export function protectionOf(metadata: FileMetadata | undefined): ObjectProtecti
   if (metadata === undefined) return undefined;
   const legalHold = metadata.temporaryHold === true || metadata.eventBasedHold === true;
   let retention = objectRetention(metadata);
-  if (retention === undefined && metadata.retentionExpirationTime !== undefined) {
-    const until = Date.parse(metadata.retentionExpirationTime);
-    if (!Number.isNaN(until)) retention = { mode: "compliance", retainUntil: new Date(until) };
+  // An object is kept until both its own retention and the bucket's policy allow: a policy that
+  // ends later is what protects it.
+  const policyUntil = metadata.retentionExpirationTime === undefined ? Number.NaN : Date.parse(metadata.retentionExpirationTime);
+  if (!Number.isNaN(policyUntil) && (retention === undefined || policyUntil > retention.retainUntil.getTime())) {
+    retention = { mode: "compliance", retainUntil: new Date(policyUntil) };
   }
   if (retention === undefined && !legalHold) return undefined;
   return { legalHold, ...(retention === undefined ? {} : { retention }) };
@@ -96,7 +98,8 @@ export function bucketProtectionOf(metadata: BucketMetadata): BucketProtection {
 
 /** The message of a Google error, first line. */
 function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : typeof error === "object" && error !== null ? String((error as { message?: unknown }).message ?? "") : "";
+  const raw: unknown = error instanceof Error ? error.message : typeof error === "object" && error !== null ? (error as { message?: unknown }).message : "";
+  const message = typeof raw === "string" ? raw : "";
   return message.split("\n")[0] ?? "";
 }
 
