@@ -43,14 +43,16 @@ const HOUR = 3_600_000;
 describe("stowage-plugin-gcp object protection through the PluginHost (fake-gcs-server + retention proxy)", () => {
   let fx: GcsFixture;
   let proxy: GcsRetentionProxy;
+  /** A second proxy whose clock is a minute behind the plugin's. */
+  let skewed: GcsRetentionProxy;
   let host: PluginHost;
   let directHost: PluginHost;
   let store: HostObjectStore;
   let lock: ObjectLock;
   let config: Record<string, string>;
 
-  const createBucket = async (name: string, query = "", extra: Record<string, unknown> = {}): Promise<void> => {
-    const response = await fetch(`${proxy.endpoint}/storage/v1/b?project=stowage-test${query}`, {
+  const createBucket = async (name: string, query = "", extra: Record<string, unknown> = {}, through = proxy): Promise<void> => {
+    const response = await fetch(`${through.endpoint}/storage/v1/b?project=stowage-test${query}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name, ...extra }),
@@ -68,6 +70,8 @@ describe("stowage-plugin-gcp object protection through the PluginHost (fake-gcs-
     await createBucket("plain");
     await createBucket("policy", "", { retentionPolicy: { retentionPeriod: "3600" } });
     await createBucket("policy-locked", "", { retentionPolicy: { retentionPeriod: "86400" } });
+    skewed = await startGcsRetentionProxy({ upstream: fx.server.endpoint, now: () => new Date(Date.now() - 60_000) });
+    await createBucket("skewed", "&enableObjectRetention=true", {}, skewed);
     const locked = await fetch(`${proxy.endpoint}/storage/v1/b/policy-locked/lockRetentionPolicy?ifMetagenerationMatch=1`, { method: "POST" });
     expect(locked.status).toBe(200);
     config = { ...fx.config, storeEndpoint: proxy.endpoint, chunkSize: "256KiB" };
@@ -86,6 +90,7 @@ describe("stowage-plugin-gcp object protection through the PluginHost (fake-gcs-
     await directHost?.close();
     await host?.close();
     await proxy?.stop();
+    await skewed?.stop();
     await fx?.stop();
   });
 
@@ -176,7 +181,7 @@ describe("stowage-plugin-gcp object protection through the PluginHost (fake-gcs-
     await put("resumable/a", data, { protection: { retention: { mode: "governance", retainUntil: until }, legalHold: true } });
     expect((await store.headObject({ bucket: "locked", key: "resumable/a" }))?.protection).toEqual({ legalHold: true, retention: { mode: "governance", retainUntil: until } });
     expect(await read("resumable/a")).toEqual(data);
-    // A plain resumable overwrite is refused by the store at its last chunk, mapped to OBJECT_LOCKED.
+    // A plain resumable overwrite is refused before its body is read.
     expectLocked(await failure(put("resumable/a", bytes(700 * KiB, 8))), true, "GOVERNANCE");
     expect(await read("resumable/a")).toEqual(data);
     expectLocked(await failure(store.deleteObject({ bucket: "locked", key: "resumable/a", bypassGovernance: true })), true, "GOVERNANCE");
@@ -199,6 +204,19 @@ describe("stowage-plugin-gcp object protection through the PluginHost (fake-gcs-
       }
     }
     expect(await store.headObject({ bucket: "locked", key: "short/a" })).toBeUndefined();
+  });
+
+  it("maps the store's own refusal to OBJECT_LOCKED when the store's clock says a retention still protects", async () => {
+    const behind = host.objectStore("stowage.io/gcp", { instance: "skewed" });
+    await behind.init({ ...config, storeEndpoint: skewed.endpoint });
+    const data = bytes(KiB, 13);
+    const until = inMs(1_500);
+    await behind.putObject({ bucket: "skewed", key: "k", body: chunks(data), size: data.length, protection: { retention: { mode: "compliance", retainUntil: until } } });
+    // The plugin's own check passes once its clock is past the retention; the store's, a minute behind, refuses.
+    while (Date.now() <= until.getTime() + 50) await new Promise((resolve) => setTimeout(resolve, 100));
+    expectLocked(await failure(behind.deleteObject({ bucket: "skewed", key: "k" })), false, "COMPLIANCE");
+    expectLocked(await failure(behind.putObject({ bucket: "skewed", key: "k", body: chunks(bytes(KiB, 14)), size: KiB })), false, "COMPLIANCE");
+    expect(await buffer((await behind.getObject({ bucket: "skewed", key: "k" })).body)).toEqual(data);
   });
 
   it("refuses protection in a bucket without object retention (BUCKET_NOT_LOCKABLE) and stores nothing", async () => {

@@ -169,9 +169,9 @@ export class GcsObjectStore implements ObjectStore {
 
   /**
    * Streams the body into the object; see the class description. A protection goes in the upload's
-   * metadata (`retention`, `temporaryHold`), so the object never exists unprotected. Cloud Storage
-   * refuses to replace a protected object (`OBJECT_LOCKED`); a put that asks for protection or
-   * bypass reads the current object first and refuses before it reads the body, and with
+   * metadata (`retention`, `temporaryHold`), so the object never exists unprotected. The put reads
+   * the current object first and refuses to replace a protected one (`OBJECT_LOCKED`) before it
+   * reads the body (Cloud Storage refuses too, except in a versioned bucket); with
    * `bypassGovernance` it removes an `Unlocked` retention first (and puts it back if the upload
    * fails).
    */
@@ -180,14 +180,8 @@ export class GcsObjectStore implements ObjectStore {
     checkRef(input);
     const signal = options.signal;
     signal?.throwIfAborted();
-    const bypass = input.bypassGovernance === true;
-    let removed: { readonly removed?: FileMetadata["retention"] } = {};
     if (asksProtection(input.protection)) await this.#lock.requireLockable(settings, input.bucket, signal);
-    if (bypass) {
-      removed = await this.#lock.bypass(settings, input, "replace", signal);
-    } else if (asksProtection(input.protection)) {
-      this.#lock.checkReplaceable(input, await this.#metadata(settings, input, signal));
-    }
+    const removed = await this.#lock.prepare(settings, input, input.bypassGovernance === true, "replace", signal);
     try {
       return await this.#upload(settings, input, signal);
     } catch (error) {
@@ -417,9 +411,10 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   /**
-   * Deletes the object; a missing object is success, a missing bucket is `BUCKET_NOT_FOUND`. Cloud
-   * Storage refuses to delete a protected object (`OBJECT_LOCKED`); with `bypassGovernance`, an
-   * `Unlocked` retention is removed first (`overrideUnlockedRetention=true`), a hold never is.
+   * Deletes the object; a missing object is success, a missing bucket is `BUCKET_NOT_FOUND`. A
+   * protected object is refused (`OBJECT_LOCKED`) after reading it, and by Cloud Storage; with
+   * `bypassGovernance`, an `Unlocked` retention is removed first (`overrideUnlockedRetention=true`),
+   * a hold never is.
    */
   async deleteObject(input: DeleteObjectInput, options: CallOptions = {}): Promise<void> {
     const settings = this.#ready();
@@ -427,7 +422,9 @@ export class GcsObjectStore implements ObjectStore {
     const signal = options.signal;
     signal?.throwIfAborted();
     const bypass = input.bypassGovernance === true;
-    if (bypass) await this.#lock.bypass(settings, input, "delete", signal);
+    // Reads the object first: a missing one is success (a missing bucket fails), a protected one is
+    // refused even in a versioned bucket, where Cloud Storage would make it noncurrent.
+    if (!(await this.#lock.prepare(settings, input, bypass, "delete", signal)).exists) return;
     try {
       await this.#call(settings, signal, "delete object", () => this.#file(settings, input).delete());
     } catch (error) {

@@ -15,6 +15,7 @@ import {
   bucketNotLockable,
   checkMutable,
   checkRetentionChange,
+  objectLocked,
   objectNotFound,
   retentionActive,
   type BucketProtection,
@@ -29,7 +30,7 @@ import {
 import { httpStatus, isNotFound, toStowageError } from "../shared/errors.js";
 import type { GcsStoreSettings } from "./config.js";
 import { checkRef } from "./objects.js";
-import { bucketProtectionOf, isRetentionNotEnabled, objectRetention, objectRetentionEnabled, protectionOf, retentionField } from "./protection.js";
+import { bucketProtectionOf, isProtectionRefusal, isRetentionNotEnabled, objectRetention, objectRetentionEnabled, protectionOf, retentionField } from "./protection.js";
 
 /** What the object-lock calls need from the store. */
 export interface GcsLockContext {
@@ -150,7 +151,9 @@ export class GcsObjectLock implements ObjectLock {
    * The `OBJECT_LOCKED` error for a call Cloud Storage refused with 403 because a protection
    * forbids it, or `undefined` when the 403 has another cause (then it is `ACCESS_DENIED`, also
    * for a bypass the caller's IAM role does not allow). The object's protection is read again, so
-   * the error says what protects it and until when.
+   * the error says what protects it and until when: it is `OBJECT_LOCKED` when that protection
+   * forbids the call by the plugin's clock, or when Cloud Storage's message says a retention or a
+   * hold refused it (the store's clock decides, clause 5.9.2).
    */
   async refusal(settings: GcsStoreSettings, ref: ObjectRef, bypass: boolean, action: string, error: unknown, signal: AbortSignal | undefined): Promise<StowageError | undefined> {
     if (httpStatus(error) !== 403 || signal?.aborted === true) return undefined;
@@ -158,40 +161,38 @@ export class GcsObjectLock implements ObjectLock {
     try {
       protection = protectionOf(await this.#context.metadata(settings, ref, signal));
     } catch {
-      return undefined;
+      return isProtectionRefusal(error) ? objectLocked(ref.bucket, ref.key, { legalHold: false }, action) : undefined;
     }
     try {
       checkMutable(ref.bucket, ref.key, protection, bypass, action);
     } catch (locked) {
       return locked as StowageError;
     }
-    return undefined;
+    return isProtectionRefusal(error) ? objectLocked(ref.bucket, ref.key, protection ?? { legalHold: false }, action) : undefined;
   }
 
   /**
-   * Prepares a delete or an overwrite with `bypassGovernance`: reads the object, refuses as the
-   * contract says when a hold or a retention the caller cannot bypass protects it, and removes an
-   * active `Unlocked` retention (`overrideUnlockedRetention=true`) so that Cloud Storage lets the
-   * object go. Returns the retention removed, to put back if the overwrite fails.
+   * Prepares a delete or an overwrite (contract 5.9.6 to 5.9.8): reads the object and refuses as the
+   * contract says when a protection forbids the call. Cloud Storage refuses too, except in a
+   * bucket with object versioning, where an object under retention can still be made noncurrent
+   * (deleted or replaced, with success): this check is what keeps the contract's promise there.
+   * With `bypassGovernance` it removes an active `Unlocked` retention
+   * (`overrideUnlockedRetention=true`) so that Cloud Storage lets the object go, and returns it, to
+   * put back if an overwrite fails.
    */
-  async bypass(settings: GcsStoreSettings, ref: ObjectRef, action: string, signal: AbortSignal | undefined): Promise<{ readonly removed?: FileMetadata["retention"] }> {
+  async prepare(settings: GcsStoreSettings, ref: ObjectRef, bypass: boolean, action: string, signal: AbortSignal | undefined): Promise<{ readonly exists: boolean; readonly removed?: FileMetadata["retention"] }> {
     const stored = await this.#context.metadata(settings, ref, signal);
-    if (stored === undefined) return {};
-    checkMutable(ref.bucket, ref.key, protectionOf(stored), true, action);
+    if (stored === undefined) return { exists: false };
+    checkMutable(ref.bucket, ref.key, protectionOf(stored), bypass, action);
     const own = objectRetention(stored);
-    if (!retentionActive(own) || own.mode !== "governance") return {};
+    if (!bypass || !retentionActive(own) || own.mode !== "governance") return { exists: true };
     await this.#patch(settings, ref, { retention: null }, true, true, action, signal);
-    return { removed: stored.retention ?? null };
+    return { exists: true, removed: stored.retention ?? null };
   }
 
-  /** Puts back a retention {@link bypass} removed, when the overwrite it prepared failed. */
+  /** Puts back a retention {@link prepare} removed, when the overwrite it prepared failed. */
   async restore(settings: GcsStoreSettings, ref: ObjectRef, retention: FileMetadata["retention"], signal: AbortSignal | undefined): Promise<void> {
     if (retention === undefined || retention === null) return;
     await this.#patch(settings, ref, { retention }, false, false, "restore the retention of", signal);
-  }
-
-  /** Refuses (`OBJECT_LOCKED`) to replace an object a protection forbids replacing, without bypass. */
-  checkReplaceable(ref: ObjectRef, stored: FileMetadata | undefined): void {
-    checkMutable(ref.bucket, ref.key, protectionOf(stored), false, "replace");
   }
 }

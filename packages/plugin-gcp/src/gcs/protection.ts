@@ -105,11 +105,13 @@ function messageOf(error: unknown): string {
 
 /**
  * Whether Cloud Storage refused a call because a retention or hold protects the object: a 403 whose
- * message names a retention or a hold ("… is subject to object retention …", "… is under active
- * Temporary hold …", "… is subject to bucket's retention policy …").
+ * message says so ("… is subject to object retention …", "… is under active Temporary hold …",
+ * "… is subject to bucket's retention policy …"), not a missing permission ("… does not have
+ * storage.objects.overrideUnlockedRetention access …").
  */
 export function isProtectionRefusal(error: unknown): boolean {
-  return httpStatus(error) === 403 && /retention|hold/i.test(messageOf(error));
+  const message = messageOf(error);
+  return httpStatus(error) === 403 && /is subject to|under active .*hold|locked retention/i.test(message) && !/does not have|permission/i.test(message);
 }
 
 /**
