@@ -19,3 +19,10 @@ export {
 } from "./azurite.js";
 export { makeSelfSignedCertificate, type CertificateFileNames, type SelfSignedCertificate } from "./certificate.js";
 export { startFakeGcs, type FakeGcsOptions, type FakeGcsServer } from "./fake-gcs.js";
+export {
+  startAzureImmutabilityProxy,
+  type AzureImmutabilityPolicyMode,
+  type AzureImmutabilityProxy,
+  type AzureImmutabilityProxyOptions,
+  type AzureVersionProtection,
+} from "./azure-immutability-proxy.js";
