@@ -47,12 +47,20 @@ import type { AddressInfo } from "node:net";
 /** An immutability policy's mode, as Azure names it. */
 export type AzureImmutabilityPolicyMode = "Unlocked" | "Locked";
 
+/** An immutability policy as the double holds it. */
+export interface AzureImmutabilityPolicy {
+  /** `Unlocked` (may be changed or deleted) or `Locked` (may only be extended). */
+  readonly mode: AzureImmutabilityPolicyMode;
+  /** Until when the version is protected, in whole seconds. */
+  readonly until: Date;
+}
+
 /** The protection of one blob version in {@link AzureImmutabilityProxy}. */
 export interface AzureVersionProtection {
   /** The version's ID (`x-ms-version-id`). */
   readonly versionId: string;
   /** The immutability policy, if any. */
-  readonly policy?: { readonly mode: AzureImmutabilityPolicyMode; readonly until: Date } | undefined;
+  readonly policy?: AzureImmutabilityPolicy | undefined;
   /** Whether a legal hold is on. */
   readonly legalHold: boolean;
 }

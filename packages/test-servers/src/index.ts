@@ -2,7 +2,8 @@
  * Starts and stops the local servers that Stowage's storage tests run against: MinIO and moto (S3,
  * EC2, EBS), Azurite (Azure Blob) and fake-gcs-server (Google Cloud Storage). Each server runs on
  * 127.0.0.1 at a free port with its data in a temporary folder, and is killed when the test process
- * exits. Install the servers with `bash scripts/install-test-servers`.
+ * exits. Install the servers with `bash scripts/install-test-servers`. It also has a test double of
+ * Azure Blob version-level immutability, a proxy in front of Azurite (which lacks the feature).
  *
  * @packageDocumentation
  */
@@ -21,6 +22,7 @@ export { makeSelfSignedCertificate, type CertificateFileNames, type SelfSignedCe
 export { startFakeGcs, type FakeGcsOptions, type FakeGcsServer } from "./fake-gcs.js";
 export {
   startAzureImmutabilityProxy,
+  type AzureImmutabilityPolicy,
   type AzureImmutabilityPolicyMode,
   type AzureImmutabilityProxy,
   type AzureImmutabilityProxyOptions,

@@ -7,7 +7,7 @@ async function failure(call: Promise<unknown>): Promise<{ status: number; code: 
   try {
     await call;
   } catch (error) {
-    if (error instanceof RestError) return { status: error.statusCode ?? 0, code: String(error.code ?? "") };
+    if (error instanceof RestError) return { status: error.statusCode ?? 0, code: error.code ?? "" };
     throw error;
   }
   throw new Error("the call succeeded");

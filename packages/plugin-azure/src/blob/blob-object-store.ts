@@ -34,6 +34,7 @@ import {
   type ListObjectsPage,
   type Logger,
   type ObjectInfo,
+  type ObjectLock,
   type ObjectRef,
   type ObjectStore,
   type PluginConfig,
@@ -118,18 +119,21 @@ export class BlobObjectStore implements ObjectStore {
    * immutability: governance is an `Unlocked` policy, compliance a `Locked` one; see
    * `object-lock.ts` and the package README.
    */
-  readonly objectLock: BlobObjectLock;
+  readonly objectLock: ObjectLock;
+  /** The same, with the checks that puts and deletes make. */
+  readonly #lock: BlobObjectLock;
 
   /** @param options - Logger and configuration overrides. */
   constructor(options: BlobObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
     this.#configureOptions = options.configure ?? {};
-    this.objectLock = new BlobObjectLock({
+    this.#lock = new BlobObjectLock({
       settings: () => this.#ready(),
       blob: blockBlob,
       checkRef,
       call: (settings, signal, what, call) => this.#call(settings, signal, what, call),
     });
+    this.objectLock = this.#lock;
     this.directTransfer = new BlobDirectTransfer({
       logger: this.#logger,
       settings: () => this.#ready(),
@@ -143,7 +147,7 @@ export class BlobObjectStore implements ObjectStore {
         const blockSize = blockSizeFor(settings.blockSize, input.size, input);
         await this.#checkContainer(settings, input.bucket, callOptions.signal);
         // Azure would keep a protected version aside and accept the overwrite: refuse it (clause 5.9.7).
-        await this.objectLock.checkWritable(settings, input, false, "overwrite", callOptions.signal);
+        await this.#lock.checkWritable(settings, input, false, "overwrite", callOptions.signal);
         return blockSize;
       },
       blob: blockBlob,
@@ -191,8 +195,8 @@ export class BlobObjectStore implements ObjectStore {
     // Protection: the container must hold it (clause 5.9.12), and a protected blob is not replaced
     // (clause 5.9.7; Azure would keep it aside as a previous version and accept the put).
     const asked = asksProtection(input.protection);
-    if (asked) await this.objectLock.requireLockable(settings, input.bucket, options.signal);
-    await this.objectLock.checkWritable(settings, input, input.bypassGovernance === true, "overwrite", options.signal);
+    if (asked) await this.#lock.requireLockable(settings, input.bucket, options.signal);
+    await this.#lock.checkWritable(settings, input, input.bypassGovernance === true, "overwrite", options.signal);
     const protection = uploadProtection(input.protection);
     const blob = blockBlob(settings, input.bucket, input.key);
     const headers = input.contentType === undefined || input.contentType === "" ? {} : { blobContentType: input.contentType };
@@ -276,7 +280,7 @@ export class BlobObjectStore implements ObjectStore {
         try {
           etag = (await this.#call(settings, upload.signal, "put blob", (abortSignal) => blob.upload(body, body.length, { blobHTTPHeaders: headers, metadata, ...protection, abortSignal }))).etag;
         } catch (error) {
-          throw await this.objectLock.refusal(settings, input, "overwrite", error, asked, options.signal);
+          throw await this.#lock.refusal(settings, input, "overwrite", error, asked, options.signal);
         }
       } else {
         if (current !== undefined && filled > 0) await stage(current, filled);
@@ -285,7 +289,7 @@ export class BlobObjectStore implements ObjectStore {
         try {
           etag = (await this.#call(settings, upload.signal, "commit block list", (abortSignal) => blob.commitBlockList(blockIds, { blobHTTPHeaders: headers, metadata, ...protection, abortSignal }))).etag;
         } catch (error) {
-          throw await this.objectLock.refusal(settings, input, "overwrite", error, asked, options.signal);
+          throw await this.#lock.refusal(settings, input, "overwrite", error, asked, options.signal);
         }
       }
       return { size: bytes, etag: etag ?? "", ...(sha256 === undefined ? {} : { sha256 }) };
@@ -472,10 +476,10 @@ export class BlobObjectStore implements ObjectStore {
     const settings = this.#ready();
     checkRef(input);
     const bypass = input.bypassGovernance === true;
-    const current = await this.objectLock.checkWritable(settings, input, bypass, "delete", options.signal);
-    if (current === undefined && (await this.objectLock.lockable(settings, input.bucket, options.signal)) === true) return;
+    const current = await this.#lock.checkWritable(settings, input, bypass, "delete", options.signal);
+    if (current === undefined && (await this.#lock.lockable(settings, input.bucket, options.signal)) === true) return;
     if (bypass && current !== undefined && onlyGovernance(current.protection)) {
-      await this.objectLock.bypassDelete(settings, input, current, options.signal);
+      await this.#lock.bypassDelete(settings, input, current, options.signal);
       return;
     }
     try {
@@ -484,7 +488,7 @@ export class BlobObjectStore implements ObjectStore {
       const code = azureErrorCode(error);
       if (code === "BlobNotFound") return;
       if (code === "ContainerNotFound") throw bucketNotFound(input.bucket);
-      throw await this.objectLock.refusal(settings, input, "delete", error, false, options.signal);
+      throw await this.#lock.refusal(settings, input, "delete", error, false, options.signal);
     }
   }
 
