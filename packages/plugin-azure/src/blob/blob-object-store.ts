@@ -20,7 +20,9 @@ import {
   Code,
   Reason,
   StowageError,
+  asksProtection,
   bucketNotFound,
+  checkRetention,
   objectNotFound,
   silentLogger,
   type ByteRange,
@@ -58,7 +60,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
 import { BlobDirectTransfer } from "./direct-transfer.js";
-import { BlobObjectLock, asksProtection, onlyGovernance, protectionOf, uploadProtection } from "./object-lock.js";
+import { BlobObjectLock, onlyGovernance, protectionOf, uploadProtection } from "./object-lock.js";
 import { BLOB_CONFIG_KEYS, MAX_AZURE_BLOCK_SIZE, MAX_BLOCKS, configureBlobStore, type BlobStoreSettings, type ConfigureBlobStoreOptions } from "./config.js";
 
 /** Longest validity of a signed URL: 7 days (the longest a user delegation key lives). */
@@ -195,6 +197,7 @@ export class BlobObjectStore implements ObjectStore {
     // Protection: the container must hold it (clause 5.9.12), and a protected blob is not replaced
     // (clause 5.9.7; Azure would keep it aside as a previous version and accept the put).
     const asked = asksProtection(input.protection);
+    checkRetention(input.protection?.retention);
     if (asked) await this.#lock.requireLockable(settings, input.bucket, options.signal);
     await this.#lock.checkWritable(settings, input, input.bypassGovernance === true, "overwrite", options.signal);
     const protection = uploadProtection(input.protection);

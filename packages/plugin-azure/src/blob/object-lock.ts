@@ -19,6 +19,7 @@ import {
   bucketNotFound,
   bucketNotLockable,
   checkMutable,
+  checkRetention,
   checkRetentionChange,
   isProtected,
   objectNotFound,
@@ -77,14 +78,6 @@ export function uploadProtection(protection: ProtectionInput | undefined): { imm
     ...(protection.retention === undefined ? {} : { immutabilityPolicy: policyOf(protection.retention) }),
     ...(protection.legalHold === true ? { legalHold: true } : {}),
   };
-}
-
-/**
- * Whether a put asks for any protection. (The SDK's `asksProtection` is not exported from
- * `@stowage/sdk`.)
- */
-export function asksProtection(protection: ProtectionInput | undefined): boolean {
-  return protection !== undefined && (protection.retention !== undefined || protection.legalHold === true);
 }
 
 /** The current version of a blob: its protection and version ID. */
@@ -243,6 +236,7 @@ export class BlobObjectLock implements ObjectLock {
   async setRetention(input: SetRetentionInput, options: CallOptions = {}): Promise<ObjectProtection> {
     const settings = this.#backend.settings();
     this.#backend.checkRef(input);
+    checkRetention(input.retention);
     const signal = options.signal;
     await this.requireLockable(settings, input.bucket, signal);
     const current = await this.current(settings, input, signal);
