@@ -75,6 +75,8 @@ export interface S3DirectTransferContext {
   readonly head: (ref: ObjectRef, options: CallOptions) => Promise<ObjectInfo | undefined>;
   /** Fails with BUCKET_NOT_FOUND when the bucket does not exist. */
   readonly checkBucket: (bucket: string, signal: AbortSignal | undefined) => Promise<void>;
+  /** Fails with OBJECT_LOCKED when the key's current version is protected (contract 5.9.7). */
+  readonly checkOverwrite: (ref: ObjectRef, signal: AbortSignal | undefined) => Promise<void>;
   /** Where aborts that failed are retried in the background. */
   readonly abandoned: () => AbandonedUploads | undefined;
   /** Where to log. */
@@ -132,11 +134,16 @@ export class S3DirectTransfer implements DirectTransfer {
     return { object: info, offset, contentLength, request, expiresAt: new Date(now.getTime() + seconds * 1000) };
   }
 
-  /** Starts an upload: nothing in the store for one part, a multipart upload otherwise. */
+  /**
+   * Starts an upload: nothing in the store for one part, a multipart upload otherwise. An
+   * overwrite of a protected object is refused with OBJECT_LOCKED (contract 5.9.7; a host sends a
+   * put with protection or a bypass through PutObject).
+   */
   async beginPut(input: BeginPutInput, options: CallOptions = {}): Promise<PutPlan | TransferDeclined> {
     checkRef(input);
     const offered = this.#offered();
     if ("declined" in offered) return offered;
+    await this.#context.checkOverwrite(input, options.signal);
     const partSize = Math.max(offered.partSize, Math.ceil(input.size / MAX_UPLOAD_PARTS));
     const partChecksum = partChecksumOf(offered);
     const now = new Date();
