@@ -2,9 +2,12 @@ import {
   CreateBucketCommand,
   ListObjectVersionsCommand,
   PutObjectLockConfigurationCommand,
+  PutObjectRetentionCommand,
   S3Client,
   type ListObjectVersionsCommandOutput,
 } from "@aws-sdk/client-s3";
+import { startMoto, type MotoServer } from "@stowage/test-servers";
+import { AssumeRoleProvider } from "minio/dist/esm/AssumeRoleProvider.mjs";
 import { Code, Reason, StowageError, type ObjectLock, type Retention } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
 import { rejection } from "@stowage/sdk/testing";
@@ -16,11 +19,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, chunks, startMinioFixture, type MinioFixture } from "../test/support/minio.js";
+import { configureAwsS3 } from "./s3/config.js";
 import { S3ObjectStore } from "./s3/s3-object-store.js";
 
-// Object protection (contract 5.9) with S3 Object Lock, against MinIO, through a real plugin
-// process. MinIO enforces Object Lock like S3, except that it refuses a locked version with
-// `InvalidRequest` ("Object is WORM protected") where S3 answers `AccessDenied`.
+// Object protection (contract 5.9) with S3 Object Lock, against MinIO (and a smaller part against
+// moto), through a real plugin process. MinIO enforces Object Lock like S3, except that it refuses
+// a locked version with `InvalidRequest` ("Object is WORM protected") where S3 answers
+// `AccessDenied`; moto answers `AccessDenied` like S3, but does not check retention changes.
 // The process-level tests run the built executable: `pnpm run build` first.
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const LOCKED = "locked";
@@ -42,6 +47,34 @@ const compliance = (seconds: number): Retention => ({ mode: "compliance", retain
 
 async function* text(value: string): AsyncGenerator<Uint8Array> {
   yield Buffer.from(value);
+}
+
+/**
+ * An in-process S3 ObjectStore whose client runs `between` once, right after the first HeadObject
+ * of `key` answers: a concurrent writer between the plugin's check and its call, so that the
+ * store's own refusal is what the plugin maps.
+ */
+async function racingStore(storeConfig: Record<string, string>, key: string, between: () => Promise<void>): Promise<S3ObjectStore> {
+  let armed = true;
+  const racing = new S3ObjectStore({
+    configure: async (c, signal) => {
+      const settings = await configureAwsS3(c, signal);
+      settings.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const out = await next(args);
+          if (armed && context.commandName === "HeadObjectCommand" && (args.input as { Key?: string }).Key === key) {
+            armed = false;
+            await between();
+          }
+          return out;
+        },
+        { step: "initialize", name: "concurrentWriter" },
+      );
+      return settings;
+    },
+  });
+  await racing.init(storeConfig);
+  return racing;
 }
 
 async function read(key: string, bucket = LOCKED): Promise<string> {
@@ -278,6 +311,57 @@ describe("S3 Object Lock through the PluginHost against MinIO", () => {
     expect(await versions("big")).toEqual({ versions: [], deleteMarkers: [] });
   }, 60_000);
 
+  it("maps the store's own refusal: a retention made compliance after the check → OBJECT_LOCKED", async () => {
+    await store.putObject({ bucket: LOCKED, key: "race", body: text("r"), protection: { retention: governance(600) } });
+    const racing = await racingStore(config, "race", async () => {
+      await s3.send(
+        new PutObjectRetentionCommand({ Bucket: LOCKED, Key: "race", BypassGovernanceRetention: true, Retention: { Mode: "COMPLIANCE", RetainUntilDate: inSeconds(3) } }),
+      );
+    });
+    try {
+      const error = await rejection(racing.deleteObject({ bucket: LOCKED, key: "race", bypassGovernance: true }));
+      expect(error.reason).toBe(Reason.ObjectLocked);
+      expect(error.metadata.mode).toBe("COMPLIANCE");
+      expect(await read("race")).toBe("r");
+    } finally {
+      racing.close();
+    }
+  });
+
+  it("a caller the store refuses the bypass (s3:BypassGovernanceRetention denied) gets ACCESS_DENIED", async () => {
+    await store.putObject({ bucket: LOCKED, key: "no-bypass", body: text("n"), protection: { retention: governance(600) } });
+    const sts = new AssumeRoleProvider({
+      stsEndpoint: minio.server.endpoint,
+      accessKey: minio.server.accessKey,
+      secretKey: minio.server.secretKey,
+      region: minio.server.region,
+      durationSeconds: 900,
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Allow", Action: ["s3:*"], Resource: ["arn:aws:s3:::*"] },
+          { Effect: "Deny", Action: ["s3:BypassGovernanceRetention"], Resource: ["arn:aws:s3:::*"] },
+        ],
+      }),
+    });
+    const credentials = await sts.getCredentials();
+    const file = join(dir, "restricted");
+    await writeFile(
+      file,
+      `[default]\naws_access_key_id=${credentials.getAccessKey()}\naws_secret_access_key=${credentials.getSecretKey()}\naws_session_token=${credentials.getSessionToken() ?? ""}\n`,
+    );
+    const restricted = host.objectStore("stowage.io/aws", { instance: "restricted" });
+    await restricted.init({ ...config, credentialsFile: file });
+    const deleted = await rejection(restricted.deleteObject({ bucket: LOCKED, key: "no-bypass", bypassGovernance: true }));
+    expect({ code: deleted.code, reason: deleted.reason }).toEqual({ code: Code.PermissionDenied, reason: Reason.AccessDenied });
+    // MinIO lets this caller shorten the retention with PutObjectRetention all the same (it checks
+    // s3:BypassGovernanceRetention on deletes only), so SetRetention's ACCESS_DENIED is not proven here.
+    expect(await read("no-bypass")).toBe("n");
+    expect(await versions("no-bypass")).toMatchObject({ deleteMarkers: [] });
+    // Without the bypass the same caller is told what protects the object.
+    expect((await rejection(restricted.deleteObject({ bucket: LOCKED, key: "no-bypass" }))).reason).toBe(Reason.ObjectLocked);
+  });
+
   it("BUCKET_NOT_LOCKABLE in a bucket without Object Lock; nothing is stored", async () => {
     const put = await rejection(store.putObject({ bucket: PLAIN, key: "p", body: text("p"), protection: { retention: governance(60) } }));
     expect(put.code).toBe(Code.FailedPrecondition);
@@ -288,5 +372,76 @@ describe("S3 Object Lock through the PluginHost against MinIO", () => {
     expect((await rejection(lock.setLegalHold({ bucket: PLAIN, key: "p", legalHold: true }))).reason).toBe(Reason.BucketNotLockable);
     await store.deleteObject({ bucket: PLAIN, key: "p" });
     expect(await store.headObject({ bucket: PLAIN, key: "p" })).toBeUndefined();
+  });
+});
+
+describe("S3 Object Lock through the PluginHost against moto (S3's AccessDenied refusals)", () => {
+  const BUCKET = "moto-locked";
+  let moto: MotoServer;
+  let motoS3: S3Client;
+  let motoConfig: Record<string, string>;
+  let motoStore: HostObjectStore;
+  let motoLock: ObjectLock;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    motoS3 = new S3Client({
+      endpoint: moto.endpoint,
+      region: moto.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: moto.accessKeyId, secretAccessKey: moto.secretAccessKey },
+    });
+    await motoS3.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
+    await motoS3.send(new CreateBucketCommand({ Bucket: PLAIN }));
+    const file = join(dir, "moto");
+    await writeFile(file, `[default]\naws_access_key_id=${moto.accessKeyId}\naws_secret_access_key=${moto.secretAccessKey}\n`);
+    motoConfig = { s3Url: moto.endpoint, region: moto.region, s3ForcePathStyle: "true", credentialsFile: file };
+    motoStore = host.objectStore("stowage.io/aws", { instance: "moto" });
+    await motoStore.init(motoConfig);
+    if (motoStore.objectLock === undefined) throw new Error("the plugin does not announce OBJECT_LOCK");
+    motoLock = motoStore.objectLock;
+  }, 60_000);
+
+  afterAll(async () => {
+    motoS3.destroy();
+    await moto.stop();
+  });
+
+  async function motoVersions(key: string): Promise<{ versions: number; deleteMarkers: number }> {
+    const out = await motoS3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: key }));
+    return { versions: (out.Versions ?? []).filter((v) => v.Key === key).length, deleteMarkers: (out.DeleteMarkers ?? []).filter((v) => v.Key === key).length };
+  }
+
+  it("lockability, protected put and head, refused delete without a delete marker, bypass delete of the version", async () => {
+    expect((await motoLock.getBucketProtection({ bucket: BUCKET })).lockable).toBe(true);
+    expect((await motoLock.getBucketProtection({ bucket: PLAIN })).lockable).toBe(false);
+    await motoStore.putObject({ bucket: BUCKET, key: "k", body: text("m"), protection: { retention: governance(600) } });
+    expect((await motoStore.headObject({ bucket: BUCKET, key: "k" }))?.protection?.retention?.mode).toBe("governance");
+    expect((await rejection(motoStore.deleteObject({ bucket: BUCKET, key: "k" }))).reason).toBe(Reason.ObjectLocked);
+    expect(await motoVersions("k")).toEqual({ versions: 1, deleteMarkers: 0 });
+    await motoLock.setLegalHold({ bucket: BUCKET, key: "k", legalHold: true });
+    expect((await rejection(motoStore.deleteObject({ bucket: BUCKET, key: "k", bypassGovernance: true }))).reason).toBe(Reason.ObjectLocked);
+    await motoLock.setLegalHold({ bucket: BUCKET, key: "k", legalHold: false });
+    await motoStore.deleteObject({ bucket: BUCKET, key: "k", bypassGovernance: true });
+    expect(await motoVersions("k")).toEqual({ versions: 0, deleteMarkers: 0 });
+    const put = await rejection(motoStore.putObject({ bucket: PLAIN, key: "k", body: text("m"), protection: { legalHold: true } }));
+    expect(put.reason).toBe(Reason.BucketNotLockable);
+  });
+
+  it("maps S3's AccessDenied on a version locked after the check to OBJECT_LOCKED", async () => {
+    await motoStore.putObject({ bucket: BUCKET, key: "race", body: text("r"), protection: { retention: governance(600) } });
+    const racing = await racingStore(motoConfig, "race", async () => {
+      await motoS3.send(
+        new PutObjectRetentionCommand({ Bucket: BUCKET, Key: "race", BypassGovernanceRetention: true, Retention: { Mode: "COMPLIANCE", RetainUntilDate: inSeconds(600) } }),
+      );
+    });
+    try {
+      const error = await rejection(racing.deleteObject({ bucket: BUCKET, key: "race", bypassGovernance: true }));
+      expect(error.reason).toBe(Reason.ObjectLocked);
+      expect(error.metadata.mode).toBe("COMPLIANCE");
+      expect(await motoVersions("race")).toEqual({ versions: 1, deleteMarkers: 0 });
+    } finally {
+      racing.close();
+    }
   });
 });
