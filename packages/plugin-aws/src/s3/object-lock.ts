@@ -67,11 +67,11 @@ const YEAR_SECONDS = 365 * DAY_SECONDS;
 /** The Object Lock fields of a HeadObject or GetObject answer. */
 export interface ObjectLockFields {
   /** `x-amz-object-lock-mode`. */
-  readonly ObjectLockMode?: ObjectLockMode | string | undefined;
+  readonly ObjectLockMode?: string | undefined;
   /** `x-amz-object-lock-retain-until-date`. */
   readonly ObjectLockRetainUntilDate?: Date | undefined;
   /** `x-amz-object-lock-legal-hold`. */
-  readonly ObjectLockLegalHoldStatus?: ObjectLockLegalHoldStatus | string | undefined;
+  readonly ObjectLockLegalHoldStatus?: string | undefined;
 }
 
 /** The Object Lock parameters of a PutObject or CreateMultipartUpload. */
@@ -195,10 +195,12 @@ export class S3ObjectLock implements ObjectLock {
   }
 
   /**
-   * Whether the bucket is lockable, from the cache when fresh. A store that refuses or does not
-   * know the question (`AccessDenied`, `NotImplemented`) counts as not lockable here, so that
-   * plain puts and deletes keep working without the Object Lock permissions; `strict` callers
-   * (a put that asks for protection) get the error instead.
+   * Whether the bucket is lockable, from the cache when fresh. For plain puts and deletes, a store
+   * that refuses or does not understand the question (`AccessDenied` without
+   * s3:GetBucketObjectLockConfiguration, `NotImplemented`, any other lasting 4xx) counts as not
+   * lockable, logged, so that they keep working without the Object Lock permissions; a missing
+   * bucket, bad credentials and a store that is down fail as the call would. `strict` callers (a put
+   * that asks for protection, SetRetention, SetLegalHold) get every error.
    */
   async lockable(bucket: string, signal: AbortSignal | undefined, strict = false): Promise<boolean> {
     const cached = this.#cache.get(bucket);
@@ -208,10 +210,10 @@ export class S3ObjectLock implements ObjectLock {
       this.#remember(bucket, protection);
       return protection.lockable;
     } catch (error) {
-      const code = error instanceof StowageError ? String(error.metadata.aws_code ?? "") : "";
-      if (strict || (code !== "AccessDenied" && code !== "NotImplemented" && code !== "MethodNotAllowed")) throw error;
+      if (strict || !(error instanceof StowageError) || error.retryable || signal?.aborted === true) throw error;
+      if (error.code === Code.NotFound || error.code === Code.Unauthenticated) throw error;
       this.#context.logger.warn(
-        { bucket, aws_code: code },
+        { bucket, aws_code: error.metadata.aws_code ?? "", error: error.rawMessage },
         "cannot read the bucket's Object Lock configuration (grant s3:GetBucketObjectLockConfiguration); treating it as not lockable for a minute",
       );
       this.#remember(bucket, { lockable: false, enforcedBy: "unknown: the Object Lock configuration cannot be read" });
