@@ -9,7 +9,7 @@ import {
 import { startMoto, type MotoServer } from "@stowage/test-servers";
 import { AssumeRoleProvider } from "minio/dist/esm/AssumeRoleProvider.mjs";
 import { Code, Reason, StowageError, type ObjectLock, type Retention } from "@stowage/sdk";
-import { PluginHost, nodePluginCommand, type HostObjectStore } from "@stowage/sdk/host";
+import { PluginHost, nodePluginCommand, type HostObjectStore, type TransferEvent } from "@stowage/sdk/host";
 import { rejection } from "@stowage/sdk/testing";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -40,6 +40,7 @@ let config: Record<string, string>;
 let s3: S3Client;
 let store: HostObjectStore;
 let lock: ObjectLock;
+const events: TransferEvent[] = [];
 
 const inSeconds = (seconds: number): Date => new Date(Date.now() + seconds * 1000);
 const governance = (seconds: number): Retention => ({ mode: "governance", retainUntil: inSeconds(seconds) });
@@ -106,7 +107,8 @@ beforeAll(async () => {
   const file = join(dir, "cloud");
   await writeFile(file, `[default]\naws_access_key_id=${minio.server.accessKey}\naws_secret_access_key=${minio.server.secretKey}\n`);
   config = { ...minio.config, credentialsFile: file, partSize: "5MiB" };
-  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)] });
+  // Puts of 4 MiB or more go directly to the store (the host's default), smaller ones through the plugin.
+  host = new PluginHost({ plugins: [nodePluginCommand(MAIN)], onTransfer: (event) => events.push(event) });
   await host.start();
   store = host.objectStore("stowage.io/aws");
   await store.init(config);
@@ -311,6 +313,31 @@ describe("S3 Object Lock through the PluginHost against MinIO", () => {
     expect(await versions("big")).toEqual({ versions: [], deleteMarkers: [] });
   }, 60_000);
 
+  it("direct transfer into a lockable bucket: parts carry Content-MD5; an overwrite of a protected object is refused", async () => {
+    for (const size of [4 * MiB + 5, 12 * MiB]) {
+      const data = bytes(size);
+      await store.putObject({ bucket: LOCKED, key: "direct", body: chunks(data), size });
+      expect(events.at(-1)).toMatchObject({ operation: "put", path: "direct" });
+      expect((await buffer((await store.getObject({ bucket: LOCKED, key: "direct" })).body)).equals(data)).toBe(true);
+    }
+    await lock.setLegalHold({ bucket: LOCKED, key: "direct", legalHold: true });
+    const data = bytes(12 * MiB);
+    const error = await rejection(store.putObject({ bucket: LOCKED, key: "direct", body: chunks(data), size: data.length }));
+    expect(error.reason).toBe(Reason.ObjectLocked);
+    expect((await store.headObject({ bucket: LOCKED, key: "direct" }))?.size).toBe(12 * MiB);
+    await lock.setLegalHold({ bucket: LOCKED, key: "direct", legalHold: false });
+    const local = new S3ObjectStore();
+    await local.init(config);
+    try {
+      const lockedPlan = await local.directTransfer.beginPut({ bucket: LOCKED, key: "plan", size: 3 });
+      expect("partChecksum" in lockedPlan && lockedPlan.partChecksum).toBe("md5");
+      const plainPlan = await local.directTransfer.beginPut({ bucket: PLAIN, key: "plan", size: 3 });
+      expect("partChecksum" in plainPlan && plainPlan.partChecksum).toBe("none");
+    } finally {
+      local.close();
+    }
+  }, 60_000);
+
   it("maps the store's own refusal: a retention made compliance after the check → OBJECT_LOCKED", async () => {
     await store.putObject({ bucket: LOCKED, key: "race", body: text("r"), protection: { retention: governance(600) } });
     const racing = await racingStore(config, "race", async () => {
@@ -361,6 +388,44 @@ describe("S3 Object Lock through the PluginHost against MinIO", () => {
     // Without the bypass the same caller is told what protects the object.
     expect((await rejection(restricted.deleteObject({ bucket: LOCKED, key: "no-bypass" }))).reason).toBe(Reason.ObjectLocked);
   });
+
+  it("the plugin's own uploads into a lockable bucket carry Content-MD5, those into a plain bucket none", async () => {
+    const seen: { command: string; bucket: string; md5: boolean }[] = [];
+    const observed = new S3ObjectStore({
+      configure: async (c, signal) => {
+        const settings = await configureAwsS3(c, signal);
+        settings.client.middlewareStack.add(
+          (next, context) => async (args) => {
+            const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+            if (context.commandName === "PutObjectCommand" || context.commandName === "UploadPartCommand") {
+              seen.push({ command: context.commandName, bucket: (args.input as { Bucket?: string }).Bucket ?? "", md5: "content-md5" in headers });
+            }
+            return next(args);
+          },
+          { step: "finalizeRequest", name: "observeContentMd5" },
+        );
+        return settings;
+      },
+    });
+    await observed.init(config);
+    try {
+      for (const bucket of [LOCKED, PLAIN]) {
+        await observed.putObject({ bucket, key: "md5-small", body: text("s") });
+        const data = bytes(6 * MiB);
+        await observed.putObject({ bucket, key: "md5-big", body: chunks(data), size: data.length });
+      }
+    } finally {
+      observed.close();
+    }
+    expect(seen).toEqual([
+      { command: "PutObjectCommand", bucket: LOCKED, md5: true },
+      { command: "UploadPartCommand", bucket: LOCKED, md5: true },
+      { command: "UploadPartCommand", bucket: LOCKED, md5: true },
+      { command: "PutObjectCommand", bucket: PLAIN, md5: false },
+      { command: "UploadPartCommand", bucket: PLAIN, md5: false },
+      { command: "UploadPartCommand", bucket: PLAIN, md5: false },
+    ]);
+  }, 60_000);
 
   it("BUCKET_NOT_LOCKABLE in a bucket without Object Lock; nothing is stored", async () => {
     const put = await rejection(store.putObject({ bucket: PLAIN, key: "p", body: text("p"), protection: { retention: governance(60) } }));

@@ -286,12 +286,13 @@ export class S3ObjectLock implements ObjectLock {
 
   /**
    * Refuses with `OBJECT_LOCKED` to replace a protected current version (clause 5.9.7), in a
-   * lockable bucket; a plain bucket costs no HEAD.
+   * lockable bucket; a plain bucket costs no HEAD. Resolves to whether the bucket is lockable.
    */
-  async checkOverwrite(ref: ObjectRef, bypassGovernance: boolean, signal: AbortSignal | undefined): Promise<void> {
-    if (!(await this.lockable(ref.bucket, signal))) return;
+  async checkOverwrite(ref: ObjectRef, bypassGovernance: boolean, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!(await this.lockable(ref.bucket, signal))) return false;
     const current = await this.current(ref, signal);
     checkMutable(ref.bucket, ref.key, current?.protection, bypassGovernance, "overwrite");
+    return true;
   }
 
   /**
