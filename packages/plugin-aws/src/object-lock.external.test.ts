@@ -437,6 +437,9 @@ describe("S3 Object Lock through the PluginHost against MinIO", () => {
     expect((await rejection(lock.setLegalHold({ bucket: PLAIN, key: "p", legalHold: true }))).reason).toBe(Reason.BucketNotLockable);
     await store.deleteObject({ bucket: PLAIN, key: "p" });
     expect(await store.headObject({ bucket: PLAIN, key: "p" })).toBeUndefined();
+    // A missing bucket is BUCKET_NOT_FOUND, although MinIO answers it like a bucket without Object Lock.
+    expect((await rejection(lock.setRetention({ bucket: "no-such-bucket", key: "p", retention: governance(60) }))).reason).toBe(Reason.BucketNotFound);
+    expect((await rejection(store.putObject({ bucket: "no-such-bucket", key: "p", body: text("p"), protection: { legalHold: true } }))).reason).toBe(Reason.BucketNotFound);
   });
 });
 

@@ -168,7 +168,7 @@ interface CachedLockability {
   readonly expires: number;
 }
 
-/** The {@link ObjectLock} of an S3 ObjectStore, and the checks its puts and deletes make. */
+/** The `ObjectLock` of an S3 ObjectStore (S3 Object Lock), and the checks its puts and deletes make. */
 export class S3ObjectLock implements ObjectLock {
   readonly #context: S3ObjectLockContext;
   readonly #cache = new Map<string, CachedLockability>();
@@ -206,7 +206,8 @@ export class S3ObjectLock implements ObjectLock {
     const cached = this.#cache.get(bucket);
     if (cached !== undefined && cached.expires > Date.now() && (cached.protection.lockable || !strict)) return cached.protection.lockable;
     try {
-      const protection = await this.#fetch(bucket, signal, false);
+      // Strict callers are told of a missing bucket (MinIO answers it like a bucket without Object Lock).
+      const protection = await this.#fetch(bucket, signal, strict);
       this.#remember(bucket, protection);
       return protection.lockable;
     } catch (error) {
@@ -221,7 +222,12 @@ export class S3ObjectLock implements ObjectLock {
     }
   }
 
-  async #fetch(bucket: string, signal: AbortSignal | undefined, checkMissing: boolean): Promise<BucketProtection> {
+  /**
+   * The bucket's protection from GetObjectLockConfiguration. `thorough`: tell a missing bucket from
+   * one without Object Lock (a HEAD bucket more), and report a store without Object Lock
+   * (`NotImplemented`) as not lockable rather than failing.
+   */
+  async #fetch(bucket: string, signal: AbortSignal | undefined, thorough: boolean): Promise<BucketProtection> {
     const settings = this.#context.settings();
     try {
       const out = await withRequestTimeout(signal, settings.timeouts.requestTimeoutMs, "get object lock configuration", (abortSignal) =>
@@ -238,10 +244,10 @@ export class S3ObjectLock implements ObjectLock {
       if (code === "NoSuchBucket") throw bucketNotFound(bucket);
       if (isNotLockableError(error)) {
         // MinIO answers a missing bucket like a bucket without a configuration.
-        if (checkMissing) await this.#context.checkBucket(bucket, signal);
+        if (thorough) await this.#context.checkBucket(bucket, signal);
         return { lockable: false, enforcedBy: "none: Object Lock is not enabled on the bucket" };
       }
-      if (code === "NotImplemented" && checkMissing) return { lockable: false, enforcedBy: "none: the store does not implement S3 Object Lock" };
+      if (code === "NotImplemented" && thorough) return { lockable: false, enforcedBy: "none: the store does not implement S3 Object Lock" };
       throw toStowageError(error, { operation: "get object lock configuration", bucket, signal });
     }
   }
