@@ -8,6 +8,11 @@
  * `<prefix>/backups/<name>/stowage-backup.json` (size, SHA-256, time). A backup without its JSON
  * is incomplete and is not listed.
  *
+ * A location with `protection` keeps its backups unchangeable (contract 5.9): both objects are
+ * written with a retention until the backup's time plus the period, the server refuses to start
+ * when the provider cannot protect objects in the bucket, and `delete` before then is refused by
+ * the store with `OBJECT_LOCKED`, leaving the backup whole.
+ *
  * @packageDocumentation
  */
 import { createHash } from "node:crypto";
@@ -29,6 +34,8 @@ export interface BackupRecord {
   readonly sha256: string;
   /** When it was taken, ISO 8601. */
   readonly createdAt: string;
+  /** Until when it is protected, ISO 8601, in a location with protection. */
+  readonly retainUntil?: string | undefined;
 }
 
 /** Options of {@link BackupServer.start}. */
@@ -72,6 +79,7 @@ export class BackupServer {
         if (declared.has("prefix") && location.prefix !== "") config.prefix ??= location.prefix;
         try {
           await store.init(config);
+          if (location.protection !== undefined) await BackupServer.#checkProtectable(location, store);
         } catch (error) {
           throw new StowageError(StowageError.from(error).code, `storage location ${location.name} (${location.provider}): ${StowageError.from(error).rawMessage}`, { cause: error });
         }
@@ -82,6 +90,17 @@ export class BackupServer {
       throw error;
     }
     return new BackupServer(host, stores);
+  }
+
+  /** A location whose policy asks for protection must be able to give it (contract 5.9.11). */
+  static async #checkProtectable(location: StorageLocation, store: HostObjectStore): Promise<void> {
+    if (store.objectLock === undefined) {
+      throw new StowageError(Code.FailedPrecondition, "the location asks for protected backups, but the provider cannot protect objects (no OBJECT_LOCK capability)");
+    }
+    const bucket = await store.objectLock.getBucketProtection({ bucket: location.bucket });
+    if (!bucket.lockable) {
+      throw new StowageError(Code.FailedPrecondition, `the location asks for protected backups, but bucket ${JSON.stringify(location.bucket)} cannot hold them; enable object lock on it`);
+    }
   }
 
   /** The locations, by name. */
@@ -106,6 +125,9 @@ export class BackupServer {
   async backup(locationName: string, name: string, dir: string, signal?: AbortSignal): Promise<BackupRecord> {
     if (!NAME.test(name)) throw new StowageError(Code.InvalidArgument, `backup name ${JSON.stringify(name)}: use lower-case letters, digits, "-" and "."`);
     const { location, store } = this.#location(locationName);
+    const createdAt = new Date();
+    const retention = location.protection === undefined ? undefined : { mode: location.protection.mode, retainUntil: new Date(createdAt.getTime() + location.protection.retainSeconds * 1000) };
+    const protection = retention === undefined ? undefined : { retention };
     const hash = createHash("sha256");
     let size = 0;
     const archive = createTar({ gzip: true, cwd: dir, portable: true }, ["."]);
@@ -116,13 +138,33 @@ export class BackupServer {
         yield chunk;
       }
     }
-    await store.putObject({ bucket: location.bucket, key: BackupServer.#key(location, name, `${name}.tar.gz`), body: counted(), contentType: "application/gzip" }, { signal });
-    const record: BackupRecord = { name, size, sha256: hash.digest("hex"), createdAt: new Date().toISOString() };
     await store.putObject(
-      { bucket: location.bucket, key: BackupServer.#key(location, name, "stowage-backup.json"), body: Readable.from([Buffer.from(JSON.stringify(record))]), contentType: "application/json" },
+      { bucket: location.bucket, key: BackupServer.#key(location, name, `${name}.tar.gz`), body: counted(), contentType: "application/gzip", protection },
+      { signal },
+    );
+    const record: BackupRecord = { name, size, sha256: hash.digest("hex"), createdAt: createdAt.toISOString(), ...(retention === undefined ? {} : { retainUntil: retention.retainUntil.toISOString() }) };
+    await store.putObject(
+      {
+        bucket: location.bucket,
+        key: BackupServer.#key(location, name, "stowage-backup.json"),
+        body: Readable.from([Buffer.from(JSON.stringify(record))]),
+        contentType: "application/json",
+        protection,
+      },
       { signal },
     );
     return record;
+  }
+
+  /**
+   * Deletes a backup: its record first (so a backup half deleted is incomplete, not corrupt),
+   * then its archive. A protected backup is refused with `OBJECT_LOCKED` by the first delete and
+   * stays whole.
+   */
+  async delete(locationName: string, name: string, signal?: AbortSignal): Promise<void> {
+    const { location, store } = this.#location(locationName);
+    await store.deleteObject({ bucket: location.bucket, key: BackupServer.#key(location, name, "stowage-backup.json") }, { signal });
+    await store.deleteObject({ bucket: location.bucket, key: BackupServer.#key(location, name, `${name}.tar.gz`) }, { signal });
   }
 
   /** The complete backups in a location, by name. */

@@ -8,7 +8,8 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { silentLogger } from "@stowage/sdk";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, Reason, silentLogger } from "@stowage/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BackupServer } from "../src/backup-server.js";
 import { loadLocations } from "../src/locations.js";
@@ -84,8 +85,59 @@ describe("the example backup server", () => {
     }
   });
 
-  it("refuses a locations file with unknown keys, naming the valid ones", async () => {
+  it("writes protected backups where the location asks for it: a delete before expiry is refused and the backup stays whole", async () => {
+    const plugins = join(dir, "plugins");
+    const storage = join(dir, "vault-storage");
+    await mkdir(storage);
+    const config = `config: { root: ${JSON.stringify(storage)}, createBuckets: true, objectLock: true }`;
+    await writeFile(
+      join(dir, "vault.yaml"),
+      `- name: vault\n  provider: stowage.io/local\n  bucket: vault\n  ${config}\n  protection: { retain: 1d, mode: compliance }\n` +
+        `- name: brief\n  provider: stowage.io/local\n  bucket: brief\n  ${config}\n  protection: { retain: 2s }\n`,
+    );
+    const source = join(dir, "small");
+    await mkdir(source, { recursive: true });
+    await writeFile(join(source, "a.txt"), "keep me\n");
+    const server = await BackupServer.start({ pluginDir: plugins, locations: await loadLocations(join(dir, "vault.yaml")), logger: silentLogger });
+    try {
+      const record = await server.backup("vault", "b1", source);
+      expect(Date.parse(record.retainUntil ?? "") - Date.parse(record.createdAt)).toBe(86_400_000);
+      await expect(server.delete("vault", "b1")).rejects.toMatchObject({ code: Code.FailedPrecondition, reason: Reason.ObjectLocked, metadata: { mode: "COMPLIANCE", retain_until: record.retainUntil } });
+      expect((await server.list("vault")).map((r) => r.name)).toEqual(["b1"]);
+      expect((await server.restore("vault", "b1", join(dir, "vault-restored"))).sha256).toBe(record.sha256);
+
+      // A short governance retention: refused at first, deleted once it has lapsed.
+      await server.backup("brief", "b2", source);
+      await expect(server.delete("brief", "b2")).rejects.toMatchObject({ reason: Reason.ObjectLocked });
+      for (let attempt = 0; ; attempt += 1) {
+        const outcome = await server.delete("brief", "b2").then(
+          () => "deleted",
+          (error: unknown) => error,
+        );
+        if (outcome === "deleted") break;
+        expect(outcome).toMatchObject({ reason: Reason.ObjectLocked });
+        if (attempt > 100) throw new Error("the 2 s retention never lapsed");
+        await sleep(100);
+      }
+      expect(await server.list("brief")).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses to start a location that asks for protection in a bucket that cannot hold it", async () => {
+    const storage = join(dir, "plain-storage");
+    await mkdir(storage);
+    await writeFile(join(dir, "plain.yaml"), `- name: plain\n  provider: stowage.io/local\n  bucket: b\n  config: { root: ${JSON.stringify(storage)}, createBuckets: true }\n  protection: { retain: 7d }\n`);
+    const started = BackupServer.start({ pluginDir: join(dir, "plugins"), locations: await loadLocations(join(dir, "plain.yaml")), logger: silentLogger });
+    await expect(started).rejects.toMatchObject({ code: Code.FailedPrecondition });
+    await expect(started).rejects.toThrow(/storage location plain \(stowage.io\/local\): .*bucket "b" cannot hold them/);
+  });
+
+  it("refuses a locations file with unknown keys, naming the valid ones, and protection periods it cannot read", async () => {
     await writeFile(join(dir, "bad.yaml"), "- name: x\n  provider: p\n  bucket: b\n  region: eu\n");
-    await expect(loadLocations(join(dir, "bad.yaml"))).rejects.toThrow(/unknown keys \[region\]; valid keys are \[name, provider, bucket, prefix, config\]/);
+    await expect(loadLocations(join(dir, "bad.yaml"))).rejects.toThrow(/unknown keys \[region\]; valid keys are \[name, provider, bucket, prefix, config, protection\]/);
+    await writeFile(join(dir, "bad-period.yaml"), "- name: x\n  provider: p\n  bucket: b\n  protection: { retain: 1w }\n");
+    await expect(loadLocations(join(dir, "bad-period.yaml"))).rejects.toThrow(/protection.retain must be a period such as 30d/);
   });
 });

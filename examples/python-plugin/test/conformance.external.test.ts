@@ -71,7 +71,7 @@ describe("the Python example plugin (python3 plugin.py)", () => {
     expect(outcome.leaks).toEqual([]);
   });
 
-  it("skips only cases gated on a capability (signed URLs, direct transfer) or on its absence (ranged reads, metadata)", () => {
+  it("skips only cases gated on a capability (signed URLs, direct transfer, object protection) or on its absence (ranged reads, metadata)", () => {
     const skipped = outcome.results.filter((r) => r.status === "skip");
     for (const r of skipped) expect(r.message, r.id).toMatch(/^(the plugin does not announce|applies only to plugins without) /);
     expect(skipped.map((r) => r.id).sort()).toEqual([
@@ -86,6 +86,18 @@ describe("the Python example plugin (python3 plugin.py)", () => {
       "OS-DIRECT-RPCS",
       "OS-DIRECT-UPLOAD-FINISHED",
       "OS-DIRECT-UPLOAD-ID",
+      "OS-LOCK-BUCKET",
+      "OS-LOCK-COMPLIANCE",
+      "OS-LOCK-DELETE",
+      "OS-LOCK-DIRECT-PUT",
+      "OS-LOCK-EXPIRY",
+      "OS-LOCK-EXTEND",
+      "OS-LOCK-GOVERNANCE-BYPASS",
+      "OS-LOCK-HOLD",
+      "OS-LOCK-INVALID",
+      "OS-LOCK-NOT-LOCKABLE",
+      "OS-LOCK-OVERWRITE",
+      "OS-LOCK-PUT-HEAD",
       "OS-RANGE-UNSUPPORTED",
       "OS-SIGNED-GET",
       "OS-SIGNED-GET-EXPIRY",

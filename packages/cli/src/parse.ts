@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { isLogLevel, type ByteRange, type LogLevel } from "@stowage/sdk";
+import { isLogLevel, type ByteRange, type LogLevel, type RetentionMode } from "@stowage/sdk";
 import { formatDuration, formatSize, parseDuration, parseSize } from "@stowage/sdk/plugin";
 import { usageError } from "./exit.js";
 
@@ -60,6 +60,34 @@ export function parseSizeOption(value: string, option: string, bareUnit: number,
   if (bytes === undefined) throw usageError(`${option} expects a size (e.g. 256MiB, 1GiB; a bare number is ${unit}), got ${JSON.stringify(value)}`);
   if (bytes < min || bytes > max) throw usageError(`${option} must be from ${formatSize(min)} to ${formatSize(max)}, got ${JSON.stringify(value)}`);
   return bytes;
+}
+
+/**
+ * Parses a retention time (`--retain-until`, `--until`): an RFC 3339 time
+ * (`2027-01-31T00:00:00Z`, or a date, `2027-01-31`, meaning its midnight UTC), or a duration from
+ * now (`30d`, `720h`, `90s`). The time must be in the future.
+ */
+export function parseRetainUntil(value: string, option: string, now: Date = new Date()): Date {
+  const text = value.trim();
+  let at: Date | undefined;
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const ms = Date.parse(text);
+    if (!Number.isNaN(ms)) at = new Date(ms);
+  } else {
+    const days = /^(\d+)d$/.exec(text);
+    const ms = days === null ? parseDuration(text, "s") : Number(days[1]) * 86_400_000;
+    if (ms !== undefined && Number.isSafeInteger(ms)) at = new Date(now.getTime() + ms);
+  }
+  if (at === undefined) throw usageError(`${option} expects a time (2027-01-31T00:00:00Z) or a duration from now (30d, 720h, 90s), got ${JSON.stringify(value)}`);
+  if (at.getTime() <= now.getTime()) throw usageError(`${option} must be in the future, got ${at.toISOString()}`);
+  return at;
+}
+
+/** Parses `--retention-mode`: `governance` or `compliance`. */
+export function parseRetentionMode(value: string): RetentionMode {
+  const mode = value.toLowerCase();
+  if (mode !== "governance" && mode !== "compliance") throw usageError(`--retention-mode must be governance or compliance, got ${JSON.stringify(value)}`);
+  return mode;
 }
 
 /**

@@ -115,6 +115,58 @@ describe("stowage object", () => {
     expect((await readdir(join(root, "backups"))).length).toBeGreaterThan(0);
   }, 60_000);
 
+  it("protects objects: put with a retention and a hold, stat and ls show them, rm is refused, retain extends, hold releases", async () => {
+    const { cwd, config } = await setup();
+    const locked = [...config, "--config", "objectLock=true"];
+    const put = (await runJson(["object", "put", "vault", "b1.tar.gz", "--json", "--retain-until", "1d", "--retention-mode", "compliance", ...locked], {
+      cwd,
+      input: "backup bytes",
+    })) as { protection: { retention: { mode: string; retainUntil: string }; legalHold: boolean } };
+    expect(put.protection.retention.mode).toBe("compliance");
+    const until = put.protection.retention.retainUntil;
+
+    const stat = await runCli(["object", "stat", "vault", "b1.tar.gz", ...locked], { cwd });
+    expect(stat.code).toBe(0);
+    expect(stat.out).toContain(`protection    compliance until ${until}`);
+    const ls = await runCli(["object", "ls", "vault", "--protection", ...locked], { cwd });
+    expect(ls.out).toMatch(new RegExp(`compliance until ${until.replace(/\./g, "\\.")}\\s+b1\\.tar\\.gz`));
+
+    // Delete and overwrite are refused with the date; compliance cannot be bypassed.
+    const rm = await runCli(["object", "rm", "vault", "b1.tar.gz", "--bypass-governance", ...locked], { cwd });
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toContain(`it is protected by compliance retention until ${until}`);
+    const overwrite = await runCli(["object", "put", "vault", "b1.tar.gz", ...locked], { cwd, input: "ransom" });
+    expect(overwrite.code).toBe(1);
+    const kept = await runCli(["object", "get", "vault", "b1.tar.gz", ...locked], { cwd });
+    expect(kept.out).toBe("backup bytes");
+
+    // Extend; a shorter retention is refused.
+    const extended = (await runJson(["object", "retain", "vault", "b1.tar.gz", "--until", "2d", "--mode", "compliance", "--json", ...locked], { cwd })) as {
+      protection: { retention: { retainUntil: string } };
+    };
+    expect(Date.parse(extended.protection.retention.retainUntil)).toBeGreaterThan(Date.parse(until));
+    const shorter = await runCli(["object", "retain", "vault", "b1.tar.gz", "--until", "1h", "--mode", "compliance", ...locked], { cwd });
+    expect(shorter.code).toBe(1);
+    expect(shorter.stderr).toContain("cannot shorten the retention of");
+
+    // A legal hold alone: refused while on, deleted once released.
+    await runJson(["object", "put", "vault", "held", "--legal-hold", "--json", ...locked], { cwd, input: "x" });
+    expect((await runCli(["object", "rm", "vault", "held", ...locked], { cwd })).code).toBe(1);
+    const released = await runCli(["object", "hold", "vault", "held", "off", ...locked], { cwd });
+    expect(released.out).toBe("vault/held: -\n");
+    expect((await runCli(["object", "rm", "vault", "held", ...locked], { cwd })).code).toBe(0);
+
+    const bucket = (await runJson(["object", "protection", "vault", "--json", ...locked], { cwd })) as { lockable: boolean; enforcedBy: string };
+    expect(bucket.lockable).toBe(true);
+    expect(bucket.enforcedBy).toMatch(/plugin/);
+    // Without objectLock the bucket cannot hold protected objects.
+    const plain = await runCli(["object", "put", "open", "k", "--legal-hold", ...config], { cwd, input: "x" });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/cannot hold protected objects/);
+    const usage = await runCli(["object", "put", "vault", "k", "--retain-until", "yesterday", ...locked], { cwd, input: "x" });
+    expect(usage.code).toBe(2);
+  }, 60_000);
+
   it("defaults the local root to ./.stowage-data, or $STOWAGE_ROOT", async () => {
     const cwd = await tempDir();
     const put = await runCli(["object", "put", "b", "k"], { cwd, input: "x" });

@@ -52,6 +52,18 @@ export interface ObjectStoreConfig {
   readonly cancelGrace?: number | string | undefined;
   /** The old name of {@link ObjectStoreConfig.cancelGrace}, still accepted. */
   readonly cancelGraceSeconds?: number | string | undefined;
+  /**
+   * A bucket where objects can be protected (contract 5.9), for the `OS-LOCK-*` cases. Without it,
+   * a plugin announcing OBJECT_LOCK has those cases reported as skipped, with the reason.
+   */
+  readonly lockBucket?: string | undefined;
+  /**
+   * A bucket that cannot hold protected objects, for `OS-LOCK-NOT-LOCKABLE` (default: `bucket`,
+   * when the plugin reports it not lockable).
+   */
+  readonly plainBucket?: string | undefined;
+  /** The retention the `OS-LOCK-*` cases give objects: a duration (`3s`) or seconds, 1 s to 20 s (default 3 s). */
+  readonly lockRetention?: number | string | undefined;
 }
 
 /** A PersistentVolume template: JSON in which the string `${volumeId}` stands for the volume ID. */
@@ -128,6 +140,12 @@ export interface ObjectStoreSettings {
   readonly signedUrlExpiryGraceMs: number;
   /** Time to release a cancelled call's resources, in milliseconds. */
   readonly cancelGraceMs: number;
+  /** A bucket where objects can be protected, when configured. */
+  readonly lockBucket: string | undefined;
+  /** A bucket said not to be lockable, when configured. */
+  readonly plainBucket: string | undefined;
+  /** The retention the object-protection cases ask for, in milliseconds. */
+  readonly lockRetentionMs: number;
 }
 
 /** Block-store settings, resolved and checked. */
@@ -284,6 +302,17 @@ const objectStoreSchema = z
         "Extra wait after a signed URL's expires_at before it must be refused: a duration (2s) or seconds (default 2s; the contract allows up to 60s).",
       ),
       ...renamed("cancelGrace", "cancelGraceSeconds", (w, d, old) => optionalDuration(w, d, 0.1, 600, old), "objectStore", "Time a plugin has to release what a cancelled call held: a duration (5s) or seconds (default 5s, clause 2.4.2)."),
+      lockBucket: optionalString(
+        "objectStore.lockBucket",
+        "A bucket where objects can be protected (contract 5.9: S3/MinIO Object Lock, Azure version-level immutability, GCS object retention), for the OS-LOCK-* cases. Without it, a plugin announcing OBJECT_LOCK has those cases reported as skipped, with the reason. Objects there get retentions of lockRetention, compliance ones included: they cannot be removed before it ends.",
+      ),
+      plainBucket: optionalString("objectStore.plainBucket", "A bucket that cannot hold protected objects, for OS-LOCK-NOT-LOCKABLE (default: bucket, when the plugin reports it not lockable)."),
+      lockRetention: optionalDuration(
+        "objectStore.lockRetention",
+        "The retention the OS-LOCK-* cases give objects: a duration (3s) or seconds, from 1s to 20s (default 3s). The cases wait for it to end before they delete compliance-protected objects, within their time limits and the 30s each removal has; raise it when the store's clock and the kit's differ by about a second.",
+        1,
+        20,
+      ),
     },
     { error: "objectStore must be a map" },
   )
@@ -475,6 +504,9 @@ export function resolveObjectStoreSettings(config: ConformanceConfig, options: R
     concurrency: section.concurrency ?? 8,
     signedUrlExpiryGraceMs: either(section, "signedUrlExpiryGrace", "signedUrlExpiryGraceSeconds", "objectStore") ?? 2000,
     cancelGraceMs: either(section, "cancelGrace", "cancelGraceSeconds", "objectStore") ?? 5000,
+    lockBucket: section.lockBucket ?? undefined,
+    plainBucket: section.plainBucket ?? undefined,
+    lockRetentionMs: section.lockRetention ?? 3000,
   };
 }
 

@@ -296,6 +296,9 @@ export class KindSession {
     if (c.requires.includes("command") && this.#target.commandFor(this.kind, this.descriptor.name) === undefined) {
       return "the plugin's command line is not known (the kit was handed a host without `command`)";
     }
+    if (c.requires.includes("lockBucket") && this.#objectSettings?.lockBucket === undefined) {
+      return "objectStore.lockBucket is not configured: the plugin announces OBJECT_LOCK, but the kit has no bucket where objects can be protected, so it cannot check that protection is honoured; set objectStore.lockBucket (docs/conformance.md, Object protection)";
+    }
     return undefined;
   }
 

@@ -1,14 +1,17 @@
 /**
  * `--sweep`: removes what earlier runs left behind when they crashed or were killed — every
  * object whose key starts with `stowage-conformance-`, and every snapshot tagged
- * `stowage.io/conformance=true` (with LIST_SNAPSHOTS). Volumes cannot be listed through the
- * contract; the kit deletes them as it goes, and reports those it could not.
+ * `stowage.io/conformance=true` (with LIST_SNAPSHOTS). Objects are looked for in
+ * `objectStore.bucket`, `lockBucket` and `plainBucket`; protected ones are released (legal hold,
+ * governance bypass) when the plugin announces OBJECT_LOCK, and stay while a compliance retention
+ * lasts. Volumes cannot be listed through the contract; the kit deletes them as it goes, and
+ * reports those it could not.
  *
  * Do not sweep while another run against the same bucket or volume is in progress.
  *
  * @packageDocumentation
  */
-import type { PluginKind } from "@stowage/sdk";
+import { Reason, StowageError, type ObjectStore, type PluginKind } from "@stowage/sdk";
 import { checkConfig, ConfigError, configuredKinds, loadConfigFile, type ConformanceConfig } from "./config.js";
 import { describeFailure } from "./harness/expect.js";
 import { CONFORMANCE_TAG, KindSession, PluginStartError, SWEEP_PREFIX, Target, newRunId, type TargetOptions } from "./session.js";
@@ -37,6 +40,24 @@ export interface SweepOutcome {
   readonly errors: readonly string[];
   /** 0 when everything found was removed, 1 when some could not be, 2 or 3 as for a run. */
   readonly exitCode: ExitCode;
+}
+
+/**
+ * Deletes an object an earlier run left. One that a protection keeps (the `OS-LOCK-*` cases, contract
+ * 5.9) has its legal hold released and is deleted with `bypass_governance`; under a compliance
+ * retention that has not ended it stays, and the error says until when.
+ */
+async function deleteSwept(store: ObjectStore, bucket: string, key: string): Promise<void> {
+  try {
+    await store.deleteObject({ bucket, key });
+    return;
+  } catch (error) {
+    const lock = store.objectLock;
+    const refused = StowageError.from(error);
+    if (refused.reason !== Reason.ObjectLocked || lock === undefined) throw error;
+    if (refused.metadata.legal_hold === "true") await lock.setLegalHold({ bucket, key, legalHold: false });
+    await store.deleteObject({ bucket, key, bypassGovernance: true });
+  }
 }
 
 /** Removes the leftovers of earlier runs. */
@@ -78,16 +99,19 @@ export async function sweep(options: SweepOptions): Promise<SweepOutcome> {
       const host = target.host;
       if (kind === "object-store") {
         const store = host.objectStore(session.descriptor.name);
-        const bucket = typeof config.objectStore?.bucket === "string" ? config.objectStore.bucket : "";
-        const keys: string[] = [];
-        for await (const page of store.listObjects({ bucket, prefix: SWEEP_PREFIX })) keys.push(...page.objects.map((o) => o.key));
-        say(`sweep: ${String(keys.length)} objects under ${bucket}/${SWEEP_PREFIX}`);
-        for (const key of keys) {
-          try {
-            await store.deleteObject({ bucket, key });
-            removed.push(`object ${bucket}/${key}`);
-          } catch (error) {
-            failed.push(`object ${bucket}/${key}: ${describeFailure(error)}`);
+        const section = config.objectStore;
+        const named = [section?.bucket, section?.lockBucket, section?.plainBucket].filter((b): b is string => typeof b === "string" && b !== "");
+        for (const bucket of [...new Set(named)]) {
+          const keys: string[] = [];
+          for await (const page of store.listObjects({ bucket, prefix: SWEEP_PREFIX })) keys.push(...page.objects.map((o) => o.key));
+          say(`sweep: ${String(keys.length)} objects under ${bucket}/${SWEEP_PREFIX}`);
+          for (const key of keys) {
+            try {
+              await deleteSwept(store, bucket, key);
+              removed.push(`object ${bucket}/${key}`);
+            } catch (error) {
+              failed.push(`object ${bucket}/${key}: ${describeFailure(error)}`);
+            }
           }
         }
       } else {

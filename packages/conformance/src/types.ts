@@ -18,8 +18,11 @@ export type Level = "MUST" | "SHOULD";
  *   passed). Cases without it run even when Init failed.
  * - `command`: the plugin's command line, to launch it outside the host (protocol cases). A run
  *   against a caller's host without a command skips them.
+ * - `lockBucket`: `objectStore.lockBucket`, a bucket where objects can be protected (the `OS-LOCK-*`
+ *   cases). Without it they are skipped, and the report says why: a plugin that announces
+ *   OBJECT_LOCK is then not shown to honour it.
  */
-export type Requirement = "init" | "command";
+export type Requirement = "init" | "command" | "lockBucket";
 
 /** One conformance case. */
 export interface ConformanceCase {

@@ -30,7 +30,11 @@ describe("the kit's config schema", () => {
       "signedUrlExpiryGraceSeconds",
       "cancelGrace",
       "cancelGraceSeconds",
+      "lockBucket",
+      "plainBucket",
+      "lockRetention",
     ]);
+    expect(objectStore?.properties?.lockRetention?.anyOf).toContainEqual({ anyOf: [{ type: "number", minimum: 1, maximum: 20 }, { type: "string", pattern: expect.any(String) as unknown }] });
     expect(objectStore?.properties?.signedUrlExpiryGraceSeconds).toMatchObject({ deprecated: true, description: "The old name of signedUrlExpiryGrace, accepted as an alias." });
     expect(objectStore?.properties?.cancelGrace?.anyOf).toContainEqual({ anyOf: [{ type: "number", minimum: 0.1, maximum: 600 }, { type: "string", pattern: expect.any(String) as unknown }] });
     expect(objectStore?.properties?.paginationKeys?.anyOf).toContainEqual({ type: "integer", minimum: 1001, maximum: 100_000 });
@@ -68,6 +72,15 @@ describe("the kit's config schema", () => {
     expect(block("").snapshotReadyTimeoutMs).toBe(600_000);
     expect(block("").pollIntervalMs).toBe(1000);
     expect(resolveStartTimeoutMs(parseConfig("{}"))).toBe(30_000);
+  });
+  it("reads the object-protection settings: lockBucket and plainBucket optional, lockRetention a duration of 1s to 20s (default 3s)", () => {
+    const object = (yaml: string) => resolveObjectStoreSettings(parseConfig(`objectStore: { bucket: b${yaml === "" ? "" : `, ${yaml}`} }`), { runId: "r" });
+    expect(object("")).toMatchObject({ lockBucket: undefined, plainBucket: undefined, lockRetentionMs: 3000 });
+    expect(object("lockBucket: l, plainBucket: p, lockRetention: 5s")).toMatchObject({ lockBucket: "l", plainBucket: "p", lockRetentionMs: 5000 });
+    expect(object("lockRetention: 2")).toMatchObject({ lockRetentionMs: 2000 });
+    expect(() => object("lockRetention: 500ms")).toThrow(/objectStore\.lockRetention must be a duration from 1s to 20s .*got "500ms"$/);
+    expect(() => object("lockRetention: 1m")).toThrow(/objectStore\.lockRetention must be a duration from 1s to 20s .*got "1m"$/);
+    expect(() => object("lockBucket: 3")).toThrow(/objectStore\.lockBucket must be a string, got 3/);
   });
   it("reads largeObjectSize in the one size syntax, under its name or largeObjectMiB, a bare number being MiB", () => {
     const bytes = (yaml: string) => resolveObjectStoreSettings(parseConfig(yaml), { runId: "r" }).largeObjectBytes;

@@ -30,7 +30,9 @@ describe("stowage.io/local", () => {
     const outcome = await runConformance({
       plugin: localPlugin(),
       kind: "object-store",
-      config: { objectStore: { plugin: "stowage.io/local", config: { root, createBuckets: "true", fsync: "false" }, bucket: "conformance", ...FAST } },
+      config: {
+        objectStore: { plugin: "stowage.io/local", config: { root, createBuckets: "true", fsync: "false", objectLock: "true" }, bucket: "conformance", lockBucket: "conformance-locked", ...FAST },
+      },
       knownFailing: [...LOCAL_KNOWN_FAILING],
       reportDir,
     });
@@ -44,6 +46,12 @@ describe("stowage.io/local", () => {
     // The local plugin announces every object-store capability: the capability cases run, the "without" ones are skipped.
     expect([v["OS-SIGNED-GET"], v["OS-SIGNED-PUT-EXPIRY"], v["OS-METADATA"], v["PROTO-CANCEL-PUT"]]).toEqual(["pass", "pass", "pass", "pass"]);
     expect([v["OS-RANGE-UNSUPPORTED"], v["OS-SIGNED-UNSUPPORTED"]]).toEqual(["skip", "skip"]);
+    // Object protection, enforced by the plugin (objectLock: true makes every bucket lockable, so the
+    // case that needs a bucket that is not is skipped; the plugin's own tests cover it).
+    const lockCases = Object.keys(v).filter((id) => id.startsWith("OS-LOCK-") && !["OS-LOCK-NOT-LOCKABLE", "OS-LOCK-UNSUPPORTED", "OS-LOCK-DIRECT-PUT"].includes(id));
+    expect(lockCases.length).toBeGreaterThanOrEqual(9);
+    expect(lockCases.filter((id) => v[id] !== "pass")).toEqual([]);
+    expect((await readdir(join(root, "conformance-locked")).catch(() => [])).filter((name) => name.startsWith("stowage-conformance-"))).toEqual([]);
     // Nothing of the run is left in the bucket (the local plugin removes emptied directories).
     expect((await readdir(join(root, "conformance"))).filter((name) => name.startsWith("stowage-conformance-"))).toEqual([]);
     // Reports: one JSON line per result, JUnit XML, and the closing line.

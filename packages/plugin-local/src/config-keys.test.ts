@@ -10,7 +10,7 @@ import { BLOCK_STORE_CONFIG, OBJECT_STORE_CONFIG, localBlockStorePlugin, localOb
 describe("reported config keys", () => {
   it("localObjectStorePlugin: the schema's keys", () => {
     expect(localObjectStorePlugin.configKeys).toEqual(OBJECT_STORE_CONFIG.keys);
-    expect(localObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["root","bucket","prefix","caCert","credentialsFile","createBuckets","fsync","dirMode","fileMode","staleTemp","tempSweep","signedUrlAddress","signedUrlBase","maxSignedUrlTtl","signingKeyFile","signingKey"]);
+    expect(localObjectStorePlugin.configKeys?.map((k) => k.name)).toEqual(["root","bucket","prefix","caCert","credentialsFile","createBuckets","objectLock","fsync","dirMode","fileMode","staleTemp","tempSweep","signedUrlAddress","signedUrlBase","maxSignedUrlTtl","signingKeyFile","signingKey"]);
     expect(Object.keys(OBJECT_STORE_CONFIG.declarations)).toEqual(OBJECT_STORE_CONFIG.keys.map((k) => k.name));
   });
   it("localBlockStorePlugin: the schema's keys", () => {

@@ -1,6 +1,7 @@
 /**
  * stowage-plugin-local through a real PluginHost and plugin process: confinement errors, modes,
- * refused attributes, safe downloads and signed URLs that survive a restart of the plugin.
+ * refused attributes, safe downloads, signed URLs that survive a restart of the plugin, and object
+ * protection (contract 5.9) enforced by the plugin across the wire and a restart.
  */
 import { Code, Reason, silentLogger } from "@stowage/sdk";
 import { PluginHost, nodePluginCommand } from "@stowage/sdk/host";
@@ -156,5 +157,52 @@ describe("attributes and signed URLs", () => {
     await killPlugin();
     await objects.headObject({ bucket: "b", key: "k" });
     expect((await fetch(url)).status).toBe(403);
+  });
+});
+
+describe("object protection", () => {
+  it("announces OBJECT_LOCK, stores and enforces protection across the wire and a restart of the plugin", async () => {
+    const root = join(base, "protection");
+    await mkdir(join(root, "b"), { recursive: true });
+    expect(host.plugins().find((p) => p.descriptor.kind === "object-store" && p.descriptor.name === NAME)?.descriptor.capabilities).toContain("OBJECT_LOCK");
+    const objects = host.objectStore(NAME, { instance: "protection" });
+    await objects.init({ root, objectLock: "true" });
+    const lock = objects.objectLock;
+    if (lock === undefined) throw new Error("the host client has no objectLock");
+    expect(await lock.getBucketProtection({ bucket: "b" })).toMatchObject({ lockable: true, enforcedBy: expect.stringMatching(/^the plugin only: /) as unknown });
+    const retainUntil = new Date(Math.ceil((Date.now() + 3_600_000) / 1000) * 1000);
+    const retention = { mode: "governance" as const, retainUntil };
+    await objects.putObject({ bucket: "b", key: "backup.tar", body: body("precious"), protection: { retention, legalHold: true } });
+    expect((await objects.headObject({ bucket: "b", key: "backup.tar" }))?.protection).toEqual({ retention, legalHold: true });
+
+    const refused = await rejection(objects.deleteObject({ bucket: "b", key: "backup.tar", bypassGovernance: true }));
+    expect([refused.code, refused.reason, refused.metadata]).toEqual([
+      Code.FailedPrecondition,
+      Reason.ObjectLocked,
+      { bucket: "b", key: "backup.tar", legal_hold: "true", mode: "GOVERNANCE", retain_until: retainUntil.toISOString() },
+    ]);
+    expect((await rejection(objects.putObject({ bucket: "b", key: "backup.tar", body: body("ransom") }))).reason).toBe(Reason.ObjectLocked);
+
+    await killPlugin();
+    // The next call relaunches the plugin and replays Init: the protection was on disk.
+    expect((await objects.headObject({ bucket: "b", key: "backup.tar" }))?.protection).toEqual({ retention, legalHold: true });
+    const later = new Date(retainUntil.getTime() + 3_600_000);
+    expect(await lock.setRetention({ bucket: "b", key: "backup.tar", retention: { mode: "governance", retainUntil: later } })).toEqual({ retention: { mode: "governance", retainUntil: later }, legalHold: true });
+    expect((await rejection(lock.setRetention({ bucket: "b", key: "backup.tar", retention }))).reason).toBe(Reason.ObjectLocked);
+    expect(await lock.setLegalHold({ bucket: "b", key: "backup.tar", legalHold: false })).toEqual({ retention: { mode: "governance", retainUntil: later }, legalHold: false });
+    expect((await rejection(objects.deleteObject({ bucket: "b", key: "backup.tar" }))).reason).toBe(Reason.ObjectLocked);
+    const got = await objects.getObject({ bucket: "b", key: "backup.tar" });
+    expect(got.object.protection).toEqual({ retention: { mode: "governance", retainUntil: later }, legalHold: false });
+    expect(Buffer.concat(await got.body.toArray()).toString()).toBe("precious");
+    // Governance yields to the bypass: the object is really deleted.
+    await objects.deleteObject({ bucket: "b", key: "backup.tar", bypassGovernance: true });
+    expect(await objects.headObject({ bucket: "b", key: "backup.tar" })).toBeUndefined();
+
+    const plain = host.objectStore(NAME, { instance: "no-lock" });
+    await plain.init({ root });
+    expect(await plain.objectLock?.getBucketProtection({ bucket: "b" })).toMatchObject({ lockable: false });
+    const notLockable = await rejection(plain.putObject({ bucket: "b", key: "k", body: body("x"), protection: { legalHold: true } }));
+    expect([notLockable.code, notLockable.reason]).toEqual([Code.FailedPrecondition, Reason.BucketNotLockable]);
+    expect(await plain.headObject({ bucket: "b", key: "k" })).toBeUndefined();
   });
 });

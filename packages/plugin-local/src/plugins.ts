@@ -16,7 +16,7 @@ export const LOCAL_PLUGIN_NAME = "stowage.io/local";
 export const localObjectStorePlugin = defineObjectStore({
   name: LOCAL_PLUGIN_NAME,
   description: "Stores backup objects as files in a local or mounted directory, one sub-directory per bucket.",
-  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA"],
+  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "OBJECT_LOCK"],
   configKeys: OBJECT_STORE_CONFIG_KEYS,
   create: (context) => new LocalObjectStore({ logger: context.logger }),
 });

@@ -8,7 +8,7 @@
 // Relevant to everyone.
 export { Code, Reason, StowageError, ERROR_DOMAIN, codeName, objectNotFound, bucketNotFound, snapshotNotFound, volumeNotFound, rangePastEnd, putNotStored } from "./errors.js";
 export type { StowageErrorOptions } from "./errors.js";
-export { isProtected, retentionActive, objectLocked, bucketNotLockable, checkMutable, checkRetentionChange } from "./protection.js";
+export { isProtected, retentionActive, objectLocked, bucketNotLockable, checkMutable, checkRetentionChange, checkRetention, asksProtection } from "./protection.js";
 export type {
   BeginPutInput,
   BlockStore,

@@ -92,8 +92,8 @@ export function checkRetentionChange(
   throw objectLocked(bucket, key, { retention: old, legalHold: current?.legalHold ?? false }, change, now);
 }
 
-/** Refuses a retention that names no mode or has already ended (clauses 5.9.4, 5.9.9). */
-export function checkRetention(retention: Retention | undefined, now: Date = new Date()): void {
+/** Refuses a retention that names no valid mode or time (the shape a host checks before sending). */
+export function checkRetentionShape(retention: Retention | undefined): void {
   if (retention === undefined) return;
   if (retention.mode !== "governance" && retention.mode !== "compliance") {
     throw new StowageError(Code.InvalidArgument, `retention mode must be "governance" or "compliance", got ${JSON.stringify(retention.mode)}`);
@@ -101,8 +101,14 @@ export function checkRetention(retention: Retention | undefined, now: Date = new
   if (!(retention.retainUntil instanceof Date) || Number.isNaN(retention.retainUntil.getTime())) {
     throw new StowageError(Code.InvalidArgument, "retention needs a valid retainUntil time");
   }
+}
+
+/** Refuses a retention that names no mode or has already ended (clauses 5.9.4, 5.9.9): what a plugin judges. */
+export function checkRetention(retention: Retention | undefined, now: Date = new Date()): void {
+  if (retention === undefined) return;
+  checkRetentionShape(retention);
   if (retention.retainUntil.getTime() <= now.getTime()) {
-    throw new StowageError(Code.InvalidArgument, `retainUntil ${retention.retainUntil.toISOString()} is not in the future`);
+    throw new StowageError(Code.InvalidArgument, `retainUntil ${retention.retainUntil.toISOString()} is not in the future (contract 5.9.4)`);
   }
 }
 

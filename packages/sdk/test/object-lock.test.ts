@@ -165,11 +165,17 @@ describe("through a plugin process", () => {
     expect(await store.headObject({ bucket: "open", key: "x" })).toBeUndefined();
   });
 
-  it("refuses retentions without a future time on both sides: the host before sending, the plugin on the wire", async () => {
+  it("the host checks a retention's shape, the plugin side refuses a time in the past before the implementation runs", async () => {
+    const shapeless = await rejection(put("p", "x", { protection: { retention: { mode: "forever" as "governance", retainUntil: new Date(Date.now() + 60_000) } } }));
+    expect(shapeless.code).toBe(Code.InvalidArgument);
+    expect(shapeless.message).toMatch(/retention mode must be "governance" or "compliance"/);
     const past = { mode: "governance" as const, retainUntil: new Date(Date.now() - 1000) };
-    const hostSide = await rejection(put("p", "x", { protection: { retention: past } }));
-    expect(hostSide.code).toBe(Code.InvalidArgument);
-    expect(hostSide.message).toMatch(/not in the future/);
+    const pluginSide = await rejection(put("p", "x", { protection: { retention: past } }));
+    expect(pluginSide.code).toBe(Code.InvalidArgument);
+    expect(pluginSide.message).toMatch(/not in the future \(contract 5\.9\.4\)/);
+    expect(await store.headObject({ bucket: "locked", key: "p" })).toBeUndefined();
+    const pastRetain = await rejection(lock.setRetention({ bucket: "locked", key: "p", retention: past }));
+    expect(pastRetain.message).toMatch(/not in the future/);
     const missing = await rejection(lock.setRetention({ bucket: "locked", key: "nothing-here", retention: governance(60, new Date()) }));
     expect([missing.code, missing.reason]).toEqual([Code.NotFound, Reason.ObjectNotFound]);
   });

@@ -1,17 +1,20 @@
 /**
- * `stowage object put|get|ls|rm|url`: one ObjectStore call each, against any ObjectStore plugin.
+ * `stowage object put|get|stat|ls|rm|url|retain|hold|protection`: one ObjectStore call each (ls
+ * with `--protection`: one per object), against any ObjectStore plugin. Protection (contract 5.9)
+ * needs a plugin that announces `OBJECT_LOCK`.
  *
  * @packageDocumentation
  */
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, StowageError, type ObjectInfo } from "@stowage/sdk";
+import { Code, Reason, StowageError, type ObjectInfo, type ObjectLock, type ObjectProtection, type ProtectionInput } from "@stowage/sdk";
+import type { HostObjectStore } from "@stowage/sdk/host";
 import type { Command } from "commander";
 import { usageError } from "../exit.js";
 import { globalOptions, withHost } from "../host-options.js";
 import { formatBytes, formatDate, formatDuration, mibPerSecond, printJson, printLines, printTable, seconds } from "../output.js";
-import { collect, parseDurationOption, parseInteger, parseKeyValues, parseRange } from "../parse.js";
+import { collect, parseDurationOption, parseInteger, parseKeyValues, parseRange, parseRetainUntil, parseRetentionMode } from "../parse.js";
 import { progressEnabled, tap, transferProgress } from "../progress.js";
 import { openSink, openSource } from "../sources.js";
 import { addStoreOptions, openObjectStore, storeOptions, type RawStoreOptions } from "../store-options.js";
@@ -19,6 +22,21 @@ import { addStoreOptions, openObjectStore, storeOptions, type RawStoreOptions } 
 interface PutOptions extends RawStoreOptions {
   readonly contentType?: string;
   readonly meta?: readonly string[];
+  readonly retainUntil?: string;
+  readonly retentionMode: string;
+  readonly legalHold?: boolean;
+  readonly bypassGovernance?: boolean;
+}
+
+interface RmOptions extends RawStoreOptions {
+  readonly bypassGovernance?: boolean;
+}
+
+interface RetainOptions extends RawStoreOptions {
+  readonly until?: string;
+  readonly mode: string;
+  readonly remove?: boolean;
+  readonly bypassGovernance?: boolean;
 }
 
 interface GetOptions extends RawStoreOptions {
@@ -29,12 +47,32 @@ interface LsOptions extends RawStoreOptions {
   readonly delimiter?: string;
   readonly pageSize?: string;
   readonly recursive?: boolean;
+  readonly protection?: boolean;
 }
 
 interface UrlOptions extends RawStoreOptions {
   readonly method: string;
   readonly ttl: string;
   readonly hold?: boolean;
+}
+
+/** A protection as the JSON output shows it. */
+function protectionJson(protection: ObjectProtection | undefined): Record<string, unknown> | undefined {
+  if (protection === undefined) return undefined;
+  const retention = protection.retention;
+  return { ...(retention === undefined ? {} : { retention: { mode: retention.mode, retainUntil: retention.retainUntil.toISOString() } }), legalHold: protection.legalHold };
+}
+
+/** A protection in words, for the table outputs: `compliance until …, legal hold`, or `-`. */
+function protectionText(protection: ObjectProtection | undefined): string {
+  if (protection === undefined) return "-";
+  const parts: string[] = [];
+  if (protection.retention !== undefined) {
+    const ended = protection.retention.retainUntil.getTime() <= Date.now() ? " (ended)" : "";
+    parts.push(`${protection.retention.mode} until ${protection.retention.retainUntil.toISOString()}${ended}`);
+  }
+  if (protection.legalHold) parts.push("legal hold");
+  return parts.length === 0 ? "-" : parts.join(", ");
 }
 
 /** An object's attributes as the JSON output shows them. */
@@ -46,13 +84,29 @@ function objectJson(info: ObjectInfo): Record<string, unknown> {
     lastModified: info.lastModified?.toISOString(),
     contentType: info.contentType,
     metadata: info.metadata,
+    ...(info.protection === undefined ? {} : { protection: protectionJson(info.protection) }),
   };
+}
+
+/** The protection `put` asks for, from its options; undefined when none. */
+function putProtection(options: PutOptions): ProtectionInput | undefined {
+  const mode = parseRetentionMode(options.retentionMode);
+  const retainUntil = options.retainUntil === undefined ? undefined : parseRetainUntil(options.retainUntil, "--retain-until");
+  if (retainUntil === undefined && options.legalHold !== true) return undefined;
+  return { ...(retainUntil === undefined ? {} : { retention: { mode, retainUntil } }), legalHold: options.legalHold === true };
+}
+
+/** The plugin's object protection, or a typed error that says the plugin has none. */
+function objectLockOf(client: HostObjectStore): ObjectLock {
+  if (client.objectLock !== undefined) return client.objectLock;
+  throw new StowageError(Code.Unimplemented, `plugin ${client.descriptor.name} does not announce OBJECT_LOCK: its objects cannot be protected`, { reason: Reason.Unsupported });
 }
 
 async function put(bucket: string, key: string, file: string | undefined, options: PutOptions, command: Command): Promise<void> {
   const globals = globalOptions(command);
   const store = storeOptions(options);
   const metadata = parseKeyValues(options.meta, "--meta");
+  const protection = putProtection(options);
   const source = await openSource(file);
   // The source is closed however the upload ends, so an unread stdin cannot keep the process alive.
   const result = withHost(globals, async (host, signal) => {
@@ -74,6 +128,8 @@ async function put(bucket: string, key: string, file: string | undefined, option
           size: source.size,
           contentType: options.contentType,
           metadata,
+          protection,
+          bypassGovernance: options.bypassGovernance,
         },
         { signal },
       );
@@ -90,12 +146,14 @@ async function put(bucket: string, key: string, file: string | undefined, option
   });
   const { stored, sha256, ms } = await result.finally(() => source.body.destroy());
   if (globals.json) {
-    printJson({ bucket, key, size: stored.size, etag: stored.etag, sha256, seconds: seconds(ms), mibPerSecond: mibPerSecond(stored.size, ms) });
+    const asked = protection === undefined ? {} : { protection: protectionJson({ retention: protection.retention, legalHold: protection.legalHold === true }) };
+    printJson({ bucket, key, size: stored.size, etag: stored.etag, sha256, ...asked, seconds: seconds(ms), mibPerSecond: mibPerSecond(stored.size, ms) });
     return;
   }
   printLines(
     `uploaded ${source.name} to ${bucket}/${key}: ${formatBytes(stored.size)} in ${formatDuration(ms)} (${mibPerSecond(stored.size, ms)} MiB/s)`,
     `  etag ${stored.etag === "" ? "-" : stored.etag}  sha256 ${sha256}`,
+    ...(protection === undefined ? [] : [`  protected: ${protectionText({ retention: protection.retention, legalHold: protection.legalHold === true })}`]),
   );
 }
 
@@ -161,25 +219,106 @@ async function ls(bucket: string, prefix: string | undefined, options: LsOptions
       found.push(...page.objects);
       common.push(...page.commonPrefixes);
     }
-    return { objects: found, prefixes: common };
+    if (options.protection !== true) return { objects: found, prefixes: common };
+    // Listings may leave protection out (contract 5.9.3): ask each object, one at a time.
+    objectLockOf(client);
+    const withProtection: ObjectInfo[] = [];
+    for (const listed of found) {
+      const head = listed.protection === undefined ? await client.headObject({ bucket, key: listed.key }, { signal }) : listed;
+      withProtection.push({ ...listed, ...(head?.protection === undefined ? {} : { protection: head.protection }) });
+    }
+    return { objects: withProtection, prefixes: common };
   });
   if (globals.json) {
     printJson({ bucket, prefix: prefix ?? "", delimiter: delimiter ?? "", commonPrefixes: prefixes, objects: objects.map(objectJson) });
     return;
   }
   if (objects.length === 0 && prefixes.length === 0) return;
+  if (options.protection === true || objects.some((o) => o.protection !== undefined)) {
+    printTable(
+      [{ title: "last modified" }, { title: "size", align: "right" }, { title: "protection" }, { title: "key" }],
+      [...prefixes.map((p) => ["", "PRE", "", p]), ...objects.map((o) => [formatDate(o.lastModified), String(o.size), protectionText(o.protection), o.key])],
+    );
+    return;
+  }
   printTable(
     [{ title: "last modified" }, { title: "size", align: "right" }, { title: "key" }],
     [...prefixes.map((p) => ["", "PRE", p]), ...objects.map((o) => [formatDate(o.lastModified), String(o.size), o.key])],
   );
 }
 
-async function rm(bucket: string, key: string, options: RawStoreOptions, command: Command): Promise<void> {
+async function stat(bucket: string, key: string, options: RawStoreOptions, command: Command): Promise<void> {
+  const globals = globalOptions(command);
+  const store = storeOptions(options);
+  const info = await withHost(globals, async (host, signal) => {
+    const client = await openObjectStore(host, store, signal);
+    return client.headObject({ bucket, key }, { signal });
+  });
+  if (info === undefined) throw new StowageError(Code.NotFound, `object ${JSON.stringify(key)} not found in bucket ${JSON.stringify(bucket)}`, { reason: Reason.ObjectNotFound });
+  if (globals.json) {
+    printJson({ bucket, ...objectJson(info) });
+    return;
+  }
+  printLines(
+    `${bucket}/${info.key}`,
+    `  size          ${String(info.size)} (${formatBytes(info.size)})`,
+    `  etag          ${info.etag === "" ? "-" : info.etag}`,
+    `  last modified ${formatDate(info.lastModified)}`,
+    `  content type  ${info.contentType === "" ? "-" : info.contentType}`,
+    ...Object.entries(info.metadata).map(([name, value]) => `  meta          ${name}=${value}`),
+    `  protection    ${protectionText(info.protection)}`,
+  );
+}
+
+async function retain(bucket: string, key: string, options: RetainOptions, command: Command): Promise<void> {
+  const globals = globalOptions(command);
+  const store = storeOptions(options);
+  if ((options.until === undefined) === (options.remove !== true)) throw usageError("give either --until <time> or --remove");
+  const retention = options.until === undefined ? undefined : { mode: parseRetentionMode(options.mode), retainUntil: parseRetainUntil(options.until, "--until") };
+  const protection = await withHost(globals, async (host, signal) => {
+    const client = await openObjectStore(host, store, signal);
+    return objectLockOf(client).setRetention({ bucket, key, retention, bypassGovernance: options.bypassGovernance }, { signal });
+  });
+  if (globals.json) printJson({ bucket, key, protection: protectionJson(protection) });
+  else printLines(`${bucket}/${key}: ${protectionText(protection)}`);
+}
+
+async function hold(bucket: string, key: string, state: string, options: RawStoreOptions, command: Command): Promise<void> {
+  const globals = globalOptions(command);
+  const store = storeOptions(options);
+  if (state !== "on" && state !== "off") throw usageError(`the hold state must be on or off, got ${JSON.stringify(state)}`);
+  const protection = await withHost(globals, async (host, signal) => {
+    const client = await openObjectStore(host, store, signal);
+    return objectLockOf(client).setLegalHold({ bucket, key, legalHold: state === "on" }, { signal });
+  });
+  if (globals.json) printJson({ bucket, key, protection: protectionJson(protection) });
+  else printLines(`${bucket}/${key}: ${protectionText(protection)}`);
+}
+
+async function bucketProtection(bucket: string, options: RawStoreOptions, command: Command): Promise<void> {
+  const globals = globalOptions(command);
+  const store = storeOptions(options);
+  const found = await withHost(globals, async (host, signal) => {
+    const client = await openObjectStore(host, store, signal);
+    return objectLockOf(client).getBucketProtection({ bucket }, { signal });
+  });
+  if (globals.json) {
+    printJson({ bucket, ...found });
+    return;
+  }
+  const period = found.defaultRetention;
+  printLines(
+    `${bucket}: ${found.lockable ? "lockable" : "not lockable"}${found.enforcedBy === "" ? "" : ` (${found.enforcedBy})`}`,
+    `  default retention ${period === undefined ? "none" : `${period.mode}, ${formatDuration(period.periodSeconds * 1000)}`}`,
+  );
+}
+
+async function rm(bucket: string, key: string, options: RmOptions, command: Command): Promise<void> {
   const globals = globalOptions(command);
   const store = storeOptions(options);
   await withHost(globals, async (host, signal) => {
     const client = await openObjectStore(host, store, signal);
-    await client.deleteObject({ bucket, key }, { signal });
+    await client.deleteObject({ bucket, key, bypassGovernance: options.bypassGovernance }, { signal });
   });
   if (globals.json) printJson({ bucket, key, deleted: true });
   else printLines(`deleted ${bucket}/${key}`);
@@ -236,7 +375,11 @@ export function registerObjectCommands(program: Command): void {
       .argument("<key>", "object key")
       .argument("[file]", "file to upload; stdin when absent or -")
       .option("--content-type <type>", "MIME type of the object")
-      .option("--meta <key=value>", "user metadata (repeatable)", collect),
+      .option("--meta <key=value>", "user metadata (repeatable)", collect)
+      .option("--retain-until <time>", "protect the object until this time (2027-01-31T00:00:00Z) or for this long (30d, 720h)")
+      .option("--retention-mode <mode>", "governance (a privileged caller may bypass it) or compliance (nobody may)", "governance")
+      .option("--legal-hold", "place a legal hold: protected until released with `stowage object hold … off`")
+      .option("--bypass-governance", "replace an object under governance retention (needs the store's bypass permission)"),
   ).action(put);
 
   addStoreOptions(
@@ -257,12 +400,42 @@ export function registerObjectCommands(program: Command): void {
       .argument("[prefix]", "only keys starting with this prefix")
       .option("--delimiter <string>", "roll keys up into common prefixes at this string (default /)")
       .option("--recursive", "list every key under the prefix, no roll-up")
-      .option("--page-size <n>", "entries per page asked from the plugin (1-1000)"),
+      .option("--page-size <n>", "entries per page asked from the plugin (1-1000)")
+      .option("--protection", "show every object's retention and legal hold (one call per object)"),
   ).action(ls);
 
+  addStoreOptions(object.command("stat").description("show an object's attributes and protection").argument("<bucket>", "bucket").argument("<key>", "object key")).action(
+    stat,
+  );
+
   addStoreOptions(
-    object.command("rm").description("delete an object (a missing object is not an error)").argument("<bucket>", "bucket").argument("<key>", "object key"),
+    object
+      .command("rm")
+      .description("delete an object (a missing object is not an error; a protected one is refused)")
+      .argument("<bucket>", "bucket")
+      .argument("<key>", "object key")
+      .option("--bypass-governance", "delete an object under governance retention (needs the store's bypass permission)"),
   ).action(rm);
+
+  addStoreOptions(
+    object
+      .command("retain")
+      .description("set, extend or (governance, with --bypass-governance) shorten or remove an object's retention")
+      .argument("<bucket>", "bucket")
+      .argument("<key>", "object key")
+      .option("--until <time>", "retain until this time (2027-01-31T00:00:00Z) or for this long from now (30d, 720h)")
+      .option("--mode <mode>", "governance or compliance", "governance")
+      .option("--remove", "remove the retention (governance only, with --bypass-governance)")
+      .option("--bypass-governance", "allow shortening, removing or changing a governance retention"),
+  ).action(retain);
+
+  addStoreOptions(
+    object.command("hold").description("place or release an object's legal hold").argument("<bucket>", "bucket").argument("<key>", "object key").argument("<state>", "on or off"),
+  ).action(hold);
+
+  addStoreOptions(
+    object.command("protection").description("show whether a bucket can hold protected objects, and its default retention").argument("<bucket>", "bucket"),
+  ).action(bucketProtection);
 
   addStoreOptions(
     object

@@ -26,46 +26,20 @@ import {
   type RawPutPlan,
   type RawRef,
 } from "../harness/raw-object-store.js";
-import { protocolOf } from "../harness/raw-plugin.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
 import { keyOfBytes } from "./objects.js";
+import { rawStore } from "./raw-store.js";
 
 const OS = ["object-store"] as const;
 
 /** The longest a plan may stay valid (clause 5.8.3), and a second for the two clocks. */
 const MAX_VALIDITY_MS = 15 * 60_000 + 1000;
 
+/** Why the direct-transfer cases launch a process of their own, in messages. */
+const DIRECT_RPCS = "direct-transfer RPCs";
+
 /** Bytes beyond one part in a multi-part body: the last part. */
 const TAIL = 1000;
-
-/** Where the run's own plugin process is kept in `ctx.shared`. */
-const RAW_STORE = "direct-transfer: the kit's plugin process";
-
-/**
- * The run's own process of the plugin under test, launched and initialised with the configuration
- * on first use and stopped when the run ends.
- */
-async function rawStore(ctx: CaseContext): Promise<RawObjectStore> {
-  let entry = ctx.shared.get(RAW_STORE) as Promise<RawObjectStore> | undefined;
-  if (entry === undefined) {
-    const command = ctx.plugin.command;
-    if (command === undefined) throw new CaseSkipped("the plugin's command line is not known (pass `command` when you hand the kit a host)");
-    if (protocolOf(command) === "velero") throw new CaseSkipped("the plugin speaks Velero's protocol, which has no direct-transfer calls (contract 7)");
-    entry = RawObjectStore.launch(command, ctx.descriptor.name, ctx.pluginConfig);
-    ctx.shared.set(RAW_STORE, entry);
-    entry.then(
-      (store) => {
-        ctx.runTracker.add("the kit's own process of the plugin (direct-transfer cases)", () => store.dispose());
-      },
-      () => undefined,
-    );
-  }
-  try {
-    return await entry;
-  } catch (error) {
-    throw new CaseFailure(`launching the plugin's executable again and initialising it with objectStore.config (the kit calls the direct-transfer RPCs on a process of its own) failed: ${describeFailure(error)}`);
-  }
-}
 
 function isDeclined(answer: object): answer is RawDeclined {
   return typeof (answer as { declined?: unknown }).declined === "string";
@@ -400,7 +374,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     capabilities: ["DIRECT_TRANSFER"],
     requires: ["init", "command"],
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const version = /^(\d+)\.(\d+)$/.exec(store.contractVersion);
       check(
         version !== null && Number(version[1]) === 1 && Number(version[2]) >= 1,
@@ -439,7 +413,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 60_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const key = `${ctx.prefix}object`;
       const data = pseudoRandomBytes(key, 100_000);
@@ -488,7 +462,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     capabilities: ["DIRECT_TRANSFER"],
     requires: ["init", "command"],
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       await expectRefused("PlanGet of a key that was never stored", { code: Code.NotFound, reason: Reason.ObjectNotFound }, () => store.planGet({ bucket, key: `${ctx.prefix}never-stored` }, ctx.signal));
       await expectRefused(`PlanGet in the missing bucket ${JSON.stringify(ctx.objectSettings.missingBucket)}`, { code: Code.NotFound, reason: Reason.BucketNotFound }, () =>
@@ -514,7 +488,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     capabilities: ["DIRECT_TRANSFER"],
     requires: ["init", "command"],
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const key = `${ctx.prefix}object`;
       const v1 = pseudoRandomBytes(`${key}-v1`, 10_000);
@@ -548,7 +522,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 180_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const attrs = attributes(ctx);
       const roundTrip = async (name: string, body: Buffer, withSha: boolean): Promise<void> => {
@@ -598,7 +572,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 60_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const key = `${ctx.prefix}object`;
       const body = pseudoRandomBytes(key, TAIL);
       const upload = await begin(ctx, store, key, body.length);
@@ -637,7 +611,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 180_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const key = `${ctx.prefix}object`;
       for (const variant of ["left out of the list", "listed but never sent"] as const) {
         const { upload, body } = await beginMultiPart(ctx, store, key);
@@ -669,7 +643,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 180_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const key = `${ctx.prefix}object`;
       const variants = {
         sha256: "CompletePut with a SHA-256 other than BeginPut's",
@@ -697,7 +671,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 60_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const keyA = `${ctx.prefix}a`;
       const keyB = `${ctx.prefix}b`;
@@ -736,7 +710,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     requires: ["init", "command"],
     timeoutMs: 120_000,
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const expected = { code: Code.FailedPrecondition };
 
@@ -792,7 +766,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     capabilities: ["DIRECT_TRANSFER"],
     requires: ["init", "command"],
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const key = `${ctx.prefix}object`;
       trackRawKey(ctx, store, key);
@@ -847,7 +821,7 @@ export const directTransferCases: readonly ConformanceCase[] = [
     withoutCapabilities: ["DIRECT_TRANSFER"],
     requires: ["init", "command"],
     async run(ctx) {
-      const store = await rawStore(ctx);
+      const store = await rawStore(ctx, DIRECT_RPCS);
       const bucket = ctx.objectSettings.bucket;
       const key = `${ctx.prefix}object`;
       const upload = { bucket, key, uploadId: forgedUploadId() };

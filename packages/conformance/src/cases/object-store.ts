@@ -13,6 +13,7 @@ import { sleep, within } from "../harness/wait.js";
 import type { CaseContext, ConformanceCase } from "../types.js";
 import { UNINITIALISED_INSTANCE } from "./protocol.js";
 import { directTransferCases } from "./direct-transfer.js";
+import { objectLockCases } from "./object-lock.js";
 import { checkSameKeys, drain, getBytes, keyOfBytes, listAll, putBytes, showSize, trackedPut, trackKey, untrackKey } from "./objects.js";
 
 const OS = ["object-store"] as const;
@@ -975,4 +976,4 @@ const streamingCases: ConformanceCase[] = [
 ];
 
 /** Every object-store case, in catalogue order. */
-export const objectStoreCases: readonly ConformanceCase[] = [...cases, ...directTransferCases, ...streamingCases];
+export const objectStoreCases: readonly ConformanceCase[] = [...cases, ...directTransferCases, ...objectLockCases, ...streamingCases];

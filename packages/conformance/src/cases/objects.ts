@@ -62,8 +62,8 @@ export async function putBytes(
  * judge reported sizes, so a plugin that cannot report sizes (a Velero plugin behind the host's
  * adapter, contract 7.5) fails those cases and no others.
  */
-export async function getBytes(ctx: CaseContext, key: string): Promise<{ info: ObjectInfo; data: Buffer; contentLength: number }> {
-  const out = await expectOk(`GetObject ${showKey(key)}`, () => ctx.objectStore.getObject({ bucket: ctx.objectSettings.bucket, key }, { signal: ctx.signal }));
+export async function getBytes(ctx: CaseContext, key: string, bucket = ctx.objectSettings.bucket): Promise<{ info: ObjectInfo; data: Buffer; contentLength: number }> {
+  const out = await expectOk(`GetObject ${showKey(key)}`, () => ctx.objectStore.getObject({ bucket, key }, { signal: ctx.signal }));
   const data = await expectOk(`reading the body of ${showKey(key)}`, () => buffer(out.body));
   return { info: out.object, data, contentLength: out.contentLength };
 }

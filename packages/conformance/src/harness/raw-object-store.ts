@@ -28,9 +28,12 @@ import {
   CompletePutResponseSchema,
   DeleteObjectRequestSchema,
   DeleteObjectResponseSchema,
+  GetBucketProtectionRequestSchema,
+  GetBucketProtectionResponseSchema,
   GetObjectRequestSchema,
   GetObjectResponseSchema,
   HeadObjectRequestSchema,
+  ObjectProtectionSchema,
   HeadObjectResponseSchema,
   ObjectStoreServiceInitRequestSchema,
   ObjectStoreServiceInitResponseSchema,
@@ -39,13 +42,20 @@ import {
   PlanGetResponseSchema,
   PutObjectRequestSchema,
   PutObjectResponseSchema,
+  RetentionMode,
+  SetLegalHoldRequestSchema,
+  SetLegalHoldResponseSchema,
+  SetRetentionRequestSchema,
+  SetRetentionResponseSchema,
   SignPartRequestSchema,
   SignPartResponseSchema,
   type GetObjectHeader,
   type HttpRequest,
   type ObjectInfo,
+  type ObjectProtection,
   type PutObjectRequest,
 } from "../gen/stowage/v1/object_store_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Capability, GetPluginInfoRequestSchema, GetPluginInfoResponseSchema, PluginKind } from "../gen/stowage/v1/plugin_info_pb.js";
 import { RawPlugin } from "./raw-plugin.js";
 
@@ -76,6 +86,42 @@ export interface RawObjectInfo {
   readonly contentType: string;
   /** Metadata. */
   readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * A retention as the kit sends it: the mode's wire number (`RETENTION_MODE_UNSPECIFIED` is 0, so
+ * that the kit can send what a host never would) and the time.
+ */
+export interface RawRetention {
+  /** `stowage.v1.RetentionMode`: 0 unspecified, 1 governance, 2 compliance. */
+  readonly mode: RetentionMode;
+  /** `retain_until`. */
+  readonly retainUntil: Date;
+}
+
+/** An object's protection as the kit sends or the plugin reports it. */
+export interface RawProtection {
+  /** The retention, if any. */
+  readonly retention?: RawRetention | undefined;
+  /** Whether a legal hold is on. */
+  readonly legalHold: boolean;
+}
+
+/** The wire numbers of the retention modes. */
+export const RAW_RETENTION_MODE = { unspecified: RetentionMode.UNSPECIFIED, governance: RetentionMode.GOVERNANCE, compliance: RetentionMode.COMPLIANCE } as const;
+
+function protectionToWire(value: RawProtection | undefined): MessageInitShape<typeof ObjectProtectionSchema> | undefined {
+  if (value === undefined) return undefined;
+  return {
+    legalHold: value.legalHold,
+    ...(value.retention === undefined ? {} : { retention: { mode: value.retention.mode, retainUntil: timestampFromDate(value.retention.retainUntil) } }),
+  };
+}
+
+function protectionFromWire(value: ObjectProtection | undefined): RawProtection | undefined {
+  if (value === undefined) return undefined;
+  const retention = value.retention;
+  return { legalHold: value.legalHold, ...(retention === undefined ? {} : { retention: { mode: retention.mode, retainUntil: date(retention.retainUntil) ?? new Date(0) } }) };
 }
 
 /** A refusal to plan. */
@@ -289,7 +335,14 @@ export class RawObjectStore {
 
   /** PutObject: a header (with the size), the body in chunks of at most 1 MiB, a trailer. */
   async putObject(
-    input: RawRef & { readonly body: Uint8Array; readonly contentType?: string | undefined; readonly metadata?: Readonly<Record<string, string>> | undefined; readonly sha256?: Uint8Array | undefined },
+    input: RawRef & {
+      readonly body: Uint8Array;
+      readonly contentType?: string | undefined;
+      readonly metadata?: Readonly<Record<string, string>> | undefined;
+      readonly sha256?: Uint8Array | undefined;
+      readonly protection?: RawProtection | undefined;
+      readonly bypassGovernance?: boolean | undefined;
+    },
     signal?: AbortSignal,
   ): Promise<RawPutResult> {
     const size = BigInt(input.body.byteLength);
@@ -297,7 +350,17 @@ export class RawObjectStore {
       create(PutObjectRequestSchema, {
         part: {
           case: "header",
-          value: { plugin: this.name, bucket: input.bucket, key: input.key, size, contentType: input.contentType ?? "", metadata: { ...input.metadata }, sha256: input.sha256 ?? new Uint8Array(0) },
+          value: {
+            plugin: this.name,
+            bucket: input.bucket,
+            key: input.key,
+            size,
+            contentType: input.contentType ?? "",
+            metadata: { ...input.metadata },
+            sha256: input.sha256 ?? new Uint8Array(0),
+            protection: protectionToWire(input.protection),
+            bypassGovernance: input.bypassGovernance === true,
+          },
         },
       }),
     ];
@@ -335,8 +398,33 @@ export class RawObjectStore {
   }
 
   /** DeleteObject. */
-  async deleteObject(input: RawRef, signal?: AbortSignal): Promise<void> {
-    await this.#unary("DeleteObject", DeleteObjectRequestSchema, { bucket: input.bucket, key: input.key }, DeleteObjectResponseSchema, signal);
+  async deleteObject(input: RawRef & { readonly bypassGovernance?: boolean | undefined }, signal?: AbortSignal): Promise<void> {
+    await this.#unary("DeleteObject", DeleteObjectRequestSchema, { bucket: input.bucket, key: input.key, bypassGovernance: input.bypassGovernance === true }, DeleteObjectResponseSchema, signal);
+  }
+
+  /** GetBucketProtection (contract 5.9.11). */
+  async getBucketProtection(input: { readonly bucket: string }, signal?: AbortSignal): Promise<{ lockable: boolean; enforcedBy: string }> {
+    const res = await this.#unary("GetBucketProtection", GetBucketProtectionRequestSchema, { bucket: input.bucket }, GetBucketProtectionResponseSchema, signal);
+    return { lockable: res.lockable, enforcedBy: res.enforcedBy };
+  }
+
+  /** SetRetention (contract 5.9.9): the protection the plugin reports afterwards. */
+  async setRetention(input: RawRef & { readonly retention?: RawRetention | undefined; readonly bypassGovernance?: boolean | undefined }, signal?: AbortSignal): Promise<RawProtection | undefined> {
+    const retention = input.retention === undefined ? undefined : { mode: input.retention.mode, retainUntil: timestampFromDate(input.retention.retainUntil) };
+    const res = await this.#unary(
+      "SetRetention",
+      SetRetentionRequestSchema,
+      { bucket: input.bucket, key: input.key, ...(retention === undefined ? {} : { retention }), bypassGovernance: input.bypassGovernance === true },
+      SetRetentionResponseSchema,
+      signal,
+    );
+    return protectionFromWire(res.protection);
+  }
+
+  /** SetLegalHold (contract 5.9.10): the protection the plugin reports afterwards. */
+  async setLegalHold(input: RawRef & { readonly legalHold: boolean }, signal?: AbortSignal): Promise<RawProtection | undefined> {
+    const res = await this.#unary("SetLegalHold", SetLegalHoldRequestSchema, { bucket: input.bucket, key: input.key, legalHold: input.legalHold }, SetLegalHoldResponseSchema, signal);
+    return protectionFromWire(res.protection);
   }
 
   /** PlanGet. */

@@ -33,6 +33,21 @@ export function memoryConfig(): ConformanceConfig {
   };
 }
 
+/** The lockable bucket of the object-protection fixtures (`lockableBuckets` in their configuration); `bucket` is not lockable. */
+export const LOCK_BUCKET = "conformance-locked";
+
+/**
+ * The object-store configuration for the object-protection fixtures (lock-base.mjs): a lockable
+ * bucket beside the plain one, and 2-second retentions.
+ */
+export function lockConfig(): ConformanceConfig {
+  const base = memoryConfig();
+  return {
+    ...base,
+    objectStore: { ...base.objectStore, bucket: "conformance", config: { buckets: `conformance,${LOCK_BUCKET}`, lockableBuckets: LOCK_BUCKET }, lockBucket: LOCK_BUCKET, lockRetention: "2s" },
+  };
+}
+
 /** A temporary directory and its removal. */
 export async function tempDir(prefix = "stowage-conformance-test-"): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));

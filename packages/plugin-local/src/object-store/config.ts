@@ -32,6 +32,13 @@ export const OBJECT_STORE_CONFIG = defineConfig({
     description:
       "Opt-in (contract clause 5.0.3): true to let a put create its missing bucket directory (default false: a missing bucket is BUCKET_NOT_FOUND).",
   },
+  objectLock: {
+    docs: "Make every bucket lockable: objects can carry a retention or legal hold that the plugin enforces ([Object protection](#object-protection))",
+    default: "`false`",
+    value: flag(false),
+    description:
+      "true to make every bucket lockable (contract 5.9): objects can carry a retention or a legal hold, and the plugin itself refuses to delete or overwrite them. It cannot protect against anyone with write access to the directory (or root), against changes of the host's clock, or against the files being deleted outside the plugin. Default false: protection requests fail with BUCKET_NOT_LOCKABLE; protections already stored are still enforced (and can only be changed with objectLock on).",
+  },
   fsync: {
     docs: "Flush data and directories before a put returns",
     default: "`true`", value: flag(true), description: "false to skip flushing objects to stable storage before a put returns (default true)." },
@@ -95,6 +102,8 @@ export interface ObjectStoreSettings {
   readonly createBuckets: boolean;
   /** Flush data and directories before a put returns. */
   readonly fsync: boolean;
+  /** Every bucket is lockable: protected objects can be stored (format 2 files are written). */
+  readonly objectLock: boolean;
   /** Modes of created files and directories, temporary-file reclaiming. */
   readonly files: FileSettings;
   /** Host the signed-URL server binds. */
@@ -119,6 +128,7 @@ export function parseObjectStoreConfig(config: PluginConfig): ObjectStoreSetting
     root: resolve(values.root ?? ""),
     createBuckets: values.createBuckets,
     fsync: values.fsync,
+    objectLock: values.objectLock,
     files: fileSettings(values),
     signedUrlHost: values.signedUrlAddress.host,
     signedUrlPort: values.signedUrlAddress.port,

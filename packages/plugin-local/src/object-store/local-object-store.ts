@@ -2,8 +2,34 @@
  * The local ObjectStore: buckets are directories under a root directory, objects are files.
  *
  * See `key-layout.ts` for how keys map to paths, `object-file.ts` for the file format,
- * `object-writer.ts` for how puts stay atomic, `listing.ts` for ordered listings and
- * `signed-url-server.ts` for signed URLs.
+ * `object-writer.ts` for how puts stay atomic, `listing.ts` for ordered listings,
+ * `signed-url-server.ts` for signed URLs, and `protection-record.ts` and `key-locks.ts` for object
+ * protection (contract 5.9).
+ *
+ * ## Object protection
+ *
+ * With `objectLock` on, every bucket is lockable and the plugin itself enforces retentions and
+ * legal holds (clause 5.9.13): there is no store underneath that could.
+ *
+ * - The protection lives in the object file's preamble (format 2, `protection-record.ts`), so a
+ *   put with protection is one atomic rename like any put: the object is never visible
+ *   unprotected. `SetRetention` and `SetLegalHold` rewrite a 24-byte slot in place and flush it,
+ *   without touching the body; a format-1 file (written before, or with `objectLock` off) reads as
+ *   unprotected and is rewritten once into format 2 by its first protection change.
+ * - A delete, the rename that completes a put, and a protection change of a key run one at a time
+ *   in this process (`key-locks.ts`), each after reading the protection in force, so a delete
+ *   racing a `SetLegalHold` never loses the hold. With `objectLock` on, a put is also checked before
+ *   its body is read.
+ * - Refusals are `OBJECT_LOCKED` (`checkMutable`, `checkRetentionChange` from the SDK); a
+ *   governance retention yields to `bypassGovernance`, a legal hold and a compliance retention to
+ *   nobody. Retention is measured by the plugin's clock (the host's).
+ * - Protections already stored are enforced even when `objectLock` is turned off; new ones and
+ *   changes are then refused (`BUCKET_NOT_LOCKABLE`).
+ *
+ * What it cannot protect against: anyone who can write the directory (or is root) can remove or
+ * change the files; a change of the host's clock shortens or lengthens retentions; files deleted
+ * outside the plugin are simply gone; other processes sharing the root are not serialised with
+ * this one.
  *
  * @packageDocumentation
  */
@@ -12,9 +38,20 @@ import {
   Reason,
   StowageError,
   bucketNotFound,
+  bucketNotLockable,
+  checkMutable,
+  checkRetentionChange,
   objectNotFound,
   silentLogger,
+  type BucketProtection,
   type CallOptions,
+  type DeleteObjectInput,
+  type ObjectLock,
+  type ObjectProtection,
+  type ProtectionInput,
+  type Retention,
+  type SetLegalHoldInput,
+  type SetRetentionInput,
   type CreateSignedUrlInput,
   type GetObjectInput,
   type GetObjectOutput,
@@ -34,7 +71,7 @@ import { abortError, redactConfig, throwIfAborted } from "@stowage/sdk/plugin";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { openRoot } from "../shared/config.js";
-import type { ChildOptions, ConfinedRoot, Directory } from "../shared/confined-root.js";
+import type { ChildOptions, ConfinedRoot, Directory, OpenFileOptions, OpenedFile } from "../shared/confined-root.js";
 import { DirectoryCache } from "../shared/directory-cache.js";
 import { Sweeper } from "../shared/sweeper.js";
 import { toStowageError } from "../shared/fs.js";
@@ -42,7 +79,8 @@ import { checkContentType, checkMetadata } from "./attributes.js";
 import { OBJECT_STORE_CONFIG_KEYS, parseObjectStoreConfig, type ObjectStoreSettings } from "./config.js";
 import { checkBucket, checkKey, objectPath } from "./key-layout.js";
 import { decodePageToken, encodePageToken, listingScope, walkBucket, type ListEntry } from "./listing.js";
-import { readHeader, type ObjectHeader } from "./object-file.js";
+import { KeyLocks } from "./key-locks.js";
+import { headerProtection, readHeader, readProtection, writeProtection, type ObjectHeader } from "./object-file.js";
 import { sweepUploads, writeObject } from "./object-writer.js";
 import { SignedUrlServer } from "./signed-url-server.js";
 import { UrlSigner, buildSignedUrl, loadSigningKey, type SignedUrlClaims } from "./signing.js";
@@ -53,12 +91,19 @@ export const MAX_LIST_PAGE_SIZE = 1000;
 const LIST_READ_CONCURRENCY = 16;
 /** Read bodies in chunks of this size. */
 const READ_CHUNK_BYTES = 256 * 1024;
+/** Why a bucket is not lockable without `objectLock`. */
+const NOT_LOCKABLE_WHY = 'stowage.io/local stores protected objects only with "objectLock: true" in its configuration';
+/** What {@link BucketProtection.enforcedBy} says. */
+export const LOCAL_ENFORCED_BY =
+  "the plugin only: stowage.io/local refuses deletes, overwrites and weakened retentions itself; anyone with write access to the directory (or root) can still change or remove the files, and retention follows the host's clock";
+/** The protection of an object stored without any. */
+const UNPROTECTED: ObjectProtection = { legalHold: false };
 
 /** Options of {@link LocalObjectStore}. */
 export interface LocalObjectStoreOptions {
   /** Where to log; nothing is logged by default. */
   readonly logger?: Logger | undefined;
-  /** The clock for signed URLs, in milliseconds since the epoch; `Date.now` by default. */
+  /** The clock for signed URLs and retentions, in milliseconds since the epoch; `Date.now` by default. */
   readonly now?: (() => number) | undefined;
 }
 
@@ -101,6 +146,17 @@ export class LocalObjectStore implements ObjectStore {
   #configured: Configured | undefined;
   #server: Promise<SignedUrlServer> | undefined;
   readonly #sweeper = new Sweeper(() => this.#sweep());
+  readonly #locks = new KeyLocks();
+
+  /**
+   * Object protection (contract 5.9): every bucket is lockable when `objectLock` is on, and the
+   * plugin enforces retentions and legal holds itself; see the module description.
+   */
+  readonly objectLock: ObjectLock = {
+    getBucketProtection: (input, options) => this.#getBucketProtection(input, options),
+    setRetention: (input, options) => this.#setRetention(input, options),
+    setLegalHold: (input, options) => this.#setLegalHold(input, options),
+  };
 
   /** @param options - Logger and clock. */
   constructor(options: LocalObjectStoreOptions = {}) {
@@ -138,14 +194,24 @@ export class LocalObjectStore implements ObjectStore {
     this.#sweeper.schedule(settings.files.sweepIntervalMs);
   }
 
-  /** Stores an object atomically; see the class description. */
+  /**
+   * Stores an object atomically, with its protection when asked; see the class description. An
+   * object that a protection forbids to replace is refused with `OBJECT_LOCKED` before the body is
+   * read, and checked again right before the rename.
+   */
   async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
     try {
       const { settings } = this.#require();
       checkKey(input.key);
       checkPutInput(input);
       checkBucket(input.bucket);
+      const asked = requestedProtection(input.protection, this.#clock());
+      if (asked !== undefined && !settings.objectLock) throw bucketNotLockable(input.bucket, NOT_LOCKABLE_WHY);
+      const bypass = input.bypassGovernance === true;
       return await this.#inRoot(async (root) => {
+        // Refuse before reading the body (clause 5.9.7): with objectLock off, protected objects are
+        // left from an earlier configuration only, and the check before the rename suffices.
+        if (settings.objectLock) await this.#checkReplaceable(root, input.bucket, input.key, bypass, "replace");
         const written = await writeObject({
           root,
           bucket: input.bucket,
@@ -155,10 +221,14 @@ export class LocalObjectStore implements ObjectStore {
           size: input.size,
           sha256: input.sha256,
           attributes: { contentType: input.contentType ?? "", metadata: { ...input.metadata } },
-          fsync: settings.fsync,
+          protection: settings.objectLock ? (asked ?? UNPROTECTED) : undefined,
+          // A protected object is always flushed: a protection lost in a crash protects nothing.
+          fsync: settings.fsync || asked !== undefined,
           dirMode: settings.files.dirMode,
           fileMode: settings.files.fileMode,
           signal: options.signal,
+          guard: (commit) => this.#locks.run(lockId(input.bucket, input.key), commit),
+          checkReplace: (parent, fileName) => this.#checkReplaceableIn(parent, fileName, input.bucket, input.key, bypass, "replace"),
         });
         return {
           size: written.size,
@@ -264,14 +334,24 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  /** Deletes an object and the directories it leaves empty; a missing key is success. */
-  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+  /**
+   * Deletes an object and the directories it leaves empty; a missing key is success. A protected
+   * object is refused with `OBJECT_LOCKED` (a governance retention yields to `bypassGovernance`).
+   */
+  async deleteObject(input: DeleteObjectInput, options: CallOptions = {}): Promise<void> {
     try {
       throwIfAborted(options.signal);
       const { settings } = this.#require();
       checkKey(input.key);
       checkBucket(input.bucket);
-      await this.#inRoot((root) => deleteObjectFile(root, input.bucket, objectPath(input.key), settings.fsync));
+      const bypass = input.bypassGovernance === true;
+      await this.#inRoot((root) =>
+        this.#locks.run(lockId(input.bucket, input.key), () =>
+          deleteObjectFile(root, input.bucket, objectPath(input.key), settings.fsync, (parent, fileName) =>
+            this.#checkReplaceableIn(parent, fileName, input.bucket, input.key, bypass, "delete"),
+          ),
+        ),
+      );
     } catch (error) {
       throw toStowageError(error);
     }
@@ -314,6 +394,133 @@ export class LocalObjectStore implements ObjectStore {
   async close(): Promise<void> {
     await this.#sweeper.stop();
     await this.#stopServer();
+  }
+
+  /**
+   * Every bucket is lockable with `objectLock`, none without. A missing bucket is `BUCKET_NOT_FOUND`,
+   * except with `createBuckets`, where the first put creates it (lockable like any other).
+   */
+  async #getBucketProtection(input: { readonly bucket: string }, options: CallOptions = {}): Promise<BucketProtection> {
+    try {
+      throwIfAborted(options.signal);
+      const { settings } = this.#require();
+      checkBucket(input.bucket);
+      if (!settings.createBuckets) await this.#inRoot(async (root) => (await openBucket(root, input.bucket)).close());
+      return { lockable: settings.objectLock, enforcedBy: LOCAL_ENFORCED_BY };
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  async #setRetention(input: SetRetentionInput, options: CallOptions = {}): Promise<ObjectProtection> {
+    const now = this.#clock();
+    const retention = input.retention === undefined ? undefined : checkRetention(input.retention, now);
+    return this.#changeProtection(input, options, (current) => {
+      checkRetentionChange(input.bucket, input.key, current, retention, input.bypassGovernance === true, now);
+      return { ...(retention === undefined ? {} : { retention }), legalHold: current?.legalHold ?? false };
+    });
+  }
+
+  async #setLegalHold(input: SetLegalHoldInput, options: CallOptions = {}): Promise<ObjectProtection> {
+    if (typeof input.legalHold !== "boolean") throw new StowageError(Code.InvalidArgument, "legalHold must be true or false");
+    return this.#changeProtection(input, options, (current) => ({
+      ...(current?.retention === undefined ? {} : { retention: current.retention }),
+      legalHold: input.legalHold,
+    }));
+  }
+
+  /**
+   * Replaces an object's protection by what `change` makes of the current one (which may throw),
+   * under the key's lock: in place in a format-2 file, by rewriting a format-1 file once.
+   */
+  async #changeProtection(ref: ObjectRef, options: CallOptions, change: (current: ObjectProtection | undefined) => ObjectProtection): Promise<ObjectProtection> {
+    try {
+      throwIfAborted(options.signal);
+      const { settings } = this.#require();
+      checkKey(ref.key);
+      checkBucket(ref.bucket);
+      if (!settings.objectLock) throw bucketNotLockable(ref.bucket, NOT_LOCKABLE_WHY);
+      return await this.#inRoot((root) =>
+        this.#locks.run(lockId(ref.bucket, ref.key), async () => {
+          const opened = await findObject(root, ref.bucket, ref.key, { update: true });
+          if (opened === undefined) throw objectNotFound(ref.bucket, ref.key);
+          const { file, header } = opened;
+          try {
+            const next = change(header.record?.protection);
+            throwIfAborted(options.signal);
+            if (header.record !== undefined) {
+              await writeProtection(file, header.record, next, header.lastModified);
+              return next;
+            }
+            // Format 1: rewrite it once into format 2, same body, version tag and time.
+            await writeObject({
+              root,
+              bucket: ref.bucket,
+              bucketOptions: {},
+              key: ref.key,
+              body: readBody(file, header),
+              size: header.size,
+              attributes: { contentType: header.contentType, metadata: header.metadata },
+              protection: next,
+              versionTag: header.sha256,
+              lastModified: header.lastModified,
+              fsync: true,
+              dirMode: settings.files.dirMode,
+              fileMode: settings.files.fileMode,
+              signal: options.signal,
+            });
+            return next;
+          } finally {
+            await file.close();
+          }
+        }),
+      );
+    } catch (error) {
+      throw toStowageError(error);
+    }
+  }
+
+  /**
+   * Throws `OBJECT_LOCKED` when the object under `key`, if any, may not be deleted or replaced now
+   * (`bypass`: the caller bypasses a governance retention).
+   */
+  async #checkReplaceable(root: Directory, bucket: string, key: string, bypass: boolean, action: string): Promise<void> {
+    const names = [bucket, ...objectPath(key)];
+    const fileName = names.pop() ?? "";
+    // A link among the directories fails here, as it fails the delete or put itself.
+    const parent = await root.walk(names);
+    if (parent === undefined) return;
+    try {
+      await this.#checkReplaceableIn(parent, fileName, bucket, key, bypass, action);
+    } finally {
+      parent.close();
+    }
+  }
+
+  /** {@link #checkReplaceable} for the object file `fileName` of the directory `parent`. */
+  async #checkReplaceableIn(parent: Directory, fileName: string, bucket: string, key: string, bypass: boolean, action: string): Promise<void> {
+    let opened: OpenedFile | undefined;
+    try {
+      opened = await parent.openFile(fileName);
+    } catch (error) {
+      // A link (or a file with several links) in the object's own place is nothing the plugin
+      // wrote, so nothing it protects: the delete removes, the put replaces, the link itself.
+      if (error instanceof StowageError && error.reason === Reason.UnsafePath) return;
+      throw error;
+    }
+    if (opened === undefined) return;
+    let protection: ObjectProtection | undefined;
+    try {
+      protection = (await readProtection(opened.handle, parent.pathOf(fileName)))?.protection;
+    } finally {
+      await opened.handle.close();
+    }
+    checkMutable(bucket, key, protection, bypass, action, this.#clock());
+  }
+
+  /** The plugin's clock as a date. */
+  #clock(): Date {
+    return new Date(this.#now());
   }
 
   #require(): Configured {
@@ -425,17 +632,26 @@ async function openBucket(root: Directory, bucket: string, options: ChildOptions
  * Opens the object file of `key` in `bucket` and reads its header; `undefined` when the key does
  * not exist, `BUCKET_NOT_FOUND` when the bucket does not.
  */
-async function findObject(root: Directory, bucket: string, key: string): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
+async function findObject(
+  root: Directory,
+  bucket: string,
+  key: string,
+  options: OpenFileOptions = {},
+): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
   checkBucket(bucket);
-  const found = await openObjectFile(root, [bucket, ...objectPath(key)]);
+  const found = await openObjectFile(root, [bucket, ...objectPath(key)], options);
   if (found !== undefined) return found;
   (await openBucket(root, bucket)).close();
   return undefined;
 }
 
 /** Opens an object file (`names` below `directory`) and reads its header; `undefined` when it does not exist. */
-async function openObjectFile(directory: Directory, names: readonly string[]): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
-  const opened = await directory.openFileAt(names);
+async function openObjectFile(
+  directory: Directory,
+  names: readonly string[],
+  options: OpenFileOptions = {},
+): Promise<{ file: FileHandle; header: ObjectHeader } | undefined> {
+  const opened = await directory.openFileAt(names, options);
   if (opened === undefined) return undefined;
   try {
     return { file: opened.handle, header: await readHeader(opened.handle, opened.stats, directory.pathOf(names.join("/"))) };
@@ -448,9 +664,16 @@ async function openObjectFile(directory: Directory, names: readonly string[]): P
 /**
  * Removes an object file and then each directory it leaves empty, up to (not including) the
  * bucket, climbing from the object's directory through its own descriptor. Flushes the highest
- * directory that changed. A missing key is success; a missing bucket `BUCKET_NOT_FOUND`.
+ * directory that changed. A missing key is success; a missing bucket `BUCKET_NOT_FOUND`. `check`
+ * runs first, with the object's directory and file name, and may refuse by throwing.
  */
-async function deleteObjectFile(root: Directory, bucket: string, names: readonly string[], fsync: boolean): Promise<void> {
+async function deleteObjectFile(
+  root: Directory,
+  bucket: string,
+  names: readonly string[],
+  fsync: boolean,
+  check: (parent: Directory, fileName: string) => Promise<void>,
+): Promise<void> {
   // The directories from the root down to the object's: the bucket first.
   let changed = await root.walk([bucket, ...names.slice(0, -1)]);
   if (changed === undefined) {
@@ -458,6 +681,7 @@ async function deleteObjectFile(root: Directory, bucket: string, names: readonly
     return; // a directory on the way is missing: so is the object
   }
   try {
+    await check(changed, names.at(-1) ?? "");
     if (!(await changed.unlink(names.at(-1) ?? ""))) return;
     while (changed.names.length > 1) {
       // Not empty (another key lives there), or already removed: stop climbing.
@@ -473,6 +697,7 @@ async function deleteObjectFile(root: Directory, bucket: string, names: readonly
 }
 
 function toInfo(key: string, header: ObjectHeader): ObjectInfo {
+  const protection = headerProtection(header);
   return {
     key,
     size: header.size,
@@ -480,7 +705,47 @@ function toInfo(key: string, header: ObjectHeader): ObjectInfo {
     lastModified: header.lastModified,
     contentType: header.contentType,
     metadata: header.metadata,
+    ...(protection === undefined ? {} : { protection }),
   };
+}
+
+/** The key of {@link KeyLocks} for an object (bucket names hold no NUL). */
+function lockId(bucket: string, key: string): string {
+  return `${bucket}\0${key}`;
+}
+
+/** Reads the body of an open object file in chunks, for rewriting it. */
+async function* readBody(file: FileHandle, header: ObjectHeader): AsyncGenerator<Uint8Array, void, undefined> {
+  for (let done = 0; done < header.size; ) {
+    const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, header.size - done));
+    const { bytesRead } = await file.read(chunk, 0, chunk.length, header.bodyOffset + done);
+    if (bytesRead === 0) throw new StowageError(Code.DataLoss, "an object file shrank while it was read");
+    done += bytesRead;
+    yield chunk.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * Checks a retention asked for (clauses 5.9.4, 5.9.9): a mode and a `retainUntil` after `now`,
+ * else `INVALID_ARGUMENT`. Returns it with `retainUntil` rounded up to whole milliseconds.
+ */
+function checkRetention(retention: Retention, now: Date): Retention {
+  if (retention.mode !== "governance" && retention.mode !== "compliance") {
+    throw new StowageError(Code.InvalidArgument, `retention mode must be "governance" or "compliance", got ${JSON.stringify(retention.mode)}`);
+  }
+  const until = retention.retainUntil instanceof Date ? Math.ceil(retention.retainUntil.getTime()) : Number.NaN;
+  if (!Number.isFinite(until)) throw new StowageError(Code.InvalidArgument, "retention needs a valid retainUntil time");
+  if (until <= now.getTime()) {
+    throw new StowageError(Code.InvalidArgument, `retainUntil ${new Date(until).toISOString()} is not in the future`);
+  }
+  return { mode: retention.mode, retainUntil: new Date(until) };
+}
+
+/** The protection a put asks for, checked; `undefined` when it asks none. */
+function requestedProtection(input: ProtectionInput | undefined, now: Date): ObjectProtection | undefined {
+  if (input === undefined || (input.retention === undefined && input.legalHold !== true)) return undefined;
+  const retention = input.retention === undefined ? undefined : checkRetention(input.retention, now);
+  return { ...(retention === undefined ? {} : { retention }), legalHold: input.legalHold === true };
 }
 
 /**

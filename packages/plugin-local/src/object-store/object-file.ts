@@ -17,16 +17,30 @@
  * The size and the digest are only known once the body has been received; the writer reserves
  * them and fills them in before the file is renamed into place (see `object-writer.ts`).
  *
+ * Format 2 (magic `STOWOBJ2`) inserts the object's protection record, two slots of 24 bytes, at
+ * offset 52, so that the attribute JSON starts at 100; `protection-record.ts` describes it and how
+ * it is updated in place. The plugin writes format 2 when `objectLock` is on, format 1 otherwise
+ * (so that a root without protection stays readable by earlier versions), and reads both; a
+ * format-1 file is unprotected.
+ *
  * @packageDocumentation
  */
-import { Code, StowageError } from "@stowage/sdk";
+import { Code, StowageError, type ObjectProtection } from "@stowage/sdk";
 import type { Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
+import { writeFully } from "../shared/fs.js";
+import { RECORD_BYTES, SLOT_BYTES, decodeRecord, encodeRecord, encodeSlot, hasProtection, type ProtectionRecord } from "./protection-record.js";
 
-/** Magic bytes every object file starts with. */
+/** Magic bytes of format 1 (no protection record). */
 const MAGIC = Buffer.from("STOWOBJ1", "latin1");
-/** Bytes before the attribute JSON. */
+/** Magic bytes of format 2 (with a protection record). */
+const MAGIC_2 = Buffer.from("STOWOBJ2", "latin1");
+/** Bytes before the attribute JSON in format 1, and before the protection record in format 2. */
 export const PREAMBLE_BYTES = 52;
+/** Offset of the protection record in format 2. */
+export const RECORD_OFFSET = PREAMBLE_BYTES;
+/** Bytes before the attribute JSON in format 2. */
+const PREAMBLE_2_BYTES = PREAMBLE_BYTES + RECORD_BYTES;
 /** Offset of the body size; the digest follows it. */
 export const SIZE_OFFSET = 12;
 /** Largest attribute JSON accepted (content type plus user metadata). */
@@ -52,22 +66,33 @@ export interface ObjectHeader extends ObjectAttributes {
   readonly sha256: Buffer;
   /** When the object was stored (the file's modification time). */
   readonly lastModified: Date;
+  /** The protection record of a format-2 file; `undefined` in format 1 (unprotected). */
+  readonly record?: ProtectionRecord | undefined;
+}
+
+/** The protection an object file's header reports; `undefined` when it has none (clause 5.9.3). */
+export function headerProtection(header: Pick<ObjectHeader, "record">): ObjectProtection | undefined {
+  const protection = header.record?.protection;
+  return protection !== undefined && hasProtection(protection) ? protection : undefined;
 }
 
 /**
  * Encodes the start of a new object file with a zero size and digest, to be completed by
- * {@link encodeSizeAndDigest} once the body is known. Fails with `INVALID_ARGUMENT` when the
- * attributes exceed {@link MAX_ATTRIBUTE_BYTES}.
+ * {@link encodeSizeAndDigest} once the body is known: format 2 holding `protection` when it is
+ * given (`{ legalHold: false }` for none), format 1 otherwise. Fails with `INVALID_ARGUMENT` when
+ * the attributes exceed {@link MAX_ATTRIBUTE_BYTES}.
  */
-export function encodeHeader(attributes: ObjectAttributes): Buffer {
+export function encodeHeader(attributes: ObjectAttributes, protection?: ObjectProtection): Buffer {
   const json = Buffer.from(JSON.stringify({ contentType: attributes.contentType, metadata: attributes.metadata }), "utf8");
   if (json.length > MAX_ATTRIBUTE_BYTES) {
     throw new StowageError(Code.InvalidArgument, `content type and metadata take ${json.length} bytes; at most ${MAX_ATTRIBUTE_BYTES} are allowed`);
   }
-  const header = Buffer.alloc(PREAMBLE_BYTES + json.length);
-  MAGIC.copy(header, 0);
+  const preamble = protection === undefined ? PREAMBLE_BYTES : PREAMBLE_2_BYTES;
+  const header = Buffer.alloc(preamble + json.length);
+  (protection === undefined ? MAGIC : MAGIC_2).copy(header, 0);
   header.writeUInt32BE(json.length, 8);
-  json.copy(header, PREAMBLE_BYTES);
+  if (protection !== undefined) encodeRecord(protection).copy(header, RECORD_OFFSET);
+  json.copy(header, preamble);
   return header;
 }
 
@@ -87,22 +112,69 @@ export function encodeSizeAndDigest(size: number, sha256: Uint8Array): Buffer {
 export async function readHeader(file: FileHandle, stats: Stats, path: string): Promise<ObjectHeader> {
   const first = Buffer.alloc(FIRST_READ_BYTES);
   const { bytesRead } = await file.read(first, 0, first.length, 0);
-  if (bytesRead < PREAMBLE_BYTES || !first.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt(path, "bad preamble");
+  const format = formatOf(first, bytesRead);
+  if (format === undefined) throw corrupt(path, "bad preamble");
+  const preamble = format === 1 ? PREAMBLE_BYTES : PREAMBLE_2_BYTES;
+  if (bytesRead < preamble) throw corrupt(path, "truncated preamble");
+  let record: ProtectionRecord | undefined;
+  if (format === 2) {
+    record = decodeRecord(first.subarray(RECORD_OFFSET, RECORD_OFFSET + RECORD_BYTES));
+    if (record === undefined) throw corrupt(path, "no valid protection record");
+  }
   const jsonLength = first.readUInt32BE(8);
   if (jsonLength > MAX_ATTRIBUTE_BYTES) throw corrupt(path, "attribute block too large");
   const size = Number(first.readBigUInt64BE(SIZE_OFFSET));
   const sha256 = Buffer.from(first.subarray(20, PREAMBLE_BYTES));
   let json: Buffer;
-  if (PREAMBLE_BYTES + jsonLength <= bytesRead) {
-    json = first.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + jsonLength);
+  if (preamble + jsonLength <= bytesRead) {
+    json = first.subarray(preamble, preamble + jsonLength);
   } else {
     json = Buffer.alloc(jsonLength);
-    const more = await file.read(json, 0, jsonLength, PREAMBLE_BYTES);
+    const more = await file.read(json, 0, jsonLength, preamble);
     if (more.bytesRead < jsonLength) throw corrupt(path, "truncated attribute block");
   }
-  const bodyOffset = PREAMBLE_BYTES + jsonLength;
+  const bodyOffset = preamble + jsonLength;
   if (stats.size !== bodyOffset + size) throw corrupt(path, `file holds ${stats.size - bodyOffset} body bytes, header says ${size}`);
-  return { ...parseAttributes(json, path), bodyOffset, size, sha256, lastModified: stats.mtime };
+  return { ...parseAttributes(json, path), bodyOffset, size, sha256, lastModified: stats.mtime, record };
+}
+
+/**
+ * Reads only the protection of an open object file, for the checks before a delete or an
+ * overwrite: `undefined` for a format-1 file and for a file that is not an object file at all
+ * (nothing the plugin protected); `DATA_LOSS` for a format-2 file whose record is unreadable (it
+ * may have been protected, so it is not treated as unprotected).
+ */
+export async function readProtection(file: FileHandle, path: string): Promise<ProtectionRecord | undefined> {
+  const first = Buffer.alloc(PREAMBLE_2_BYTES);
+  const { bytesRead } = await file.read(first, 0, first.length, 0);
+  if (formatOf(first, bytesRead) !== 2) return undefined;
+  const record = bytesRead < PREAMBLE_2_BYTES ? undefined : decodeRecord(first.subarray(RECORD_OFFSET, RECORD_OFFSET + RECORD_BYTES));
+  if (record === undefined) throw corrupt(path, "no valid protection record");
+  return record;
+}
+
+/**
+ * Replaces the protection of a format-2 object file in place (`file` open for writing, `record`
+ * the one in force): writes the other slot with the next generation, puts the modification time
+ * back to `lastModified` (a protection change is not a new version of the content) and flushes
+ * the file. See `protection-record.ts` for why a crash at any point leaves one valid record.
+ */
+export async function writeProtection(file: FileHandle, record: ProtectionRecord, protection: ObjectProtection, lastModified: Date): Promise<ProtectionRecord> {
+  const slot = 1 - record.slot;
+  const generation = record.generation + 1;
+  await writeFully(file, encodeSlot(protection, generation), RECORD_OFFSET + slot * SLOT_BYTES);
+  await file.utimes(lastModified, lastModified);
+  await file.sync();
+  return { protection, generation, slot };
+}
+
+/** The format named by the magic bytes at the start of `bytes`, if any. */
+function formatOf(bytes: Buffer, length: number): 1 | 2 | undefined {
+  if (length < MAGIC.length) return undefined;
+  const magic = bytes.subarray(0, MAGIC.length);
+  if (magic.equals(MAGIC)) return 1;
+  if (magic.equals(MAGIC_2)) return 2;
+  return undefined;
 }
 
 function parseAttributes(json: Buffer, path: string): ObjectAttributes {

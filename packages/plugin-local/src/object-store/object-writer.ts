@@ -14,9 +14,14 @@
  * lives in the bucket's `~tmp` directory and is named after its writer, so that the parts of a
  * writer killed mid-put are reclaimed (`temp-files.ts`).
  *
+ * The rename runs inside the caller's `guard`, once the body is written and flushed, right after
+ * `checkReplace` has looked at the object it replaces: the store holds the key's lock there and
+ * refuses to replace a protected object (`key-locks.ts`). With `protection` the file is written in format 2, its protection record
+ * included, so a protected object is never visible unprotected (`object-file.ts`).
+ *
  * @packageDocumentation
  */
-import { Code, Reason, StowageError, bucketNotFound, type ByteSource } from "@stowage/sdk";
+import { Code, Reason, StowageError, bucketNotFound, type ByteSource, type ObjectProtection } from "@stowage/sdk";
 import { createHash, randomBytes } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { iterateUntilAborted, throwIfAborted } from "@stowage/sdk/plugin";
@@ -51,6 +56,25 @@ export interface WriteObjectInput {
   readonly sha256?: Uint8Array | undefined;
   /** Content type and user metadata, stored in the same file. */
   readonly attributes: ObjectAttributes;
+  /**
+   * The protection to store with the object: the file is written in format 2 with this record
+   * (`{ legalHold: false }` for none); in format 1 when absent.
+   */
+  readonly protection?: ObjectProtection | undefined;
+  /** Keep this version tag (when rewriting an object as it is) instead of hashing or drawing one. */
+  readonly versionTag?: Buffer | undefined;
+  /** The modification time to give the file (when rewriting an object as it is); now by default. */
+  readonly lastModified?: Date | undefined;
+  /**
+   * Runs the final rename (`commit`) once the body is written and flushed, so that the caller can
+   * hold a lock around it. Runs it directly by default.
+   */
+  readonly guard?: ((commit: () => Promise<void>) => Promise<void>) | undefined;
+  /**
+   * Called inside `guard`, right before the rename, with the directory that receives the object
+   * and the object file's name in it; throws to refuse replacing what is there.
+   */
+  readonly checkReplace?: ((parent: Directory, fileName: string) => Promise<void>) | undefined;
   /** Flush data and directories to stable storage before returning. */
   readonly fsync: boolean;
   /** Mode of the directories created on the way. */
@@ -71,18 +95,23 @@ export interface WrittenObject {
 
 /** Stores an object atomically; see the module description. */
 export async function writeObject(input: WriteObjectInput): Promise<WrittenObject> {
-  const header = encodeHeader(input.attributes);
+  const header = encodeHeader(input.attributes, input.protection);
   const tempDir = await openInBucket(input, [TEMP_DIRECTORY]);
   try {
     const temp = await TemporaryFile.create(tempDir, "upload", input.fileMode);
     let committed = false;
     try {
       const written = await writeBody(temp.handle, header, input);
+      if (input.lastModified !== undefined) await temp.handle.utimes(input.lastModified, input.lastModified);
       if (input.fsync) await temp.handle.sync();
       await temp.close();
       throwIfAborted(input.signal);
-      await moveIntoPlace(tempDir, temp.name, input, objectPath(input.key));
-      committed = true;
+      const commit = async (): Promise<void> => {
+        throwIfAborted(input.signal);
+        await moveIntoPlace(tempDir, temp.name, input, objectPath(input.key));
+        committed = true;
+      };
+      await (input.guard === undefined ? commit() : input.guard(commit));
       return written;
     } finally {
       if (!committed) await temp.discard();
@@ -114,7 +143,7 @@ async function writeBody(file: FileHandle, header: Buffer, input: WriteObjectInp
   if (input.size !== undefined && received !== input.size) {
     throw integrityMismatch(`the body has ${received} bytes, ${input.size} were announced`);
   }
-  const digest = hash === undefined ? randomBytes(32) : hash.digest();
+  const digest = hash === undefined ? (input.versionTag ?? randomBytes(32)) : hash.digest();
   if (input.sha256 !== undefined && !digest.equals(input.sha256)) {
     throw integrityMismatch(`the body's SHA-256 is ${digest.toString("hex")}, ${Buffer.from(input.sha256).toString("hex")} was announced`);
   }
@@ -216,6 +245,7 @@ async function moveIntoPlace(tempDir: Directory, tempName: string, input: WriteO
     const parent = await openInBucket(input, names.slice(0, -1));
     try {
       try {
+        await input.checkReplace?.(parent, fileName);
         await tempDir.rename(tempName, parent, fileName);
       } catch (error) {
         if (!isNotFound(error)) throw error;

@@ -11,6 +11,9 @@
  *   `application/octet-stream` (`attributes.ts`).
  * - `PUT` stores the request body; `Content-Length`, when sent, is checked like `size`, and
  *   `Content-Type` is checked like any content type (`400` when invalid).
+ * - A `PUT` replaces the object like `putObject` (contract 5.7.4), so it is refused when a retention
+ *   or legal hold protects the object (contract 5.9.7): `409 Conflict`, whose body says what
+ *   protects it and until when (the client cannot bypass a governance retention through a URL).
  * - A bad, expired or wrong-method signature gets `403`; a missing object or bucket `404`. Error
  *   bodies never carry file-system paths: refusals for other reasons (`403` for an unsafe path,
  *   `5xx`) say only what the status says, and the details go to the log.
@@ -19,7 +22,7 @@
  *
  * @packageDocumentation
  */
-import { Code, StowageError, type ByteRange, type Logger, type ObjectStore } from "@stowage/sdk";
+import { Code, Reason, StowageError, type ByteRange, type Logger, type ObjectStore } from "@stowage/sdk";
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
@@ -132,7 +135,7 @@ export class SignedUrlServer {
       }
       if (failure.code === Code.Canceled) return reply(res, 499, "cancelled");
       this.#options.logger.debug({ err: failure, method: claims.method, bucket: claims.bucket, key: claims.key }, "signed URL request refused");
-      const status = httpStatus(failure.code);
+      const status = httpStatus(failure);
       reply(res, status, PUBLIC_MESSAGE_STATUSES.has(status) ? failure.rawMessage : (STATUS_CODES[status] ?? "failed"));
     }
   }
@@ -204,11 +207,12 @@ export function parseRangeHeader(header: string): RequestedRange | undefined {
 }
 
 /** Statuses whose replies carry the error's message (about the request, never a path). */
-const PUBLIC_MESSAGE_STATUSES = new Set([400, 404, 416]);
+const PUBLIC_MESSAGE_STATUSES = new Set([400, 404, 409, 416]);
 
-/** The HTTP status that best matches a Stowage error code. */
-function httpStatus(code: Code): number {
-  switch (code) {
+/** The HTTP status that best matches a Stowage error: `409` for a protected object, else by code. */
+function httpStatus(error: StowageError): number {
+  if (error.reason === Reason.ObjectLocked) return 409;
+  switch (error.code) {
     case Code.NotFound:
       return 404;
     case Code.InvalidArgument:

@@ -85,6 +85,7 @@ const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
 const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 const DIRECTORY_FLAGS = constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 const READ_FLAGS = constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+const UPDATE_FLAGS = constants.O_RDWR | O_NOFOLLOW | O_NONBLOCK;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
 
 /** How a root confines its calls: see the module description. */
@@ -106,6 +107,12 @@ export interface ChildOptions {
   readonly create?: number | undefined;
   /** Flush the parent after creating a directory in it, so the new entry survives a crash. */
   readonly sync?: boolean | undefined;
+}
+
+/** Options of {@link Directory.openFile} and {@link Directory.openFileAt}. */
+export interface OpenFileOptions {
+  /** Open for reading and writing (in place, never creating or truncating) instead of reading only. */
+  readonly update?: boolean | undefined;
 }
 
 /** A file opened for reading, with what `fstat` said about it. */
@@ -398,12 +405,12 @@ export class Directory {
    * so no file outside the root is ever opened, not even briefly. `undefined` when there is no such
    * regular file.
    */
-  async openFileAt(names: readonly string[]): Promise<OpenedFile | undefined> {
+  async openFileAt(names: readonly string[], options: OpenFileOptions = {}): Promise<OpenedFile | undefined> {
     for (const name of names) checkName(name);
     const parent = await this.walk(names.slice(0, -1));
     if (parent === undefined) return undefined;
     try {
-      return await parent.openFile(names.at(-1) ?? "");
+      return await parent.openFile(names.at(-1) ?? "", options);
     } finally {
       parent.close();
     }
@@ -412,14 +419,15 @@ export class Directory {
   /**
    * Opens the file `name` for reading, refusing links, files on another mount and files with
    * more than one link (`UNSAFE_PATH`). Returns `undefined` when there is no regular file of that
-   * name (nothing, a directory, a FIFO...).
+   * name (nothing, a directory, a FIFO...). With `update`, the file is opened for reading and
+   * writing in place, with the same checks.
    */
-  async openFile(name: string): Promise<OpenedFile | undefined> {
+  async openFile(name: string, options: OpenFileOptions = {}): Promise<OpenedFile | undefined> {
     const names = [...this.names, name];
     if (this.#fd === undefined && !(await this.#checkFileByPath(name, names))) return undefined;
     let handle: FileHandle;
     try {
-      handle = await open(this.#entry(name), READ_FLAGS);
+      handle = await open(this.#entry(name), options.update === true ? UPDATE_FLAGS : READ_FLAGS);
     } catch (error) {
       const code = errnoCode(error);
       if (code === "ENOENT" || code === "ENOTDIR") return undefined;

@@ -1603,14 +1603,14 @@ export type SetRetentionRequest = Message<"stowage.v1.SetRetentionRequest"> & {
   key: string;
 
   /**
-   * The new retention. OPTIONAL: absent removes the retention (clause 5.9.8).
+   * The new retention. OPTIONAL: absent removes the retention (clause 5.9.9).
    *
    * @generated from field: stowage.v1.Retention retention = 4;
    */
   retention?: Retention | undefined;
 
   /**
-   * Allow shortening, removing or changing a governance retention (clause 5.9.8). OPTIONAL.
+   * Allow shortening, removing or changing a governance retention (clause 5.9.9). OPTIONAL.
    *
    * @generated from field: bool bypass_governance = 5;
    */
