@@ -125,11 +125,6 @@ export function objectLockParams(protection: ProtectionInput | undefined): Objec
   };
 }
 
-/** Whether a put asks for any protection (a retention, or a legal hold on). */
-export function asksProtection(protection: ProtectionInput | undefined): boolean {
-  return protection !== undefined && (protection.retention !== undefined || protection.legalHold === true);
-}
-
 /** Whether an S3 error says that the bucket has no Object Lock configuration. */
 export function isNotLockableError(error: unknown): boolean {
   const code = awsErrorCode(error);

@@ -19,6 +19,7 @@ import {
   Code,
   Reason,
   StowageError,
+  asksProtection,
   bucketNotFound,
   bucketNotLockable,
   silentLogger,
@@ -55,7 +56,7 @@ import { awsErrorCode, toStowageError } from "../shared/errors.js";
 import { S3_CONFIG_KEYS, configureAwsS3, type S3StoreSettings } from "./config.js";
 import { AbandonedUploads, MAX_UPLOAD_PARTS, uploadObject } from "./multipart-upload.js";
 import { S3DirectTransfer } from "./direct-transfer.js";
-import { S3ObjectLock, asksProtection, isNotLockableError, objectLockParams } from "./object-lock.js";
+import { S3ObjectLock, isNotLockableError, objectLockParams } from "./object-lock.js";
 import { checkRef, encodeMetadata, integrityError, invalidName, objectInfo, objectNotFoundError, rangeError, readEncryptionParams } from "./object-helpers.js";
 
 /** Longest validity of a signed URL: 7 days, SigV4's limit. */
