@@ -43,6 +43,8 @@ describe("conformance", () => {
       const url = new URL(minio.endpoint);
       const oob = new Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: minio.accessKey, secretKey: minio.secretKey });
       await oob.makeBucket("conformance", minio.region);
+      // Object Lock (OS-LOCK-*): a bucket of its own, created with Object Lock, without default retention.
+      await oob.makeBucket("conformance-locked", minio.region, { ObjectLocking: true });
       const file = await credentialsFile(minio.accessKey, minio.secretKey);
       return {
         largeObjectMiB: 24,
@@ -50,6 +52,7 @@ describe("conformance", () => {
           plugin: "stowage.io/aws",
           config: { s3Url: minio.endpoint, region: minio.region, s3ForcePathStyle: "true", credentialsFile: file, partSize: "5MiB" },
           bucket: "conformance",
+          lockBucket: "conformance-locked",
         },
       };
     },

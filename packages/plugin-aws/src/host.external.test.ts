@@ -38,7 +38,7 @@ describe("stowage-plugin-aws through the PluginHost against MinIO", () => {
 
   it("announces both plugins with their capabilities", () => {
     const plugins = host.plugins().map((p) => `${p.descriptor.kind} ${p.descriptor.name} ${p.descriptor.capabilities.join(",")}`);
-    expect(plugins).toContain("object-store stowage.io/aws RANGED_READS,SIGNED_GET_URLS,SIGNED_PUT_URLS,OBJECT_METADATA,DIRECT_TRANSFER");
+    expect(plugins).toContain("object-store stowage.io/aws RANGED_READS,SIGNED_GET_URLS,SIGNED_PUT_URLS,OBJECT_METADATA,DIRECT_TRANSFER,OBJECT_LOCK");
     expect(plugins.some((p) => p.startsWith("block-store stowage.io/aws"))).toBe(true);
   });
 

@@ -16,7 +16,7 @@ export const AWS_PLUGIN_NAME = "stowage.io/aws";
 export const awsObjectStorePlugin = defineObjectStore({
   name: AWS_PLUGIN_NAME,
   description: "Stores backup objects in Amazon S3 or an S3-compatible store (MinIO, Ceph RGW, IBM COS, ...).",
-  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER"],
+  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER", "OBJECT_LOCK"],
   configKeys: S3_CONFIG_KEYS,
   create: (context) => new S3ObjectStore({ logger: context.logger }),
 });

@@ -7,6 +7,18 @@
  */
 export { S3ObjectStore, type S3ObjectStoreOptions } from "./s3/s3-object-store.js";
 export {
+  S3ObjectLock,
+  LOCKABILITY_TTL_MS,
+  LOCKABILITY_CACHE_SIZE,
+  S3_ENFORCED_BY,
+  protectionOf,
+  objectLockParams,
+  type CurrentVersion,
+  type ObjectLockFields,
+  type ObjectLockParams,
+  type S3ObjectLockContext,
+} from "./s3/object-lock.js";
+export {
   S3_COMMON_CONFIG,
   S3_COMMON_CONFIG_KEYS,
   s3CommonSettings,

@@ -27,7 +27,7 @@ describe("stowage-plugin-azure (Blob ObjectStore) through the PluginHost against
 
   it("announces the ObjectStore with its capabilities", () => {
     const plugins = host.plugins().map((p) => `${p.descriptor.kind} ${p.descriptor.name} ${p.descriptor.capabilities.join(",")}`);
-    expect(plugins).toContain("object-store stowage.io/azure RANGED_READS,SIGNED_GET_URLS,OBJECT_METADATA,DIRECT_TRANSFER");
+    expect(plugins).toContain("object-store stowage.io/azure RANGED_READS,SIGNED_GET_URLS,OBJECT_METADATA,DIRECT_TRANSFER,OBJECT_LOCK");
   });
 
   it("rejects unknown keys across the process boundary, and never echoes the key", async () => {

@@ -19,7 +19,7 @@ export const AZURE_PLUGIN_NAME = "stowage.io/azure";
 export const azureObjectStorePlugin = defineObjectStore({
   name: AZURE_PLUGIN_NAME,
   description: "Stores backup objects as block blobs in Azure Blob Storage (shared key, SAS or Entra ID auth).",
-  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER"],
+  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER", "OBJECT_LOCK"],
   configKeys: BLOB_CONFIG_KEYS,
   create: (context) => new BlobObjectStore({ logger: context.logger }),
 });

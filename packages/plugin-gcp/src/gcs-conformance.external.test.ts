@@ -7,13 +7,16 @@
 import { registerConformanceSuites } from "@stowage/conformance/vitest";
 import { afterAll, describe } from "vitest";
 import { fileURLToPath } from "node:url";
+import { startGcsRetentionProxy, type GcsRetentionProxy } from "@stowage/test-servers";
 import { startGcsFixture, type GcsFixture } from "../test/support/gcs.js";
 
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 let fx: GcsFixture | undefined;
+let proxy: GcsRetentionProxy | undefined;
 
 describe("conformance", () => {
   afterAll(async () => {
+    await proxy?.stop();
     await fx?.stop();
   });
 
@@ -29,15 +32,26 @@ describe("conformance", () => {
     // before CompletePut (contract 5.8.10), so a multi-part body is visible before CompletePut and
     // stays after a refused one (README, "The last part finalises"; docs/plugin-gcp.md).
     knownFailing: ["OS-SIGNED-GET-EXPIRY", "OS-SIGNED-PUT-EXPIRY", "OS-DIRECT-PART-CHECKSUM"],
+    // The OS-LOCK-* cases run through the retention proxy of @stowage/test-servers, a test double of
+    // Cloud Storage's object retention and holds in front of fake-gcs-server, which lacks them; every
+    // other request passes through it unchanged.
     config: async () => {
       fx = await startGcsFixture();
       await fx.createBucket("conformance");
+      proxy = await startGcsRetentionProxy({ upstream: fx.server.endpoint });
+      const created = await fetch(`${proxy.endpoint}/storage/v1/b?project=stowage-test&enableObjectRetention=true`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "conformance-lock" }),
+      });
+      if (!created.ok) throw new Error(`cannot create the lock bucket: HTTP ${String(created.status)}`);
       return {
         largeObjectMiB: 24,
         objectStore: {
           plugin: "stowage.io/gcp",
-          config: { ...fx.config, chunkSize: "4MiB" },
+          config: { ...fx.config, storeEndpoint: proxy.endpoint, chunkSize: "4MiB" },
           bucket: "conformance",
+          lockBucket: "conformance-lock",
         },
       };
     },

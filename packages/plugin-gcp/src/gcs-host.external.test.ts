@@ -33,7 +33,7 @@ describe("stowage-plugin-gcp (Cloud Storage) through the PluginHost against fake
 
   it("announces the ObjectStore with its capabilities next to the BlockStore", () => {
     const plugins = host.plugins().map((p) => `${p.descriptor.kind} ${p.descriptor.name} ${p.descriptor.capabilities.join(",")}`);
-    expect(plugins).toContain("object-store stowage.io/gcp RANGED_READS,SIGNED_GET_URLS,SIGNED_PUT_URLS,OBJECT_METADATA,DIRECT_TRANSFER");
+    expect(plugins).toContain("object-store stowage.io/gcp RANGED_READS,SIGNED_GET_URLS,SIGNED_PUT_URLS,OBJECT_METADATA,DIRECT_TRANSFER,OBJECT_LOCK");
     expect(plugins.some((p) => p.startsWith("block-store stowage.io/gcp"))).toBe(true);
   });
 

@@ -18,8 +18,8 @@ export const GCP_PLUGIN_NAME = "stowage.io/gcp";
 /** The Cloud Storage ObjectStore plugin. */
 export const gcpObjectStorePlugin = defineObjectStore({
   name: GCP_PLUGIN_NAME,
-  description: "Stores backup objects in Google Cloud Storage: resumable uploads verified with CRC32C, ranged reads, V4 signed URLs, direct transfer with signed requests and resumable sessions.",
-  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER"],
+  description: "Stores backup objects in Google Cloud Storage: resumable uploads verified with CRC32C, ranged reads, V4 signed URLs, direct transfer with signed requests and resumable sessions, object retention and holds.",
+  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER", "OBJECT_LOCK"],
   configKeys: GCS_CONFIG_KEYS,
   create: (context) => new GcsObjectStore({ logger: context.logger }),
 });

@@ -33,6 +33,8 @@ describe("conformance", () => {
       const url = new URL(minio.endpoint);
       const oob = new Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: minio.accessKey, secretKey: minio.secretKey });
       await oob.makeBucket("conformance", minio.region);
+      // Object Lock (OS-LOCK-*): a bucket of its own, created with Object Lock, without default retention.
+      await oob.makeBucket("conformance-locked", minio.region, { ObjectLocking: true });
       dir = await mkdtemp(join(tmpdir(), "stowage-ibm-conformance-"));
       const file = join(dir, "cos_credentials");
       await writeFile(file, JSON.stringify({ cos_hmac_keys: { access_key_id: minio.accessKey, secret_access_key: minio.secretKey } }));
@@ -42,6 +44,7 @@ describe("conformance", () => {
           plugin: "stowage.io/ibm-cos",
           config: { region: "us-geo", s3Url: minio.endpoint, s3ForcePathStyle: "true", credentialsFile: file, partSize: "5MiB" },
           bucket: "conformance",
+          lockBucket: "conformance-locked",
         },
       };
     },

@@ -15,7 +15,7 @@ export const IBM_COS_PLUGIN_NAME = "stowage.io/ibm-cos";
 export const ibmCosObjectStorePlugin = defineObjectStore({
   name: IBM_COS_PLUGIN_NAME,
   description: "Stores backup objects in IBM Cloud Object Storage, with HMAC keys or an IAM API key.",
-  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER"],
+  capabilities: ["RANGED_READS", "SIGNED_GET_URLS", "SIGNED_PUT_URLS", "OBJECT_METADATA", "DIRECT_TRANSFER", "OBJECT_LOCK"],
   configKeys: IBM_COS_CONFIG_KEYS,
   create: (context) => createIbmCosObjectStore(context.logger),
 });

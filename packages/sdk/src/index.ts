@@ -23,6 +23,7 @@ export type {
   CreateSignedUrlInput,
   CreateSnapshotInput,
   CreateVolumeFromSnapshotInput,
+  DefaultRetention,
   DeleteObjectInput,
   GetObjectInput,
   GetObjectOutput,

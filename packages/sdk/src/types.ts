@@ -85,12 +85,20 @@ export interface DeleteObjectInput extends ObjectRef {
   readonly bypassGovernance?: boolean | undefined;
 }
 
+/** The retention a store gives every new object that names none (clause 5.9.11). */
+export interface DefaultRetention {
+  /** Its mode. */
+  readonly mode: RetentionMode;
+  /** Its length from the object's creation, in seconds (a year is 365 days). */
+  readonly periodSeconds: number;
+}
+
 /** A bucket's protection (clause 5.9.11). */
 export interface BucketProtection {
   /** Whether objects in this bucket can be protected. */
   readonly lockable: boolean;
   /** The retention the store gives every new object that names none, when the plugin can see it. */
-  readonly defaultRetention?: { readonly mode: RetentionMode; readonly periodSeconds: number } | undefined;
+  readonly defaultRetention?: DefaultRetention | undefined;
   /** How protection is enforced, for operators (for example "the store (S3 Object Lock)"). */
   readonly enforcedBy: string;
 }

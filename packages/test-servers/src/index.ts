@@ -2,7 +2,9 @@
  * Starts and stops the local servers that Stowage's storage tests run against: MinIO and moto (S3,
  * EC2, EBS), Azurite (Azure Blob) and fake-gcs-server (Google Cloud Storage). Each server runs on
  * 127.0.0.1 at a free port with its data in a temporary folder, and is killed when the test process
- * exits. Install the servers with `bash scripts/install-test-servers`.
+ * exits. Install the servers with `bash scripts/install-test-servers`. Two test doubles model what
+ * the emulators lack: a proxy in front of fake-gcs-server for Cloud Storage's object retention and
+ * holds, and one in front of Azurite for Azure Blob version-level immutability.
  *
  * @packageDocumentation
  */
@@ -19,3 +21,12 @@ export {
 } from "./azurite.js";
 export { makeSelfSignedCertificate, type CertificateFileNames, type SelfSignedCertificate } from "./certificate.js";
 export { startFakeGcs, type FakeGcsOptions, type FakeGcsServer } from "./fake-gcs.js";
+export { startGcsRetentionProxy, type GcsRetentionProxy, type GcsRetentionProxyOptions } from "./gcs-retention-proxy.js";
+export {
+  startAzureImmutabilityProxy,
+  type AzureImmutabilityPolicy,
+  type AzureImmutabilityPolicyMode,
+  type AzureImmutabilityProxy,
+  type AzureImmutabilityProxyOptions,
+  type AzureVersionProtection,
+} from "./azure-immutability-proxy.js";

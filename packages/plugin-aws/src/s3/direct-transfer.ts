@@ -66,6 +66,11 @@ export const UPLOAD_WINDOW_MS = 24 * 60 * 60_000;
 const SINGLE = "single:";
 /** Prefix of the upload ID of a multipart upload. */
 const MULTIPART = "multipart:";
+/**
+ * Prefix of the upload ID of a multipart upload into an Object Lock bucket whose parts carry
+ * Content-MD5 (S3 requires it, or a flexible checksum, there) although no `checksumAlgorithm` is set.
+ */
+const MULTIPART_MD5 = "multipart-md5:";
 
 /** What the direct transfer needs of its store. */
 export interface S3DirectTransferContext {
@@ -75,6 +80,11 @@ export interface S3DirectTransferContext {
   readonly head: (ref: ObjectRef, options: CallOptions) => Promise<ObjectInfo | undefined>;
   /** Fails with BUCKET_NOT_FOUND when the bucket does not exist. */
   readonly checkBucket: (bucket: string, signal: AbortSignal | undefined) => Promise<void>;
+  /**
+   * Fails with OBJECT_LOCKED when the key's current version is protected (contract 5.9.7); resolves
+   * to whether the bucket is lockable (S3 Object Lock enabled).
+   */
+  readonly checkOverwrite: (ref: ObjectRef, signal: AbortSignal | undefined) => Promise<boolean>;
   /** Where aborts that failed are retried in the background. */
   readonly abandoned: () => AbandonedUploads | undefined;
   /** Where to log. */
@@ -132,20 +142,26 @@ export class S3DirectTransfer implements DirectTransfer {
     return { object: info, offset, contentLength, request, expiresAt: new Date(now.getTime() + seconds * 1000) };
   }
 
-  /** Starts an upload: nothing in the store for one part, a multipart upload otherwise. */
+  /**
+   * Starts an upload: nothing in the store for one part, a multipart upload otherwise. An
+   * overwrite of a protected object is refused with OBJECT_LOCKED (contract 5.9.7; a host sends a
+   * put with protection or a bypass through PutObject).
+   */
   async beginPut(input: BeginPutInput, options: CallOptions = {}): Promise<PutPlan | TransferDeclined> {
     checkRef(input);
     const offered = this.#offered();
     if ("declined" in offered) return offered;
+    const lockable = await this.#context.checkOverwrite(input, options.signal);
     const partSize = Math.max(offered.partSize, Math.ceil(input.size / MAX_UPLOAD_PARTS));
-    const partChecksum = partChecksumOf(offered);
+    const lockMd5 = lockable && offered.checksumAlgorithm === undefined;
+    const partChecksum = lockMd5 ? "md5" : partChecksumOf(offered);
     const now = new Date();
     // The upload's window, not a request's (each part's request is signed when it is sent).
     const plan = { partSize, partChecksum, maxParallelParts: offered.uploadConcurrency, expiresAt: new Date(now.getTime() + UPLOAD_WINDOW_MS) } as const;
     if (input.size <= partSize) {
       // Nothing to create; the bucket is checked now so that a missing one fails here, as PutObject's header would.
       await this.#context.checkBucket(input.bucket, options.signal);
-      const attributes = { contentType: input.contentType ?? "", metadata: input.metadata ?? {} };
+      const attributes: SingleAttributes = { contentType: input.contentType ?? "", metadata: input.metadata ?? {}, ...(lockMd5 ? { md5: true } : {}) };
       return { ...plan, uploadId: SINGLE + Buffer.from(JSON.stringify(attributes)).toString("base64url") };
     }
     const context = { operation: "create multipart upload", bucket: input.bucket, key: input.key, signal: options.signal };
@@ -162,7 +178,7 @@ export class S3DirectTransfer implements DirectTransfer {
         ),
       );
       if (out.UploadId === undefined) throw new StowageError(Code.Internal, "the store created a multipart upload without an UploadId");
-      return { ...plan, uploadId: MULTIPART + out.UploadId };
+      return { ...plan, uploadId: (lockMd5 ? MULTIPART_MD5 : MULTIPART) + out.UploadId };
     } catch (error) {
       throw toStowageError(error, context);
     }
@@ -171,7 +187,8 @@ export class S3DirectTransfer implements DirectTransfer {
   /** Pre-signs the PutObject (one part) or UploadPart of a part. */
   async signPart(input: SignPartInput): Promise<SignedPart> {
     const settings = this.#context.settings();
-    const checksum = checksumParams(partChecksumOf(settings), input.checksum, false);
+    const kind = uploadChecksumOf(settings, input.uploadId);
+    const checksum = checksumParams(kind, input.checksum, false);
     const { now, seconds } = await this.#validity(settings);
     const command =
       input.uploadId.startsWith(SINGLE)
@@ -191,7 +208,6 @@ export class S3DirectTransfer implements DirectTransfer {
             ...checksum,
             ...readEncryptionParams(settings),
           });
-    const kind = partChecksumOf(settings);
     const checksumHeader = kind === "crc32" || kind === "sha256" ? `x-amz-checksum-${kind}` : undefined;
     const request = await this.#sign(settings, command, now, seconds, { operation: "sign part", bucket: input.bucket, key: input.key }, checksumHeader);
     return { request, expiresAt: new Date(now.getTime() + seconds * 1000) };
@@ -203,7 +219,7 @@ export class S3DirectTransfer implements DirectTransfer {
     const single = input.uploadId.startsWith(SINGLE);
     if (!single) {
       const context = { operation: "complete multipart upload", bucket: input.bucket, key: input.key, signal: options.signal };
-      const kind = partChecksumOf(settings);
+      const kind = uploadChecksumOf(settings, input.uploadId);
       try {
         await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "complete multipart upload", (abortSignal) =>
           settings.client.send(
@@ -277,13 +293,27 @@ export class S3DirectTransfer implements DirectTransfer {
 
 /** The store's upload ID inside a multipart upload's ID. */
 function multipartId(uploadId: string): string {
-  if (!uploadId.startsWith(MULTIPART)) throw invalidName("not an upload of this plugin");
-  return uploadId.slice(MULTIPART.length);
+  if (uploadId.startsWith(MULTIPART)) return uploadId.slice(MULTIPART.length);
+  if (uploadId.startsWith(MULTIPART_MD5)) return uploadId.slice(MULTIPART_MD5.length);
+  throw invalidName("not an upload of this plugin");
+}
+
+/** What a one-part upload's ID carries: the put's attributes, and whether its part carries Content-MD5. */
+interface SingleAttributes extends Pick<BeginPutInput, "contentType" | "metadata"> {
+  /** Content-MD5 although no `checksumAlgorithm` is set (an Object Lock bucket). */
+  readonly md5?: boolean | undefined;
+}
+
+/** The part checksum of one upload: the configuration's, or MD5 for an upload into an Object Lock bucket. */
+function uploadChecksumOf(settings: S3StoreSettings, uploadId: string): PartChecksum {
+  if (uploadId.startsWith(MULTIPART_MD5)) return "md5";
+  if (uploadId.startsWith(SINGLE) && singleAttributes(uploadId).md5 === true) return "md5";
+  return partChecksumOf(settings);
 }
 
 /** The content type and metadata a one-part upload's ID carries. */
-function singleAttributes(uploadId: string): Pick<BeginPutInput, "contentType" | "metadata"> {
-  return JSON.parse(Buffer.from(uploadId.slice(SINGLE.length), "base64url").toString("utf8")) as Pick<BeginPutInput, "contentType" | "metadata">;
+function singleAttributes(uploadId: string): SingleAttributes {
+  return JSON.parse(Buffer.from(uploadId.slice(SINGLE.length), "base64url").toString("utf8")) as SingleAttributes;
 }
 
 /** The part checksum of this configuration's uploads (see the module's description). */

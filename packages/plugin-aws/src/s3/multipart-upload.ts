@@ -18,7 +18,9 @@ import {
 } from "@aws-sdk/client-s3";
 import { Code, StowageError, type ByteSource, type Logger } from "@stowage/sdk";
 import { withRequestTimeout } from "@stowage/sdk/plugin";
+import { createHash } from "node:crypto";
 import { awsErrorCode, toStowageError } from "../shared/errors.js";
+import type { ObjectLockParams } from "./object-lock.js";
 
 /** S3 allows at most 10,000 parts per multipart upload. */
 export const MAX_UPLOAD_PARTS = 10_000;
@@ -31,8 +33,8 @@ export interface CustomerKeyParams {
   readonly SSECustomerKey: string;
 }
 
-/** The object's attributes, sent with PutObject or CreateMultipartUpload. */
-export interface ObjectUploadParams {
+/** The object's attributes, sent with PutObject or CreateMultipartUpload (its Object Lock protection included). */
+export interface ObjectUploadParams extends ObjectLockParams {
   /** `Content-Type`. */
   readonly ContentType?: string | undefined;
   /** User metadata (values already header-safe). */
@@ -65,6 +67,11 @@ export interface UploadObjectInput {
   readonly object: ObjectUploadParams;
   /** Flexible checksum of every request that carries data, if any. */
   readonly checksumAlgorithm?: ChecksumAlgorithm | undefined;
+  /**
+   * Send `Content-MD5` with every request that carries data (S3 requires it, or a flexible
+   * checksum, for uploads into an Object Lock bucket). Ignored with a `checksumAlgorithm`.
+   */
+  readonly contentMd5?: boolean | undefined;
   /** SSE-C key, if any. */
   readonly customerKey?: CustomerKeyParams | undefined;
   /** Cancels the upload; the multipart upload, if any, is aborted. */
@@ -195,6 +202,8 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
 
   const pool = new PartBufferPool(partSize, input.concurrency + 1, input.size ?? partSize);
   const dataParams = { ...(checksumAlgorithm === undefined ? {} : { ChecksumAlgorithm: checksumAlgorithm }), ...customerKey };
+  const md5 = (data: Uint8Array): Record<string, string> =>
+    input.contentMd5 === true && checksumAlgorithm === undefined ? { ContentMD5: createHash("md5").update(data).digest("base64") } : {};
   const completed: CompletedPart[] = [];
   const inflight = new Set<Promise<void>>();
   // Buffers of failed requests: never freed explicitly (the request's socket may still read them).
@@ -256,7 +265,10 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
     const number = partNumber;
     const id = uploadId;
     const task = send(`upload part ${String(number)}`, (abortSignal) =>
-      client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: number, Body: buffer.subarray(0, length), ...dataParams }), { abortSignal }),
+      client.send(
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: id, PartNumber: number, Body: buffer.subarray(0, length), ...dataParams, ...md5(buffer.subarray(0, length)) }),
+        { abortSignal },
+      ),
     )
       .then(
         (out) => {
@@ -328,7 +340,7 @@ export async function uploadObject(input: UploadObjectInput): Promise<UploadObje
       const buffer = held ?? current;
       const single = held ?? (current === undefined ? Buffer.alloc(0) : current.subarray(0, filled));
       try {
-        const out = await send("put object", (abortSignal) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: single, ...input.object, ...dataParams }), { abortSignal }));
+        const out = await send("put object", (abortSignal) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: single, ...input.object, ...dataParams, ...md5(single) }), { abortSignal }));
         return { etag: out.ETag ?? "", size: total, parts: 0 };
       } catch (error) {
         if (buffer !== undefined) failedBuffers.add(buffer);

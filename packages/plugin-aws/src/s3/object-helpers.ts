@@ -6,6 +6,7 @@ import type { GetObjectCommandOutput, HeadObjectCommandOutput } from "@aws-sdk/c
 import { Code, Reason, StowageError, objectNotFound, putNotStored, rangePastEnd, type ObjectInfo, type ObjectRef } from "@stowage/sdk";
 import { decodeHeaderValue, encodeHeaderValue } from "@stowage/sdk/plugin";
 import type { S3StoreSettings } from "./config.js";
+import { protectionOf } from "./object-lock.js";
 
 /** The SSE-C headers every read of an SSE-C object needs (none otherwise). */
 export function readEncryptionParams(settings: S3StoreSettings): Record<string, string> {
@@ -13,8 +14,9 @@ export function readEncryptionParams(settings: S3StoreSettings): Record<string, 
   return customerKey === undefined ? {} : { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey };
 }
 
-/** An object's attributes from a GET or HEAD answer; `size` is the whole object's. */
+/** An object's attributes, its Object Lock protection included, from a GET or HEAD answer; `size` is the whole object's. */
 export function objectInfo(key: string, out: GetObjectCommandOutput | HeadObjectCommandOutput, size: number): ObjectInfo {
+  const protection = protectionOf(out);
   return {
     key,
     size,
@@ -22,6 +24,7 @@ export function objectInfo(key: string, out: GetObjectCommandOutput | HeadObject
     lastModified: out.LastModified,
     contentType: out.ContentType ?? "",
     metadata: decodeMetadata(out.Metadata),
+    ...(protection === undefined ? {} : { protection }),
   };
 }
 

@@ -19,12 +19,15 @@ import {
   Code,
   Reason,
   StowageError,
+  asksProtection,
   bucketNotFound,
+  bucketNotLockable,
   silentLogger,
   type ByteSource,
   type CallOptions,
   type ConfigKeySpec,
   type CreateSignedUrlInput,
+  type DeleteObjectInput,
   type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
@@ -53,6 +56,7 @@ import { awsErrorCode, toStowageError } from "../shared/errors.js";
 import { S3_CONFIG_KEYS, configureAwsS3, type S3StoreSettings } from "./config.js";
 import { AbandonedUploads, MAX_UPLOAD_PARTS, uploadObject } from "./multipart-upload.js";
 import { S3DirectTransfer } from "./direct-transfer.js";
+import { S3ObjectLock, isNotLockableError, objectLockParams } from "./object-lock.js";
 import { checkRef, encodeMetadata, integrityError, invalidName, objectInfo, objectNotFoundError, rangeError, readEncryptionParams } from "./object-helpers.js";
 
 /** Longest validity of a signed URL: 7 days, SigV4's limit. */
@@ -98,14 +102,23 @@ export class S3ObjectStore implements ObjectStore {
   #abandoned: AbandonedUploads | undefined;
   /** Direct transfer (contract 5.8): pre-signed requests the host sends itself; see `s3/direct-transfer.ts`. */
   readonly directTransfer: DirectTransfer;
+  /** Object protection (contract 5.9) with S3 Object Lock; see `s3/object-lock.ts`. */
+  readonly objectLock: S3ObjectLock;
 
   /** @param options - Logger and, for S3-compatible plugins, their configuration step. */
   constructor(options: S3ObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
+    this.objectLock = new S3ObjectLock({
+      settings: () => this.#ready(),
+      checkBucket: (bucket, signal) => this.#checkBucket(this.#ready(), bucket, signal),
+      logger: this.#logger,
+    });
+    const objectLock = this.objectLock;
     this.directTransfer = new S3DirectTransfer({
       settings: () => this.#ready(),
       head: (ref, callOptions) => this.headObject(ref, callOptions),
       checkBucket: (bucket, signal) => this.#checkBucket(this.#ready(), bucket, signal),
+      checkOverwrite: (ref, signal) => objectLock.checkOverwrite(ref, false, signal),
       abandoned: () => this.#abandoned,
       logger: this.#logger,
     });
@@ -119,6 +132,7 @@ export class S3ObjectStore implements ObjectStore {
     this.#abandoned?.close();
     this.#settings?.destroy();
     this.#settings = settings;
+    this.objectLock.reset();
     this.#abandoned = new AbandonedUploads({ logger: this.#logger, requestTimeoutMs: settings.timeouts.requestTimeoutMs });
     this.#logger.info({ config: redactConfig(config, this.#configKeys) }, "initialised");
   }
@@ -146,12 +160,21 @@ export class S3ObjectStore implements ObjectStore {
     return this.#settings;
   }
 
-  /** Streams the body into the object; see the class description. */
+  /**
+   * Streams the body into the object; see the class description. With `protection` the object is
+   * stored with its Object Lock headers (`BUCKET_NOT_LOCKABLE` in a bucket without Object Lock); in
+   * a lockable bucket a protected current version is not replaced (`OBJECT_LOCKED`, before the body
+   * is read) unless only a governance retention protects it and `bypassGovernance` is set.
+   */
   async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
     const settings = this.#ready();
     checkRef(input);
     const signal = options.signal;
     signal?.throwIfAborted();
+    const protect = asksProtection(input.protection);
+    if (protect) await this.objectLock.requireLockable(input.bucket, signal);
+    const lockable = protect || (await this.objectLock.lockable(input.bucket, signal));
+    if (lockable) await this.objectLock.checkOverwrite(input, input.bypassGovernance === true, signal);
     const counter = new BodyCounter(input);
     const partSize = input.size === undefined ? settings.partSize : Math.max(settings.partSize, Math.ceil(input.size / MAX_UPLOAD_PARTS));
     const { serverSideEncryption, kmsKeyId, customerKey } = settings.encryption;
@@ -171,8 +194,11 @@ export class S3ObjectStore implements ObjectStore {
           // Any value S3 knows (AES256, aws:kms, aws:kms:dsse, ...); S3 itself rejects others.
           ...(serverSideEncryption === undefined ? {} : { ServerSideEncryption: serverSideEncryption as ServerSideEncryption }),
           ...(kmsKeyId === undefined ? {} : { SSEKMSKeyId: kmsKeyId }),
+          ...(protect ? objectLockParams(input.protection) : {}),
         },
         checksumAlgorithm: settings.checksumAlgorithm,
+        // S3 requires Content-MD5 (or a flexible checksum) on every upload into an Object Lock bucket.
+        contentMd5: lockable && settings.checksumAlgorithm === undefined,
         customerKey: customerKey === undefined ? undefined : { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey },
         signal,
         requestTimeoutMs: settings.timeouts.requestTimeoutMs,
@@ -185,6 +211,10 @@ export class S3ObjectStore implements ObjectStore {
       });
       return { size: counter.bytes, etag: out.etag, ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
     } catch (error) {
+      if (protect && isNotLockableError(error)) {
+        this.objectLock.forget(input.bucket);
+        throw bucketNotLockable(input.bucket, "S3 Object Lock is not enabled on it");
+      }
       throw toStowageError(error, { operation: "put object", bucket: input.bucket, key: input.key, signal });
     }
   }
@@ -322,10 +352,15 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** Deletes the object; a missing object is success. */
-  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+  /**
+   * Deletes the object; a missing object is success. In a lockable bucket a protected current
+   * version is refused with `OBJECT_LOCKED` (S3 would add a delete marker and answer success), or,
+   * with `bypassGovernance` on a governance-only retention, deleted by its version ID.
+   */
+  async deleteObject(input: DeleteObjectInput, options: CallOptions = {}): Promise<void> {
     const settings = this.#ready();
     checkRef(input);
+    if (await this.objectLock.deleteProtected(input, options.signal)) return;
     try {
       await withRequestTimeout(options.signal, settings.timeouts.requestTimeoutMs, "delete object", (abortSignal) =>
         settings.client.send(new DeleteObjectCommand({ Bucket: input.bucket, Key: input.key }), { abortSignal }),

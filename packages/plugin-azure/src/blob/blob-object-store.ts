@@ -20,12 +20,15 @@ import {
   Code,
   Reason,
   StowageError,
+  asksProtection,
   bucketNotFound,
+  checkRetention,
   objectNotFound,
   silentLogger,
   type ByteRange,
   type CallOptions,
   type CreateSignedUrlInput,
+  type DeleteObjectInput,
   type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
@@ -33,6 +36,7 @@ import {
   type ListObjectsPage,
   type Logger,
   type ObjectInfo,
+  type ObjectLock,
   type ObjectRef,
   type ObjectStore,
   type PluginConfig,
@@ -56,6 +60,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Readable } from "node:stream";
 import { abortedError, azureErrorCode, azureHttpStatus, isAbortError, toStowageError } from "../shared/errors.js";
 import { BlobDirectTransfer } from "./direct-transfer.js";
+import { BlobObjectLock, onlyGovernance, protectionOf, uploadProtection } from "./object-lock.js";
 import { BLOB_CONFIG_KEYS, MAX_AZURE_BLOCK_SIZE, MAX_BLOCKS, configureBlobStore, type BlobStoreSettings, type ConfigureBlobStoreOptions } from "./config.js";
 
 /** Longest validity of a signed URL: 7 days (the longest a user delegation key lives). */
@@ -111,11 +116,26 @@ export class BlobObjectStore implements ObjectStore {
    * configuration, or SAS-token auth, declines every plan.
    */
   readonly directTransfer: DirectTransfer;
+  /**
+   * Object protection (capability `OBJECT_LOCK`, contract 5.9) on Azure version-level
+   * immutability: governance is an `Unlocked` policy, compliance a `Locked` one; see
+   * `object-lock.ts` and the package README.
+   */
+  readonly objectLock: ObjectLock;
+  /** The same, with the checks that puts and deletes make. */
+  readonly #lock: BlobObjectLock;
 
   /** @param options - Logger and configuration overrides. */
   constructor(options: BlobObjectStoreOptions = {}) {
     this.#logger = options.logger ?? silentLogger;
     this.#configureOptions = options.configure ?? {};
+    this.#lock = new BlobObjectLock({
+      settings: () => this.#ready(),
+      blob: blockBlob,
+      checkRef,
+      call: (settings, signal, what, call) => this.#call(settings, signal, what, call),
+    });
+    this.objectLock = this.#lock;
     this.directTransfer = new BlobDirectTransfer({
       logger: this.#logger,
       settings: () => this.#ready(),
@@ -128,6 +148,8 @@ export class BlobObjectStore implements ObjectStore {
         checkRef(input);
         const blockSize = blockSizeFor(settings.blockSize, input.size, input);
         await this.#checkContainer(settings, input.bucket, callOptions.signal);
+        // Azure would keep a protected version aside and accept the overwrite: refuse it (clause 5.9.7).
+        await this.#lock.checkWritable(settings, input, false, "overwrite", callOptions.signal);
         return blockSize;
       },
       blob: blockBlob,
@@ -172,6 +194,13 @@ export class BlobObjectStore implements ObjectStore {
     checkRef(input);
     options.signal?.throwIfAborted();
     const blockSize = blockSizeFor(settings.blockSize, input.size, input);
+    // Protection: the container must hold it (clause 5.9.12), and a protected blob is not replaced
+    // (clause 5.9.7; Azure would keep it aside as a previous version and accept the put).
+    const asked = asksProtection(input.protection);
+    checkRetention(input.protection?.retention);
+    if (asked) await this.#lock.requireLockable(settings, input.bucket, options.signal);
+    await this.#lock.checkWritable(settings, input, input.bypassGovernance === true, "overwrite", options.signal);
+    const protection = uploadProtection(input.protection);
     const blob = blockBlob(settings, input.bucket, input.key);
     const headers = input.contentType === undefined || input.contentType === "" ? {} : { blobContentType: input.contentType };
     const metadata = encodeMetadata(input.metadata ?? {});
@@ -252,18 +281,18 @@ export class BlobObjectStore implements ObjectStore {
         // The whole body fits one block: a single Put Blob.
         const body = current === undefined ? Buffer.alloc(0) : current.subarray(0, filled);
         try {
-          etag = (await this.#call(settings, upload.signal, "put blob", (abortSignal) => blob.upload(body, body.length, { blobHTTPHeaders: headers, metadata, abortSignal }))).etag;
+          etag = (await this.#call(settings, upload.signal, "put blob", (abortSignal) => blob.upload(body, body.length, { blobHTTPHeaders: headers, metadata, ...protection, abortSignal }))).etag;
         } catch (error) {
-          throw toStowageError(error, context);
+          throw await this.#lock.refusal(settings, input, "overwrite", error, asked, options.signal);
         }
       } else {
         if (current !== undefined && filled > 0) await stage(current, filled);
         await Promise.all(inFlight);
         if (failure !== undefined) throw failure;
         try {
-          etag = (await this.#call(settings, upload.signal, "commit block list", (abortSignal) => blob.commitBlockList(blockIds, { blobHTTPHeaders: headers, metadata, abortSignal }))).etag;
+          etag = (await this.#call(settings, upload.signal, "commit block list", (abortSignal) => blob.commitBlockList(blockIds, { blobHTTPHeaders: headers, metadata, ...protection, abortSignal }))).etag;
         } catch (error) {
-          throw toStowageError(error, { ...context, operation: "commit block list" });
+          throw await this.#lock.refusal(settings, input, "overwrite", error, asked, options.signal);
         }
       }
       return { size: bytes, etag: etag ?? "", ...(sha256 === undefined ? {} : { sha256 }) };
@@ -441,17 +470,28 @@ export class BlobObjectStore implements ObjectStore {
     }
   }
 
-  /** Deletes the blob and its snapshots; a missing blob is success. */
-  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+  /**
+   * Deletes the blob and its snapshots; a missing blob is success. A protected blob is refused
+   * (`OBJECT_LOCKED`), or, under a governance retention only and with `bypassGovernance`, deleted
+   * with its policy and its version (clause 5.9.6).
+   */
+  async deleteObject(input: DeleteObjectInput, options: CallOptions = {}): Promise<void> {
     const settings = this.#ready();
     checkRef(input);
+    const bypass = input.bypassGovernance === true;
+    const current = await this.#lock.checkWritable(settings, input, bypass, "delete", options.signal);
+    if (current === undefined && (await this.#lock.lockable(settings, input.bucket, options.signal)) === true) return;
+    if (bypass && current !== undefined && onlyGovernance(current.protection)) {
+      await this.#lock.bypassDelete(settings, input, current, options.signal);
+      return;
+    }
     try {
       await this.#call(settings, options.signal, "delete blob", (abortSignal) => blockBlob(settings, input.bucket, input.key).delete({ deleteSnapshots: "include", abortSignal }));
     } catch (error) {
       const code = azureErrorCode(error);
       if (code === "BlobNotFound") return;
       if (code === "ContainerNotFound") throw bucketNotFound(input.bucket);
-      throw toStowageError(error, { operation: "delete blob", bucket: input.bucket, key: input.key });
+      throw await this.#lock.refusal(settings, input, "delete", error, false, options.signal);
     }
   }
 
@@ -567,7 +607,9 @@ function bodyError(failure: Error, signal: AbortSignal | undefined, context: { o
 }
 
 function objectInfo(key: string, out: BlobDownloadResponseParsed | BlobGetPropertiesResponse, size: number): ObjectInfo {
+  const protection = protectionOf(out);
   return {
+    ...(protection === undefined ? {} : { protection }),
     key,
     size,
     etag: out.etag ?? "",

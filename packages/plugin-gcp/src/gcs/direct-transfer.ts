@@ -27,6 +27,7 @@ import {
   Code,
   Reason,
   StowageError,
+  checkMutable,
   type BeginPutInput,
   type CallOptions,
   type CompletePutInput,
@@ -47,6 +48,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { toStowageError, type GoogleErrorContext } from "../shared/errors.js";
 import { signingFailure, type GcsStoreSettings } from "./config.js";
 import { checkRange, checkRef, readWindow } from "./objects.js";
+import { protectionOf } from "./protection.js";
 
 /**
  * Validity of every plan and signed request: 15 minutes, the longest contract 5.8.3 allows. An
@@ -250,6 +252,8 @@ export class GcsDirectTransfer implements DirectTransfer {
     const signal = options.signal;
     signal?.throwIfAborted();
     const stored = await this.#context.metadata(settings, input, signal);
+    // A protected object is not replaced: the plan carries no bypass (contract 5.9.7).
+    checkMutable(input.bucket, input.key, protectionOf(stored), false, "replace");
     const now = Date.now();
     // The upload's window, not a request's: each part's request is signed when it is sent.
     const expiresAt = new Date(now + UPLOAD_WINDOW_MS);

@@ -1,7 +1,8 @@
 /**
  * The Cloud Storage ObjectStore: streamed uploads (one request for small bodies, a resumable upload
  * in bounded chunks otherwise) verified with CRC32C, generation-pinned reads with ranges, listing
- * pages with resumable tokens, idempotent deletes and V4 signed URLs.
+ * pages with resumable tokens, idempotent deletes, V4 signed URLs and object protection (retention
+ * and holds, contract 5.9).
  *
  * @packageDocumentation
  */
@@ -15,6 +16,7 @@ import {
   type ByteSource,
   type CallOptions,
   type CreateSignedUrlInput,
+  type DeleteObjectInput,
   type DirectTransfer,
   type GetObjectInput,
   type GetObjectOutput,
@@ -22,6 +24,7 @@ import {
   type ListObjectsPage,
   type Logger,
   type ObjectInfo,
+  type ObjectLock,
   type ObjectRef,
   type ObjectStore,
   type PluginConfig,
@@ -33,10 +36,12 @@ import { compareUtf8, decodePageToken, encodePageToken, guardBody, idleWatchdog,
 import { createHash, timingSafeEqual } from "node:crypto";
 import { PassThrough, Readable, Transform, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isNotFound, toStowageError, type GoogleErrorContext } from "../shared/errors.js";
+import { httpStatus, isNotFound, toStowageError, type GoogleErrorContext } from "../shared/errors.js";
 import { GcsDirectTransfer } from "./direct-transfer.js";
 import { GCS_CONFIG_KEYS, configureGcs, signingFailure, type GcsStoreSettings } from "./config.js";
+import { GcsObjectLock, asksProtection } from "./object-lock.js";
 import { checkRange, checkRef, integrityError, invalidName, objectInfo, readWindow } from "./objects.js";
+import { isRetentionNotEnabled, protectionMetadata } from "./protection.js";
 
 /** Longest validity of a V4 signed URL: 7 days. */
 export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
@@ -86,6 +91,13 @@ export class GcsObjectStore implements ObjectStore {
    * sign URLs. See the package README.
    */
   readonly directTransfer: DirectTransfer;
+  /**
+   * Object protection (capability `OBJECT_LOCK`, contract 5.9), enforced by Cloud Storage: mode
+   * `GOVERNANCE` is an `Unlocked` object retention, `COMPLIANCE` a `Locked` one, the legal hold is
+   * `temporaryHold`. See the package README.
+   */
+  readonly objectLock: ObjectLock;
+  readonly #lock: GcsObjectLock;
 
   /** @param options - Logger. */
   constructor(options: GcsObjectStoreOptions = {}) {
@@ -96,6 +108,13 @@ export class GcsObjectStore implements ObjectStore {
       metadata: (settings, ref, signal) => this.#metadata(settings, ref, signal),
       objectError: (settings, error, context, signal) => this.#objectError(settings, error, context, signal),
     });
+    this.#lock = new GcsObjectLock({
+      settings: () => this.#ready(),
+      call: (settings, signal, what, call) => this.#call(settings, signal, what, call),
+      file: (settings, ref) => this.#file(settings, ref),
+      metadata: (settings, ref, signal) => this.#metadata(settings, ref, signal),
+    });
+    this.objectLock = this.#lock;
   }
 
   /** Validates the configuration and builds the clients; see the package README for the keys. */
@@ -148,18 +167,41 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  /** Streams the body into the object; see the class description. */
+  /**
+   * Streams the body into the object; see the class description. A protection goes in the upload's
+   * metadata (`retention`, `temporaryHold`), so the object never exists unprotected. The put reads
+   * the current object first and refuses to replace a protected one (`OBJECT_LOCKED`) before it
+   * reads the body (Cloud Storage refuses too, except in a versioned bucket); with
+   * `bypassGovernance` it removes an `Unlocked` retention first (and puts it back if the upload
+   * fails).
+   */
   async putObject(input: PutObjectInput, options: CallOptions = {}): Promise<PutObjectResult> {
     const settings = this.#ready();
     checkRef(input);
     const signal = options.signal;
     signal?.throwIfAborted();
+    if (asksProtection(input.protection)) await this.#lock.requireLockable(settings, input.bucket, signal);
+    const removed = await this.#lock.prepare(settings, input, input.bypassGovernance === true, "replace", signal);
+    try {
+      return await this.#upload(settings, input, signal);
+    } catch (error) {
+      if (removed.removed !== undefined) {
+        await this.#lock.restore(settings, input, removed.removed, undefined).catch((restoreError: unknown) => {
+          this.#logger.warn({ bucket: input.bucket, key: input.key, error: String(restoreError) }, "could not restore the retention removed for an overwrite that failed");
+        });
+      }
+      throw error;
+    }
+  }
+
+  async #upload(settings: GcsStoreSettings, input: PutObjectInput, signal: AbortSignal | undefined): Promise<PutObjectResult> {
     const counter = new BodyCounter(input);
     const source = counter.pass(input.body)[Symbol.asyncIterator]();
     const file = this.#file(settings, input);
     const metadata: FileMetadata = {
       ...(input.contentType === undefined || input.contentType === "" ? {} : { contentType: input.contentType }),
       ...(input.metadata === undefined || Object.keys(input.metadata).length === 0 ? {} : { metadata: { ...input.metadata } }),
+      ...protectionMetadata(input.protection),
     };
     try {
       // Read up to one chunk: a body that ends within it goes in a single request.
@@ -216,6 +258,11 @@ export class GcsObjectStore implements ObjectStore {
       return { size: counter.bytes, etag: stored.etag ?? "", ...(counter.sha256 === undefined ? {} : { sha256: counter.sha256 }) };
     } catch (error) {
       await source.return?.(undefined).catch(() => undefined);
+      if (!(error instanceof StowageError) && httpStatus(error) === 403) {
+        const locked = await this.#lock.refusal(settings, input, input.bypassGovernance === true, "replace", error, signal);
+        if (locked !== undefined) throw locked;
+      }
+      if (!(error instanceof StowageError) && isRetentionNotEnabled(error)) await this.#lock.requireLockable(settings, input.bucket, signal);
       throw await this.#objectError(settings, error, { operation: "put object", bucket: input.bucket, key: input.key }, signal);
     }
   }
@@ -363,18 +410,31 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  /** Deletes the object; a missing object is success, a missing bucket is `BUCKET_NOT_FOUND`. */
-  async deleteObject(input: ObjectRef, options: CallOptions = {}): Promise<void> {
+  /**
+   * Deletes the object; a missing object is success, a missing bucket is `BUCKET_NOT_FOUND`. A
+   * protected object is refused (`OBJECT_LOCKED`) after reading it, and by Cloud Storage; with
+   * `bypassGovernance`, an `Unlocked` retention is removed first (`overrideUnlockedRetention=true`),
+   * a hold never is.
+   */
+  async deleteObject(input: DeleteObjectInput, options: CallOptions = {}): Promise<void> {
     const settings = this.#ready();
     checkRef(input);
     const signal = options.signal;
     signal?.throwIfAborted();
+    const bypass = input.bypassGovernance === true;
+    // Reads the object first: a missing one is success (a missing bucket fails), a protected one is
+    // refused even in a versioned bucket, where Cloud Storage would make it noncurrent.
+    if (!(await this.#lock.prepare(settings, input, bypass, "delete", signal)).exists) return;
     try {
       await this.#call(settings, signal, "delete object", () => this.#file(settings, input).delete());
     } catch (error) {
       if (signal?.aborted !== true && !(error instanceof StowageError) && isNotFound(error)) {
         await this.#checkBucket(settings, input.bucket, signal);
         return;
+      }
+      if (!(error instanceof StowageError)) {
+        const locked = await this.#lock.refusal(settings, input, bypass, "delete", error, signal);
+        if (locked !== undefined) throw locked;
       }
       throw toStowageError(error, { operation: "delete object", bucket: input.bucket, key: input.key, signal });
     }

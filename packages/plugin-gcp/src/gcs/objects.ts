@@ -7,6 +7,7 @@
  */
 import type { FileMetadata } from "@google-cloud/storage";
 import { Code, Reason, StowageError, objectNotFound, putNotStored, rangePastEnd, type ByteRange, type ObjectInfo, type ObjectRef } from "@stowage/sdk";
+import { protectionOf } from "./protection.js";
 
 /** The part of an object a read returns (contract 5.3.3, 5.3.12, 5.3.13). */
 export interface ReadWindow {
@@ -20,8 +21,9 @@ export interface ReadWindow {
   readonly contentLength: number;
 }
 
-/** The object's attributes from its Cloud Storage metadata. */
+/** The object's attributes from its Cloud Storage metadata, with its protection (contract 5.9.3). */
 export function objectInfo(key: string, metadata: FileMetadata, withUserMetadata = true): ObjectInfo {
+  const protection = protectionOf(metadata);
   const updated = metadata.updated ?? metadata.timeCreated;
   const user: Record<string, string> = {};
   if (withUserMetadata) {
@@ -36,6 +38,7 @@ export function objectInfo(key: string, metadata: FileMetadata, withUserMetadata
     ...(updated === undefined ? {} : { lastModified: new Date(updated) }),
     contentType: withUserMetadata ? (metadata.contentType ?? "") : "",
     metadata: user,
+    ...(protection === undefined ? {} : { protection }),
   };
 }
 
