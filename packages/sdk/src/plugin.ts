@@ -34,7 +34,17 @@ export type { BareDurationUnit } from "./plugin/config-values.js";
 export { encodePageToken, decodePageToken } from "./plugin/page-token.js";
 export { abortError, throwIfAborted, untilAborted, iterateUntilAborted } from "./plugin/abort.js";
 export { encodeHeaderValue, decodeHeaderValue, contentRangeTotal } from "./plugin/header-values.js";
-export { mapHttpStatus, codeForHttpStatus, httpStatusError, networkErrorCode, isNetworkError, tlsErrorCode, backendUnavailable } from "./plugin/http-status.js";
+export {
+  mapHttpStatus,
+  codeForHttpStatus,
+  httpStatusError,
+  networkErrorCode,
+  isNetworkError,
+  tlsErrorCode,
+  backendUnavailable,
+  parseRetryAfter,
+  retryAfterMetadata,
+} from "./plugin/http-status.js";
 export type { StatusMapping } from "./plugin/http-status.js";
 export {
   DEFAULT_BACKEND_TIMEOUTS,

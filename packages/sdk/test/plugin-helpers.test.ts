@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { Reason, StowageError } from "../src/errors.js";
-import { contentRangeTotal, decodeHeaderValue, decodePageToken, encodeHeaderValue, encodePageToken, iterateUntilAborted, untilAborted } from "../src/plugin.js";
+import {
+  contentRangeTotal,
+  decodeHeaderValue,
+  decodePageToken,
+  encodeHeaderValue,
+  encodePageToken,
+  iterateUntilAborted,
+  parseRetryAfter,
+  retryAfterMetadata,
+  untilAborted,
+} from "../src/plugin.js";
 
 describe("page tokens", () => {
   it("round-trip the store's position for the same listing", () => {
@@ -73,5 +83,21 @@ describe("cancellation helpers", () => {
     const pending = untilAborted(new Promise<never>(() => undefined), controller.signal);
     controller.abort();
     await expect(pending).rejects.toMatchObject({ reason: Reason.Cancelled });
+  });
+});
+
+describe("Retry-After for hosts (contract 4.6.3)", () => {
+  it("reads delta-seconds and HTTP dates, from Headers, records and arrays, and ignores what it cannot read", () => {
+    const now = Date.parse("2026-12-03T00:00:00Z");
+    expect(parseRetryAfter("120", now)).toBe(120_000);
+    expect(parseRetryAfter("Thu, 03 Dec 2026 00:00:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("Wed, 02 Dec 2026 23:00:00 GMT", now)).toBe(0);
+    expect(parseRetryAfter("99999999", now)).toBe(3_600_000);
+    expect(parseRetryAfter("soon", now)).toBeUndefined();
+    expect(retryAfterMetadata(new Headers({ "Retry-After": "2" }))).toEqual({ retry_after_ms: "2000" });
+    expect(retryAfterMetadata({ "retry-after": "1" })).toEqual({ retry_after_ms: "1000" });
+    expect(retryAfterMetadata({ "Retry-After": ["3"] })).toEqual({ retry_after_ms: "3000" });
+    expect(retryAfterMetadata(undefined)).toEqual({});
+    expect(retryAfterMetadata({ "content-type": "x" })).toEqual({});
   });
 });

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { abortError, httpStatusError, networkErrorCode, tlsErrorCode } from "@stowage/sdk/plugin";
+import { abortError, httpStatusError, networkErrorCode, retryAfterMetadata, tlsErrorCode } from "@stowage/sdk/plugin";
 
 /** What an AWS SDK service error carries. */
 interface AwsErrorShape {
@@ -100,7 +100,7 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
   const where = [context.bucket === undefined ? "" : `bucket ${JSON.stringify(context.bucket)}`, context.key === undefined ? "" : `key ${JSON.stringify(context.key)}`]
     .filter((s) => s !== "")
     .join(", ");
-  const metadata: Record<string, string> = { aws_code: code, http_status: String(status) };
+  const metadata: Record<string, string> = { aws_code: code, http_status: String(status), ...retryAfterMetadata((error as { $response?: { headers?: unknown } }).$response?.headers) };
   if (context.bucket !== undefined) metadata.bucket = context.bucket;
   if (context.key !== undefined) metadata.key = context.key;
   const message = `${context.operation}${where === "" ? "" : ` (${where})`} failed: ${code === "" ? "" : `${code}: `}${detail}`;

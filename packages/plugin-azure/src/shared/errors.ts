@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { httpStatusError, networkErrorCode, tlsErrorCode } from "@stowage/sdk/plugin";
+import { httpStatusError, networkErrorCode, retryAfterMetadata, tlsErrorCode } from "@stowage/sdk/plugin";
 
 /** What an Azure SDK error may carry (a `RestError`, or an ARM `CloudError` shaped like one). */
 interface AzureErrorShape {
@@ -159,7 +159,12 @@ export function toStowageError(error: unknown, context: ErrorContext): StowageEr
   ]
     .filter((s) => s !== "")
     .join(", ");
-  const metadata: Record<string, string> = { ...context.resource, azure_code: code, http_status: String(status) };
+  const metadata: Record<string, string> = {
+    ...context.resource,
+    azure_code: code,
+    http_status: String(status),
+    ...retryAfterMetadata((error as { response?: { headers?: unknown } }).response?.headers),
+  };
   if (context.bucket !== undefined) metadata.bucket = context.bucket;
   if (context.key !== undefined) metadata.key = context.key;
   const message = `${context.operation}${where === "" ? "" : ` (${where})`} failed: ${code === "" || detail.includes(code) ? "" : `${code}: `}${detail}`;

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { Code, Reason, StowageError } from "@stowage/sdk";
-import { abortError, httpStatusError, networkErrorCode, tlsErrorCode } from "@stowage/sdk/plugin";
+import { abortError, httpStatusError, networkErrorCode, retryAfterMetadata, tlsErrorCode } from "@stowage/sdk/plugin";
 
 /** What the error classes of the Google client libraries carry. */
 interface GoogleErrorShape {
@@ -194,7 +194,7 @@ export function toStowageError(error: unknown, context: GoogleErrorContext): Sto
   ]
     .filter((s) => s !== "")
     .join(", ");
-  const metadata: Record<string, string> = { http_status: String(status) };
+  const metadata: Record<string, string> = { http_status: String(status), ...retryAfterMetadata((error as { response?: { headers?: unknown } }).response?.headers) };
   if (reason !== "") metadata.google_reason = reason;
   if (errno !== "") metadata.error_code = errno;
   if (context.bucket !== undefined) metadata.bucket = context.bucket;

@@ -100,6 +100,41 @@ export function httpStatusError(status: number, message: string, options: Stowag
   });
 }
 
+/** Longest `Retry-After` passed on to hosts, in ms: a store asking for more is not worth waiting for. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * The wait a `Retry-After` header value asks for, in ms: delta-seconds (`120`) or an HTTP date;
+ * `undefined` when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
+}
+
+/**
+ * The error metadata that tells a host how long to wait before a retry (`retry_after_ms`, contract
+ * 4.3.3), from a response's headers — a `Headers` object, a plain record or anything with `get` —
+ * when they carry a `Retry-After`; `{}` otherwise. Cloud plugins merge it into the metadata of the
+ * error they make of a 429 or 503.
+ */
+export function retryAfterMetadata(headers: unknown): Record<string, string> {
+  let value: unknown;
+  if (typeof headers === "object" && headers !== null) {
+    const get = (headers as { get?: unknown }).get;
+    if (typeof get === "function") value = (get as (name: string) => unknown).call(headers, "retry-after");
+    else {
+      const entry = Object.entries(headers).find(([name]) => name.toLowerCase() === "retry-after");
+      value = entry?.[1];
+    }
+  }
+  const ms = parseRetryAfter(typeof value === "string" ? value : Array.isArray(value) && typeof value[0] === "string" ? value[0] : undefined);
+  return ms === undefined ? {} : { retry_after_ms: String(ms) };
+}
+
 /** Error codes of a connection that failed or broke, from Node (`net`, `http`, `dns`) and undici. */
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
