@@ -6,7 +6,7 @@
 
 // Relevant to backup-server authors.
 export { PluginHost } from "./host/plugin-host.js";
-export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions } from "./host/plugin-host.js";
+export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions, HostLimits, TelemetryOptions } from "./host/plugin-host.js";
 export type { HostObjectStore, HostBlockStore, HostedClient, TransferEvent } from "./host/protocol-adapter.js";
 export type { PageListing } from "./host/page-listing.js";
 export type { PluginCommand } from "./host/command-line.js";
@@ -17,9 +17,7 @@ export { nodePluginCommand, STREAMING_NODE_FLAGS } from "./host/node-command.js"
 export { DirectTransferExecutor, StoreUnreachable, DIRECT_TRANSFER_DEFAULTS } from "./host/direct-transfer.js";
 export type { DirectTransferSettings } from "./host/direct-transfer.js";
 export type { RetryOptions } from "./host/retry.js";
-export { RETRY_DEFAULTS } from "./host/retry.js";
 export type { CallLimits } from "./host/call-limiter.js";
-export { CALL_LIMIT_DEFAULTS } from "./host/call-limiter.js";
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
 export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 

@@ -70,10 +70,24 @@ export interface PluginHostOptions {
    * them on with the defaults (3 attempts).
    */
   readonly retry?: false | RetryOptions | undefined;
-  /** Limits of calls in flight per ObjectStore client: `default` for every plugin, `plugins` by plugin name. */
-  readonly limits?: { readonly default?: CallLimits | undefined; readonly plugins?: Readonly<Record<string, CallLimits>> | undefined } | undefined;
-  /** OpenTelemetry: `recordKeys` puts object keys on spans (default false: keys can be personal data). */
-  readonly telemetry?: { readonly recordKeys?: boolean | undefined } | undefined;
+  /** Limits of calls in flight per ObjectStore client. */
+  readonly limits?: HostLimits | undefined;
+  /** What OpenTelemetry spans may carry. */
+  readonly telemetry?: TelemetryOptions | undefined;
+}
+
+/** {@link PluginHostOptions.limits}. */
+export interface HostLimits {
+  /** The limits of every plugin that `plugins` does not name. */
+  readonly default?: CallLimits | undefined;
+  /** Limits by plugin name. */
+  readonly plugins?: Readonly<Record<string, CallLimits>> | undefined;
+}
+
+/** {@link PluginHostOptions.telemetry}. */
+export interface TelemetryOptions {
+  /** Put object keys on spans (`stowage.object.key`); default false, because keys can be personal data. */
+  readonly recordKeys?: boolean | undefined;
 }
 
 /** Tuning of {@link PluginHostOptions.directTransfer}. */
