@@ -185,8 +185,7 @@ export class ObjectStoreClient implements HostObjectStore {
   readonly descriptor: PluginDescriptor;
   /** Stowage's own protocol. */
   readonly protocol: string;
-  /** Object protection, when the plugin announces `OBJECT_LOCK` (contract 5.9). */
-  readonly objectLock: ObjectLock | undefined;
+  readonly #objectLock: ObjectLock | undefined;
   readonly #supervisor: ProcessSource;
   readonly #options: ClientSettings;
 
@@ -195,7 +194,12 @@ export class ObjectStoreClient implements HostObjectStore {
     this.descriptor = descriptor;
     this.#options = options;
     this.protocol = protocol;
-    this.objectLock = descriptor.capabilities.includes("OBJECT_LOCK") ? new RemoteObjectLock(processes, descriptor.name, options.defaultTimeoutMs) : undefined;
+    this.#objectLock = descriptor.capabilities.includes("OBJECT_LOCK") ? new RemoteObjectLock(processes, descriptor.name, options.defaultTimeoutMs) : undefined;
+  }
+
+  /** Object protection, when the plugin announces `OBJECT_LOCK` (contract 5.9). */
+  get objectLock(): ObjectLock | undefined {
+    return this.#objectLock;
   }
 
   get #name(): string {
@@ -307,7 +311,7 @@ export class ObjectStoreClient implements HostObjectStore {
     checkPutInput(input);
     checkCallOptions(options);
     const protect = asksProtection(input.protection);
-    if (protect && this.objectLock === undefined) {
+    if (protect && this.#objectLock === undefined) {
       throw new StowageError(Code.Unimplemented, `plugin ${this.#name} does not announce CAPABILITY_OBJECT_LOCK; it cannot store a protected object`, { reason: Reason.Unsupported });
     }
     const proc = await this.#supervisor.acquire();
