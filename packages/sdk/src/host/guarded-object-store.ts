@@ -2,7 +2,7 @@
  * The host's guard around every ObjectStore client it hands out (docs/observability.md): a slot
  * per call within the plugin's limits, retries of idempotent calls (and of puts whose body can be
  * replayed) by the host's retry policy, and the operation's span and metrics. The client inside
- * (Stowage's or the Velero adapter's) does the calls themselves.
+ * (whichever protocol adapter made it) does the calls themselves.
  */
 import { context } from "@opentelemetry/api";
 import { Code, StowageError } from "../errors.js";
@@ -31,7 +31,15 @@ import type {
 import type { CallLimiter } from "./call-limiter.js";
 import type { Operation, OperationScope, OperationTelemetry } from "./operation-telemetry.js";
 import type { HostObjectStore } from "./protocol-adapter.js";
+import { checkCallOptions } from "./validate.js";
 import { withRetries, type RetryBudget, type RetrySettings } from "./retry.js";
+
+/** The bucket and key an input names, for the operation's span; nothing when it is malformed. */
+function targetOf(input: unknown): { bucket?: string; key?: string } {
+  if (typeof input !== "object" || input === null) return {};
+  const { bucket, key } = input as { bucket?: unknown; key?: unknown };
+  return { ...(typeof bucket === "string" ? { bucket } : {}), ...(typeof key === "string" ? { key } : {}) };
+}
 
 /** What the guard of one client shares with the others of its plugin. */
 export interface Guard {
@@ -43,16 +51,21 @@ export interface Guard {
 
 /** An ObjectStore client with limits, retries and telemetry around another. */
 export class GuardedObjectStore implements HostObjectStore {
+  /** What the plugin announced. */
+  readonly descriptor: PluginDescriptor;
+  /** The protocol the executable speaks. */
+  readonly protocol: string;
   readonly #inner: HostObjectStore;
   readonly #guard: Guard;
-  /** Object protection, when the plugin offers it (contract 5.9), guarded likewise. */
-  readonly objectLock: ObjectLock | undefined;
+  readonly #objectLock: ObjectLock | undefined;
 
   constructor(inner: HostObjectStore, guard: Guard) {
     this.#inner = inner;
     this.#guard = guard;
+    this.descriptor = inner.descriptor;
+    this.protocol = inner.protocol;
     const lock = inner.objectLock;
-    this.objectLock =
+    this.#objectLock =
       lock === undefined
         ? undefined
         : {
@@ -65,14 +78,9 @@ export class GuardedObjectStore implements HostObjectStore {
           };
   }
 
-  /** What the plugin announced. */
-  get descriptor(): PluginDescriptor {
-    return this.#inner.descriptor;
-  }
-
-  /** The protocol the executable speaks. */
-  get protocol(): string {
-    return this.#inner.protocol;
+  /** Object protection, when the plugin offers it (contract 5.9), guarded likewise. */
+  get objectLock(): ObjectLock | undefined {
+    return this.#objectLock;
   }
 
   /** Waits for a slot, counting the wait as queued. */
@@ -97,8 +105,10 @@ export class GuardedObjectStore implements HostObjectStore {
   }
 
   /** A unary operation: slot, attempts, telemetry. */
-  async #call<T>(operation: Operation, target: { readonly bucket?: string; readonly key?: string }, options: CallOptions | undefined, retry: boolean, fn: (attempt: number) => Promise<T>, bytes?: (value: T) => number): Promise<T> {
-    const scope = this.#guard.telemetry.start(operation, target);
+  async #call<T>(operation: Operation, input: unknown, options: CallOptions | undefined, retry: boolean, fn: (attempt: number) => Promise<T>, bytes?: (value: T) => number): Promise<T> {
+    // The client inside checks the arguments; these are checked first so the guard never trips on them.
+    checkCallOptions(options);
+    const scope = this.#guard.telemetry.start(operation, targetOf(input));
     return context.with(scope.context, async () => {
       let release: (() => void) | undefined;
       try {
@@ -143,7 +153,8 @@ export class GuardedObjectStore implements HostObjectStore {
 
   /** Retried until its header arrives, never once bytes reached the caller; the slot is held until the body ends. */
   async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
-    const scope = this.#guard.telemetry.start("get", input);
+    checkCallOptions(options);
+    const scope = this.#guard.telemetry.start("get", targetOf(input));
     return context.with(scope.context, async () => {
       let release: (() => void) | undefined;
       try {
@@ -172,7 +183,8 @@ export class GuardedObjectStore implements HostObjectStore {
 
   /** Retried until the first page arrives; the slot is held until the iteration ends. */
   async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage, void, undefined> {
-    const scope = this.#guard.telemetry.start("list", input);
+    checkCallOptions(options);
+    const scope = this.#guard.telemetry.start("list", targetOf(input));
     let release: (() => void) | undefined;
     let failure: unknown;
     let pages: AsyncGenerator<ListObjectsPage, void, undefined> | undefined;

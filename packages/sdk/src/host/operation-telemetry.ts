@@ -2,7 +2,7 @@
  * Storage-operation telemetry of the host (docs/observability.md): a span per operation (the RPC
  * spans of its attempts nest under it), and the metrics per plugin and operation — duration, bytes,
  * errors by code and reason, calls in flight and queued — and the availability gauge per plugin
- * instance, the equivalent of Velero's `backup_location_status_gauge`. No attribute carries a key
+ * instance, the equivalent of the backup-location status gauge backup servers export. No attribute carries a key
  * or another unbounded value, unless the application opts in to keys on spans.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Counter, type Histogram, type Span, type UpDownCounter } from "@opentelemetry/api";

@@ -1,8 +1,8 @@
 /**
  * The host's view of every RPC it makes (docs/observability.md): a client span following
  * OpenTelemetry's RPC conventions, whose context travels to the plugin in `traceparent`, and the
- * `rpc.client.call.duration` histogram. Velero-protocol plugins get the same client span (their Go
- * servers ignore the metadata).
+ * `rpc.client.call.duration` histogram. Plugins of other protocols get the same client span (servers
+ * that do not read the metadata ignore it).
  */
 import { context, SpanKind, SpanStatusCode, trace, type Histogram, type Span } from "@opentelemetry/api";
 import { Metadata } from "@grpc/grpc-js";
