@@ -23,6 +23,7 @@ import { Code, StowageError, type Logger } from "@stowage/sdk";
 import { PluginHost, type HostObjectStore } from "@stowage/sdk/host";
 import { create as createTar, extract as extractTar } from "tar";
 import type { StorageLocation } from "./locations.js";
+import { serveMetrics, type MetricsEndpoint } from "./metrics-endpoint.js";
 
 /** What the server records about a backup. */
 export interface BackupRecord {
@@ -46,6 +47,12 @@ export interface BackupServerOptions {
   readonly locations: readonly StorageLocation[];
   /** Logger for the host and the plugins (default: the host's). */
   readonly logger?: Logger | undefined;
+  /**
+   * Serve the host's metrics for Prometheus on `127.0.0.1:<metricsPort>/metrics` (0: a free
+   * port, see {@link BackupServer.metricsUrl}); installs the global OpenTelemetry meter provider
+   * before the host starts. Default: no endpoint.
+   */
+  readonly metricsPort?: number | undefined;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -54,10 +61,17 @@ const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 export class BackupServer {
   readonly #host: PluginHost;
   readonly #stores: ReadonlyMap<string, { readonly location: StorageLocation; readonly store: HostObjectStore }>;
+  readonly #metrics: MetricsEndpoint | undefined;
 
-  private constructor(host: PluginHost, stores: ReadonlyMap<string, { location: StorageLocation; store: HostObjectStore }>) {
+  private constructor(host: PluginHost, stores: ReadonlyMap<string, { location: StorageLocation; store: HostObjectStore }>, metrics: MetricsEndpoint | undefined) {
     this.#host = host;
     this.#stores = stores;
+    this.#metrics = metrics;
+  }
+
+  /** The Prometheus endpoint's URL, `http://127.0.0.1:<port>/metrics`, when `metricsPort` was given. */
+  get metricsUrl(): string | undefined {
+    return this.#metrics?.url;
   }
 
   /**
@@ -67,8 +81,14 @@ export class BackupServer {
    * declares those keys.
    */
   static async start(options: BackupServerOptions): Promise<BackupServer> {
+    const metrics = options.metricsPort === undefined ? undefined : await serveMetrics(options.metricsPort);
     const host = new PluginHost({ pluginDir: options.pluginDir, logger: options.logger });
-    await host.start();
+    try {
+      await host.start();
+    } catch (error) {
+      await metrics?.close();
+      throw error;
+    }
     const stores = new Map<string, { location: StorageLocation; store: HostObjectStore }>();
     try {
       for (const location of options.locations) {
@@ -87,9 +107,10 @@ export class BackupServer {
       }
     } catch (error) {
       await host.close();
+      await metrics?.close();
       throw error;
     }
-    return new BackupServer(host, stores);
+    return new BackupServer(host, stores, metrics);
   }
 
   /** A location whose policy asks for protection must be able to give it (contract 5.9.11). */
@@ -232,8 +253,12 @@ export class BackupServer {
     return record;
   }
 
-  /** Stops the plugins. */
+  /** Stops the plugins, then the metrics endpoint. */
   async close(): Promise<void> {
-    await this.#host.close();
+    try {
+      await this.#host.close();
+    } finally {
+      await this.#metrics?.close();
+    }
   }
 }

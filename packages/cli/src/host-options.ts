@@ -1,7 +1,8 @@
 /**
- * The global options (`--plugin-dir`, `--plugin`, `--no-embedded`, `--log-level`, `--json`) and
- * the plugin host they configure: which executables it launches, where its logs go, and how it is
- * always closed again — also on Ctrl-C — so no plugin process outlives the command.
+ * The global options (`--plugin-dir`, `--plugin`, `--no-embedded`, `--log-level`, `--json`,
+ * `--metrics-port`) and the plugin host they configure: which executables it launches, where its
+ * logs go, where its metrics are served, and how it is always closed again — also on Ctrl-C — so
+ * no plugin process outlives the command.
  *
  * @packageDocumentation
  */
@@ -14,7 +15,8 @@ import { Code, StowageError, createHclogLogger, type LogLevel, type Logger } fro
 import { PluginHost, nodePluginCommand, type PluginCommand } from "@stowage/sdk/host";
 import type { Command } from "commander";
 import { describeError, exitCodeOf, interruptError, markUsage, usageError } from "./exit.js";
-import { parseLogLevel } from "./parse.js";
+import type { MetricsEndpoint } from "./metrics-endpoint.js";
+import { parseInteger, parseLogLevel } from "./parse.js";
 import { cliSecrets } from "./secrets.js";
 
 /** The global options as commander parses them. */
@@ -24,6 +26,7 @@ export interface RawGlobalOptions {
   readonly embedded?: boolean | undefined;
   readonly logLevel?: string | undefined;
   readonly json?: boolean | undefined;
+  readonly metricsPort?: string | undefined;
 }
 
 /** The global options, checked. */
@@ -38,6 +41,8 @@ export interface GlobalOptions {
   readonly logLevel: LogLevel;
   /** Print one JSON document on stdout instead of text. */
   readonly json: boolean;
+  /** Serve the host's metrics for Prometheus on `127.0.0.1:<port>/metrics` while the command runs (0: a free port). */
+  readonly metricsPort: number | undefined;
 }
 
 /** Label of the embedded local plugin in logs. */
@@ -52,6 +57,7 @@ export function globalOptions(command: Command): GlobalOptions {
     embedded: raw.embedded ?? true,
     logLevel: parseLogLevel(raw.logLevel ?? "warn"),
     json: raw.json ?? false,
+    metricsPort: raw.metricsPort === undefined ? undefined : parseInteger(raw.metricsPort, "--metrics-port", 0, 65535),
   };
 }
 
@@ -170,6 +176,7 @@ export function catchInterrupts(): Interrupts {
  */
 export async function withHost<T>(options: GlobalOptions, fn: (host: PluginHost, signal: AbortSignal) => Promise<T>): Promise<T> {
   const host = await createHost(options);
+  const metrics = await serveHostMetrics(options);
   const interrupts = catchInterrupts();
   const { signal } = interrupts;
   try {
@@ -180,7 +187,29 @@ export async function withHost<T>(options: GlobalOptions, fn: (host: PluginHost,
     if (signal.aborted) throw signal.reason as Error;
     throw error;
   } finally {
-    await host.close();
-    interrupts.dispose();
+    try {
+      await host.close();
+    } finally {
+      await metrics?.close();
+      interrupts.dispose();
+    }
   }
+}
+
+/**
+ * With `--metrics-port`, installs the global OpenTelemetry meter provider with the Prometheus
+ * exporter and serves it on loopback (before the host starts, so its first calls count), and
+ * prints `metrics: <url>` on stderr. The OpenTelemetry SDK is loaded only then.
+ */
+export async function serveHostMetrics(options: GlobalOptions): Promise<MetricsEndpoint | undefined> {
+  if (options.metricsPort === undefined) return undefined;
+  const { serveMetrics } = await import("./metrics-endpoint.js");
+  let endpoint: MetricsEndpoint;
+  try {
+    endpoint = await serveMetrics(options.metricsPort);
+  } catch (error) {
+    throw markUsage(new StowageError(Code.FailedPrecondition, `--metrics-port ${String(options.metricsPort)}: ${describeError(error)}`, { cause: error }));
+  }
+  process.stderr.write(`metrics: ${endpoint.url}\n`);
+  return endpoint;
 }

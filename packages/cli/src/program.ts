@@ -37,6 +37,7 @@ export function createProgram(): Command {
     .option("--no-embedded", "do not launch the embedded local plugin (stowage.io/local)")
     .addOption(new Option("--log-level <level>", "level of host and plugin logs on stderr").choices(["trace", "debug", "info", "warn", "error"]).default("warn"))
     .option("--json", "print one JSON document on stdout instead of text")
+    .option("--metrics-port <port>", "serve the host's metrics for Prometheus on http://127.0.0.1:<port>/metrics while the command runs (0: a free port; the URL is printed on stderr)")
     .addHelpText(
       "after",
       `
@@ -49,7 +50,9 @@ Examples:
   stowage conformance                           run the conformance kit against the embedded local plugin
   stowage conformance --config c.yaml -- ./p    run it against a plugin executable
   stowage new plugin example.com/memory         scaffold a plugin package that passes the kit
-  stowage package ./my-plugin                   build a plugin into one executable that runs without Node`,
+  stowage package ./my-plugin                   build a plugin into one executable that runs without Node
+  stowage --metrics-port 9464 object url backups db.dump --hold
+                                                serve a signed URL and the host's metrics (RPC durations, bytes, errors, plugin restarts) until Ctrl-C`,
     );
   registerPluginsCommand(program);
   registerObjectCommands(program);
