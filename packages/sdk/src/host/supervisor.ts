@@ -10,7 +10,7 @@ import { Code, Reason, StowageError } from "../errors.js";
 import type { Logger } from "../logging.js";
 import type { PluginConfig, PluginKind } from "../types.js";
 import { fromGrpcError } from "../wire/status.js";
-import { commandName } from "./command-line.js";
+import { commandLabel, commandName } from "./command-line.js";
 import { HealthMonitor, type HealthCheckSettings } from "./health-monitor.js";
 import type { PluginCommand } from "./command-line.js";
 import { PluginProcess, type LaunchOptions } from "./plugin-process.js";
@@ -126,7 +126,7 @@ export class Supervisor implements ProcessSource {
     });
     health.start();
     this.#current = proc;
-    recordProcessStart(commandName(this.command), restarting, proc.pid);
+    recordProcessStart(commandLabel(this.command), restarting, proc.pid);
     if (restarting) {
       this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
       for (const { kind, name, config } of this.#inits.values()) {
@@ -144,7 +144,7 @@ export class Supervisor implements ProcessSource {
   }
 
   #recordCrash(what: string, tail = ""): void {
-    recordProcessCrash(commandName(this.command));
+    recordProcessCrash(commandLabel(this.command));
     const now = Date.now();
     this.#crashes.push(now);
     while (this.#crashes.length > 0 && (this.#crashes[0] ?? now) < now - this.#options.restart.windowMs) this.#crashes.shift();
