@@ -4,7 +4,8 @@
  * for the proxy's address still verify: MinIO checks them against the `Host` it receives), unless
  * a fault switched on at runtime takes it: added latency, connection resets (the next N requests or
  * a fraction of them, before the answer or after some of its body), `503 SlowDown` bursts with S3's
- * XML error body and a `Retry-After` header (answered without forwarding), or a black hole (the
+ * XML error body and a `Retry-After` header (answered without forwarding; the next N requests, or
+ * the next N of those a predicate takes), or a black hole (the
  * request is accepted and never answered). It counts requests and the largest number in flight.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
@@ -20,11 +21,18 @@ export interface FaultProxyOptions {
 
 /** A request the proxy saw. */
 export interface ProxiedRequest {
+  /** Its HTTP method. */
   readonly method: string;
+  /** Its path and query, as sent. */
   readonly path: string;
+  /** When it arrived: `performance.now()` in the proxy's process, in ms. */
+  readonly at: number;
   /** What the proxy did with it. */
   readonly fault: "forwarded" | "slow-down" | "reset" | "reset-after-bytes" | "black-hole";
 }
+
+/** Which requests a targeted fault takes. */
+export type RequestMatch = (request: { readonly method: string; readonly path: string }) => boolean;
 
 /** A running proxy; its faults are plain fields, switchable at any time. */
 export interface FaultProxy {
@@ -44,6 +52,11 @@ export interface FaultProxy {
   slowDownNext: number;
   /** The `Retry-After` of those answers, in seconds (default 1). */
   retryAfterSeconds: number;
+  /**
+   * Answers the next `count` requests that `match` takes `503 SlowDown` (before `slowDownNext`
+   * applies), so that bursts aimed at different calls can run at once.
+   */
+  slowDownWhere(match: RequestMatch, count: number): void;
   /** When true, new requests are accepted and never answered (until it is false again: they are then forwarded). */
   blackHole: boolean;
   /** Every request seen, in order. */
@@ -76,6 +89,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const sockets = new Set<Socket>();
   const held = new Set<() => void>();
   let requests: ProxiedRequest[] = [];
+  let targeted: { readonly match: RequestMatch; left: number }[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
 
@@ -133,7 +147,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const finish = begin();
     res.once("close", finish);
     const seen = (fault: ProxiedRequest["fault"]): void => {
-      requests.push({ method: req.method ?? "", path: req.url ?? "", fault });
+      requests.push({ method: req.method ?? "", path: req.url ?? "", at: performance.now(), fault });
     };
     if (proxy.blackHole) {
       seen("black-hole");
@@ -145,8 +159,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       held.add(release);
       return;
     }
-    if (proxy.slowDownNext > 0) {
-      proxy.slowDownNext -= 1;
+    const rule = targeted.find((r) => r.left > 0 && r.match({ method: req.method ?? "", path: req.url ?? "" }));
+    if (rule !== undefined || proxy.slowDownNext > 0) {
+      if (rule !== undefined) rule.left -= 1;
+      else proxy.slowDownNext -= 1;
       seen("slow-down");
       req.resume();
       const body = slowDownBody(req.url ?? "/");
@@ -197,6 +213,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       blackHole = on;
       if (!on) for (const release of [...held]) release();
     },
+    slowDownWhere(match, count) {
+      targeted.push({ match, left: count });
+    },
     get requests() {
       return requests;
     },
@@ -208,6 +227,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     resetCounts() {
       requests = [];
+      targeted = [];
       maxInFlight = inFlight;
       proxy.latencyMs = 0;
       proxy.resetFraction = 0;

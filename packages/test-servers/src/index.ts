@@ -31,4 +31,4 @@ export {
   type AzureImmutabilityProxyOptions,
   type AzureVersionProtection,
 } from "./azure-immutability-proxy.js";
-export { slowDownBody, startFaultProxy, type FaultProxy, type FaultProxyOptions, type ProxiedRequest } from "./fault-proxy.js";
+export { slowDownBody, startFaultProxy, type FaultProxy, type FaultProxyOptions, type ProxiedRequest, type RequestMatch } from "./fault-proxy.js";

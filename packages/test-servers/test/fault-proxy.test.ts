@@ -48,7 +48,7 @@ describe("fault proxy", () => {
     proxy.resetCounts();
     const answer = await get(proxy, "/a?b=c");
     expect(answer.body).toBe(`host=${new URL(proxy.endpoint).host} path=/a?b=c`);
-    expect(proxy.requests).toEqual([{ method: "GET", path: "/a?b=c", fault: "forwarded" }]);
+    expect(proxy.requests).toMatchObject([{ method: "GET", path: "/a?b=c", fault: "forwarded" }]);
   });
 
   it("answers the next N requests 503 SlowDown with Retry-After, then forwards", async () => {
@@ -62,6 +62,14 @@ describe("fault proxy", () => {
     expect((await get(proxy, "/k")).status).toBe(503);
     expect((await get(proxy, "/k")).status).toBe(200);
     expect(proxy.requests.map((r) => r.fault)).toEqual(["slow-down", "slow-down", "forwarded"]);
+  });
+
+  it("answers the next N requests a predicate takes 503, others pass", async () => {
+    proxy.resetCounts();
+    proxy.slowDownWhere((r) => r.path === "/t", 1);
+    expect((await get(proxy, "/u")).status).toBe(200);
+    expect((await get(proxy, "/t")).status).toBe(503);
+    expect((await get(proxy, "/t")).status).toBe(200);
   });
 
   it("resets the next N connections, and a fraction of them", async () => {
