@@ -4,7 +4,8 @@
  * 127.0.0.1 at a free port with its data in a temporary folder, and is killed when the test process
  * exits. Install the servers with `bash scripts/install-test-servers`. Two test doubles model what
  * the emulators lack: a proxy in front of fake-gcs-server for Cloud Storage's object retention and
- * holds, and one in front of Azurite for Azure Blob version-level immutability.
+ * holds, and one in front of Azurite for Azure Blob version-level immutability. A fault-injecting
+ * proxy (latency, resets, `503 SlowDown` bursts, a black hole) sits in front of any of them.
  *
  * @packageDocumentation
  */
@@ -30,3 +31,4 @@ export {
   type AzureImmutabilityProxyOptions,
   type AzureVersionProtection,
 } from "./azure-immutability-proxy.js";
+export { slowDownBody, startFaultProxy, type FaultProxy, type FaultProxyOptions, type ProxiedRequest, type RequestMatch } from "./fault-proxy.js";
