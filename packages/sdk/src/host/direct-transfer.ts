@@ -23,6 +23,7 @@ import { crc32 } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request, type Dispatcher } from "undici";
 import { Code, Reason, StowageError } from "../errors.js";
+import { parseRetryAfter } from "../plugin/http-status.js";
 import type {
   CallOptions,
   CompletedPart,
@@ -133,6 +134,8 @@ class AttemptFailed extends Error {
     readonly retry: boolean,
     readonly unreachable: boolean,
     readonly resign: boolean,
+    /** The store's `Retry-After` (a 429 or 503), in ms: the next attempt waits at least this long. */
+    readonly retryAfterMs?: number,
   ) {
     super(error.message, { cause: error });
   }
@@ -178,9 +181,21 @@ function partChecksum(kind: PutPlan["partChecksum"], part: Uint8Array): Uint8Arr
   return createHash(kind).update(part).digest();
 }
 
-/** Backoff before attempt `n` (2, 3, ...): 100 ms, 400 ms, 1.6 s, ... with jitter. */
-function backoff(attempt: number): number {
-  return Math.round(100 * 4 ** (attempt - 2) * (0.5 + Math.random()));
+/** Longest `Retry-After` a transfer waits out before an attempt; a longer one fails the part. */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+/**
+ * Backoff before attempt `n` (2, 3, ...): 100 ms, 400 ms, 1.6 s, ... with jitter, and at least the
+ * store's `Retry-After`.
+ */
+function backoff(attempt: number, retryAfterMs?: number): number {
+  return Math.max(Math.round(100 * 4 ** (attempt - 2) * (0.5 + Math.random())), retryAfterMs ?? 0);
+}
+
+/** The `Retry-After` of an answer, in ms (undefined when it sent none or an unreadable one). */
+function retryAfterOf(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const value = headers["retry-after"];
+  return parseRetryAfter(Array.isArray(value) ? value[0] : value);
 }
 
 /** A signal that fires with the caller's, when `timeoutMs` passes (DEADLINE_EXCEEDED), or on `abort`. */
@@ -449,8 +464,8 @@ export class DirectTransferExecutor {
             await replan(failure.error);
             continue;
           }
-          if (!failure.retry || attempt >= this.#settings.attempts) throw failure.error;
-          await sleep(backoff(attempt + 1), undefined, { signal: call.signal });
+          if (!failure.retry || attempt >= this.#settings.attempts || (failure.retryAfterMs ?? 0) > MAX_RETRY_AFTER_MS) throw failure.error;
+          await sleep(backoff(attempt + 1, failure.retryAfterMs), undefined, { signal: call.signal });
         }
       }
     };
@@ -474,7 +489,7 @@ export class DirectTransferExecutor {
     const response = await request(signed.url, { method: "GET", headers, dispatcher: this.#agent, signal });
     if (response.statusCode !== 206 && !(response.statusCode === 200 && whole)) {
       await response.body.dump().catch(() => undefined);
-      throw this.#refused(response.statusCode, `ranged ${describe(signed)}`, ref);
+      throw this.#refused(response.statusCode, `ranged ${describe(signed)}`, ref, retryAfterOf(response.headers));
     }
     return response;
   }
@@ -483,10 +498,10 @@ export class DirectTransferExecutor {
    * A failed attempt of a read for an HTTP status. A refused signature, and a 404 (the object may
    * have been replaced, and its version with it, clause 5.8.5), are planned again once.
    */
-  #refused(status: number, what: string, ref: { bucket: string; key: string }): AttemptFailed {
+  #refused(status: number, what: string, ref: { bucket: string; key: string }, retryAfterMs?: number): AttemptFailed {
     const error = statusError(status, what, ref);
     const retry = status >= 500 || status === 429 || status === 408;
-    return new AttemptFailed(error, retry, false, status === 401 || status === 403 || status === 404);
+    return new AttemptFailed(error, retry, false, status === 401 || status === 403 || status === 404, retryAfterMs);
   }
 
   /**
@@ -598,12 +613,12 @@ export class DirectTransferExecutor {
           }
           // A signature the store refused (expired, skewed) or a part it found corrupt: signed and sent again.
           const status = response.statusCode;
-          throw new AttemptFailed(statusError(status, `upload of part ${String(n)} (${describe(signed.request)})`, ref, false), status !== 404, false, true);
+          throw new AttemptFailed(statusError(status, `upload of part ${String(n)} (${describe(signed.request)})`, ref, false), status !== 404, false, true, retryAfterOf(response.headers));
         } catch (thrown) {
           const failure = classify(thrown, `upload of part ${String(n)} (${describe(signed.request)})`, ref, signal);
           if (probe && attempt === 1 && failure.unreachable) throw new StoreUnreachable(failure.error.message, thrown);
-          if (!failure.retry || attempt >= this.#settings.attempts) throw failure.error;
-          await sleep(backoff(attempt + 1), undefined, { signal });
+          if (!failure.retry || attempt >= this.#settings.attempts || (failure.retryAfterMs ?? 0) > MAX_RETRY_AFTER_MS) throw failure.error;
+          await sleep(backoff(attempt + 1, failure.retryAfterMs), undefined, { signal });
         }
       }
     };
