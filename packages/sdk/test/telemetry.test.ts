@@ -22,7 +22,7 @@ import { PluginHost, type PluginHostOptions } from "../src/host.js";
 import { CallLimiter } from "../src/host/call-limiter.js";
 import { backoffMs, RETRY_DEFAULTS } from "../src/host/retry.js";
 import { rejection } from "../src/testing.js";
-import { capturingLogger } from "./support/host.js";
+import { capturingLogger, memoryFixture } from "./support/host.js";
 
 const fixture = fileURLToPath(new URL("./fixtures/flaky-plugin.mjs", import.meta.url));
 const PLUGIN = "fixture.stowage.io/flaky";
@@ -162,6 +162,35 @@ describe("metrics", () => {
       expect(sum(await points("stowage.plugin.process.starts"), {})).toBe(starts + 1);
       const relaunched = spans.getFinishedSpans().filter((s) => s.name === "stowage head" && s.events.some((e) => e.name === "stowage.plugin.relaunch"));
       expect(relaunched.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+describe("block stores", () => {
+  it("each call is an operation with its span and metrics, a listing one per page; errors that are not transient are not retried", async () => {
+    const host = new PluginHost({
+      plugins: [{ command: process.execPath, args: [memoryFixture], env: { FIXTURE_MODE: "with-blocks" } }],
+      logger: capturingLogger().logger,
+      retry: { initialBackoffMs: 1 },
+    });
+    await host.start();
+    try {
+      const blocks = host.blockStore("fixture.stowage.io/blocks");
+      await blocks.init({});
+      const missing = await rejection(blocks.getSnapshot("snap-none"));
+      expect([missing.code, missing.reason]).toEqual([Code.NotFound, Reason.SnapshotNotFound]);
+      const pages = [];
+      for await (const page of blocks.listSnapshots({})) pages.push(page);
+      expect(pages).toHaveLength(1);
+      const get = spans.getFinishedSpans().filter((s) => s.name === "stowage get-snapshot").at(-1);
+      expect(get?.attributes).toMatchObject({ "stowage.plugin": "fixture.stowage.io/blocks", "error.type": Reason.SnapshotNotFound });
+      expect(get?.events).toEqual([]);
+      const rpc = spans.getFinishedSpans().find((s) => s.name === "stowage.v1.BlockStoreService/GetSnapshot");
+      expect(rpc?.parentSpanContext?.spanId).toBe(get?.spanContext().spanId);
+      expect(spans.getFinishedSpans().some((s) => s.name === "stowage list-snapshots")).toBe(true);
+      expect(sum(await points("stowage.operation.errors"), { "stowage.operation": "get-snapshot", "error.type": Reason.SnapshotNotFound })).toBeGreaterThanOrEqual(1);
     } finally {
       await host.close();
     }

@@ -28,26 +28,8 @@ import type {
   SetRetentionInput,
   SignedUrl,
 } from "../types.js";
-import type { CallLimiter } from "./call-limiter.js";
-import type { Operation, OperationScope, OperationTelemetry } from "./operation-telemetry.js";
+import { GuardRunner, type Guard } from "./guard-runner.js";
 import type { HostObjectStore } from "./protocol-adapter.js";
-import { checkCallOptions } from "./validate.js";
-import { withRetries, type RetryBudget, type RetrySettings } from "./retry.js";
-
-/** The bucket and key an input names, for the operation's span; nothing when it is malformed. */
-function targetOf(input: unknown): { bucket?: string; key?: string } {
-  if (typeof input !== "object" || input === null) return {};
-  const { bucket, key } = input as { bucket?: unknown; key?: unknown };
-  return { ...(typeof bucket === "string" ? { bucket } : {}), ...(typeof key === "string" ? { key } : {}) };
-}
-
-/** What the guard of one client shares with the others of its plugin. */
-export interface Guard {
-  readonly limiter: CallLimiter;
-  readonly retry: RetrySettings;
-  readonly budget: RetryBudget;
-  readonly telemetry: OperationTelemetry;
-}
 
 /** An ObjectStore client with limits, retries and telemetry around another. */
 export class GuardedObjectStore implements HostObjectStore {
@@ -56,12 +38,12 @@ export class GuardedObjectStore implements HostObjectStore {
   /** The protocol the executable speaks. */
   readonly protocol: string;
   readonly #inner: HostObjectStore;
-  readonly #guard: Guard;
+  readonly #run: GuardRunner;
   readonly #objectLock: ObjectLock | undefined;
 
   constructor(inner: HostObjectStore, guard: Guard) {
     this.#inner = inner;
-    this.#guard = guard;
+    this.#run = new GuardRunner(guard);
     this.descriptor = inner.descriptor;
     this.protocol = inner.protocol;
     const lock = inner.objectLock;
@@ -70,11 +52,11 @@ export class GuardedObjectStore implements HostObjectStore {
         ? undefined
         : {
             getBucketProtection: (input: { readonly bucket: string }, options?: CallOptions): Promise<BucketProtection> =>
-              this.#call("bucket-protection", input, options, true, () => lock.getBucketProtection(input, options)),
+              this.#run.call("bucket-protection", input, options, true, () => lock.getBucketProtection(input, options)),
             setRetention: (input: SetRetentionInput, options?: CallOptions): Promise<ObjectProtection> =>
-              this.#call("set-retention", input, options, true, () => lock.setRetention(input, options)),
+              this.#run.call("set-retention", input, options, true, () => lock.setRetention(input, options)),
             setLegalHold: (input: SetLegalHoldInput, options?: CallOptions): Promise<ObjectProtection> =>
-              this.#call("set-legal-hold", input, options, true, () => lock.setLegalHold(input, options)),
+              this.#run.call("set-legal-hold", input, options, true, () => lock.setLegalHold(input, options)),
           };
   }
 
@@ -83,62 +65,20 @@ export class GuardedObjectStore implements HostObjectStore {
     return this.#objectLock;
   }
 
-  /** Waits for a slot, counting the wait as queued. */
-  async #slot(scope: OperationScope, signal: AbortSignal | undefined): Promise<() => void> {
-    if (!this.#guard.limiter.full) return this.#guard.limiter.acquire(signal);
-    scope.queued(1);
-    try {
-      return await this.#guard.limiter.acquire(signal);
-    } finally {
-      scope.queued(-1);
-    }
-  }
-
-  /** Runs `attempt` (again, when `retry` and the policy allow) in the operation's span. */
-  #attempts<T>(scope: OperationScope, options: CallOptions | undefined, retry: boolean, attempt: (n: number) => Promise<T>): Promise<T> {
-    const settings = retry ? this.#guard.retry : { ...this.#guard.retry, attempts: 1 };
-    return withRetries(settings, this.#guard.budget, options?.signal, attempt, {
-      onRetry: (event) => {
-        scope.retry(event.attempt, event.delayMs, event.error);
-      },
-    });
-  }
-
-  /** A unary operation: slot, attempts, telemetry. */
-  async #call<T>(operation: Operation, input: unknown, options: CallOptions | undefined, retry: boolean, fn: (attempt: number) => Promise<T>, bytes?: (value: T) => number): Promise<T> {
-    // The client inside checks the arguments; these are checked first so the guard never trips on them.
-    checkCallOptions(options);
-    const scope = this.#guard.telemetry.start(operation, targetOf(input));
-    return context.with(scope.context, async () => {
-      let release: (() => void) | undefined;
-      try {
-        release = await this.#slot(scope, options?.signal);
-        const value = await this.#attempts(scope, options, retry, fn);
-        scope.end(undefined, bytes?.(value));
-        return value;
-      } catch (error) {
-        scope.end(error);
-        throw error;
-      } finally {
-        release?.();
-      }
-    });
-  }
-
   init(config: PluginConfig, options?: CallOptions): Promise<void> {
-    return this.#call("init", {}, options, true, () => this.#inner.init(config, options));
+    return this.#run.call("init", {}, options, true, () => this.#inner.init(config, options));
   }
 
   headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined> {
-    return this.#call("head", input, options, true, () => this.#inner.headObject(input, options));
+    return this.#run.call("head", input, options, true, () => this.#inner.headObject(input, options));
   }
 
   deleteObject(input: DeleteObjectInput, options?: CallOptions): Promise<void> {
-    return this.#call("delete", input, options, true, () => this.#inner.deleteObject(input, options));
+    return this.#run.call("delete", input, options, true, () => this.#inner.deleteObject(input, options));
   }
 
   createSignedUrl(input: CreateSignedUrlInput, options?: CallOptions): Promise<SignedUrl> {
-    return this.#call("signed-url", input, options, true, () => this.#inner.createSignedUrl(input, options));
+    return this.#run.call("signed-url", input, options, true, () => this.#inner.createSignedUrl(input, options));
   }
 
   /**
@@ -148,18 +88,17 @@ export class GuardedObjectStore implements HostObjectStore {
   putObject(input: PutObjectInput, options?: CallOptions): Promise<PutObjectResult> {
     const replay = input.retryBody;
     const retry = replay !== undefined && !asksProtection(input.protection);
-    return this.#call("put", input, options, retry, (n) => this.#inner.putObject(n === 1 || replay === undefined ? input : { ...input, body: replay() }, options), (stored) => stored.size);
+    return this.#run.call("put", input, options, retry, (n) => this.#inner.putObject(n === 1 || replay === undefined ? input : { ...input, body: replay() }, options), (stored) => stored.size);
   }
 
   /** Retried until its header arrives, never once bytes reached the caller; the slot is held until the body ends. */
   async getObject(input: GetObjectInput, options?: CallOptions): Promise<GetObjectOutput> {
-    checkCallOptions(options);
-    const scope = this.#guard.telemetry.start("get", targetOf(input));
+    const scope = this.#run.start("get", input, options);
     return context.with(scope.context, async () => {
       let release: (() => void) | undefined;
       try {
-        release = await this.#slot(scope, options?.signal);
-        const out = await this.#attempts(scope, options, true, () => this.#inner.getObject(input, options));
+        release = await this.#run.slot(scope, options?.signal);
+        const out = await this.#run.attempts(scope, options, true, () => this.#inner.getObject(input, options));
         const done = release;
         release = undefined;
         let complete = false;
@@ -183,15 +122,14 @@ export class GuardedObjectStore implements HostObjectStore {
 
   /** Retried until the first page arrives; the slot is held until the iteration ends. */
   async *listObjects(input: ListObjectsInput, options?: CallOptions): AsyncGenerator<ListObjectsPage, void, undefined> {
-    checkCallOptions(options);
-    const scope = this.#guard.telemetry.start("list", targetOf(input));
+    const scope = this.#run.start("list", input, options);
     let release: (() => void) | undefined;
     let failure: unknown;
     let pages: AsyncGenerator<ListObjectsPage, void, undefined> | undefined;
     try {
-      release = await context.with(scope.context, () => this.#slot(scope, options?.signal));
+      release = await context.with(scope.context, () => this.#run.slot(scope, options?.signal));
       const first = await context.with(scope.context, () =>
-        this.#attempts(scope, options, true, async () => {
+        this.#run.attempts(scope, options, true, async () => {
           await pages?.return();
           pages = this.#inner.listObjects(input, options);
           return pages.next();

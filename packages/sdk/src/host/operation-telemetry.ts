@@ -10,7 +10,26 @@ import { Code, StowageError } from "../errors.js";
 import { Attr, instrumentsOf, statusAttributes, tracer } from "../telemetry.js";
 
 /** The host API operations that are measured. */
-export type Operation = "init" | "put" | "get" | "head" | "list" | "delete" | "signed-url" | "bucket-protection" | "set-retention" | "set-legal-hold";
+export type Operation =
+  | "init"
+  | "put"
+  | "get"
+  | "head"
+  | "list"
+  | "delete"
+  | "signed-url"
+  | "bucket-protection"
+  | "set-retention"
+  | "set-legal-hold"
+  | "create-snapshot"
+  | "get-snapshot"
+  | "list-snapshots"
+  | "delete-snapshot"
+  | "create-volume"
+  | "get-volume"
+  | "delete-volume"
+  | "get-volume-id"
+  | "set-volume-id";
 
 interface Instruments {
   readonly duration: Histogram;

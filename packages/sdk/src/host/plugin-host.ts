@@ -16,7 +16,9 @@ import { DIRECT_TRANSFER_DEFAULTS, DirectTransferExecutor } from "./direct-trans
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
 import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
 import { CallLimiter, type CallLimits } from "./call-limiter.js";
+import { GuardedBlockStore } from "./guarded-block-store.js";
 import { GuardedObjectStore } from "./guarded-object-store.js";
+import type { Guard } from "./guard-runner.js";
 import { OperationTelemetry } from "./operation-telemetry.js";
 import { RETRY_DEFAULTS, RetryBudget, type RetryOptions, type RetrySettings } from "./retry.js";
 
@@ -63,14 +65,15 @@ export interface PluginHostOptions {
   /** What to do when an executable fails to start: `fail` the whole start (default) or `skip` it with an error log. */
   readonly onLaunchError?: "fail" | "skip" | undefined;
   /**
-   * Retries of idempotent ObjectStore calls (head, get until its header, list until its first page,
-   * delete, signed URLs, Init, protection calls; a put only with `retryBody`) that fail with
+   * Retries of idempotent calls (head, get until its header, list until its first page, delete,
+   * signed URLs, Init, protection calls; a put only with `retryBody`; snapshot and volume reads and
+   * deletes, listing pages, the PersistentVolume functions; never the creates) that fail with
    * `UNAVAILABLE`, `RESOURCE_EXHAUSTED` or `ABORTED`: exponential backoff with full jitter, the
    * plugin's `retry_after_ms` hint, a retry budget per plugin. Off by default (`false`); `{}` turns
    * them on with the defaults (3 attempts).
    */
   readonly retry?: false | RetryOptions | undefined;
-  /** Limits of calls in flight per ObjectStore client. */
+  /** Limits of calls in flight per client (one plugin instance). */
   readonly limits?: HostLimits | undefined;
   /** What OpenTelemetry spans may carry. */
   readonly telemetry?: TelemetryOptions | undefined;
@@ -400,14 +403,15 @@ export class PluginHost {
     let client = this.#blockStores.get(key);
     if (client === undefined) {
       const supervisor = this.#supervisor(served.command, instance);
-      client = supervisor.adapter.blockStore(supervisor, served.descriptor, this.#clientOptions());
+      const inner = supervisor.adapter.blockStore(supervisor, served.descriptor, this.#clientOptions());
+      client = new GuardedBlockStore(inner, this.#guard(name, instance));
       this.#blockStores.set(key, client);
     }
     return client;
   }
 
   /** The limits, retries and telemetry of one ObjectStore client; the retry budget is the plugin's. */
-  #guard(name: string, instance: string): ConstructorParameters<typeof GuardedObjectStore>[1] {
+  #guard(name: string, instance: string): Guard {
     const given = this.#options.retry;
     const retry: RetrySettings = given === undefined || given === false ? { ...RETRY_DEFAULTS, attempts: 1 } : { ...RETRY_DEFAULTS, ...(definedOnly(given) as Partial<RetrySettings>) };
     let budget = this.#budgets.get(name);
