@@ -113,6 +113,6 @@ export function checkRetention(retention: Retention | undefined, now: Date = new
 }
 
 /** Whether a put asks for any protection. */
-export function asksProtection(protection: ProtectionInput | undefined): boolean {
+export function asksProtection(protection: ProtectionInput | undefined): protection is ProtectionInput {
   return protection !== undefined && (protection.retention !== undefined || protection.legalHold === true);
 }

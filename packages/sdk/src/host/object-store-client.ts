@@ -365,7 +365,7 @@ export class ObjectStoreClient implements HostObjectStore {
                 metadata: { ...input.metadata },
                 sha256: input.sha256 ?? new Uint8Array(),
                 dataChannelToken: socket === undefined ? new Uint8Array() : token,
-                ...(asksProtection(input.protection) && input.protection !== undefined ? { protection: protectionToWire(input.protection) } : {}),
+                ...(asksProtection(input.protection) ? { protection: protectionToWire(input.protection) } : {}),
                 bypassGovernance: input.bypassGovernance === true,
               },
             },

@@ -27,15 +27,11 @@ import {
 import type { DirectTransfer } from "../types.js";
 import { toNumber } from "../wire/convert.js";
 import { checkHttpRequest, getPlanToWire, isDeclined, MAX_PLAN_VALIDITY_MS, PART_CHECKSUM_BYTES, partCount, putPlanToWire } from "../wire/direct-transfer.js";
-import { handleUnary, type ServiceDeps } from "./handler.js";
+import { handleUnary, type ServiceDeps, requireNonEmpty } from "./handler.js";
 import type { PluginRegistry } from "./registry.js";
 import { checkPart, UploadIds } from "./upload-ids.js";
 
 const KIND = "object-store";
-
-function requireNonEmpty(value: string, field: string): void {
-  if (value === "") throw new StowageError(Code.InvalidArgument, `${field} is required`, { reason: Reason.InvalidName });
-}
 
 function requireSha256(value: Uint8Array, field: string): void {
   if (value.length !== 0 && value.length !== 32) {

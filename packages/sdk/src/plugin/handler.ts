@@ -6,6 +6,11 @@ import { abortError } from "./abort.js";
 import type { CallScope, CancellableCall } from "./call-context.js";
 import { endServerSpan } from "./tracing.js";
 
+/** Refuses an empty bucket or key with `INVALID_ARGUMENT`/`INVALID_NAME`, naming the field. */
+export function requireNonEmpty(value: string, field: string): void {
+  if (value === "") throw new StowageError(Code.InvalidArgument, `${field} is required`, { reason: Reason.InvalidName });
+}
+
 /** What the service implementations share. */
 export interface ServiceDeps {
   readonly logger: Logger;

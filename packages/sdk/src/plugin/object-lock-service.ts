@@ -21,14 +21,10 @@ import {
 import { checkRetention } from "../protection.js";
 import type { ObjectLock, ObjectStore, ProtectionInput } from "../types.js";
 import { protectionToWire, retentionFromWire, retentionModeToWire } from "../wire/convert.js";
-import { handleUnary, type ServiceDeps } from "./handler.js";
+import { handleUnary, type ServiceDeps, requireNonEmpty } from "./handler.js";
 import type { PluginRegistry } from "./registry.js";
 
 const KIND = "object-store";
-
-function requireNonEmpty(value: string, field: string): void {
-  if (value === "") throw new StowageError(Code.InvalidArgument, `${field} is required`, { reason: Reason.InvalidName });
-}
 
 function unsupported(plugin: string, what: string): StowageError {
   return new StowageError(Code.Unimplemented, `plugin ${plugin} does not announce CAPABILITY_OBJECT_LOCK; ${what}`, { reason: Reason.Unsupported });

@@ -39,15 +39,11 @@ import { rechunk, verifiedBody, type BodyResult } from "./body.js";
 import type { DataChannelServer } from "./data-channel-server.js";
 import type { PluginRegistry } from "./registry.js";
 import { throwIfAborted } from "./abort.js";
-import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps } from "./handler.js";
+import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps, requireNonEmpty } from "./handler.js";
 import { directTransferService } from "./direct-transfer-service.js";
 import { lockingPlugins, objectLockService, putProtection } from "./object-lock-service.js";
 
 const KIND = "object-store";
-
-function requireNonEmpty(value: string, field: string): void {
-  if (value === "") throw new StowageError(Code.InvalidArgument, `${field} is required`, { reason: Reason.InvalidName });
-}
 
 /** The error of a data-channel transfer the host abandoned by closing its connection. */
 function hostClosed(what: string, cause: unknown): StowageError {
