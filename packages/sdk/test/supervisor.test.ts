@@ -70,7 +70,7 @@ describe("Supervisor", { timeout: 60_000 }, () => {
     const { supervisor, lines } = supervise();
     const first = await supervisor.acquire();
     await first.channel.unary(ObjectStoreService.method.init, { plugin: PLUGIN, config: { buckets: "kept" } });
-    supervisor.rememberInit("object-store", PLUGIN, { buckets: "kept" });
+    supervisor.rememberInit("object-store", PLUGIN, { buckets: "kept" }, first);
     expect(await headInBucket(first, "kept")).toBe(false);
     await killAndWait(first);
     const second = await supervisor.acquire();
@@ -83,8 +83,8 @@ describe("Supervisor", { timeout: 60_000 }, () => {
   it("replays the last configuration remembered for a plugin, not every one", async () => {
     const { supervisor } = supervise();
     const first = await supervisor.acquire();
-    supervisor.rememberInit("object-store", PLUGIN, { buckets: "old" });
-    supervisor.rememberInit("object-store", PLUGIN, { buckets: "new" });
+    supervisor.rememberInit("object-store", PLUGIN, { buckets: "old" }, first);
+    supervisor.rememberInit("object-store", PLUGIN, { buckets: "new" }, first);
     await killAndWait(first);
     const second = await supervisor.acquire();
     expect(await headInBucket(second, "new")).toBe(false);
@@ -94,7 +94,7 @@ describe("Supervisor", { timeout: 60_000 }, () => {
   it("fails the acquire with PLUGIN_CRASHED when replaying an Init fails in the new process", async () => {
     const { supervisor } = supervise();
     const first = await supervisor.acquire();
-    supervisor.rememberInit("object-store", PLUGIN, { noSuchKey: "x" });
+    supervisor.rememberInit("object-store", PLUGIN, { noSuchKey: "x" }, first);
     await killAndWait(first);
     const error = await rejection(supervisor.acquire());
     expect(error).toMatchObject({ code: Code.Unavailable, reason: Reason.PluginCrashed });

@@ -58,8 +58,9 @@ export class BlockStoreClient implements HostBlockStore {
 
   async init(config: PluginConfig, options?: CallOptions): Promise<void> {
     checkConfig(config);
-    await (await this.#channel()).unary(BlockStoreService.method.init, { plugin: this.descriptor.name, config: { ...config } }, this.#opts(options));
-    this.#supervisor.rememberInit("block-store", this.descriptor.name, config);
+    const proc = await this.#supervisor.acquire();
+    await proc.channel.unary(BlockStoreService.method.init, { plugin: this.descriptor.name, config: { ...config } }, this.#opts(options));
+    this.#supervisor.rememberInit("block-store", this.descriptor.name, config, proc);
   }
 
   async createSnapshot(input: CreateSnapshotInput, options?: CallOptions): Promise<Snapshot> {

@@ -239,7 +239,7 @@ export class ObjectStoreClient implements HostObjectStore {
     checkCallOptions(options);
     const proc = await this.#supervisor.acquire();
     await proc.channel.unary(ObjectStoreService.method.init, { plugin: this.#name, config: { ...config } }, withDefault(options, this.#options.defaultTimeoutMs));
-    this.#supervisor.rememberInit("object-store", this.#name, config);
+    this.#supervisor.rememberInit("object-store", this.#name, config, proc);
   }
 
   async headObject(input: ObjectRef, options?: CallOptions): Promise<ObjectInfo | undefined> {

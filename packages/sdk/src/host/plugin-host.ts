@@ -2,6 +2,7 @@
  * The PluginHost a backup server starts at boot: discovers plugin executables, launches and
  * supervises them, and hands out typed ObjectStore and BlockStore clients.
  */
+import { availableParallelism } from "node:os";
 import { Code, Reason, StowageError } from "../errors.js";
 import { createHclogLogger, type Logger } from "../logging.js";
 import type { PluginDescriptor, PluginKind } from "../types.js";
@@ -14,6 +15,8 @@ import type { PluginCommand } from "./command-line.js";
 import type { ClientSettings, HostBlockStore, HostObjectStore, TransferEvent } from "./protocol-adapter.js";
 import { DIRECT_TRANSFER_DEFAULTS, DirectTransferExecutor } from "./direct-transfer.js";
 import { Supervisor, type RestartPolicy, type SupervisorOptions } from "./supervisor.js";
+import { ProcessPool } from "./process-pool.js";
+import type { HostProtocolAdapter } from "./protocol-adapter.js";
 import { isTimeout, MAX_TIMEOUT_MS } from "./validate.js";
 import { CallLimiter, type CallLimits } from "./call-limiter.js";
 import { GuardedBlockStore } from "./guarded-block-store.js";
@@ -75,6 +78,12 @@ export interface PluginHostOptions {
   readonly retry?: false | RetryOptions | undefined;
   /** Limits of calls in flight per client (one plugin instance). */
   readonly limits?: HostLimits | undefined;
+  /**
+   * Processes per plugin executable and instance (default 1): with more, each call goes to the
+   * process with the fewest calls in flight, every Init is replayed on each, and each is relaunched
+   * on its own. An executable serving several plugins gets the largest count among them.
+   */
+  readonly processes?: ProcessCounts | undefined;
   /** What OpenTelemetry spans may carry. */
   readonly telemetry?: TelemetryOptions | undefined;
 }
@@ -85,6 +94,17 @@ export interface HostLimits {
   readonly default?: CallLimits | undefined;
   /** Limits by plugin name. */
   readonly plugins?: Readonly<Record<string, CallLimits>> | undefined;
+}
+
+/** How many processes of one executable: a number from 1 to 64, or `auto` (the machine's cores). */
+export type ProcessCount = number | "auto";
+
+/** {@link PluginHostOptions.processes}. */
+export interface ProcessCounts {
+  /** The count of every plugin that `plugins` does not name (default 1). */
+  readonly default?: ProcessCount | undefined;
+  /** Counts by plugin name. */
+  readonly plugins?: Readonly<Record<string, ProcessCount>> | undefined;
 }
 
 /** {@link PluginHostOptions.telemetry}. */
@@ -113,8 +133,10 @@ export interface HostedPlugin {
   readonly descriptor: PluginDescriptor;
   /** The executable that serves it. */
   readonly command: string;
-  /** Its current process ID, or undefined while not running. */
+  /** Its current process ID (the first process of a pool), or undefined while not running. */
   readonly pid: number | undefined;
+  /** The IDs of every running process of its pool (of the default instance). */
+  readonly pids: readonly number[];
   /** The runtime the executable reported. */
   readonly runtime: string;
 }
@@ -159,6 +181,7 @@ function checkOptions(options: PluginHostOptions): void {
     ...retryCounts(options.retry),
     ...limitCounts("limits.default", options.limits?.default),
     ...Object.entries(options.limits?.plugins ?? {}).flatMap(([name, limits]) => limitCounts(`limits.plugins[${JSON.stringify(name)}]`, limits)),
+    ...processCounts(options.processes),
   ];
   for (const [name, value, min, max] of counts) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
@@ -179,6 +202,14 @@ function retryCounts(retry: false | RetryOptions | undefined): [string, number |
   ];
 }
 
+function processCounts(processes: ProcessCounts | undefined): [string, number | undefined, number, number][] {
+  const given: [string, ProcessCount | undefined][] = [["processes.default", processes?.default], ...Object.entries(processes?.plugins ?? {}).map(([name, count]): [string, ProcessCount] => [`processes.plugins[${JSON.stringify(name)}]`, count])];
+  return given.map(([name, count]) => [name, count === "auto" ? 1 : count, 1, MAX_PROCESSES]);
+}
+
+/** The most processes one pool may have. */
+const MAX_PROCESSES = 64;
+
 function limitCounts(name: string, limits: CallLimits | undefined): [string, number | undefined, number, number][] {
   return [
     [`${name}.maxInFlight`, limits?.maxInFlight, 1, 1_000_000],
@@ -195,6 +226,13 @@ interface Served {
   readonly descriptor: PluginDescriptor;
   readonly command: PluginCommand;
   readonly runtime: string;
+}
+
+/** The processes of one executable instance. */
+interface Pool {
+  readonly adapter: HostProtocolAdapter;
+  readonly members: Supervisor[];
+  readonly source: ProcessPool;
 }
 
 /**
@@ -214,7 +252,7 @@ export class PluginHost {
   readonly #options: PluginHostOptions;
   readonly #logger: Logger;
   readonly #served = new Map<string, Served>();
-  readonly #supervisors = new Map<string, Supervisor>();
+  readonly #pools = new Map<string, Pool>();
   readonly #objectStores = new Map<string, HostObjectStore>();
   readonly #telemetry: OperationTelemetry[] = [];
   readonly #budgets = new Map<string, RetryBudget>();
@@ -295,9 +333,13 @@ export class PluginHost {
     });
     const launched = await Promise.allSettled(
       commands.map(async (command) => {
-        const supervisor = this.#newSupervisor(command);
-        const proc = await supervisor.acquire();
-        return { supervisor, proc };
+        const supervisor = new Supervisor(command, this.#adapter(command), this.#supervisorOptions());
+        try {
+          return { supervisor, proc: await supervisor.acquire() };
+        } catch (error) {
+          await supervisor.close();
+          throw error;
+        }
       }),
     );
     for (const [i, result] of launched.entries()) {
@@ -310,7 +352,8 @@ export class PluginHost {
         continue;
       }
       const { supervisor, proc } = result.value;
-      this.#supervisors.set(`${commandKey(command)}\0\0default`, supervisor);
+      const pool = this.#newPool(command, supervisor);
+      this.#pools.set(`${commandKey(command)}\0\0default`, pool);
       const listed = new Set<string>();
       for (const descriptor of proc.info.plugins) {
         const id = `${descriptor.kind}:${descriptor.name}`;
@@ -326,6 +369,7 @@ export class PluginHost {
         }
         this.#served.set(id, { descriptor, command, runtime: proc.info.runtime });
       }
+      this.#grow(pool, command);
     }
     if (failures.length > 0) {
       await this.close();
@@ -337,12 +381,11 @@ export class PluginHost {
   /** Every plugin the host can hand out, sorted by kind and name. */
   plugins(): HostedPlugin[] {
     return [...this.#served.values()]
-      .map((s) => ({
-        descriptor: s.descriptor,
-        command: s.command.command,
-        pid: this.#supervisors.get(`${commandKey(s.command)}\0\0default`)?.current?.pid,
-        runtime: s.runtime,
-      }))
+      .map((s) => {
+        const members = this.#pools.get(`${commandKey(s.command)}\0\0default`)?.members ?? [];
+        const pids = members.flatMap((m) => (m.running && m.current !== undefined ? [m.current.pid] : []));
+        return { descriptor: s.descriptor, command: s.command.command, pid: members[0]?.current?.pid, pids, runtime: s.runtime };
+      })
       .sort((a, b) => a.descriptor.kind.localeCompare(b.descriptor.kind) || a.descriptor.name.localeCompare(b.descriptor.name));
   }
 
@@ -359,25 +402,42 @@ export class PluginHost {
     return served;
   }
 
-  /** A supervisor for `command`, speaking the protocol it names (an unknown one fails here, naming the executable). */
-  #newSupervisor(command: PluginCommand): Supervisor {
-    let adapter;
+  /** The protocol `command` names (an unknown one fails here, naming the executable). */
+  #adapter(command: PluginCommand): HostProtocolAdapter {
     try {
-      adapter = hostAdapter(command.protocol);
+      return hostAdapter(command.protocol);
     } catch (error) {
       throw new StowageError(Code.InvalidArgument, `plugin ${commandName(command)}: ${StowageError.from(error).rawMessage}`, { metadata: { command: command.command } });
     }
-    return new Supervisor(command, adapter, this.#supervisorOptions());
   }
 
-  #supervisor(command: PluginCommand, instance: string): Supervisor {
+  /** A pool of `command`'s processes, starting from `first`. */
+  #newPool(command: PluginCommand, first: Supervisor): Pool {
+    const members = [first];
+    return { adapter: first.adapter, members, source: new ProcessPool(() => members, `plugin executable ${commandName(command)}`) };
+  }
+
+  /** Adds the (not yet launched) processes `processes` asks for the plugins `command` serves. */
+  #grow(pool: Pool, command: PluginCommand): void {
+    const counts = [...this.#served.values()].filter((s) => commandKey(s.command) === commandKey(command)).map((s) => this.#processCount(s.descriptor.name));
+    const size = Math.max(1, ...counts);
+    while (pool.members.length < size) pool.members.push(new Supervisor(command, pool.adapter, this.#supervisorOptions()));
+  }
+
+  #processCount(name: string): number {
+    const count = this.#options.processes?.plugins?.[name] ?? this.#options.processes?.default ?? 1;
+    return count === "auto" ? Math.min(MAX_PROCESSES, availableParallelism()) : count;
+  }
+
+  #pool(command: PluginCommand, instance: string): Pool {
     const key = `${commandKey(command)}\0\0${instance}`;
-    let supervisor = this.#supervisors.get(key);
-    if (supervisor === undefined) {
-      supervisor = this.#newSupervisor(command);
-      this.#supervisors.set(key, supervisor);
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = this.#newPool(command, new Supervisor(command, this.#adapter(command), this.#supervisorOptions()));
+      this.#grow(pool, command);
+      this.#pools.set(key, pool);
     }
-    return supervisor;
+    return pool;
   }
 
   /** A client for the named ObjectStore plugin. Call `init` on it before anything else. */
@@ -387,8 +447,8 @@ export class PluginHost {
     const key = `${name}\0${instance}`;
     let client = this.#objectStores.get(key);
     if (client === undefined) {
-      const supervisor = this.#supervisor(served.command, instance);
-      const inner = supervisor.adapter.objectStore(supervisor, served.descriptor, this.#clientOptions());
+      const pool = this.#pool(served.command, instance);
+      const inner = pool.adapter.objectStore(pool.source, served.descriptor, this.#clientOptions());
       client = new GuardedObjectStore(inner, this.#guard(name, instance));
       this.#objectStores.set(key, client);
     }
@@ -402,8 +462,8 @@ export class PluginHost {
     const key = `${name}\0${instance}`;
     let client = this.#blockStores.get(key);
     if (client === undefined) {
-      const supervisor = this.#supervisor(served.command, instance);
-      const inner = supervisor.adapter.blockStore(supervisor, served.descriptor, this.#clientOptions());
+      const pool = this.#pool(served.command, instance);
+      const inner = pool.adapter.blockStore(pool.source, served.descriptor, this.#clientOptions());
       client = new GuardedBlockStore(inner, this.#guard(name, instance));
       this.#blockStores.set(key, client);
     }
@@ -429,7 +489,7 @@ export class PluginHost {
   async close(): Promise<void> {
     this.#closed = true;
     for (const telemetry of this.#telemetry) telemetry.forget();
-    await Promise.all([...this.#supervisors.values()].map((s) => s.close()));
+    await Promise.all([...this.#pools.values()].map((p) => p.source.close()));
     await this.#directTransfer?.close();
   }
 }

@@ -45,12 +45,19 @@ export interface LaunchedProcess {
   readonly name: string;
 }
 
-/** Where a client gets a live process from (the supervisor of one executable instance). */
+/**
+ * Where a client gets a live process from: the supervisor of one executable instance, or a pool of
+ * them (several processes of one executable, or the replicas of a remote plugin service).
+ */
 export interface ProcessSource {
-  /** A live process: the running one, or a new launch with every remembered Init replayed. */
+  /** A live process: the running one (in a pool, the one with the fewest calls in flight), or a new launch with every remembered Init replayed. */
   acquire(): Promise<LaunchedProcess>;
-  /** Records a successful Init, replayed through {@link HostProtocolAdapter.replayInit} after every relaunch. */
-  rememberInit(kind: PluginKind, name: string, config: PluginConfig): void;
+  /**
+   * Records an Init that succeeded on `from`; it is replayed through
+   * {@link HostProtocolAdapter.replayInit} on every other process of the source (before its next
+   * call) and after every relaunch.
+   */
+  rememberInit(kind: PluginKind, name: string, config: PluginConfig, from: LaunchedProcess): void;
 }
 
 /** Settings every client gets from the host's options. */

@@ -10,7 +10,7 @@ import { Code, Reason, StowageError } from "../errors.js";
 import type { CallOptions } from "../types.js";
 import { asBuffer, methodCodec } from "../wire/rpc.js";
 import { fromGrpcError } from "../wire/status.js";
-import { observeRpc } from "./rpc-telemetry.js";
+import { observeRpc, type RpcObservation } from "./rpc-telemetry.js";
 
 type Method<I extends DescMessage, O extends DescMessage> = DescMethod & { input: I; output: O };
 
@@ -93,9 +93,39 @@ export class RpcChannel {
   /** The underlying grpc-js client. */
   readonly client: Client;
   #mapper: ErrorMapper = fromGrpcError;
+  readonly #metadata: readonly (readonly [string, string])[];
+  #inFlight = 0;
 
-  constructor(client: Client) {
+  /**
+   * @param client - The connection.
+   * @param metadata - Sent with every call (a remote plugin's `stowage-session`).
+   */
+  constructor(client: Client, metadata: Readonly<Record<string, string>> = {}) {
     this.client = client;
+    this.#metadata = Object.entries(metadata);
+  }
+
+  /** Calls started on this channel that have not ended yet (what a pool balances on). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Starts observing one call: its span, its metadata, and the in-flight count until it ends. */
+  #observe(path: string, plugin: string | undefined): RpcObservation {
+    const observed = observeRpc(path, plugin);
+    for (const [key, value] of this.#metadata) observed.metadata.set(key, value);
+    this.#inFlight++;
+    let open = true;
+    return {
+      metadata: observed.metadata,
+      end: (error) => {
+        if (open) {
+          open = false;
+          this.#inFlight--;
+        }
+        observed.end(error);
+      },
+    };
   }
 
   /** Replaces the error mapper (the supervisor turns transport errors into crash errors). */
@@ -107,7 +137,7 @@ export class RpcChannel {
   unary<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, request: MessageInitShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
-    const observed = observeRpc(codec.path, pluginOf(request));
+    const observed = this.#observe(codec.path, pluginOf(request));
     return new Promise((resolve, reject) => {
       const call = this.client.makeUnaryRequest(
         codec.path,
@@ -139,7 +169,7 @@ export class RpcChannel {
   serverStream<I extends DescMessage, O extends DescMessage>(method: Method<I, O>, request: MessageInitShape<I>, options: CallOptions = {}): ServerStreamCall<MessageShape<O>> {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
-    const observed = observeRpc(codec.path, pluginOf(request));
+    const observed = this.#observe(codec.path, pluginOf(request));
     const call: ClientReadableStream<MessageShape<O>> = this.client.makeServerStreamRequest(
       codec.path,
       codec.serializeRequest,
@@ -267,7 +297,7 @@ export class RpcChannel {
   ): { stream: ClientWritableStream<W>; response: Promise<MessageShape<O>>; failed: () => boolean; call: Omit<ClientStreamCall<W, MessageShape<O>>, "write"> } {
     const codec = methodCodec(method);
     const map = mapWith(options, this.#mapper);
-    const observed = observeRpc(codec.path, options.plugin);
+    const observed = this.#observe(codec.path, options.plugin);
     let call: ClientWritableStream<W> | undefined;
     const response = new Promise<MessageShape<O>>((resolve, reject) => {
       call = this.client.makeClientStreamRequest(codec.path, serialize, codec.deserializeResponse, observed.metadata, grpcOptions(options), (error, value) => {

@@ -14,7 +14,8 @@ import { commandLabel, commandName } from "./command-line.js";
 import { HealthMonitor, type HealthCheckSettings } from "./health-monitor.js";
 import type { PluginCommand } from "./command-line.js";
 import { PluginProcess, type LaunchOptions } from "./plugin-process.js";
-import type { HostProtocolAdapter, ProcessSource } from "./protocol-adapter.js";
+import type { PoolMember } from "./process-pool.js";
+import type { HostProtocolAdapter, LaunchedProcess } from "./protocol-adapter.js";
 
 /** Restart policy. */
 export interface RestartPolicy {
@@ -49,8 +50,8 @@ function processIsDead(pid: number): boolean {
   return state === "Z" || state === "X";
 }
 
-/** Supervises one executable (one instance of it). */
-export class Supervisor implements ProcessSource {
+/** Supervises one process of an executable (of one instance of it; a pool holds several). */
+export class Supervisor implements PoolMember {
   readonly command: PluginCommand;
   /** The protocol the executable speaks. */
   readonly adapter: HostProtocolAdapter;
@@ -61,6 +62,8 @@ export class Supervisor implements ProcessSource {
   #launching: Promise<PluginProcess> | undefined;
   #givenUp: StowageError | undefined;
   #closed = false;
+  /** Inits remembered from another process of the pool, being replayed on the current one. */
+  #replaying: Promise<void> | undefined;
 
   constructor(command: PluginCommand, adapter: HostProtocolAdapter, options: SupervisorOptions) {
     this.command = command;
@@ -73,9 +76,44 @@ export class Supervisor implements ProcessSource {
     return this.#current;
   }
 
-  /** Records a successful Init, replayed after every relaunch. */
-  rememberInit(kind: PluginKind, name: string, config: PluginConfig): void {
-    this.#inits.set(`${kind}:${name}`, { kind, name, config: { ...config } });
+  /** Calls in flight to the running process. */
+  get outstanding(): number {
+    return this.#current?.channel.inFlight ?? 0;
+  }
+
+  /** Whether a process is running (a call needs no launch). */
+  get running(): boolean {
+    return this.#current !== undefined && !this.#current.hasExited;
+  }
+
+  /** False once closed or given up after too many crashes. */
+  get available(): boolean {
+    return !this.#closed && this.#givenUp === undefined;
+  }
+
+  /**
+   * Records a successful Init, replayed after every relaunch. When it succeeded on another process
+   * (a pool's), the running process gets it too before its next call.
+   */
+  rememberInit(kind: PluginKind, name: string, config: PluginConfig, from: LaunchedProcess): void {
+    const init = { kind, name, config: { ...config } };
+    this.#inits.set(`${kind}:${name}`, init);
+    const proc = this.#current;
+    if (proc === undefined || proc === from || proc.hasExited) return;
+    const previous = this.#replaying ?? Promise.resolve();
+    const replaying = previous.then(() => this.#replay(proc, init));
+    this.#replaying = replaying;
+    void replaying.then(
+      () => {
+        if (this.#replaying === replaying) this.#replaying = undefined;
+      },
+      (error: unknown) => {
+        if (this.#replaying === replaying) this.#replaying = undefined;
+        // The next acquire starts a process whose launch replays every Init, or fails saying why.
+        this.#options.logger.warn({ plugin: commandName(this.command), pid: proc.pid }, `replaying an Init on another process of the pool failed; restarting it: ${StowageError.from(error).rawMessage}`);
+        proc.kill();
+      },
+    );
   }
 
   /**
@@ -87,7 +125,8 @@ export class Supervisor implements ProcessSource {
     if (this.#givenUp !== undefined) throw this.#givenUp;
     const current = this.#current;
     if (current !== undefined && !current.hasExited) {
-      if (!processIsDead(current.pid)) return current;
+      if (this.#replaying !== undefined) await this.#replaying.catch(() => undefined);
+      if (!current.hasExited && !processIsDead(current.pid)) return current;
       // It died, but Node has not reaped it yet (the exit event is still queued): a call sent now
       // would fail on the dropped connection. Wait for the exit, then relaunch below.
       await Promise.race([current.exited, sleep(2000)]);
@@ -127,20 +166,21 @@ export class Supervisor implements ProcessSource {
     health.start();
     this.#current = proc;
     recordProcessStart(commandLabel(this.command), restarting, proc.pid);
-    if (restarting) {
-      this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
-      for (const { kind, name, config } of this.#inits.values()) {
-        try {
-          await this.adapter.replayInit?.(proc.channel, kind, name, config, this.#options.initTimeoutMs);
-        } catch (error) {
-          throw new StowageError(Code.Unavailable, `plugin ${name} was restarted but replaying its Init failed: ${StowageError.from(error).rawMessage}`, {
-            reason: Reason.PluginCrashed,
-            cause: error,
-          });
-        }
-      }
-    }
+    if (restarting) this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
+    // A first launch has Inits to replay only in a pool, where another process took them.
+    for (const init of this.#inits.values()) await this.#replay(proc, init, restarting ? "restarted" : "started");
     return proc;
+  }
+
+  async #replay(proc: PluginProcess, init: { kind: PluginKind; name: string; config: PluginConfig }, how = "started"): Promise<void> {
+    try {
+      await this.adapter.replayInit?.(proc.channel, init.kind, init.name, init.config, this.#options.initTimeoutMs);
+    } catch (error) {
+      throw new StowageError(Code.Unavailable, `plugin ${init.name} was ${how} but replaying its Init failed: ${StowageError.from(error).rawMessage}`, {
+        reason: Reason.PluginCrashed,
+        cause: error,
+      });
+    }
   }
 
   #recordCrash(what: string, tail = ""): void {
