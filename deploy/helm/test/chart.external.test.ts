@@ -11,8 +11,11 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import type { IVolume } from "kubernetes-models/v1/Volume";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openHelm, parseManifests, release, type Helm, type Manifest } from "./helm.js";
+import { chartDir, openHelm, parseManifests, release, type Helm, type Manifest } from "./helm.js";
 import { fieldNameErrors } from "./field-names.js";
 import { validateManifest } from "./schemas.js";
 
@@ -316,6 +319,20 @@ describe("other value sets", () => {
   });
 });
 
+describe("NOTES.txt", () => {
+  it("tells how to connect, which client certificate to mount and what the allow list says", async () => {
+    const values = path.join(await mkdtemp(path.join(os.tmpdir(), "stowage-notes-")), "values.json");
+    await writeFile(values, JSON.stringify({ allowList, clientCertificate: { enabled: true } }));
+    const result = await helm.run(["install", release.name, chartDir, "--namespace", release.namespace, "--dry-run=client", "-f", values]);
+    await rm(path.dirname(values), { recursive: true, force: true });
+    expect(result.code).toBe(0);
+    const notes = result.stdout.slice(result.stdout.indexOf("NOTES:"));
+    expect(notes).toContain(`dns:///${serviceDns}:7443`);
+    expect(notes).toContain(`${fullname}-client-velero in namespace ${release.namespace}`);
+    expect(notes).toContain("cn:velero: stowage.io/aws");
+  });
+});
+
 describe("refused values", () => {
   it.each([
     ["replicas as a word", { replicas: "three" }, "replicas"],
@@ -326,6 +343,7 @@ describe("refused values", () => {
     ["a grace period no longer than the drain", { drainMs: 30_000, terminationGracePeriodSeconds: 30 }, "terminationGracePeriodSeconds (30) must exceed drainMs"],
     ["no Secret when cert-manager is off", { tls: { certManager: { enabled: false } } }, "set tls.secretName"],
     ["both PDB bounds", { podDisruptionBudget: { minAvailable: 1 } }, "either minAvailable or maxUnavailable"],
+    ["a client certificate in another namespace from a namespaced Issuer", { clientCertificate: { enabled: true, namespace: "velero" } }, "set clientCertificate.issuerRef to a ClusterIssuer"],
   ])("refuses %s", async (_name, values, message) => {
     const result = await helm.template(values);
     expect(result.code).not.toBe(0);

@@ -125,6 +125,13 @@ Refuses value combinations the schema cannot express.
 {{- if and (not .Values.tls.certManager.enabled) (not .Values.tls.secretName) }}
 {{- fail "tls.certManager.enabled is false: set tls.secretName to an existing Secret holding tls.crt, tls.key and ca.crt" }}
 {{- end }}
+{{- $client := .Values.clientCertificate }}
+{{- if and $client.enabled $client.namespace (ne $client.namespace .Release.Namespace) }}
+{{- $issuer := default .Values.tls.certManager.issuerRef $client.issuerRef }}
+{{- if ne (default "Issuer" $issuer.kind) "ClusterIssuer" }}
+{{- fail (printf "clientCertificate.namespace is %s, not the release's namespace %s, and a namespaced Issuer issues only in its own namespace: set clientCertificate.issuerRef to a ClusterIssuer" $client.namespace .Release.Namespace) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (hasKey .Values.podDisruptionBudget "minAvailable") (hasKey .Values.podDisruptionBudget "maxUnavailable") }}
 {{- fail "podDisruptionBudget: set either minAvailable or maxUnavailable, not both (write maxUnavailable: null to drop the default)" }}
 {{- end }}
