@@ -180,7 +180,7 @@ describe("default values", () => {
     expect(podOf(manifests).terminationGracePeriodSeconds! * 1000).toBeGreaterThan(drainMs);
     // The TLS Secret is mounted whole (a subPath mount would never see cert-manager's renewals).
     expect(mountAt(c, "/tls")).toEqual({ name: "tls", mountPath: "/tls", readOnly: true });
-    expect(volume(manifests, "tls").secret?.secretName).toBe(`${fullname}-tls`);
+    expect(volume(manifests, "tls").secret).toEqual({ secretName: `${fullname}-tls`, defaultMode: 0o440 });
   });
 
   it("probes readiness and liveness with the kubelet's native gRPC probes on the health port", () => {
