@@ -9,6 +9,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
@@ -16,7 +17,7 @@ import { PluginHost, type PluginHostOptions, type ProcessCount } from "../src/ho
 import type { HostObjectStore } from "../src/host/protocol-adapter.js";
 import type { ObjectInfo } from "../src/types.js";
 import { eventually, thrownBy } from "../src/testing.js";
-import { alive, startFixtureHost } from "./support/host.js";
+import { alive, memoryFixture, startFixtureHost } from "./support/host.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 const hosts: PluginHost[] = [];
@@ -199,6 +200,29 @@ describe("plugin pools", { timeout: 90_000 }, () => {
     const named = await pool(1, "t1", { processes: { default: 1, plugins: { [PLUGIN]: 2 } } });
     expect(spread(await burst(named.store, 4))).toEqual([2, 2]);
     expect(pids(named.host)).toHaveLength(2);
+  });
+
+  it("gives every process of a Velero plugin's pool a new configuration before its next call", async () => {
+    // Velero's protocol has no Init replay of the host's own: its clients re-run Init on a process
+    // that lacks the current configuration. A GET of "whoami" reads "<pid> <tag>".
+    const host = await startFixtureHost("ok", { plugins: [{ command: process.execPath, args: [memoryFixture], protocol: "velero" }], processes: { default: 2 }, healthCheck: { intervalMs: 0 } });
+    hosts.push(host);
+    const store = host.objectStore(PLUGIN);
+    const whoami = async (): Promise<string[]> => {
+      const answers = await Promise.all([0, 1].map(async () => (await buffer((await store.getObject({ bucket: "b", key: "whoami" })).body)).toString("utf8")));
+      return answers.sort();
+    };
+    for (const tag of ["one", "two"]) {
+      await store.init({ bucket: "b", tag });
+      await eventually(
+        async () => {
+          const answers = await whoami();
+          for (const answer of answers) expect(answer.split(" ")[1]).toBe(tag);
+          return new Set(answers).size === 2;
+        },
+        { what: "both processes answering", timeoutMs: 30_000 },
+      );
+    }
   });
 
   it("refuses a count that is not from 1 to 64 or `auto`, naming the option", () => {
