@@ -14,10 +14,10 @@
 // `objects` PUTs of `object-mib` MiB at once, then `objects` GETs of them at once (each read to its
 // end and its length checked), then the deletes. Figures: aggregate MiB/s of each phase and its ratio
 // to the direct SDK, CPU seconds per GiB moved (PUT + GET) of each process (host, all plugin
-// processes together, the server; start-up included), peak RSS (VmHWM) of the host and of each
-// plugin process, and how many plugin processes served the calls. `--providers aws,local` adds
-// plugin-local on a temporary folder against `fs` streams in one process (no server). Skeleton:
-// bench/harness.mjs.
+// processes together, the server; start-up included; and the plugins' for the transfers alone),
+// peak RSS (VmHWM) of the host and of each plugin process, and how many plugin processes served
+// the calls. plugin-local runs on a temporary folder against `fs` streams in one process (no
+// server); `--providers aws` leaves it out. Skeleton: bench/harness.mjs.
 
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
@@ -37,7 +37,7 @@ const values = benchArgs({
   processes: { type: "string", default: "1,2,4" },
   "part-mib": { type: "string", default: "16" },
   concurrency: { type: "string", default: "4" },
-  providers: { type: "string", default: "aws" },
+  providers: { type: "string", default: "aws,local" },
 });
 const objects = Number(values.objects);
 const objectMiB = Number(values["object-mib"]);
@@ -91,6 +91,8 @@ async function throughPool({ plugin, name, config, processes }) {
     await store.init(config);
     // Every process started before the clock runs (the pool launches its members as calls need them).
     await Promise.all(Array.from({ length: processes }, () => store.headObject({ bucket: BUCKET, key: "warm-up" })));
+    const started = host.plugins().find((p) => p.descriptor.name === name)?.pids ?? [];
+    const cpuAtStart = started.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const phases = await allAtOnce("pool", {
       put: (key, data) => store.putObject({ bucket: BUCKET, key, body: data, size }),
       get: async (key) => (await store.getObject({ bucket: BUCKET, key })).body,
@@ -98,7 +100,10 @@ async function throughPool({ plugin, name, config, processes }) {
     });
     // Every process of the pool is still running: its CPU (start-up included) and its peak RSS.
     const pids = host.plugins().find((p) => p.descriptor.name === name)?.pids ?? [];
-    return { ...phases, pluginProcesses: pids.length, pluginCpu: pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0), pluginPeakRss: pids.map((pid) => peakRss(pid)) };
+    const pluginCpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+    // The transfers alone: less what the processes used to start (the same processes, unless one was relaunched).
+    const transfersOnly = started.length === pids.length && started.every((pid) => pids.includes(pid)) ? pluginCpu - cpuAtStart : undefined;
+    return { ...phases, pluginProcesses: pids.length, pluginCpu, pluginTransferCpu: transfersOnly, pluginPeakRss: pids.map((pid) => peakRss(pid)) };
   } finally {
     await host.close();
   }
@@ -157,6 +162,7 @@ function figures(direct, pool, serverLabel) {
     getRatio: direct.get / pool.get,
     pluginProcesses: pool.pluginProcesses,
     cpuPerGiB: { host: pool.hostCpu / gib, plugins: pool.pluginCpu / gib, ...server(pool) },
+    pluginTransferCpuPerGiB: pool.pluginTransferCpu === undefined ? undefined : pool.pluginTransferCpu / gib,
     hostPeakRssMiB: pool.hostPeakRss / MiB,
     pluginPeakRssMiB: pool.pluginPeakRss.map((b) => b / MiB),
     direct: { ...rates(direct), cpuPerGiB: { client: direct.hostCpu / gib, ...server(direct) }, peakRssMiB: direct.hostPeakRss / MiB },
@@ -215,7 +221,7 @@ for (const [provider, label] of [
       String(f.pluginProcesses),
       `${num(f.putMiBps)} / ${num(f.getMiBps)}`,
       `${num(f.putRatio)} / ${num(f.getRatio)}`,
-      perProcess(f.cpuPerGiB),
+      `${perProcess(f.cpuPerGiB)} (plugins, transfers only: ${num(f.pluginTransferCpuPerGiB)})`,
       `${num(f.hostPeakRssMiB)} / ${f.pluginPeakRssMiB.map(num).join(", ")}`,
     ]);
   }
