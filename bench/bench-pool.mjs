@@ -15,9 +15,11 @@
 // end and its length checked), then the deletes. Figures: aggregate MiB/s of each phase and its ratio
 // to the direct SDK, CPU seconds per GiB moved (PUT + GET) of each process (host, all plugin
 // processes together, the server; start-up included; and the plugins' for the transfers alone),
-// peak RSS (VmHWM) of the host and of each plugin process, and how many plugin processes served
-// the calls. plugin-local runs on a temporary folder against `fs` streams in one process (no
-// server); `--providers aws` leaves it out. Skeleton: bench/harness.mjs.
+// how many cores the plugin processes kept busy during the transfers (their CPU seconds over the
+// transfers' seconds: about 1 per process when the processes are the bottleneck), peak RSS (VmHWM)
+// of the host and of each plugin process, and how many plugin processes served the calls.
+// plugin-local runs on a temporary folder against `fs` streams in one process (no server);
+// `--providers aws` leaves it out. Skeleton: bench/harness.mjs.
 
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
@@ -163,6 +165,8 @@ function figures(direct, pool, serverLabel) {
     pluginProcesses: pool.pluginProcesses,
     cpuPerGiB: { host: pool.hostCpu / gib, plugins: pool.pluginCpu / gib, ...server(pool) },
     pluginTransferCpuPerGiB: pool.pluginTransferCpu === undefined ? undefined : pool.pluginTransferCpu / gib,
+    // The plugins' CPU seconds over the seconds of the transfers: about 1 per process when each is the bottleneck.
+    pluginCoresBusy: pool.pluginTransferCpu === undefined ? undefined : pool.pluginTransferCpu / (pool.put + pool.get),
     hostPeakRssMiB: pool.hostPeakRss / MiB,
     pluginPeakRssMiB: pool.pluginPeakRss.map((b) => b / MiB),
     direct: { ...rates(direct), cpuPerGiB: { client: direct.hostCpu / gib, ...server(direct) }, peakRssMiB: direct.hostPeakRss / MiB },
@@ -214,7 +218,7 @@ for (const [provider, label] of [
   const byCount = results[provider];
   const first = Object.values(byCount)[0];
   if (first === undefined) continue;
-  rows.push([`**${label}**, direct SDK in one process`, "", `${num(first.direct.putMiBps)} / ${num(first.direct.getMiBps)}`, "1 / 1", perProcess(first.direct.cpuPerGiB), num(first.direct.peakRssMiB)]);
+  rows.push([`**${label}**, direct SDK in one process`, "", `${num(first.direct.putMiBps)} / ${num(first.direct.getMiBps)}`, "1 / 1", perProcess(first.direct.cpuPerGiB), "", num(first.direct.peakRssMiB)]);
   for (const [n, f] of Object.entries(byCount)) {
     rows.push([
       `${label}, processes: ${n}`,
@@ -222,10 +226,11 @@ for (const [provider, label] of [
       `${num(f.putMiBps)} / ${num(f.getMiBps)}`,
       `${num(f.putRatio)} / ${num(f.getRatio)}`,
       `${perProcess(f.cpuPerGiB)} (plugins, transfers only: ${num(f.pluginTransferCpuPerGiB)})`,
+      num(f.pluginCoresBusy),
       `${num(f.hostPeakRssMiB)} / ${f.pluginPeakRssMiB.map(num).join(", ")}`,
     ]);
   }
 }
 console.log(`${String(objects)} × ${String(objectMiB)} MiB PUT at once, then GET at once; ${String(partMiB)} MiB parts × ${String(concurrency)} per upload; bodies through the plugin (directTransfer: false)\n`);
-printTable(["scenario", "plugin processes that served", "PUT / GET MiB/s (aggregate)", "PUT / GET ratio to direct", "CPU s per GiB moved", "peak RSS host / each plugin process (MiB)"], rows);
+printTable(["scenario", "plugin processes that served", "PUT / GET MiB/s (aggregate)", "PUT / GET ratio to direct", "CPU s per GiB moved", "plugin cores busy (transfers)", "peak RSS host / each plugin process (MiB)"], rows);
 await writeJson(values, results);
