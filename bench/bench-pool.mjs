@@ -17,7 +17,7 @@
 // processes together, the server; start-up included; and the plugins' for the transfers alone),
 // how many cores the plugin processes kept busy during the transfers (their CPU seconds over the
 // transfers' seconds: about 1 per process when the processes are the bottleneck), peak RSS (VmHWM)
-// of the host and of each plugin process, and how many plugin processes served the calls.
+// of the host and of each plugin process, and how many plugin processes were running at the end.
 // plugin-local runs on a temporary folder against `fs` streams in one process (no server);
 // `--providers aws` leaves it out. Skeleton: bench/harness.mjs.
 
@@ -232,5 +232,5 @@ for (const [provider, label] of [
   }
 }
 console.log(`${String(objects)} × ${String(objectMiB)} MiB PUT at once, then GET at once; ${String(partMiB)} MiB parts × ${String(concurrency)} per upload; bodies through the plugin (directTransfer: false)\n`);
-printTable(["scenario", "plugin processes that served", "PUT / GET MiB/s (aggregate)", "PUT / GET ratio to direct", "CPU s per GiB moved", "plugin cores busy (transfers)", "peak RSS host / each plugin process (MiB)"], rows);
+printTable(["scenario", "plugin processes running", "PUT / GET MiB/s (aggregate)", "PUT / GET ratio to direct", "CPU s per GiB moved", "plugin cores busy (transfers)", "peak RSS host / each plugin process (MiB)"], rows);
 await writeJson(values, results);
