@@ -14,10 +14,14 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
 import { PluginHost, type PluginHostOptions, type ProcessCount } from "../src/host.js";
-import type { HostObjectStore } from "../src/host/protocol-adapter.js";
+import type { HostObjectStore, LaunchedProcess } from "../src/host/protocol-adapter.js";
 import type { ObjectInfo } from "../src/types.js";
 import { eventually, thrownBy } from "../src/testing.js";
-import { alive, memoryFixture, startFixtureHost } from "./support/host.js";
+import { ObjectStoreService } from "../src/gen/stowage/v1/object_store_pb.js";
+import { HEALTH_CHECK_DEFAULTS } from "../src/host/health-monitor.js";
+import { Supervisor } from "../src/host/supervisor.js";
+import { hostAdapter } from "../src/protocols/registry.js";
+import { alive, capturingLogger, memoryFixture, startFixtureHost } from "./support/host.js";
 
 const PLUGIN = "fixture.stowage.io/memory";
 const hosts: PluginHost[] = [];
@@ -222,6 +226,41 @@ describe("plugin pools", { timeout: 90_000 }, () => {
         },
         { what: "both processes answering", timeoutMs: 30_000 },
       );
+    }
+  });
+
+  it("a member ends with the configuration remembered last, even when it came while the member was replaying its launch's", async () => {
+    // One supervisor (one member of a pool), whatever the interleaving: the Init remembered while
+    // its relaunch replays the previous one must be the one it serves.
+    const supervisor = new Supervisor({ command: process.execPath, args: [memoryFixture] }, hostAdapter(undefined), {
+      handshakeTimeoutMs: 30_000,
+      logger: capturingLogger().logger,
+      dataChannel: false,
+      restart: { maxCrashes: 5, windowMs: 60_000 },
+      shutdownGraceMs: 2_000,
+      initTimeoutMs: 30_000,
+      healthCheck: { ...HEALTH_CHECK_DEFAULTS, intervalMs: 0 },
+    });
+    try {
+      const tagOf = async (proc: LaunchedProcess): Promise<string | undefined> => (await proc.channel.unary(ObjectStoreService.method.headObject, { plugin: PLUGIN, bucket: "b", key: "whoami" })).object?.metadata.tag;
+      const first = await supervisor.acquire();
+      // Slow Inits (each applies its tag after 300 ms) keep the replays in flight long enough to overlap.
+      const old = { tag: "old", initDelayMs: "300" };
+      await first.channel.unary(ObjectStoreService.method.init, { plugin: PLUGIN, config: old });
+      supervisor.rememberInit("object-store", PLUGIN, old, first);
+      process.kill(first.pid, "SIGKILL");
+      await first.exited;
+      const relaunch = supervisor.acquire();
+      // As soon as the new process is the current one (its replay of "old" starts then), another
+      // process of the pool took a new configuration.
+      await eventually(() => supervisor.current !== first, { what: "the relaunched process", intervalMs: 1, timeoutMs: 30_000 });
+      supervisor.rememberInit("object-store", PLUGIN, { tag: "new", initDelayMs: "300" }, first);
+      // The callers waiting for the relaunch get the process once both replays are done, in order.
+      const second = await relaunch;
+      expect(await tagOf(second)).toBe("new");
+      expect(await tagOf(await supervisor.acquire())).toBe("new");
+    } finally {
+      await supervisor.close();
     }
   });
 
