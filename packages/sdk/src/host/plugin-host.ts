@@ -181,11 +181,15 @@ function checkOptions(options: PluginHostOptions): void {
     ...retryCounts(options.retry),
     ...limitCounts("limits.default", options.limits?.default),
     ...Object.entries(options.limits?.plugins ?? {}).flatMap(([name, limits]) => limitCounts(`limits.plugins[${JSON.stringify(name)}]`, limits)),
-    ...processCounts(options.processes),
   ];
   for (const [name, value, min, max] of counts) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
       throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`);
+    }
+  }
+  for (const [name, count] of processCounts(options.processes)) {
+    if (count !== undefined && count !== "auto" && !(Number.isSafeInteger(count) && count >= 1 && count <= MAX_PROCESSES)) {
+      throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from 1 to ${String(MAX_PROCESSES)} or "auto"; got ${JSON.stringify(count) ?? String(count)}`);
     }
   }
   const ratio = options.retry === false ? undefined : options.retry?.budgetRatio;
@@ -202,9 +206,9 @@ function retryCounts(retry: false | RetryOptions | undefined): [string, number |
   ];
 }
 
-function processCounts(processes: ProcessCounts | undefined): [string, number | undefined, number, number][] {
-  const given: [string, ProcessCount | undefined][] = [["processes.default", processes?.default], ...Object.entries(processes?.plugins ?? {}).map(([name, count]): [string, ProcessCount] => [`processes.plugins[${JSON.stringify(name)}]`, count])];
-  return given.map(([name, count]) => [name, count === "auto" ? 1 : count, 1, MAX_PROCESSES]);
+/** The process counts given, by option name. */
+function processCounts(processes: ProcessCounts | undefined): [string, ProcessCount | undefined][] {
+  return [["processes.default", processes?.default], ...Object.entries(processes?.plugins ?? {}).map(([name, count]): [string, ProcessCount] => [`processes.plugins[${JSON.stringify(name)}]`, count])];
 }
 
 /** The most processes one pool may have. */

@@ -24,6 +24,13 @@ export interface PoolMember extends ProcessSource {
 export class ProcessPool implements ProcessSource {
   readonly #members: () => readonly PoolMember[];
   readonly #what: string;
+  /**
+   * Calls given a member that have not started yet: those waiting for its acquire (a launch, an
+   * Init replay) and, until the next turn of the event loop, those it just handed a process. The
+   * member's own count only moves when a call starts, so without these a burst of calls would all
+   * see the same counts and go to the same member.
+   */
+  readonly #picked = new Map<PoolMember, number>();
   #next = 0;
 
   /**
@@ -50,16 +57,36 @@ export class ProcessPool implements ProcessSource {
     }
     const start = this.#next++ % members.length;
     // A stable sort of the rotated list keeps the rotation among members that compare equal.
-    const order = [...members.slice(start), ...members.slice(0, start)].sort((a, b) => a.outstanding - b.outstanding || Number(b.running) - Number(a.running));
+    const order = [...members.slice(start), ...members.slice(0, start)].sort((a, b) => this.#load(a) - this.#load(b) || Number(b.running) - Number(a.running));
     let last: unknown;
     for (const member of order) {
+      this.#pick(member, 1);
+      let proc: LaunchedProcess;
       try {
-        return await member.acquire();
+        proc = await member.acquire();
       } catch (error) {
+        this.#pick(member, -1);
         last = error;
+        continue;
       }
+      // By the next turn of the event loop the caller has started its call (or given up).
+      setImmediate(() => {
+        this.#pick(member, -1);
+      });
+      return proc;
     }
     throw last;
+  }
+
+  /** Calls in flight to `member` plus those given it that have not started yet. */
+  #load(member: PoolMember): number {
+    return member.outstanding + (this.#picked.get(member) ?? 0);
+  }
+
+  #pick(member: PoolMember, delta: number): void {
+    const count = (this.#picked.get(member) ?? 0) + delta;
+    if (count > 0) this.#picked.set(member, count);
+    else this.#picked.delete(member);
   }
 
   /** Remembers the Init on every member; those with a running process other than `from` replay it before their next call. */

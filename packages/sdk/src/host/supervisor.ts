@@ -62,8 +62,11 @@ export class Supervisor implements PoolMember {
   #launching: Promise<PluginProcess> | undefined;
   #givenUp: StowageError | undefined;
   #closed = false;
-  /** Inits remembered from another process of the pool, being replayed on the current one. */
-  #replaying: Promise<void> | undefined;
+  /**
+   * The Init replays of the current process, one after the other: those of its launch, then those
+   * remembered from another process of the pool meanwhile, so a newer configuration always lands last.
+   */
+  #replays: { proc: PluginProcess; done: Promise<void> } | undefined;
 
   constructor(command: PluginCommand, adapter: HostProtocolAdapter, options: SupervisorOptions) {
     this.command = command;
@@ -100,20 +103,31 @@ export class Supervisor implements PoolMember {
     this.#inits.set(`${kind}:${name}`, init);
     const proc = this.#current;
     if (proc === undefined || proc === from || proc.hasExited) return;
-    const previous = this.#replaying ?? Promise.resolve();
-    const replaying = previous.then(() => this.#replay(proc, init));
-    this.#replaying = replaying;
-    void replaying.then(
-      () => {
-        if (this.#replaying === replaying) this.#replaying = undefined;
-      },
-      (error: unknown) => {
-        if (this.#replaying === replaying) this.#replaying = undefined;
-        // The next acquire starts a process whose launch replays every Init, or fails saying why.
-        this.#options.logger.warn({ plugin: commandName(this.command), pid: proc.pid }, `replaying an Init on another process of the pool failed; restarting it: ${StowageError.from(error).rawMessage}`);
-        proc.kill();
-      },
-    );
+    this.#queueReplay(proc, () => this.#replay(proc, init)).catch((error: unknown) => {
+      // The next acquire starts a process whose launch replays every Init, or fails saying why.
+      this.#options.logger.warn({ plugin: commandName(this.command), pid: proc.pid }, `replaying an Init on another process of the pool failed; restarting it: ${StowageError.from(error).rawMessage}`);
+      proc.kill();
+    });
+  }
+
+  /** Runs `replay` on `proc` after the replays already queued on it. */
+  #queueReplay(proc: PluginProcess, replay: () => Promise<void>): Promise<void> {
+    const before = this.#replays?.proc === proc ? this.#replays.done.catch(() => undefined) : Promise.resolve();
+    const entry = { proc, done: before.then(replay) };
+    this.#replays = entry;
+    const clear = (): void => {
+      if (this.#replays === entry) this.#replays = undefined;
+    };
+    entry.done.then(clear, clear);
+    return entry.done;
+  }
+
+  /** Waits until every replay queued on `proc` has ended; with `failed`, throws the first that failed. */
+  async #replayed(proc: PluginProcess, failed: boolean): Promise<void> {
+    while (this.#replays?.proc === proc) {
+      const { done } = this.#replays;
+      await (failed ? done : done.catch(() => undefined));
+    }
   }
 
   /**
@@ -125,7 +139,7 @@ export class Supervisor implements PoolMember {
     if (this.#givenUp !== undefined) throw this.#givenUp;
     const current = this.#current;
     if (current !== undefined && !current.hasExited) {
-      if (this.#replaying !== undefined) await this.#replaying.catch(() => undefined);
+      await this.#replayed(current, false);
       if (!current.hasExited && !processIsDead(current.pid)) return current;
       // It died, but Node has not reaped it yet (the exit event is still queued): a call sent now
       // would fail on the dropped connection. Wait for the exit, then relaunch below.
@@ -168,7 +182,11 @@ export class Supervisor implements PoolMember {
     recordProcessStart(commandLabel(this.command), restarting, proc.pid);
     if (restarting) this.#options.logger.info({ plugin: this.command.command, pid: proc.pid, replaying: this.#inits.size }, "plugin restarted");
     // A first launch has Inits to replay only in a pool, where another process took them.
-    for (const init of this.#inits.values()) await this.#replay(proc, init, restarting ? "restarted" : "started");
+    const how = restarting ? "restarted" : "started";
+    void this.#queueReplay(proc, async () => {
+      for (const init of this.#inits.values()) await this.#replay(proc, init, how);
+    }).catch(() => undefined);
+    await this.#replayed(proc, true);
     return proc;
   }
 

@@ -27,7 +27,8 @@ export function withDefault(options: CallOptions | undefined, timeoutMs: number)
 export class InitTracker {
   readonly #supervisor: ProcessSource;
   readonly #init: (proc: LaunchedProcess, config: PluginConfig, options: CallOptions) => Promise<void>;
-  readonly #done = new WeakSet<LaunchedProcess>();
+  /** The processes that have the current configuration (a pool has several). */
+  #done = new WeakSet<LaunchedProcess>();
   #config: PluginConfig | undefined;
 
   constructor(supervisor: ProcessSource, init: (proc: LaunchedProcess, config: PluginConfig, options: CallOptions) => Promise<void>) {
@@ -43,7 +44,8 @@ export class InitTracker {
       throw initError(error);
     }
     this.#config = { ...config };
-    this.#done.add(proc);
+    // The other processes of a pool still have the previous configuration: each gets this one before its next call.
+    this.#done = new WeakSet([proc]);
   }
 
   async channel(options: CallOptions): Promise<RpcChannel> {
