@@ -35,6 +35,14 @@ import {
 } from "./support/network-plugin.js";
 
 const MEMORY = "fixture.stowage.io/memory";
+
+/** A span as the flaky fixture writes it to its trace file. */
+interface Span {
+  name: string;
+  spanId: string;
+  parentSpanId?: string;
+  attributes: Record<string, unknown>;
+}
 const BLOCKS = "fixture.stowage.io/blocks";
 const VELERO_SPIFFE = "spiffe://cluster.local/ns/velero/sa/velero";
 
@@ -294,7 +302,6 @@ describe("server spans", () => {
     const a = clientOf(plugin, hostA);
     await a.unary(ObjectStoreService.method.init, { plugin: "fixture.stowage.io/flaky", config: { buckets: "iota" } });
     await a.unary(ObjectStoreService.method.headObject, { plugin: "fixture.stowage.io/flaky", bucket: "iota", key: "k" });
-    type Span = { name: string; spanId: string; parentSpanId?: string; attributes: Record<string, unknown> };
     const spans = await eventually(
       async () => {
         const all = (await readFile(traces, "utf8")).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Span);
