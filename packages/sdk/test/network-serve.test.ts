@@ -228,8 +228,19 @@ describe("draining on SIGTERM", () => {
     await upload.write(create(PutObjectRequestSchema, { part: { case: "header", value: { plugin: MEMORY, bucket: "delta", key: "in-flight" } } }));
     await upload.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: Buffer.from("first half, ") } }));
     expect(await head(a, "delta", "in-flight")).toBe(false);
+    const probe = plaintextChannel(plugin.health ?? "");
+    open.push(probe);
+    const watch = probe.channel.serverStream(Health.method.watch, { service: "plugin" });
+    const watched = async (): Promise<HealthCheckResponse_ServingStatus | "ended"> => {
+      const next = await watch.messages.next();
+      return next.done === true ? "ended" : next.value.status;
+    };
+    expect(await watched()).toBe(HealthCheckResponse_ServingStatus.SERVING);
     plugin.child.kill("SIGTERM");
-    await eventually(async () => (await healthOf(plugin.health ?? "")) === HealthCheckResponse_ServingStatus.NOT_SERVING, { what: "NOT_SERVING" });
+    // A watcher hears NOT_SERVING, then its stream ends; a new check says the same.
+    expect(await watched()).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+    expect(await watched()).toBe("ended");
+    expect(await healthOf(plugin.health ?? "")).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
     const late = clientOf(plugin, hostA);
     expect((await rejection(late.unary(PluginInfoService.method.getPluginInfo, {}, { timeoutMs: 10_000 }))).code).toBe(Code.Unavailable);
     await upload.write(create(PutObjectRequestSchema, { part: { case: "chunk", value: Buffer.from("second half") } }));

@@ -12,7 +12,7 @@ import { HEALTH_SERVICE_NAME } from "../protocol/constants.js";
 
 /**
  * Whether the process serves: SERVING from the start, NOT_SERVING for good once {@link stop} is
- * called (network mode: the drain has begun). Open Watch streams hear the change.
+ * called (network mode: the drain has begun). Open Watch streams hear the change, then end.
  */
 export class ServingState {
   #serving = true;
@@ -62,7 +62,11 @@ export function healthService(state: ServingState = new ServingState()): Untyped
         call.write(create(HealthCheckResponseSchema, { status: status(call.request.service) ?? HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN }));
       };
       send();
-      const unsubscribe = state.onChange(send);
+      // The change is the drain: say NOT_SERVING, then end the stream so it does not hold the drain up.
+      const unsubscribe = state.onChange(() => {
+        send();
+        call.end();
+      });
       call.on("cancelled", unsubscribe);
       call.on("close", unsubscribe);
     },
