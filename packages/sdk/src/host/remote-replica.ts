@@ -225,12 +225,26 @@ export class RemoteReplica implements PoolMember {
       logger.debug({ service, replica: address, plugins: servedKeys(info), runtime: info.runtime }, "connected to a remote plugin replica");
       return handle;
     } catch (error) {
-      const converted = StowageError.from(error);
+      const converted = await this.#diagnose(StowageError.from(error));
       const backoffMs = Math.min(MAX_BACKOFF_MS, (this.#failure?.backoffMs ?? 500) * 2);
       this.#failure = { error: converted, until: Date.now() + backoffMs, backoffMs };
       logger.warn({ service, replica: address }, `cannot use a remote plugin replica: ${converted.rawMessage}`);
       throw converted;
     }
+  }
+
+  /**
+   * A connection failure grpc-js explains no further ("Failed to connect") may be a TLS refusal that
+   * only a handshake of our own reveals (a server drops a client certificate it does not trust
+   * after a TLS 1.3 handshake): one probe, and the error says what it found.
+   */
+  async #diagnose(error: StowageError): Promise<StowageError> {
+    const { tls, address, serverName } = this.#settings;
+    if (error.code !== Code.Unavailable || tls.explain(error.rawMessage, serverName) !== undefined) return error;
+    if (!/Failed to connect|Connection dropped|Socket closed/i.test(error.rawMessage)) return error;
+    const diagnosis = await tls.probe(address, serverName).catch(() => undefined);
+    if (diagnosis === undefined) return error;
+    return new StowageError(Code.Unavailable, `${this.#what()} cannot be used: ${diagnosis}`, { reason: Reason.PluginCrashed, metadata: this.#metadata(), cause: error });
   }
 
   /** Replays every remembered Init this replica's session does not hold, one at a time. */
@@ -247,7 +261,7 @@ export class RemoteReplica implements PoolMember {
           try {
             await this.#settings.adapter.replayInit?.(handle.channel, init.kind, init.name, init.config, this.#settings.initTimeoutMs);
           } catch (error) {
-            const converted = StowageError.from(error);
+            const converted = await this.#diagnose(StowageError.from(error));
             throw new StowageError(Code.Unavailable, `${this.#what()} could not be given the Init of plugin ${init.name} again: ${converted.rawMessage}`, {
               reason: Reason.PluginCrashed,
               metadata: this.#metadata(),
@@ -293,11 +307,13 @@ export class RemoteReplica implements PoolMember {
       (converted.code === Code.Internal && /RST_STREAM|Connection dropped|Protocol error|ECONNRESET/i.test(converted.rawMessage)) ||
       (converted.code === Code.Canceled && this.#state() !== connectivityState.READY);
     if (!dropped) return converted;
-    this.#lastTransportError = converted.rawMessage;
-    const explained = this.#settings.tls.explain(converted.rawMessage, this.#settings.serverName);
+    // grpc-js appends an empty resolution note to connection failures.
+    const detail = converted.rawMessage.replace(/[.\s]*Resolution note:\s*$/, "");
+    this.#lastTransportError = detail;
+    const explained = this.#settings.tls.explain(detail, this.#settings.serverName);
     return new StowageError(
       Code.Unavailable,
-      `${this.#what()} failed the call: ${converted.rawMessage}${explained === undefined ? "; the next calls go to the other replicas, and to this one once it answers again" : `. ${explained}`}`,
+      `${this.#what()} failed the call: ${detail}${explained === undefined ? "; the next calls go to the other replicas, and to this one once it answers again" : `. ${explained}`}`,
       { reason: Reason.PluginCrashed, metadata: this.#metadata(), cause: converted },
     );
   }

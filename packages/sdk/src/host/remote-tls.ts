@@ -5,6 +5,8 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { checkServerIdentity, connect } from "node:tls";
 import { experimental, type ChannelCredentials } from "@grpc/grpc-js";
 import { Code, StowageError } from "../errors.js";
 
@@ -31,7 +33,16 @@ export interface RemoteCredentials {
   readonly credentials: ChannelCredentials;
   /** What a failed TLS handshake or a transport error means, as a sentence that says what to do (undefined: nothing TLS-specific). */
   explain(detail: string, serverName: string): string | undefined;
+  /**
+   * Diagnoses a connection grpc-js reported only as failed: one TLS handshake with the same files
+   * to `address` (`host:port`), watched for a second. Returns what is wrong, or undefined when
+   * TLS is not the problem.
+   */
+  probe(address: string, serverName: string): Promise<string | undefined>;
 }
+
+/** How long a probe connection waits for a server to drop it after the handshake. */
+const PROBE_WATCH_MS = 1_000;
 
 async function readPem(what: string, option: string, path: string, service: string): Promise<string> {
   try {
@@ -99,16 +110,65 @@ export function remoteCredentials(tls: RemoteTls, service: string): RemoteCreden
     refreshIntervalMs: tls.refreshIntervalMs ?? TLS_REFRESH_DEFAULT_MS,
   });
   const credentials = experimental.createCertificateProviderChannelCredentials(provider, provider);
+  const refused = `the server refused the host's client certificate (tls.certFile ${tls.certFile}): it must be signed by a CA the server trusts (its --tls-client-ca) and be valid`;
+  const explain = (detail: string, serverName: string): string | undefined => {
+    const has = (patterns: readonly RegExp[]): boolean => patterns.some((p) => p.test(detail));
+    if (has(WRONG_NAME)) return `the server's certificate does not carry the name ${JSON.stringify(serverName)}; set tls.serverName of ${service} to a name its certificate carries, or reissue it with that name`;
+    if (has(UNTRUSTED_SERVER)) return `the server's certificate is not signed by the CA in tls.caFile ${tls.caFile}; give the CA that signed the servers' certificates`;
+    if (has(EXPIRED)) return `a certificate has expired or is not yet valid; check the server's certificate and the host's (tls.certFile ${tls.certFile}), and the clocks`;
+    if (has(CLIENT_REFUSED)) return refused;
+    if (/Failed to load credentials/i.test(detail)) return `the host could not load its TLS files (tls.caFile ${tls.caFile}, tls.certFile ${tls.certFile}, tls.keyFile ${tls.keyFile}); check that they exist and hold PEM data`;
+    return undefined;
+  };
   return {
     credentials,
-    explain(detail, serverName) {
-      const has = (patterns: readonly RegExp[]): boolean => patterns.some((p) => p.test(detail));
-      if (has(WRONG_NAME)) return `the server's certificate does not carry the name ${JSON.stringify(serverName)}; set tls.serverName of ${service} to a name its certificate carries, or reissue it with that name`;
-      if (has(UNTRUSTED_SERVER)) return `the server's certificate is not signed by the CA in tls.caFile ${tls.caFile}; give the CA that signed the servers' certificates`;
-      if (has(EXPIRED)) return `a certificate has expired or is not yet valid; check the server's certificate and the host's (tls.certFile ${tls.certFile}), and the clocks`;
-      if (has(CLIENT_REFUSED)) return `the server refused the host's client certificate (tls.certFile ${tls.certFile}): it must be signed by a CA the server trusts (its --tls-client-ca) and be valid`;
-      if (/Failed to load credentials/i.test(detail)) return `the host could not load its TLS files (tls.caFile ${tls.caFile}, tls.certFile ${tls.certFile}, tls.keyFile ${tls.keyFile}); check that they exist and hold PEM data`;
-      return undefined;
+    explain,
+    async probe(address, serverName) {
+      const at = address.lastIndexOf(":");
+      const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+      let files: [Buffer, Buffer, Buffer];
+      try {
+        files = await Promise.all([readFile(tls.caFile), readFile(tls.certFile), readFile(tls.keyFile)]);
+      } catch {
+        return explain("Failed to load credentials", serverName);
+      }
+      const [ca, cert, key] = files;
+      const socket = connect({
+        host,
+        port: Number(address.slice(at + 1)),
+        ca,
+        cert,
+        key,
+        ALPNProtocols: ["h2"],
+        ...(isIP(serverName) === 0 ? { servername: serverName } : {}),
+        checkServerIdentity: (_host, peer) => checkServerIdentity(serverName, peer),
+      });
+      try {
+        return await new Promise<string | undefined>((resolve) => {
+          let secure = false;
+          let timer: NodeJS.Timeout | undefined;
+          socket.once("secureConnect", () => {
+            secure = true;
+            timer = setTimeout(() => {
+              resolve(undefined);
+            }, PROBE_WATCH_MS);
+          });
+          // Under TLS 1.3 a server checks the client's certificate after the handshake and drops the connection.
+          const dropped = (detail: string): void => {
+            clearTimeout(timer);
+            if (secure) resolve(`${refused} (it closed the connection right after the handshake${detail === "" ? "" : `: ${detail}`})`);
+            else resolve(explain(detail, serverName));
+          };
+          socket.once("error", (error: Error) => {
+            dropped(error.message);
+          });
+          socket.once("close", () => {
+            dropped("");
+          });
+        });
+      } finally {
+        socket.destroy();
+      }
     },
   };
 }
