@@ -241,7 +241,7 @@ export class RemoteReplica implements PoolMember {
   async #diagnose(error: StowageError): Promise<StowageError> {
     const { tls, address, serverName } = this.#settings;
     if (error.code !== Code.Unavailable || tls.explain(error.rawMessage, serverName) !== undefined) return error;
-    if (!/Failed to connect|Connection dropped|Socket closed/i.test(error.rawMessage)) return error;
+    if (!/Failed to connect|Connection dropped|Socket closed|ECONNRESET/i.test(error.rawMessage)) return error;
     const diagnosis = await tls.probe(address, serverName).catch(() => undefined);
     if (diagnosis === undefined) return error;
     return new StowageError(Code.Unavailable, `${this.#what()} cannot be used: ${diagnosis}`, { reason: Reason.PluginCrashed, metadata: this.#metadata(), cause: error });
