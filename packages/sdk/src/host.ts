@@ -6,7 +6,7 @@
 
 // Relevant to backup-server authors.
 export { PluginHost } from "./host/plugin-host.js";
-export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions, HostLimits, TelemetryOptions } from "./host/plugin-host.js";
+export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions, HostLimits, TelemetryOptions, ProcessCount, ProcessCounts } from "./host/plugin-host.js";
 export type { HostObjectStore, HostBlockStore, HostedClient, TransferEvent } from "./host/protocol-adapter.js";
 export type { PageListing } from "./host/page-listing.js";
 export type { PluginCommand } from "./host/command-line.js";
