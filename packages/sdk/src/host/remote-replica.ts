@@ -84,6 +84,8 @@ export class RemoteReplica implements PoolMember {
   #replaying: Promise<void> | undefined;
   #failure: { error: StowageError; until: number; backoffMs: number } | undefined;
   #lastTransportError: string | undefined;
+  /** What a probe found wrong with TLS while the connection is failing. */
+  #diagnosis: string | undefined;
   #retired = false;
   #closed = false;
   #retireTimer: NodeJS.Timeout | undefined;
@@ -148,15 +150,37 @@ export class RemoteReplica implements PoolMember {
         this.#connecting = undefined;
       });
       handle = await this.#connecting;
-    } else if (this.#state() === connectivityState.TRANSIENT_FAILURE) {
-      // grpc-js reconnects in the background with its own backoff; until then the pool tries another.
-      throw new StowageError(Code.Unavailable, `${this.#what()} cannot be reached${this.#lastTransportError === undefined ? "" : ` (${this.#lastTransportError})`}; the call goes to another replica when there is one`, {
-        reason: Reason.PluginCrashed,
-        metadata: this.#metadata(),
-      });
+    } else if (this.#state() !== connectivityState.READY) {
+      await this.#ready();
     }
     await this.#replayMissing(handle);
     return handle;
+  }
+
+  /**
+   * Waits until the connection is READY (connecting it when idle), so a call is not sent to a
+   * replica that cannot take it; fails at once while grpc-js waits out a failed connection's
+   * backoff (it reconnects on its own), so the pool tries another replica.
+   */
+  async #ready(): Promise<void> {
+    const client = this.#client;
+    if (client === undefined) return;
+    const channel = client.getChannel();
+    const deadline = Date.now() + this.#settings.connectTimeoutMs;
+    const unreachable = (why: string): StowageError =>
+      new StowageError(Code.Unavailable, `${this.#what()} cannot be reached (${why}); the call goes to another replica when there is one`, { reason: Reason.PluginCrashed, metadata: this.#metadata() });
+    for (;;) {
+      const state = channel.getConnectivityState(true);
+      if (state === connectivityState.READY) return;
+      if (state === connectivityState.TRANSIENT_FAILURE) throw unreachable(this.#diagnosis ?? this.#lastTransportError ?? "its last connection attempt failed");
+      if (state === connectivityState.SHUTDOWN) throw new StowageError(Code.FailedPrecondition, "the plugin host is closed");
+      await new Promise<void>((resolve, reject) => {
+        channel.watchConnectivityState(state, deadline, (error) => {
+          if (error === undefined) resolve();
+          else reject(unreachable(`no connection within ${String(this.#settings.connectTimeoutMs)} ms`));
+        });
+      });
+    }
   }
 
   #metadata(): Record<string, string> {
@@ -186,6 +210,8 @@ export class RemoteReplica implements PoolMember {
       if (state === connectivityState.SHUTDOWN) return;
       channel.watchConnectivityState(state, Infinity, () => {
         const now = channel.getConnectivityState(false);
+        if (now === connectivityState.READY) this.#diagnosis = undefined;
+        if (now === connectivityState.TRANSIENT_FAILURE && state !== connectivityState.TRANSIENT_FAILURE) this.#diagnoseInBackground();
         if (state === connectivityState.READY && now !== connectivityState.READY && this.#applied.size > 0) {
           this.#settings.logger.debug({ replica: this.#settings.address, service: this.#settings.service }, "remote replica connection lost; its Inits are replayed before the next call");
           this.#applied.clear();
@@ -195,6 +221,17 @@ export class RemoteReplica implements PoolMember {
       });
     };
     next();
+  }
+
+  /** grpc-js says only that a connection failed: one probe says whether TLS refused it, for the next errors. */
+  #diagnoseInBackground(): void {
+    const { tls, address, serverName } = this.#settings;
+    void tls.probe(address, serverName).then(
+      (diagnosis) => {
+        if (this.#state() === connectivityState.TRANSIENT_FAILURE) this.#diagnosis = diagnosis;
+      },
+      () => undefined,
+    );
   }
 
   async #connect(): Promise<LaunchedProcess> {
