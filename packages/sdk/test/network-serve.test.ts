@@ -7,6 +7,7 @@
  */
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
@@ -61,8 +62,8 @@ function tlsArgs(cert = pki.server.certPath, key = pki.server.keyPath): string[]
   return ["--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--tls-client-ca", pki.ca.certPath];
 }
 
-async function start(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<NetworkPlugin> {
-  const plugin = await startNetworkPlugin(memoryFixture, args, env);
+async function start(args: readonly string[], env: NodeJS.ProcessEnv = {}, fixture = memoryFixture): Promise<NetworkPlugin> {
+  const plugin = await startNetworkPlugin(fixture, args, env);
   started.push(plugin);
   return plugin;
 }
@@ -274,6 +275,7 @@ describe("certificate rotation", () => {
       what: "a new connection seeing the new certificate",
       timeoutMs: 15_000,
     });
+    await logLine(plugin, "serving a new server certificate to new connections");
     // The connection made before the rotation still carries calls, in the same session.
     await put(before, "zeta", "after-rotation", "still here");
     expect(await head(before, "zeta", "after-rotation")).toBe(true);
@@ -281,6 +283,28 @@ describe("certificate rotation", () => {
     const after = clientOf(plugin, hostA);
     await initMemory(after, "eta");
     expect(await head(after, "eta", "x")).toBe(false);
+  }, 30_000);
+});
+
+describe("server spans", () => {
+  it("wrap every call, with the implementation's own spans nested inside", async () => {
+    const traces = join(dir, "spans.jsonl");
+    await writeFile(traces, "");
+    const plugin = await start(tlsArgs(), { TRACE_FILE: traces }, fileURLToPath(new URL("./fixtures/flaky-plugin.mjs", import.meta.url)));
+    const a = clientOf(plugin, hostA);
+    await a.unary(ObjectStoreService.method.init, { plugin: "fixture.stowage.io/flaky", config: { buckets: "iota" } });
+    await a.unary(ObjectStoreService.method.headObject, { plugin: "fixture.stowage.io/flaky", bucket: "iota", key: "k" });
+    type Span = { name: string; spanId: string; parentSpanId?: string; attributes: Record<string, unknown> };
+    const spans = await eventually(
+      async () => {
+        const all = (await readFile(traces, "utf8")).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Span);
+        return all.some((s) => s.name === "fixture.head") && all.some((s) => s.name === "stowage.v1.ObjectStoreService/HeadObject") ? all : undefined;
+      },
+      { what: "the spans of HeadObject" },
+    );
+    const server = spans.find((s) => s.name === "stowage.v1.ObjectStoreService/HeadObject");
+    expect(server?.attributes["stowage.plugin"]).toBe("fixture.stowage.io/flaky");
+    expect(spans.find((s) => s.name === "fixture.head")?.parentSpanId).toBe(server?.spanId);
   }, 30_000);
 });
 

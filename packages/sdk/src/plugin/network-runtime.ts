@@ -8,6 +8,7 @@
  * Not served here: go-plugin's controller (a remote host must not stop the service), stdio, the
  * broker and the data channel.
  */
+import { X509Certificate } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { experimental, Server, ServerCredentials } from "@grpc/grpc-js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -85,6 +86,13 @@ export async function runNetworkServer(protocol: ServeProtocolAdapter, options: 
     caCertificateFile: settings.tlsClientCa,
     refreshIntervalMs: settings.tlsRefreshMs,
   });
+  // Bound only once the files are loaded: grpc-js drops connections while it has no certificate,
+  // so a listening line printed earlier would announce a port that refuses its first callers.
+  try {
+    await watchCertificates(files, logger);
+  } catch (error) {
+    refuse((error as Error).message);
+  }
   const credentials = experimental.createCertificateProviderServerCredentials(files, files, true);
   const health = settings.healthListen === undefined ? undefined : new Server(SERVER_OPTIONS);
   health?.addService(serviceDefinition(Health), healthService(state));
@@ -147,4 +155,48 @@ function warnUnknownPlugins(policy: AccessPolicy, sessions: SessionTable, logger
   const served = new Set(sessions.descriptors.map((d) => d.name));
   const unknown = [...policy.mentioned()].filter((name) => name !== "*" && !served.has(name));
   if (unknown.length > 0) logger.warn({ plugins: unknown.join(", "), served: [...served].join(", ") }, "the allow list names plugins this executable does not serve");
+}
+
+/**
+ * Resolves once `files` has read the server's certificate and key and the client CA bundle, and
+ * from then on logs each new server certificate it reads (its serial number and expiry, never the
+ * key) and each failed read.
+ *
+ * @throws Error when the first read fails.
+ */
+function watchCertificates(files: experimental.CertificateProvider, logger: Logger): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let serial: string | undefined;
+    let caLoaded = false;
+    const ready = (): void => {
+      if (serial !== undefined && caLoaded) resolve();
+    };
+    files.addIdentityCertificateListener((update) => {
+      let certificate: X509Certificate | undefined;
+      try {
+        certificate = update === null ? undefined : new X509Certificate(update.certificate);
+      } catch {
+        certificate = undefined;
+      }
+      if (certificate === undefined) {
+        if (serial === undefined) reject(new Error("cannot load the server certificate and key (--tls-cert, --tls-key): check that both files are readable PEM"));
+        else logger.warn("cannot read the server certificate and key (--tls-cert, --tls-key); new connections are refused until they can be read");
+        return;
+      }
+      if (serial !== undefined && certificate.serialNumber !== serial) {
+        logger.info({ serial: certificate.serialNumber, validTo: certificate.validTo }, "serving a new server certificate to new connections");
+      }
+      serial = certificate.serialNumber;
+      ready();
+    });
+    files.addCaCertificateListener((update) => {
+      if (update === null) {
+        if (!caLoaded) reject(new Error("cannot load the client CA bundle (--tls-client-ca): check that the file is readable PEM"));
+        else logger.warn("cannot read the client CA bundle (--tls-client-ca); new connections are refused until it can be read");
+        return;
+      }
+      caLoaded = true;
+      ready();
+    });
+  });
 }
