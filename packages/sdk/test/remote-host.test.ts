@@ -158,6 +158,25 @@ describe("remote plugin services", { timeout: 60_000 }, () => {
     for (let i = 0; i < 6; i++) await expect(store.headObject({ bucket: "b", key: "missing" })).resolves.toBeUndefined();
   });
 
+  it("lets a draining replica (SIGTERM) finish its calls while new calls go to the others", async () => {
+    const servers = await Promise.all([replica("127.0.0.1:0", ["--drain-ms", "20000"]), replica("127.0.0.1:0", ["--drain-ms", "20000"])]);
+    const host = newHost(servers.map((s) => s.address).join(","));
+    await host.start();
+    const store = host.objectStore(PLUGIN);
+    // Every GET takes 3 s before its answer (NOT_FOUND: the key does not exist).
+    await store.init({ buckets: "b", slowGetMs: "3000" });
+    const gets = await spread(store, servers, new AbortController().signal);
+    const draining = servers[1];
+    if (draining === undefined) throw new Error("no replica");
+    draining.child.kill("SIGTERM");
+    await eventually(() => draining.logs.some((l) => String(l["@message"]).startsWith("draining")), { what: "the drain to start" });
+    for (let i = 0; i < 4; i++) await expect(store.headObject({ bucket: "b", key: "k" })).resolves.toBeUndefined();
+    // The calls in flight on the draining replica end with the server's answer, not a transport error.
+    for (const error of await Promise.all(gets)) expect(error.reason).toBe(Reason.ObjectNotFound);
+    expect(await draining.exited).toBe(0);
+    running.delete(draining);
+  });
+
   it("replays Init on a replica restarted on the same port before the next call", async () => {
     const first = await replica();
     const host = newHost(first.address);
@@ -269,6 +288,40 @@ describe("remote plugin services", { timeout: 60_000 }, () => {
       intervalMs: 200,
     });
     expect(second.child.exitCode).toBeNull();
+  });
+});
+
+describe("remote option checks", () => {
+  it("refuses a malformed address or interval in the constructor, and a service given twice at start", async () => {
+    const files = { caFile: "/ca.pem", certFile: "/c.pem", keyFile: "/c.key" };
+    const refused = (remote: PluginHostOptions["remote"]): string => {
+      try {
+        new PluginHost({ remote });
+      } catch (error) {
+        const e = StowageError.from(error);
+        expect(e.code).toBe(Code.InvalidArgument);
+        return e.message;
+      }
+      throw new Error("accepted");
+    };
+    expect(refused([{ address: "plugins:7443:1", tls: files }])).toContain("is not host:port");
+    expect(refused([{ address: "dns://server/plugins:7443", tls: files }])).toContain("three slashes");
+    expect(refused([{ address: "a:1,b", tls: files }])).toContain(`"b" is not host:port`);
+    expect(refused([{ address: "a:70000", tls: files }])).toContain("is not host:port");
+    expect(refused([{ address: "a:1", tls: { ...files, keyFile: "" } }])).toContain("tls.keyFile must name a PEM file");
+    expect(refused([{ address: "a:1", tls: { ...files, refreshIntervalMs: 5 } }])).toContain("tls.refreshIntervalMs must be an integer from 100");
+    expect(refused([{ address: "dns:///a:1", tls: files, resolveIntervalMs: -1 }])).toContain("resolveIntervalMs");
+    expect(() => new PluginHost({ remote: [{ address: "dns:///[::1]:7443", tls: files }, { address: "10.0.0.1:1,10.0.0.2:1", tls: files }] })).not.toThrow();
+    const twice = new PluginHost({ remote: [{ address: "127.0.0.1:1", tls: tls() }, { address: "127.0.0.1:1", tls: tls() }], logger: capturingLogger().logger });
+    expect((await rejection(twice.start())).message).toContain("remote plugin service 127.0.0.1:1 is given twice");
+  });
+
+  it("refuses a plugin served both by an executable and by a remote service", async () => {
+    const server = await replica();
+    const host = newHost(server.address, {}, { plugins: [{ command: process.execPath, args: [memoryFixture] }] });
+    const error = await rejection(host.start());
+    expect(error.message).toContain(`object-store plugin ${PLUGIN} is served by both`);
+    expect(error.message).toContain(`remote plugin service ${server.address}`);
   });
 });
 
