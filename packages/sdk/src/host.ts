@@ -18,6 +18,8 @@ export { DirectTransferExecutor, StoreUnreachable, DIRECT_TRANSFER_DEFAULTS } fr
 export type { DirectTransferSettings } from "./host/direct-transfer.js";
 export type { RetryOptions } from "./host/retry.js";
 export type { CallLimits } from "./host/call-limiter.js";
+export type { RemotePluginService } from "./host/remote-service.js";
+export type { RemoteTls } from "./host/remote-tls.js";
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
 export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 
