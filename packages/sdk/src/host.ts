@@ -6,7 +6,7 @@
 
 // Relevant to backup-server authors.
 export { PluginHost } from "./host/plugin-host.js";
-export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions, HostLimits, TelemetryOptions } from "./host/plugin-host.js";
+export type { PluginHostOptions, HostedPlugin, ClientOptions, DirectTransferOptions, HostLimits, TelemetryOptions, ProcessCount, ProcessCounts } from "./host/plugin-host.js";
 export type { HostObjectStore, HostBlockStore, HostedClient, TransferEvent } from "./host/protocol-adapter.js";
 export type { PageListing } from "./host/page-listing.js";
 export type { PluginCommand } from "./host/command-line.js";
@@ -18,6 +18,8 @@ export { DirectTransferExecutor, StoreUnreachable, DIRECT_TRANSFER_DEFAULTS } fr
 export type { DirectTransferSettings } from "./host/direct-transfer.js";
 export type { RetryOptions } from "./host/retry.js";
 export type { CallLimits } from "./host/call-limiter.js";
+export type { RemotePluginService } from "./host/remote-service.js";
+export type { RemoteTls } from "./host/remote-tls.js";
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- kept for callers written against the classes these names had
 export type { RemoteObjectStore, RemoteBlockStore, VeleroObjectStore, VeleroBlockStore } from "./host-deprecated.js";
 

@@ -7,7 +7,7 @@
 
 // Relevant to plugin authors.
 export { serve, logLevelFromArgs } from "./plugin/serve.js";
-export type { ServeOptions } from "./plugin/serve.js";
+export type { ServeOptions, NetworkServeOptions } from "./plugin/serve.js";
 export { defineObjectStore, defineBlockStore } from "./plugin/definition.js";
 export { checkPluginName, isPluginName } from "./plugin-name.js";
 export { compareUtf8 } from "./key-order.js";

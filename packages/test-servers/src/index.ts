@@ -20,7 +20,15 @@ export {
   type AzuriteOptions,
   type AzuriteServer,
 } from "./azurite.js";
-export { makeSelfSignedCertificate, type CertificateFileNames, type SelfSignedCertificate } from "./certificate.js";
+export {
+  makeSelfSignedCertificate,
+  makeTestPki,
+  type CertificateFileNames,
+  type ClientCertificateOptions,
+  type PemFiles,
+  type SelfSignedCertificate,
+  type TestPki,
+} from "./certificate.js";
 export { startFakeGcs, type FakeGcsOptions, type FakeGcsServer } from "./fake-gcs.js";
 export { startGcsRetentionProxy, type GcsRetentionProxy, type GcsRetentionProxyOptions } from "./gcs-retention-proxy.js";
 export {

@@ -24,6 +24,8 @@ import { GuardedObjectStore } from "./guarded-object-store.js";
 import type { Guard } from "./guard-runner.js";
 import { OperationTelemetry } from "./operation-telemetry.js";
 import { RETRY_DEFAULTS, RetryBudget, type RetryOptions, type RetrySettings } from "./retry.js";
+import { parseServiceAddress, RemoteService, type RemotePluginService } from "./remote-service.js";
+import type { ProcessSource } from "./protocol-adapter.js";
 
 /** Options of {@link PluginHost}. */
 export interface PluginHostOptions {
@@ -86,6 +88,12 @@ export interface PluginHostOptions {
   readonly processes?: ProcessCounts | undefined;
   /** What OpenTelemetry spans may carry. */
   readonly telemetry?: TelemetryOptions | undefined;
+  /**
+   * Plugin services reached over the network with mutual TLS (docs/protocol.md, network mode):
+   * their replicas are members of a pool like processes, with their own sessions per client
+   * instance, Inits replayed on each, and calls to the replica with the fewest in flight.
+   */
+  readonly remote?: readonly RemotePluginService[] | undefined;
 }
 
 /** {@link PluginHostOptions.limits}. */
@@ -131,9 +139,9 @@ export interface DirectTransferOptions {
 export interface HostedPlugin {
   /** What the plugin announced. */
   readonly descriptor: PluginDescriptor;
-  /** The executable that serves it. */
+  /** The executable that serves it, or the address of the remote plugin service. */
   readonly command: string;
-  /** Its current process ID (the first process of a pool), or undefined while not running. */
+  /** Its current process ID (the first process of a pool), or undefined while not running (always for a remote plugin). */
   readonly pid: number | undefined;
   /** The IDs of every running process of its pool (of the default instance). */
   readonly pids: readonly number[];
@@ -188,8 +196,29 @@ function checkOptions(options: PluginHostOptions): void {
       throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`);
     }
   }
+  for (const [i, remote] of (options.remote ?? []).entries()) checkRemote(remote, i);
   const ratio = options.retry === false ? undefined : options.retry?.budgetRatio;
   if (ratio !== undefined && !(ratio >= 0 && ratio <= 1)) throw new StowageError(Code.InvalidArgument, `PluginHost option retry.budgetRatio must be from 0 to 1; got ${String(ratio)}`);
+}
+
+/** Checks one entry of `remote`: its address parses, its files are named, its intervals are sensible. */
+function checkRemote(remote: RemotePluginService, i: number): void {
+  const where = `PluginHost option remote[${String(i)}]`;
+  if (typeof remote.address !== "string" || remote.address === "") throw new StowageError(Code.InvalidArgument, `${where}.address must be dns:///name:port, host:port or a comma-separated list of host:port`);
+  parseServiceAddress(remote.address);
+  for (const file of ["caFile", "certFile", "keyFile"] as const) {
+    const value: unknown = remote.tls[file];
+    if (typeof value !== "string" || value === "") throw new StowageError(Code.InvalidArgument, `${where}.tls.${file} must name a PEM file; the network mode never runs without mutual TLS`);
+  }
+  const intervals: [string, number | undefined][] = [
+    ["resolveIntervalMs", remote.resolveIntervalMs],
+    ["tls.refreshIntervalMs", remote.tls.refreshIntervalMs],
+  ];
+  for (const [name, value] of intervals) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 100 || value > MAX_TIMEOUT_MS)) {
+      throw new StowageError(Code.InvalidArgument, `${where}.${name} must be an integer from 100 to ${String(MAX_TIMEOUT_MS)}; got ${String(value)}`);
+    }
+  }
 }
 
 function retryCounts(retry: false | RetryOptions | undefined): [string, number | undefined, number, number][] {
@@ -224,8 +253,16 @@ function commandKey(command: PluginCommand): string {
 
 interface Served {
   readonly descriptor: PluginDescriptor;
+  /** The executable, or for a remote plugin its address (as `command`). */
   readonly command: PluginCommand;
   readonly runtime: string;
+  /** The remote plugin service that serves it, when it is remote. */
+  readonly remote?: RemoteService | undefined;
+}
+
+/** What serves `served`, for messages. */
+function servedBy(served: Served): string {
+  return served.remote === undefined ? commandName(served.command) : `remote plugin service ${served.remote.address}`;
 }
 
 /** The processes of one executable instance. */
@@ -257,6 +294,7 @@ export class PluginHost {
   readonly #telemetry: OperationTelemetry[] = [];
   readonly #budgets = new Map<string, RetryBudget>();
   readonly #blockStores = new Map<string, HostBlockStore>();
+  readonly #remotes: RemoteService[] = [];
   #started = false;
   #closed = false;
   readonly #directTransfer: DirectTransferExecutor | undefined;
@@ -312,9 +350,10 @@ export class PluginHost {
   }
 
   /**
-   * Discovers and launches every executable, and learns which plugins each serves. Fails with a
-   * clear error when an executable cannot start (unless `onLaunchError: "skip"`) or when two
-   * executables serve the same plugin name and kind.
+   * Discovers and launches every executable, connects to every remote plugin service, and learns
+   * which plugins each serves. Fails with a clear error when an executable cannot start or no
+   * replica of a remote service answers (unless `onLaunchError: "skip"`), or when two executables
+   * or services serve the same plugin name and kind.
    */
   async start(): Promise<void> {
     if (this.#started) throw new StowageError(Code.FailedPrecondition, "PluginHost.start() was already called");
@@ -364,13 +403,14 @@ export class PluginHost {
         }
         listed.add(id);
         if (existing !== undefined) {
-          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${commandName(existing.command)} and ${commandName(command)}; remove one of them`);
+          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${servedBy(existing)} and ${commandName(command)}; remove one of them`);
           continue;
         }
         this.#served.set(id, { descriptor, command, runtime: proc.info.runtime });
       }
       this.#grow(pool, command);
     }
+    await this.#startRemote(failures);
     if (failures.length > 0) {
       await this.close();
       throw new StowageError(Code.FailedPrecondition, failures.join("\n"));
@@ -378,10 +418,59 @@ export class PluginHost {
     this.#logger.debug({ plugins: [...this.#served.keys()] }, "plugin host started");
   }
 
+  /**
+   * Connects to every remote plugin service (the first replica that answers) and learns what each
+   * serves, with the same refusals as for executables; failures are added to `failures` (or
+   * logged and skipped with `onLaunchError: "skip"`).
+   */
+  async #startRemote(failures: string[]): Promise<void> {
+    const specs = this.#options.remote ?? [];
+    const adapter = hostAdapter(STOWAGE_PROTOCOL);
+    const seen = new Set<string>();
+    const services: RemoteService[] = [];
+    for (const spec of specs) {
+      if (seen.has(spec.address)) {
+        failures.push(`remote plugin service ${spec.address} is given twice; list each service once`);
+        continue;
+      }
+      seen.add(spec.address);
+      const service = new RemoteService(spec, {
+        adapter,
+        connectTimeoutMs: this.#options.handshakeTimeoutMs ?? 30_000,
+        initTimeoutMs: this.#options.defaultTimeoutMs ?? 120_000,
+        logger: this.#logger,
+      });
+      services.push(service);
+      this.#remotes.push(service);
+    }
+    const started = await Promise.allSettled(services.map((s) => s.start()));
+    for (const [i, result] of started.entries()) {
+      const service = services[i];
+      if (service === undefined) continue;
+      if (result.status === "rejected") {
+        const message = StowageError.from(result.reason).rawMessage;
+        if (this.#options.onLaunchError === "skip") this.#logger.error({ service: service.address }, `skipping remote plugin service: ${message}`);
+        else failures.push(message);
+        continue;
+      }
+      const info = result.value;
+      for (const descriptor of info.plugins) {
+        const id = `${descriptor.kind}:${descriptor.name}`;
+        const existing = this.#served.get(id);
+        if (existing !== undefined) {
+          failures.push(`${descriptor.kind} plugin ${descriptor.name} is served by both ${servedBy(existing)} and remote plugin service ${service.address}; remove one of them`);
+          continue;
+        }
+        this.#served.set(id, { descriptor, command: { command: service.address, protocol: STOWAGE_PROTOCOL }, runtime: info.runtime, remote: service });
+      }
+    }
+  }
+
   /** Every plugin the host can hand out, sorted by kind and name. */
   plugins(): HostedPlugin[] {
     return [...this.#served.values()]
       .map((s) => {
+        if (s.remote !== undefined) return { descriptor: s.descriptor, command: s.remote.address, pid: undefined, pids: [], runtime: s.runtime };
         const members = this.#pools.get(`${commandKey(s.command)}\0\0default`)?.members ?? [];
         const pids = members.flatMap((m) => (m.running && m.current !== undefined ? [m.current.pid] : []));
         return { descriptor: s.descriptor, command: s.command.command, pid: members[0]?.current?.pid, pids, runtime: s.runtime };
@@ -429,6 +518,13 @@ export class PluginHost {
     return count === "auto" ? Math.min(MAX_PROCESSES, availableParallelism()) : count;
   }
 
+  /** Where the clients of `served` for `instance` get a process or a replica, and the protocol they speak. */
+  #source(served: Served, instance: string): { adapter: HostProtocolAdapter; source: ProcessSource } {
+    if (served.remote !== undefined) return { adapter: hostAdapter(STOWAGE_PROTOCOL), source: served.remote.source(instance) };
+    const pool = this.#pool(served.command, instance);
+    return { adapter: pool.adapter, source: pool.source };
+  }
+
   #pool(command: PluginCommand, instance: string): Pool {
     const key = `${commandKey(command)}\0\0${instance}`;
     let pool = this.#pools.get(key);
@@ -447,8 +543,8 @@ export class PluginHost {
     const key = `${name}\0${instance}`;
     let client = this.#objectStores.get(key);
     if (client === undefined) {
-      const pool = this.#pool(served.command, instance);
-      const inner = pool.adapter.objectStore(pool.source, served.descriptor, this.#clientOptions());
+      const { adapter, source } = this.#source(served, instance);
+      const inner = adapter.objectStore(source, served.descriptor, this.#clientOptions());
       client = new GuardedObjectStore(inner, this.#guard(name, instance));
       this.#objectStores.set(key, client);
     }
@@ -462,8 +558,8 @@ export class PluginHost {
     const key = `${name}\0${instance}`;
     let client = this.#blockStores.get(key);
     if (client === undefined) {
-      const pool = this.#pool(served.command, instance);
-      const inner = pool.adapter.blockStore(pool.source, served.descriptor, this.#clientOptions());
+      const { adapter, source } = this.#source(served, instance);
+      const inner = adapter.blockStore(source, served.descriptor, this.#clientOptions());
       client = new GuardedBlockStore(inner, this.#guard(name, instance));
       this.#blockStores.set(key, client);
     }
@@ -485,11 +581,14 @@ export class PluginHost {
     return { limiter: new CallLimiter(name, limits), retry, budget, telemetry };
   }
 
-  /** Stops every plugin process (Shutdown RPC, grace period, SIGKILL) and waits for them to exit. */
+  /**
+   * Stops every plugin process (Shutdown RPC, grace period, SIGKILL) and waits for them to exit;
+   * closes the connections to remote plugin services (which keep running).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     for (const telemetry of this.#telemetry) telemetry.forget();
-    await Promise.all([...this.#pools.values()].map((p) => p.source.close()));
+    await Promise.all([...[...this.#pools.values()].map((p) => p.source.close()), ...this.#remotes.map((r) => r.close())]);
     await this.#directTransfer?.close();
   }
 }

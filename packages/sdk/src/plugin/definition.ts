@@ -26,8 +26,9 @@ export interface ObjectStorePluginDefinition extends PluginDefinitionBase {
   /** The kind. */
   readonly kind: "object-store";
   /**
-   * Creates the implementation; called once per process, on first use. If the object has a
-   * `close()` method, it is called (and awaited, for at most a second) when the process shuts down.
+   * Creates the implementation; called once per process, on first use (in network mode once per
+   * caller session). If the object has a `close()` method, it is called (and awaited, for at most a
+   * second) when the process shuts down, or when its session is closed.
    */
   create(context: PluginContext): ObjectStore;
 }

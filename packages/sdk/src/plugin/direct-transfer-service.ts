@@ -24,11 +24,11 @@ import {
   type SignPartRequest,
   type SignPartResponse,
 } from "../gen/stowage/v1/object_store_pb.js";
-import type { DirectTransfer } from "../types.js";
+import type { DirectTransfer, PluginDescriptor } from "../types.js";
 import { toNumber } from "../wire/convert.js";
 import { checkHttpRequest, getPlanToWire, isDeclined, MAX_PLAN_VALIDITY_MS, PART_CHECKSUM_BYTES, partCount, putPlanToWire } from "../wire/direct-transfer.js";
 import { handleUnary, type ServiceDeps, requireNonEmpty } from "./handler.js";
-import type { PluginRegistry } from "./registry.js";
+import type { RegistryLookup, ServiceCall } from "./protocol-adapter.js";
 import { checkPart, UploadIds } from "./upload-ids.js";
 
 const KIND = "object-store";
@@ -49,13 +49,13 @@ function checkExpiry(expiresAt: Date, what: string, capped = true): Date {
 }
 
 /** The five direct-transfer handlers, merged into the ObjectStoreService implementation. */
-export function directTransferService(registry: PluginRegistry, deps: ServiceDeps): UntypedServiceImplementation {
+export function directTransferService(registryFor: RegistryLookup, descriptors: readonly PluginDescriptor[], deps: ServiceDeps): UntypedServiceImplementation {
   const uploads = new UploadIds();
-  const announcing = new Set(registry.descriptors().filter((d) => d.kind === KIND && d.capabilities.includes("DIRECT_TRANSFER")).map((d) => d.name));
+  const announcing = new Set(descriptors.filter((d) => d.kind === KIND && d.capabilities.includes("DIRECT_TRANSFER")).map((d) => d.name));
 
   /** The named plugin's direct transfer; UNSUPPORTED without the capability (clause 5.8.1). */
-  const direct = (plugin: string): DirectTransfer => {
-    const store = registry.get(KIND, plugin);
+  const direct = (call: ServiceCall, plugin: string): DirectTransfer => {
+    const store = registryFor(call).get(KIND, plugin);
     if (!announcing.has(plugin) || store.directTransfer === undefined) {
       throw new StowageError(Code.Unimplemented, `plugin ${plugin} does not announce CAPABILITY_DIRECT_TRANSFER; use PutObject and GetObject`, {
         reason: Reason.Unsupported,
@@ -69,7 +69,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
       handleUnary(call, callback, deps, async (req, signal) => {
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
-        const transfer = direct(req.plugin);
+        const transfer = direct(call, req.plugin);
         const range =
           req.range === undefined
             ? undefined
@@ -93,7 +93,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
         requireSha256(req.sha256, "sha256");
         const size = toNumber(req.size);
         if (size < 0) throw new StowageError(Code.InvalidArgument, `size must be at least 0, got ${String(size)} (contract 5.8.2)`);
-        const transfer = direct(req.plugin);
+        const transfer = direct(call, req.plugin);
         const answer = await transfer.beginPut(
           {
             bucket: req.bucket,
@@ -115,7 +115,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
 
     signPart(call: ServerUnaryCall<SignPartRequest, SignPartResponse>, callback: sendUnaryData<SignPartResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
-        const transfer = direct(req.plugin);
+        const transfer = direct(call, req.plugin);
         const upload = uploads.open(req.uploadId, req.bucket, req.key);
         if (upload === undefined) throw new StowageError(Code.FailedPrecondition, "unknown upload");
         const offset = toNumber(req.offset);
@@ -136,7 +136,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
 
     completePut(call: ServerUnaryCall<CompletePutRequest, CompletePutResponse>, callback: sendUnaryData<CompletePutResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
-        const transfer = direct(req.plugin);
+        const transfer = direct(call, req.plugin);
         const upload = uploads.open(req.uploadId, req.bucket, req.key);
         if (upload === undefined) throw new StowageError(Code.FailedPrecondition, "unknown upload");
         requireSha256(req.sha256, "sha256");
@@ -179,7 +179,7 @@ export function directTransferService(registry: PluginRegistry, deps: ServiceDep
 
     abortPut(call: ServerUnaryCall<AbortPutRequest, AbortPutResponse>, callback: sendUnaryData<AbortPutResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
-        const transfer = direct(req.plugin);
+        const transfer = direct(call, req.plugin);
         // Unknown, foreign-process and finished uploads are success (clause 5.8.12).
         const upload = uploads.open(req.uploadId, req.bucket, req.key, true);
         // A completed upload's object is never touched by an abort (clause 5.8.12).

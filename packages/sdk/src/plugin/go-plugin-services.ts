@@ -1,6 +1,7 @@
 /**
  * go-plugin's own services, as every plugin must serve them: health ("plugin" SERVING), the
- * controller's Shutdown, and stdio (anything written to stdout/stderr after the handshake).
+ * controller's Shutdown, and stdio (anything written to stdout/stderr after the handshake). Network
+ * mode serves only the health service (with its drain state).
  */
 import { create } from "@bufbuild/protobuf";
 import { status as Status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from "@grpc/grpc-js";
@@ -9,10 +10,44 @@ import { EmptySchema, type Empty } from "../gen/plugin/grpc_controller_pb.js";
 import { StdioData_Channel, StdioDataSchema, type StdioData } from "../gen/plugin/grpc_stdio_pb.js";
 import { HEALTH_SERVICE_NAME } from "../protocol/constants.js";
 
-/** grpc.health.v1.Health: "plugin" and "" are SERVING, anything else SERVICE_UNKNOWN (NOT_FOUND). */
-export function healthService(): UntypedServiceImplementation {
+/**
+ * Whether the process serves: SERVING from the start, NOT_SERVING for good once {@link stop} is
+ * called (network mode: the drain has begun). Open Watch streams hear the change.
+ */
+export class ServingState {
+  #serving = true;
+  readonly #listeners = new Set<() => void>();
+
+  /** Whether the process still takes calls. */
+  get serving(): boolean {
+    return this.#serving;
+  }
+
+  /** Turns to NOT_SERVING and tells every watcher. */
+  stop(): void {
+    if (!this.#serving) return;
+    this.#serving = false;
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Calls `listener` on the change; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
+/**
+ * grpc.health.v1.Health: "plugin" and "" are SERVING (NOT_SERVING once `state` stops), anything
+ * else SERVICE_UNKNOWN (NOT_FOUND).
+ */
+export function healthService(state: ServingState = new ServingState()): UntypedServiceImplementation {
   const status = (service: string): HealthCheckResponse_ServingStatus | undefined =>
-    service === HEALTH_SERVICE_NAME || service === "" ? HealthCheckResponse_ServingStatus.SERVING : undefined;
+    service === HEALTH_SERVICE_NAME || service === ""
+      ? state.serving
+        ? HealthCheckResponse_ServingStatus.SERVING
+        : HealthCheckResponse_ServingStatus.NOT_SERVING
+      : undefined;
   return {
     check(call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: sendUnaryData<HealthCheckResponse>) {
       const s = status(call.request.service);
@@ -23,7 +58,13 @@ export function healthService(): UntypedServiceImplementation {
       callback(null, create(HealthCheckResponseSchema, { status: s }));
     },
     watch(call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) {
-      call.write(create(HealthCheckResponseSchema, { status: status(call.request.service) ?? HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN }));
+      const send = (): void => {
+        call.write(create(HealthCheckResponseSchema, { status: status(call.request.service) ?? HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN }));
+      };
+      send();
+      const unsubscribe = state.onChange(send);
+      call.on("cancelled", unsubscribe);
+      call.on("close", unsubscribe);
     },
   };
 }

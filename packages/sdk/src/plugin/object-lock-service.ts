@@ -19,10 +19,10 @@ import {
   type SetRetentionResponse,
 } from "../gen/stowage/v1/object_store_pb.js";
 import { checkRetention } from "../protection.js";
-import type { ObjectLock, ObjectStore, ProtectionInput } from "../types.js";
+import type { ObjectLock, ObjectStore, PluginDescriptor, ProtectionInput } from "../types.js";
 import { protectionToWire, retentionFromWire, retentionModeToWire } from "../wire/convert.js";
 import { handleUnary, type ServiceDeps, requireNonEmpty } from "./handler.js";
-import type { PluginRegistry } from "./registry.js";
+import type { RegistryLookup, ServiceCall } from "./protocol-adapter.js";
 
 const KIND = "object-store";
 
@@ -30,9 +30,9 @@ function unsupported(plugin: string, what: string): StowageError {
   return new StowageError(Code.Unimplemented, `plugin ${plugin} does not announce CAPABILITY_OBJECT_LOCK; ${what}`, { reason: Reason.Unsupported });
 }
 
-/** Which plugins of a registry announce `OBJECT_LOCK`. */
-export function lockingPlugins(registry: PluginRegistry): ReadonlySet<string> {
-  return new Set(registry.descriptors().filter((d) => d.kind === KIND && d.capabilities.includes("OBJECT_LOCK")).map((d) => d.name));
+/** Which of the served plugins announce `OBJECT_LOCK`. */
+export function lockingPlugins(descriptors: readonly PluginDescriptor[]): ReadonlySet<string> {
+  return new Set(descriptors.filter((d) => d.kind === KIND && d.capabilities.includes("OBJECT_LOCK")).map((d) => d.name));
 }
 
 /**
@@ -49,12 +49,12 @@ export function putProtection(plugin: string, store: ObjectStore, locking: Reado
 }
 
 /** The three object-protection handlers, merged into the ObjectStoreService implementation. */
-export function objectLockService(registry: PluginRegistry, deps: ServiceDeps): UntypedServiceImplementation {
-  const locking = lockingPlugins(registry);
+export function objectLockService(registryFor: RegistryLookup, descriptors: readonly PluginDescriptor[], deps: ServiceDeps): UntypedServiceImplementation {
+  const locking = lockingPlugins(descriptors);
 
   /** The named plugin's object lock; UNSUPPORTED without the capability (clause 5.9.1). */
-  const lock = (plugin: string): ObjectLock => {
-    const store = registry.get(KIND, plugin);
+  const lock = (call: ServiceCall, plugin: string): ObjectLock => {
+    const store = registryFor(call).get(KIND, plugin);
     if (!locking.has(plugin) || store.objectLock === undefined) throw unsupported(plugin, "its objects cannot be protected");
     return store.objectLock;
   };
@@ -63,7 +63,7 @@ export function objectLockService(registry: PluginRegistry, deps: ServiceDeps): 
     getBucketProtection(call: ServerUnaryCall<GetBucketProtectionRequest, GetBucketProtectionResponse>, callback: sendUnaryData<GetBucketProtectionResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
         requireNonEmpty(req.bucket, "bucket");
-        const found = await lock(req.plugin).getBucketProtection({ bucket: req.bucket }, { signal });
+        const found = await lock(call, req.plugin).getBucketProtection({ bucket: req.bucket }, { signal });
         const period = found.defaultRetention;
         if (period !== undefined && !(Number.isSafeInteger(period.periodSeconds) && period.periodSeconds >= 1)) {
           throw new StowageError(Code.Internal, `the plugin reported a default retention of ${String(period.periodSeconds)} seconds`);
@@ -80,7 +80,7 @@ export function objectLockService(registry: PluginRegistry, deps: ServiceDeps): 
       handleUnary(call, callback, deps, async (req, signal) => {
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
-        const objectLock = lock(req.plugin);
+        const objectLock = lock(call, req.plugin);
         const retention = retentionFromWire(req.retention);
         checkRetention(retention);
         const protection = await objectLock.setRetention({ bucket: req.bucket, key: req.key, retention, bypassGovernance: req.bypassGovernance }, { signal });
@@ -92,7 +92,7 @@ export function objectLockService(registry: PluginRegistry, deps: ServiceDeps): 
       handleUnary(call, callback, deps, async (req, signal) => {
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
-        const protection = await lock(req.plugin).setLegalHold({ bucket: req.bucket, key: req.key, legalHold: req.legalHold }, { signal });
+        const protection = await lock(call, req.plugin).setLegalHold({ bucket: req.bucket, key: req.key, legalHold: req.legalHold }, { signal });
         return create(SetLegalHoldResponseSchema, { protection: protectionToWire(protection) });
       });
     },

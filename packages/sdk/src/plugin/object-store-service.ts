@@ -37,7 +37,8 @@ import type { ByteSource } from "../types.js";
 import { objectInfoToWire, signedUrlMethodFromWire, toNumber } from "../wire/convert.js";
 import { rechunk, verifiedBody, type BodyResult } from "./body.js";
 import type { DataChannelServer } from "./data-channel-server.js";
-import type { PluginRegistry } from "./registry.js";
+import type { RegistryLookup } from "./protocol-adapter.js";
+import type { PluginDescriptor } from "../types.js";
 import { throwIfAborted } from "./abort.js";
 import { cancellationNotice, cancellationSymptom, endStream, endWithCallback, handleUnary, type ServiceDeps, requireNonEmpty } from "./handler.js";
 import { directTransferService } from "./direct-transfer-service.js";
@@ -78,16 +79,26 @@ async function pumpToHost(source: AsyncIterable<Uint8Array>, socket: Socket, sig
   }
 }
 
-/** The implementation object for `grpc.Server.addService(serviceDefinition(ObjectStoreService), …)`. */
-export function objectStoreService(registry: PluginRegistry, dataChannel: DataChannelServer | undefined, deps: ServiceDeps): UntypedServiceImplementation {
-  const locking = lockingPlugins(registry);
+/**
+ * The implementation object for `grpc.Server.addService(serviceDefinition(ObjectStoreService), …)`.
+ *
+ * @param registryFor - The registry that serves a call (the process's one, or the caller's session in network mode).
+ * @param descriptors - Every plugin the executable serves (their capabilities do not change).
+ */
+export function objectStoreService(
+  registryFor: RegistryLookup,
+  descriptors: readonly PluginDescriptor[],
+  dataChannel: DataChannelServer | undefined,
+  deps: ServiceDeps,
+): UntypedServiceImplementation {
+  const locking = lockingPlugins(descriptors);
   return {
-    ...directTransferService(registry, deps),
-    ...objectLockService(registry, deps),
+    ...directTransferService(registryFor, descriptors, deps),
+    ...objectLockService(registryFor, descriptors, deps),
 
     init(call: ServerUnaryCall<ObjectStoreServiceInitRequest, ObjectStoreServiceInitResponse>, callback: sendUnaryData<ObjectStoreServiceInitResponse>) {
       handleUnary(call, callback, deps, async (req, signal) => {
-        await registry.init(KIND, req.plugin, req.config, signal);
+        await registryFor(call).init(KIND, req.plugin, req.config, signal);
         return create(ObjectStoreServiceInitResponseSchema);
       });
     },
@@ -96,7 +107,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
       handleUnary(call, callback, deps, async (req, signal) => {
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
-        const info = await registry.get(KIND, req.plugin).headObject({ bucket: req.bucket, key: req.key }, { signal });
+        const info = await registryFor(call).get(KIND, req.plugin).headObject({ bucket: req.bucket, key: req.key }, { signal });
         return create(HeadObjectResponseSchema, info === undefined ? { exists: false } : { exists: true, object: objectInfoToWire(info) });
       });
     },
@@ -106,7 +117,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
         const input = { bucket: req.bucket, key: req.key, ...(req.bypassGovernance ? { bypassGovernance: true } : {}) };
-        await registry.get(KIND, req.plugin).deleteObject(input, { signal });
+        await registryFor(call).get(KIND, req.plugin).deleteObject(input, { signal });
         return create(DeleteObjectResponseSchema);
       });
     },
@@ -117,7 +128,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         requireNonEmpty(req.key, "key");
         const ttlSeconds = toNumber(req.ttlSeconds);
         if (ttlSeconds < 1) throw new StowageError(Code.InvalidArgument, `ttl_seconds must be at least 1, got ${String(ttlSeconds)}`);
-        const signed = await registry
+        const signed = await registryFor(call)
           .get(KIND, req.plugin)
           .createSignedUrl({ bucket: req.bucket, key: req.key, method: signedUrlMethodFromWire(req.method), ttlSeconds }, { signal });
         return create(CreateSignedURLResponseSchema, { url: signed.url, expiresAt: timestampFromDate(signed.expiresAt) });
@@ -156,7 +167,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         if (header.sha256.length !== 0 && header.sha256.length !== 32) {
           throw new StowageError(Code.InvalidArgument, `sha256 must be exactly 32 bytes, got ${String(header.sha256.length)} (contract 5.2.7)`);
         }
-        const store = registry.get(KIND, header.plugin);
+        const store = registryFor(call).get(KIND, header.plugin);
         const protection = putProtection(header.plugin, store, locking, header.protection);
         const useChannel = header.dataChannelToken.length > 0;
         let raw: ByteSource;
@@ -263,7 +274,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         const req = call.request;
         requireNonEmpty(req.bucket, "bucket");
         requireNonEmpty(req.key, "key");
-        const store = registry.get(KIND, req.plugin);
+        const store = registryFor(call).get(KIND, req.plugin);
         const useChannel = req.dataChannelToken.length > 0;
         if (useChannel && dataChannel === undefined) {
           throw new StowageError(Code.Unimplemented, "this plugin offers no data channel", { reason: Reason.Unsupported });
@@ -357,7 +368,7 @@ export function objectStoreService(registry: PluginRegistry, dataChannel: DataCh
         requireNonEmpty(req.bucket, "bucket");
         if (req.pageSize < 0 || req.pageSize > 1000) throw new StowageError(Code.InvalidArgument, `page_size must be between 0 and 1000, got ${String(req.pageSize)}`);
         if (req.maxPages < 0) throw new StowageError(Code.InvalidArgument, `max_pages must not be negative, got ${String(req.maxPages)} (contract 5.5.9)`);
-        const pages = registry.get(KIND, req.plugin).listObjects(
+        const pages = registryFor(call).get(KIND, req.plugin).listObjects(
           {
             bucket: req.bucket,
             prefix: req.prefix,

@@ -45,3 +45,11 @@ export function hostAdapter(name: string | undefined): HostProtocolAdapter {
 export function serveAdapterFor(env: NodeJS.ProcessEnv): ServeProtocolAdapter | undefined {
   return SERVE_ADAPTERS.find((a) => env[a.cookie.key] === a.cookie.value);
 }
+
+/**
+ * The plugin-side adapter `serve()` runs in network mode (`--listen`): Stowage's own. Velero's
+ * protocol is not served over the network.
+ */
+export function networkServeAdapter(): ServeProtocolAdapter {
+  return stowageServeAdapter;
+}
