@@ -38,7 +38,7 @@ export async function connectBridge(config: BridgeConfig, options: Omit<PluginHo
   const missing = [...(config.plugins ?? [])].filter((name) => !offered.some((p) => p.descriptor.name === name));
   if (missing.length > 0) {
     await host.close();
-    throw new BridgeConfigError(`the plugin service at ${config.service.address} does not offer [${missing.join(", ")}] to this identity; it offers [${offered.map((p) => p.descriptor.name).join(", ")}]`);
+    throw new BridgeConfigError(`the plugin service at ${config.service.address} does not offer [${missing.join(", ")}] to this identity; it offers [${[...new Set(offered.map((p) => p.descriptor.name))].join(", ")}]`);
   }
   const plugins = offered.filter((p) => config.plugins === undefined || config.plugins.has(p.descriptor.name)).map((p) => forwardingDefinition(host, p));
   return { host, plugins };

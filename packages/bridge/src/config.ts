@@ -7,7 +7,7 @@ import type { RemotePluginService } from "@stowage/sdk/host";
 
 /** The environment variables the bridge reads. */
 export const BRIDGE_ENV = {
-  /** Required: the plugin service, `dns:///name.namespace.svc:7443` (every replica) or `host:port`. */
+  /** Required: the plugin service, `dns:///name.namespace.svc:7443` (every replica), `host:port`, or a comma-separated list of `host:port`. */
   address: "STOWAGE_BRIDGE_ADDRESS",
   /** A directory holding `ca.crt`, `tls.crt` and `tls.key` (a cert-manager Secret mounted as a volume). */
   tlsDir: "STOWAGE_BRIDGE_TLS_DIR",
@@ -42,15 +42,12 @@ export class BridgeConfigError extends Error {
 /**
  * Reads the bridge's configuration from `env`.
  *
- * @throws BridgeConfigError when the address is missing or malformed.
+ * @throws BridgeConfigError when the address is missing (the host checks its form when it connects).
  */
 export function bridgeConfig(env: NodeJS.ProcessEnv): BridgeConfig {
   const address = env[BRIDGE_ENV.address]?.trim() ?? "";
   if (address === "") {
     throw new BridgeConfigError(`${BRIDGE_ENV.address} is not set: give the Stowage plugin service's address, such as dns:///stowage-plugins.velero.svc:7443, in the Velero server's environment`);
-  }
-  if (!/^(dns:\/\/\/)?[^\s/]+:\d{1,5}$/.test(address)) {
-    throw new BridgeConfigError(`${BRIDGE_ENV.address}=${JSON.stringify(address)} is not an address: use dns:///<name>:<port> or <host>:<port>`);
   }
   const dir = nonEmpty(env[BRIDGE_ENV.tlsDir]) ?? DEFAULT_TLS_DIR;
   const serverName = nonEmpty(env[BRIDGE_ENV.serverName]);
