@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the single executables of the workspace with `stowage package` (the built CLI), one
-// directory per executable under .build/sea/<bin>/: the five plugins, the example plugin, the
+// directory per executable under .build/sea/<bin>/: the five plugins, the bridge, the example plugin, the
 // example backup server and the stowage CLI itself. Run `pnpm run build` first; `pnpm run package`
 // (scripts/package) installs patchelf and then runs this.
 //
@@ -26,6 +26,7 @@ const TARGETS = [
   "packages/plugin-ibm-cos",
   "packages/plugin-azure",
   "packages/plugin-gcp",
+  "packages/bridge",
   "examples/memory-plugin",
   "examples/backup-server",
   "packages/cli",

@@ -5,7 +5,8 @@
  * exits. Install the servers with `bash scripts/install-test-servers`. Two test doubles model what
  * the emulators lack: a proxy in front of fake-gcs-server for Cloud Storage's object retention and
  * holds, and one in front of Azurite for Azure Blob version-level immutability. A fault-injecting
- * proxy (latency, resets, `503 SlowDown` bursts, a black hole) sits in front of any of them.
+ * proxy (latency, resets, `503 SlowDown` bursts, a black hole) sits in front of any of them. Plugin
+ * executables also run here as network services (mTLS on loopback), with a test PKI to call them.
  *
  * @packageDocumentation
  */
@@ -40,3 +41,4 @@ export {
   type AzureVersionProtection,
 } from "./azure-immutability-proxy.js";
 export { slowDownBody, startFaultProxy, type FaultProxy, type FaultProxyOptions, type ProxiedRequest, type RequestMatch } from "./fault-proxy.js";
+export { startNetworkPlugin, type NetworkPlugin, type NetworkPluginOptions, type NetworkPluginTls } from "./network-plugin.js";
