@@ -26,12 +26,20 @@ export function forwardingDefinition(host: PluginHost, plugin: HostedPlugin): Pl
     : defineBlockStore({ ...base, create: () => host.blockStore(descriptor.name) });
 }
 
+/** A bridge connected to its plugin service. */
+export interface ConnectedBridge {
+  /** The host holding the connections to the service's replicas. */
+  readonly host: PluginHost;
+  /** The forwarding definitions to serve. */
+  readonly plugins: PluginDefinition[];
+}
+
 /**
  * Connects to the service `config` names and returns the definitions of the plugins to offer.
  *
  * @throws StowageError when the service cannot be reached or refuses this host's certificate; BridgeConfigError when a listed plugin is not offered.
  */
-export async function connectBridge(config: BridgeConfig, options: Omit<PluginHostOptions, "remote"> = {}): Promise<{ host: PluginHost; plugins: PluginDefinition[] }> {
+export async function connectBridge(config: BridgeConfig, options: Omit<PluginHostOptions, "remote"> = {}): Promise<ConnectedBridge> {
   const host = new PluginHost({ ...options, remote: [config.service] });
   await host.start();
   const offered = host.plugins();

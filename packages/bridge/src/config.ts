@@ -36,6 +36,7 @@ export interface BridgeConfig {
 
 /** A configuration the bridge cannot run with; the message names the variable to fix. */
 export class BridgeConfigError extends Error {
+  /** Always `BridgeConfigError`. */
   override readonly name = "BridgeConfigError";
 }
 

@@ -7,3 +7,4 @@
 export { runBridge, connectBridge, forwardingDefinition } from "./bridge.js";
 export { bridgeConfig, BridgeConfigError, BRIDGE_ENV, DEFAULT_TLS_DIR } from "./config.js";
 export type { BridgeConfig } from "./config.js";
+export type { ConnectedBridge } from "./bridge.js";
