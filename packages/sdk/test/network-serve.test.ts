@@ -161,6 +161,15 @@ describe("a plugin served over mTLS", () => {
     expect(await head(second, "beta", "k")).toBe(false);
   });
 
+  it("serves the direct-transfer and object-protection RPCs in the caller's session", async () => {
+    const a = clientOf(plugin, hostA);
+    // Before Init the session refuses them like any call; after it, the fixture announces neither capability.
+    expect((await rejection(a.unary(ObjectStoreService.method.beginPut, { plugin: MEMORY, bucket: "alpha", key: "k", size: 1n }))).reason).toBe(Reason.NotInitialized);
+    await initMemory(a, "alpha");
+    expect((await rejection(a.unary(ObjectStoreService.method.beginPut, { plugin: MEMORY, bucket: "alpha", key: "k", size: 1n }))).reason).toBe(Reason.Unsupported);
+    expect((await rejection(a.unary(ObjectStoreService.method.getBucketProtection, { plugin: MEMORY, bucket: "alpha" }))).reason).toBe(Reason.Unsupported);
+  });
+
   it("refuses a call before Init in a new session with NOT_INITIALIZED, so the host replays Init", async () => {
     const fresh = clientOf(plugin, hostC);
     const error = await rejection(head(fresh, "alpha", "k"));
