@@ -267,8 +267,8 @@ describe("draining on SIGTERM", () => {
     // A call answered on the same connection after the listing began: the server has the listing.
     expect(await head(a, "epsilon", "k")).toBe(false);
     plugin.child.kill("SIGTERM");
-    const error = await outcome;
-    expect(error.code).toBe(Code.Unavailable);
+    // UNAVAILABLE as the server cancels it; CANCELLED if the connection closed before that status left.
+    expect([Code.Unavailable, Code.Canceled]).toContain((await outcome).code);
     expect(await plugin.exited).toBe(0);
     await logLine(plugin, "the drain time is over; cancelling the calls still in flight");
   }, 30_000);
