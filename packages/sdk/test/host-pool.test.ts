@@ -13,7 +13,7 @@ import { buffer } from "node:stream/consumers";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Code, Reason, StowageError } from "../src/errors.js";
-import { PluginHost, type PluginHostOptions, type ProcessCount } from "../src/host.js";
+import { PluginHost, type PluginHostOptions, type ProcessCount, type ProcessCounts } from "../src/host.js";
 import type { HostObjectStore, LaunchedProcess } from "../src/host/protocol-adapter.js";
 import type { ObjectInfo } from "../src/types.js";
 import { eventually, thrownBy } from "../src/testing.js";
@@ -274,5 +274,11 @@ describe("plugin pools", { timeout: 90_000 }, () => {
     const error = thrownBy(() => new PluginHost({ processes: { plugins: { [PLUGIN]: 0 } } }));
     expect(error).toMatchObject({ code: Code.InvalidArgument });
     expect(error.message).toContain(`processes.plugins["${PLUGIN}"]`);
+    // A bare count is not the option's shape: refused, not ignored.
+    for (const shape of [3, "auto", [2]]) {
+      const refused = thrownBy(() => new PluginHost({ processes: shape as unknown as ProcessCounts }));
+      expect(refused).toMatchObject({ code: Code.InvalidArgument });
+      expect(refused.message).toContain("option processes must be an object");
+    }
   });
 });

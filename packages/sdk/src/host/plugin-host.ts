@@ -195,6 +195,10 @@ function checkOptions(options: PluginHostOptions): void {
       throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from ${String(min)} to ${String(max)}; got ${String(value)}`);
     }
   }
+  const processes: unknown = options.processes;
+  if (processes !== undefined && (typeof processes !== "object" || processes === null || Array.isArray(processes))) {
+    throw new StowageError(Code.InvalidArgument, `PluginHost option processes must be an object such as { default: 2, plugins: { "stowage.io/aws": "auto" } }; got ${JSON.stringify(processes) ?? String(processes)}`);
+  }
   for (const [name, count] of processCounts(options.processes)) {
     if (count !== undefined && count !== "auto" && !(Number.isSafeInteger(count) && count >= 1 && count <= MAX_PROCESSES)) {
       throw new StowageError(Code.InvalidArgument, `PluginHost option ${name} must be an integer from 1 to ${String(MAX_PROCESSES)} or "auto"; got ${JSON.stringify(count) ?? String(count)}`);
