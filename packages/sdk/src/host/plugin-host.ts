@@ -197,7 +197,7 @@ function checkOptions(options: PluginHostOptions): void {
   }
   const processes: unknown = options.processes;
   if (processes !== undefined && (typeof processes !== "object" || processes === null || Array.isArray(processes))) {
-    throw new StowageError(Code.InvalidArgument, `PluginHost option processes must be an object such as { default: 2, plugins: { "stowage.io/aws": "auto" } }; got ${JSON.stringify(processes) ?? String(processes)}`);
+    throw new StowageError(Code.InvalidArgument, `PluginHost option processes must be an object such as { default: 2, plugins: { "stowage.io/aws": "auto" } }; got ${JSON.stringify(processes) ?? typeof processes}`);
   }
   for (const [name, count] of processCounts(options.processes)) {
     if (count !== undefined && count !== "auto" && !(Number.isSafeInteger(count) && count >= 1 && count <= MAX_PROCESSES)) {
