@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { nodePluginCommand, type PluginCommand } from "@stowage/sdk/host";
+import { DIRECT_TRANSFER_DEFAULTS, nodePluginCommand, type PluginCommand } from "@stowage/sdk/host";
 import { startMinio, type MinioServer } from "@stowage/test-servers";
 import { Client } from "minio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -86,8 +86,11 @@ async function soak(name: string, command: PluginCommand, plugin: string, config
   expect(figures.pluginFds[1]).toBeLessThanOrEqual((figures.pluginFds[0] ?? 0) + 2 * CONCURRENCY);
   // Memory, sampled after a full collection in both processes: the allocator and the large
   // transfers move RSS by some MiB either way, the live heap by less; a leak of a few KiB per call
-  // (a socket's buffers, a listener) grows both by tens of MiB over the run.
-  expect(figures.hostRssMiB[1]).toBeLessThanOrEqual((figures.hostRssMiB[0] ?? 0) * 1.15 + 16);
+  // (a socket's buffers, a listener) grows both by tens of MiB over the run. The host's RSS may also
+  // keep what the allocator held for one direct put's part buffers (partMemory) after they were
+  // freed: its live heap, checked below, is what shows a leak.
+  const partMemoryMiB = DIRECT_TRANSFER_DEFAULTS.partMemory / (1024 * 1024);
+  expect(figures.hostRssMiB[1]).toBeLessThanOrEqual((figures.hostRssMiB[0] ?? 0) * 1.15 + 16 + partMemoryMiB);
   expect(figures.pluginRssMiB[1]).toBeLessThanOrEqual((figures.pluginRssMiB[0] ?? 0) * 1.15 + 16);
   expect(figures.hostHeapMiB[1]).toBeLessThanOrEqual((figures.hostHeapMiB[0] ?? 0) * 1.1 + 4);
   expect(figures.pluginHeapMiB[1]).toBeLessThanOrEqual((figures.pluginHeapMiB[0] ?? 0) * 1.1 + 4);
