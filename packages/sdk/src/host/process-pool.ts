@@ -55,6 +55,8 @@ export class ProcessPool implements ProcessSource {
       if (all[0] !== undefined) return all[0].acquire();
       throw new StowageError(Code.Unavailable, `${this.#what} has no process or replica that can take calls`, { reason: Reason.PluginCrashed });
     }
+    // One member (the default: one process per executable) has nothing to balance.
+    if (members.length === 1 && members[0] !== undefined) return members[0].acquire();
     const start = this.#next++ % members.length;
     // A stable sort of the rotated list keeps the rotation among members that compare equal.
     const order = [...members.slice(start), ...members.slice(0, start)].sort((a, b) => this.#load(a) - this.#load(b) || Number(b.running) - Number(a.running));
